@@ -1,0 +1,141 @@
+# libgreen: stackful green threads for C.
+#
+#   make                 static and shared library under build/
+#   make test            the Check suites, then the examples as smoke tests
+#   make bench           the benchmarks
+#   make examples        docs/examples/*.c
+#   make valgrind        the suites under memcheck
+#   make sanitize        the suites under AddressSanitizer and UBSan
+#   make install         PREFIX (/usr/local) and DESTDIR are honoured
+#
+# CFLAGS and LDFLAGS are yours: they are appended to what the build needs.
+
+VERSION    = 0.1.0
+SOVERSION  = 0
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PCDIR      ?= $(LIBDIR)/pkgconfig
+
+CFLAGS  ?= -O2 -g
+BUILD   ?= build
+SWITCH  ?= ucontext
+
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP
+LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden
+
+LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
+          lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
+          lib/switch_$(SWITCH).c
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+TEST_SRC = test/main.c test/util.c test/sched.c test/stack.c test/sleep.c \
+           test/io.c
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/examples/*.c))
+
+STATIC = $(BUILD)/libgreen.a
+SHARED = $(BUILD)/libgreen.so.$(VERSION)
+
+# Check's flags are looked up when used, after test/deps.sh has run.
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+
+.PHONY: all test bench examples install uninstall clean valgrind sanitize deps \
+        test-run
+
+all: $(STATIC) $(SHARED)
+
+$(BUILD)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libgreen.so.$(SOVERSION) -o $@ $^ -pthread $(LDFLAGS)
+	ln -sf libgreen.so.$(VERSION) $(BUILD)/libgreen.so.$(SOVERSION)
+	ln -sf libgreen.so.$(VERSION) $(BUILD)/libgreen.so
+
+# Tests link the static library, so they can reach internal counters.
+$(BUILD)/test/%.o: test/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -iquote lib $(CHECK_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
+	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+$(BUILD)/examples/%: docs/examples/%.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+
+$(BUILD)/bench/bench: bench/bench.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+
+examples: $(EXAMPLES)
+
+deps:
+	@sh test/deps.sh check
+
+# CK_TIMEOUT_MULTIPLIER stretches Check's per-test timeout under tools.
+test: deps
+	@$(MAKE) --no-print-directory test-run
+	sh test/symbols.sh $(SHARED)
+	sh test/examples.sh $(BUILD)/examples
+
+test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
+	$(BUILD)/test/run
+
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite,indirect \
+           --show-leak-kinds=definite,indirect --track-origins=yes
+
+valgrind: deps
+	@sh test/deps.sh valgrind
+	@$(MAKE) --no-print-directory $(BUILD)/test/run
+	CK_TIMEOUT_MULTIPLIER=10 $(VALGRIND) $(BUILD)/test/run
+
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=all
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build/sanitize \
+	    CFLAGS="$(SAN_FLAGS) $(CFLAGS)" LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" \
+	    build/sanitize/test/run
+	CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/test/run
+
+bench: $(BUILD)/bench/bench
+	@if command -v taskset >/dev/null 2>&1; then taskset -c 1 $(BUILD)/bench/bench; \
+	 else $(BUILD)/bench/bench; fi
+
+$(BUILD)/green.pc: lib/green.pc.in
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all $(BUILD)/green.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 include/green.h $(DESTDIR)$(INCLUDEDIR)/green.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libgreen.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libgreen.so.$(VERSION)
+	ln -sf libgreen.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen.so.$(SOVERSION)
+	ln -sf libgreen.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen.so
+	install -m 644 $(BUILD)/green.pc $(DESTDIR)$(PCDIR)/green.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/green.h $(DESTDIR)$(LIBDIR)/libgreen.a \
+	      $(DESTDIR)$(LIBDIR)/libgreen.so.$(VERSION) \
+	      $(DESTDIR)$(LIBDIR)/libgreen.so.$(SOVERSION) \
+	      $(DESTDIR)$(LIBDIR)/libgreen.so $(DESTDIR)$(PCDIR)/green.pc
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

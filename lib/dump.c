@@ -1,0 +1,50 @@
+/*
+ * green_dump: one line per green thread, what libtask prints on SIGQUIT.
+ * The deadlock detector prints the same.
+ */
+#include "sched.h"
+
+static const char *state_name(enum green__state st)
+{
+    switch (st) {
+    case GREEN__RUNNABLE: return "runnable";
+    case GREEN__RUNNING: return "running";
+    case GREEN__PARKED: return "parked";
+    case GREEN__DONE: return "done";
+    case GREEN__FREED: break;
+    }
+    return "freed";
+}
+
+static void dump_one(const green_t *t, FILE *out)
+{
+    char what[128] = "";
+    if (t->state == GREEN__PARKED) {
+        what[0] = ':';
+        what[1] = ' ';
+        t->waitop->describe(t, what + 2, sizeof what - 2);
+    }
+    fprintf(out, "  #%llu '%s' %s%s", (unsigned long long)t->id, t->name,
+            state_name(t->state), what);
+    if (t->state == GREEN__PARKED && t->timer.idx)
+        fprintf(out, " (wakes in %lld ms)", (long long)(t->timer.at - green_now()));
+    if (t->cancelled && t->state != GREEN__DONE)
+        fputs(" [cancelled]", out);
+    fputc('\n', out);
+}
+
+void green__dump(struct green__sched *s, FILE *out)
+{
+    fprintf(out, "libgreen: %zu green threads (switch %s, poller %s)\n",
+            s->nthreads, green__switch_name, s->poller.ops->name);
+    for (const struct green__node *n = s->all.first; n; n = n->next)
+        dump_one(green__container_of(n, green_t, all), out);
+    fflush(out);
+}
+
+void green_dump(FILE *out)
+{
+    struct green__sched *s = green__cur;
+    if (s)
+        green__dump(s, out ? out : stderr);
+}

@@ -1,0 +1,112 @@
+/*
+ * The generic part of the poller: the fd table, the waiter lists and the
+ * interest bookkeeping that every backend shares.
+ */
+#include "poller.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "green.h"
+#include "sched.h"
+
+int green__poller_init(struct green__poller *p)
+{
+    memset(p, 0, sizeof *p);
+    p->ops = &green__poller_poll;
+    return p->ops->init(p);
+}
+
+void green__poller_fini(struct green__poller *p)
+{
+    p->ops->fini(p);
+    free(p->fds);
+    p->fds = NULL;
+    p->nfds = 0;
+}
+
+struct green__fd *green__poller_fd(struct green__poller *p, int fd)
+{
+    if ((size_t)fd < p->nfds)
+        return &p->fds[fd];
+    /* Grows by doubling, so a process with n fds reallocates log n times;
+     * parking on an fd already in the table never allocates. */
+    size_t n = p->nfds ? p->nfds : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    struct green__fd *fds = realloc(p->fds, n * sizeof *fds);
+    if (!fds) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (size_t i = p->nfds; i < n; i++)
+        fds[i] = (struct green__fd){.slot = -1};
+    p->fds = fds;
+    p->nfds = n;
+    return &fds[fd];
+}
+
+static int set_interest(struct green__poller *p, int fd, struct green__fd *r,
+                        int events)
+{
+    if (events == r->events)
+        return 0;
+    int err = p->ops->set(p, fd, r, events);
+    if (err < 0)
+        return err;
+    p->nwatched += (events != 0) - (r->events != 0);
+    r->events = events;
+    return 0;
+}
+
+static int union_of_waiters(const struct green__fd *r)
+{
+    int events = 0;
+    for (struct green__node *n = r->waiters.first; n; n = n->next)
+        events |= green__container_of(n, struct green__fdwait, node)->events;
+    return events;
+}
+
+int green__poller_watch(struct green__poller *p, struct green__fdwait *w)
+{
+    struct green__fd *r = green__poller_fd(p, w->fd);
+    if (!r)
+        return -ENOMEM;
+    int err = set_interest(p, w->fd, r, r->events | w->events);
+    if (err < 0)
+        return err;
+    w->revents = 0;
+    green__list_push(&r->waiters, &w->node);
+    return 0;
+}
+
+void green__poller_unwatch(struct green__poller *p, struct green__fdwait *w)
+{
+    struct green__fd *r = &p->fds[w->fd];
+    green__list_remove(&r->waiters, &w->node);
+    /* Narrowing never fails: it only gives up interest. */
+    (void)set_interest(p, w->fd, r, union_of_waiters(r));
+}
+
+void green__poller_ready(struct green__poller *p, int fd, int revents)
+{
+    struct green__node *n = p->fds[fd].waiters.first;
+    while (n) {
+        struct green__fdwait *w = green__container_of(n, struct green__fdwait, node);
+        n = n->next;  /* waking w unlinks it */
+        if (!(revents & (w->events | GREEN__ERR | GREEN__NVAL)))
+            continue;
+        w->revents = revents;
+        green__wake(green__container_of(w, green_t, w.fd),
+                    revents & GREEN__NVAL ? EBADF : 0);
+    }
+}
+
+void green__poller_forget(struct green__poller *p, int fd)
+{
+    if (fd < 0 || (size_t)fd >= p->nfds)
+        return;
+    green__poller_ready(p, fd, GREEN__NVAL);
+    p->fds[fd].nonblock = 0;
+}

@@ -1,0 +1,117 @@
+/*
+ * The poll(2) backend.  It keeps a dense array of pollfd, one entry per fd
+ * with interest; an fd's record holds its index there.  Adding and
+ * removing interest is an array update, not a system call, but every wait
+ * hands the whole array to the kernel, which scans it: fine for hundreds
+ * of fds, the reason epoll exists for tens of thousands.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "green.h"
+#include "poller.h"
+
+struct pollset {
+    struct pollfd *pfd;
+    size_t n, cap;
+};
+
+static int pp_init(struct green__poller *p)
+{
+    struct pollset *ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return -ENOMEM;
+    p->impl = ps;
+    return 0;
+}
+
+static void pp_fini(struct green__poller *p)
+{
+    struct pollset *ps = p->impl;
+    if (ps)
+        free(ps->pfd);
+    free(ps);
+    p->impl = NULL;
+}
+
+static int pp_reserve(struct green__poller *p, size_t n)
+{
+    struct pollset *ps = p->impl;
+    if (n <= ps->cap)
+        return 0;
+    size_t cap = ps->cap ? ps->cap : 64;
+    while (cap < n)
+        cap *= 2;
+    struct pollfd *pfd = realloc(ps->pfd, cap * sizeof *pfd);
+    if (!pfd)
+        return -ENOMEM;
+    ps->pfd = pfd;
+    ps->cap = cap;
+    return 0;
+}
+
+static short to_poll(int events)
+{
+    return (short)((events & GREEN_IN ? POLLIN : 0) | (events & GREEN_OUT ? POLLOUT : 0));
+}
+
+static int from_poll(short revents)
+{
+    return (revents & (POLLIN | POLLPRI) ? GREEN_IN : 0) |
+           (revents & POLLOUT ? GREEN_OUT : 0) |
+           (revents & (POLLERR | POLLHUP) ? GREEN__ERR : 0) |
+           (revents & POLLNVAL ? GREEN__NVAL : 0);
+}
+
+static int pp_set(struct green__poller *p, int fd, struct green__fd *r, int events)
+{
+    struct pollset *ps = p->impl;
+    if (r->events == 0) {
+        /* A waiter per fd at the most has been reserved, so there is room. */
+        if (ps->n == ps->cap && pp_reserve(p, ps->n + 1) < 0)
+            return -ENOMEM;
+        r->slot = (int)ps->n;
+        ps->pfd[ps->n++] = (struct pollfd){.fd = fd, .events = to_poll(events)};
+    } else if (events == 0) {
+        /* Swap the last entry into the hole. */
+        struct pollfd last = ps->pfd[--ps->n];
+        if ((size_t)r->slot != ps->n) {
+            ps->pfd[r->slot] = last;
+            p->fds[last.fd].slot = r->slot;
+        }
+        r->slot = -1;
+    } else {
+        ps->pfd[r->slot].events = to_poll(events);
+    }
+    return 0;
+}
+
+static int pp_wait(struct green__poller *p, int timeout_ms)
+{
+    struct pollset *ps = p->impl;
+    int n = poll(ps->pfd, ps->n, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    /* Walk down from the end: a wake-up may remove the entry being looked
+     * at, which moves an already visited entry into its place. */
+    int reported = 0;
+    for (size_t i = ps->n; i-- > 0 && reported < n;) {
+        if (i >= ps->n || !ps->pfd[i].revents)
+            continue;
+        struct pollfd pfd = ps->pfd[i];
+        ps->pfd[i].revents = 0;
+        reported++;
+        green__poller_ready(p, pfd.fd, from_poll(pfd.revents));
+    }
+    return reported;
+}
+
+const struct green__poller_ops green__poller_poll = {
+    .name = "poll",
+    .init = pp_init,
+    .fini = pp_fini,
+    .reserve = pp_reserve,
+    .set = pp_set,
+    .wait = pp_wait,
+};

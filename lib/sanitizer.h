@@ -1,0 +1,96 @@
+/*
+ * Hooks that tell AddressSanitizer and Valgrind about green stacks.
+ *
+ * Each hook is a no-op unless the build uses the tool: ASan is detected
+ * from the compiler, Valgrind from the presence of its headers.  The
+ * functions are inline so that a plain build pays nothing.
+ */
+#ifndef GREEN_SANITIZER_H
+#define GREEN_SANITIZER_H
+
+#include <stddef.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GREEN__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GREEN__ASAN 1
+#endif
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#define GREEN__VALGRIND 1
+#endif
+#endif
+
+#ifdef GREEN__ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+
+/* Before switching to the stack [lo, lo + size): *save receives this
+ * context's fake stack; NULL when the context is leaving for good, so
+ * that ASan frees its fake stack. */
+static inline void green__asan_start(void **save, const void *lo, size_t size)
+{
+    __sanitizer_start_switch_fiber(save, lo, size);
+}
+
+/* After a switch lands: restores the fake stack saved by the matching
+ * green__asan_start, and reports the stack we came from. */
+static inline void green__asan_finish(void *save, const void **from_lo,
+                                      size_t *from_size)
+{
+    __sanitizer_finish_switch_fiber(save, from_lo, from_size);
+}
+
+/* A reused stack may still carry poison left by frames of a green thread
+ * that never returned; clear it. */
+static inline void green__asan_unpoison(void *lo, size_t size)
+{
+    __asan_unpoison_memory_region(lo, size);
+}
+#else
+static inline void green__asan_start(void **save, const void *lo, size_t size)
+{
+    (void)save, (void)lo, (void)size;
+}
+
+static inline void green__asan_finish(void *save, const void **from_lo,
+                                      size_t *from_size)
+{
+    (void)save, (void)from_lo, (void)from_size;
+}
+
+static inline void green__asan_unpoison(void *lo, size_t size)
+{
+    (void)lo, (void)size;
+}
+#endif
+
+#ifdef GREEN__VALGRIND
+#include <valgrind/valgrind.h>
+
+static inline unsigned green__vg_stack_register(void *lo, size_t size)
+{
+    return VALGRIND_STACK_REGISTER(lo, (char *)lo + size);
+}
+
+static inline void green__vg_stack_deregister(unsigned id)
+{
+    VALGRIND_STACK_DEREGISTER(id);
+}
+#else
+static inline unsigned green__vg_stack_register(void *lo, size_t size)
+{
+    (void)lo, (void)size;
+    return 0;
+}
+
+static inline void green__vg_stack_deregister(unsigned id)
+{
+    (void)id;
+}
+#endif
+
+#endif

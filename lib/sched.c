@@ -1,0 +1,575 @@
+/*
+ * The scheduler: spawning, parking and waking, the run queue, and
+ * green_run.
+ *
+ * There is no scheduler context that green threads bounce through.  A
+ * thread that stops running (it parks, yields or finishes) picks the next
+ * runnable thread itself and switches straight to it: one switch per
+ * handoff.  When nothing is runnable, the stopping thread waits for the
+ * poller and timers on its own stack.  green_run's own context is resumed
+ * only once, when main and every other green thread have finished.
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sanitizer.h"
+
+__thread struct green__sched *green__cur __attribute__((tls_model("initial-exec")));
+
+/* Run queue. */
+
+static void runq_push(struct green__sched *s, green_t *t)
+{
+    t->state = GREEN__RUNNABLE;
+    t->next = NULL;
+    if (s->runq_tail)
+        s->runq_tail->next = t;
+    else
+        s->runq_head = t;
+    s->runq_tail = t;
+    s->nrunq++;
+}
+
+static green_t *runq_pop(struct green__sched *s)
+{
+    green_t *t = s->runq_head;
+    if (t) {
+        s->runq_head = t->next;
+        if (!s->runq_head)
+            s->runq_tail = NULL;
+        s->nrunq--;
+    }
+    return t;
+}
+
+/* Freeing finished threads. */
+
+static void thread_free(struct green__sched *s, green_t *t)
+{
+    struct green__stack stack = t->stack;  /* t lives in it */
+    green__list_remove(&s->all, &t->all);
+    s->nthreads--;
+    t->state = GREEN__FREED;
+    green__stack_put(&s->stacks, &stack);
+}
+
+/* Frees detached threads that finished.  Called only on another stack
+ * than theirs: a thread cannot free the stack it runs on. */
+static void reap(struct green__sched *s)
+{
+    while (s->zombies) {
+        green_t *t = s->zombies;
+        s->zombies = t->next;
+        thread_free(s, t);
+    }
+}
+
+/* Waiting for the poller and timers. */
+
+static int64_t clamp_timeout(int64_t ms)
+{
+    return ms < 0 ? 0 : ms > INT_MAX ? INT_MAX : ms;
+}
+
+static void fire_timers(struct green__sched *s)
+{
+    struct green__timer *tm = green__timers_first(&s->timers);
+    if (!tm)
+        return;
+    int64_t now = green_now();
+    while ((tm = green__timers_first(&s->timers)) && tm->at <= now) {
+        green_t *t = green__container_of(tm, green_t, timer);
+        green__wake(t, t->timer_err);
+    }
+}
+
+/* Lets the poller report ready fds, waiting up to timeout_ms (-1: until
+ * one is ready), then fires due timers. */
+static void poll_once(struct green__sched *s, int timeout_ms)
+{
+    if (s->poller.nwatched > 0 || timeout_ms != 0)
+        (void)s->poller.ops->wait(&s->poller, timeout_ms);
+    fire_timers(s);
+    s->since_poll = 0;
+    s->round = s->nrunq ? (unsigned)s->nrunq : 1;
+}
+
+static bool anything_waits(const struct green__sched *s)
+{
+    return s->poller.nwatched > 0 || s->timers.n > 0;
+}
+
+/* Every thread is parked and nothing can wake one: report it, and cancel
+ * them all so that they unwind and green_run can return EDEADLK. */
+static void deadlock(struct green__sched *s)
+{
+    fprintf(stderr, "libgreen: deadlock: every green thread is parked and "
+                    "no fd or timer can wake one\n");
+    green__dump(s, stderr);
+    s->deadlocked = true;
+    size_t woken = s->nrunq;
+    for (struct green__node *n = s->all.first; n; n = n->next)
+        green__cancel(green__container_of(n, green_t, all));
+    if (s->nrunq == woken) {
+        /* Only a shielded wait could refuse, and the root's wait for the
+         * others cannot be the last one parked.  Not reached. */
+        fprintf(stderr, "libgreen: internal error: deadlock cannot be broken\n");
+        abort();
+    }
+}
+
+/* The next thread to run; may wait for fds and timers.  When threads are
+ * runnable, the poller still runs once per round of them, so that a busy
+ * thread that yields cannot starve the ones waiting for I/O. */
+static green_t *next_thread(struct green__sched *s)
+{
+    for (;;) {
+        if (s->runq_head) {
+            if (anything_waits(s) && ++s->since_poll >= s->round)
+                poll_once(s, 0);
+            return runq_pop(s);
+        }
+        if (!anything_waits(s)) {
+            deadlock(s);
+            continue;
+        }
+        struct green__timer *tm = green__timers_first(&s->timers);
+        poll_once(s, tm ? (int)clamp_timeout(tm->at - green_now()) : -1);
+    }
+}
+
+/* Context switches. */
+
+static void switch_to(struct green__sched *s, green_t *from, green_t *to)
+{
+    s->current = to;
+    to->state = GREEN__RUNNING;
+    /* A finished thread leaves for good: ASan may drop its fake stack. */
+    green__asan_start(from->state == GREEN__DONE ? NULL : &from->asan_fake,
+                      to->stack.lo, (size_t)((char *)to - (char *)to->stack.lo));
+    green__ctx_switch(&from->ctx, &to->ctx);
+    green__asan_finish(from->asan_fake, NULL, NULL);
+    reap(s);
+}
+
+/* Runs other threads until the running one is runnable again and its
+ * turn comes. */
+static void suspend(struct green__sched *s)
+{
+    green_t *self = s->current;
+    green_t *next = next_thread(s);
+    if (next != self)
+        switch_to(s, self, next);
+    else
+        self->state = GREEN__RUNNING;
+}
+
+/* Parking and waking. */
+
+int green__park(struct green__sched *s, const struct green__waitop *op,
+                int64_t until, int timer_err)
+{
+    green_t *self = s->current;
+    if (self->cancelled && !op->shielded) {
+        op->unlink(self);
+        return -ECANCELED;
+    }
+    if (until >= 0) {
+        if (until <= green_now()) {
+            op->unlink(self);
+            return -timer_err;
+        }
+        self->timer.at = until;
+        green__timers_add(&s->timers, &self->timer);
+    }
+    self->waitop = op;
+    self->timer_err = timer_err;
+    self->state = GREEN__PARKED;
+    suspend(s);
+    self->waitop = NULL;
+    return -self->wake_err;
+}
+
+void green__wake(green_t *t, int err)
+{
+    if (t->state != GREEN__PARKED)
+        return;
+    t->waitop->unlink(t);
+    green__timers_remove(&t->sched->timers, &t->timer);
+    t->wake_err = err;
+    runq_push(t->sched, t);
+}
+
+void green__cancel(green_t *t)
+{
+    if (t->state == GREEN__DONE || t->state == GREEN__FREED)
+        return;
+    t->cancelled = true;
+    if (t->state == GREEN__PARKED && !t->waitop->shielded)
+        green__wake(t, ECANCELED);
+}
+
+/* Starting and finishing threads. */
+
+/* The root waits for the others to finish; cancellation cannot end that. */
+
+static void shutdown_unlink(green_t *t)
+{
+    (void)t;
+}
+
+static void shutdown_describe(const green_t *t, char *buf, size_t n)
+{
+    snprintf(buf, n, "main returned; waiting for %zu green threads to finish",
+             t->sched->nlive - 1);
+}
+
+static const struct green__waitop shutdown_op = {shutdown_unlink, shutdown_describe, true};
+
+static _Noreturn void thread_exit(struct green__sched *s, green_t *self);
+
+static void thread_entry(void)
+{
+    struct green__sched *s = green__cur;
+    green_t *self = s->current;
+    /* The root comes from green_run's stack: remember it for the way back. */
+    if (self == s->root)
+        green__asan_finish(NULL, &s->main_lo, &s->main_size);
+    else
+        green__asan_finish(NULL, NULL, NULL);
+    reap(s);
+    self->result = self->fn(self->arg);
+    thread_exit(s, self);
+}
+
+static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
+{
+    self->state = GREEN__DONE;
+    s->nlive--;
+    if (self->joiner)
+        green__wake(self->joiner, 0);
+    if (self == s->root) {
+        green__asan_start(NULL, s->main_lo, s->main_size);
+        green__ctx_switch(&self->ctx, &s->main_ctx);
+    } else {
+        if (s->nlive == 1 && s->root->waitop == &shutdown_op)
+            green__wake(s->root, 0);
+        if (self->detached) {
+            self->next = s->zombies;
+            s->zombies = self;
+        }
+        switch_to(s, self, next_thread(s));
+    }
+    abort();  /* a finished thread is never resumed */
+}
+
+static int check_attr(const green_attr_t *attr, size_t *size)
+{
+    *size = attr && attr->stack_size ? attr->stack_size : GREEN_STACK_DEFAULT;
+    if (*size < GREEN_STACK_MIN || *size > GREEN_STACK_MAX)
+        return -EINVAL;
+    if (attr && attr->name && strlen(attr->name) >= GREEN_NAME_MAX)
+        return -EINVAL;
+    return 0;
+}
+
+/* The struct sits at the top of the stack, aligned for anything. */
+static green_t *thread_place(const struct green__stack *st)
+{
+    uintptr_t top = (uintptr_t)st->lo + st->size;
+    return (green_t *)((top - sizeof(green_t)) & ~(uintptr_t)63);
+}
+
+static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
+                      void *(*fn)(void *), void *arg, int *err)
+{
+    size_t size;
+    struct green__stack st;
+    if (!fn)
+        *err = EINVAL;
+    else if ((*err = -check_attr(attr, &size)) != 0)
+        ;
+    else if (green__timers_reserve(&s->timers, s->nthreads + 1) < 0 ||
+             s->poller.ops->reserve(&s->poller, s->nthreads + 1) < 0)
+        *err = ENOMEM;
+    else if (green__stack_get(&s->stacks, size + sizeof(green_t) + 64, &st) < 0)
+        *err = EAGAIN;
+    if (*err)
+        return NULL;
+
+    green_t *t = thread_place(&st);
+    memset(t, 0, sizeof *t);
+    t->sched = s;
+    t->stack = st;
+    t->fn = fn;
+    t->arg = arg;
+    t->id = s->next_id++;
+    t->deadline = -1;
+    t->cancelled = s->shutdown;
+    if (attr && attr->name)
+        strcpy(t->name, attr->name);
+    green__ctx_make(&t->ctx, st.lo, (size_t)((char *)t - (char *)st.lo), thread_entry);
+    green__list_push(&s->all, &t->all);
+    s->nthreads++;
+    s->nlive++;
+    runq_push(s, t);
+    return t;
+}
+
+green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    struct green__sched *s = green__cur;
+    int err;
+    if (!s) {
+        errno = EPERM;
+        return NULL;
+    }
+    green_t *t = spawn(s, attr, fn, arg, &err);
+    if (!t)
+        errno = err;
+    return t;
+}
+
+green_t *green_spawn(void *(*fn)(void *), void *arg)
+{
+    return green_spawn_attr(NULL, fn, arg);
+}
+
+/* Joining and detaching. */
+
+static void join_unlink(green_t *t)
+{
+    t->w.join->joiner = NULL;
+}
+
+static void join_describe(const green_t *t, char *buf, size_t n)
+{
+    snprintf(buf, n, "join #%llu '%s'", (unsigned long long)t->w.join->id,
+             t->w.join->name);
+}
+
+static const struct green__waitop join_op = {join_unlink, join_describe, false};
+
+/* Whether t is a live handle of this scheduler's that may be joined or
+ * detached.  A handle used after it was joined is caught while its stack
+ * is still cached, as pthreads would not; it is undefined after that. */
+static int check_joinable(struct green__sched *s, green_t *t)
+{
+    if (!s)
+        return -EPERM;
+    if (!t || t->sched != s || t->state == GREEN__FREED || t->detached ||
+        t->joiner)
+        return -EINVAL;
+    return 0;
+}
+
+int green_join(green_t *t, void **result)
+{
+    struct green__sched *s = green__cur;
+    int err = check_joinable(s, t);
+    if (err < 0)
+        return green__fail(-err);
+    green_t *self = s->current;
+    if (t == self)
+        return green__fail(EDEADLK);
+    if (t->state != GREEN__DONE) {
+        t->joiner = self;
+        self->w.join = t;
+        err = green__park(s, &join_op, self->deadline, ETIMEDOUT);
+        if (err < 0)
+            return green__fail(-err);
+    }
+    if (result)
+        *result = t->result;
+    thread_free(s, t);
+    return 0;
+}
+
+int green_detach(green_t *t)
+{
+    struct green__sched *s = green__cur;
+    int err = check_joinable(s, t);
+    if (err < 0)
+        return green__fail(-err);
+    if (t->state == GREEN__DONE)
+        thread_free(s, t);
+    else
+        t->detached = true;
+    return 0;
+}
+
+int green_cancel(green_t *t)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return green__fail(EPERM);
+    if (!t || t->sched != s || t->state == GREEN__FREED)
+        return green__fail(EINVAL);
+    green__cancel(t);
+    return 0;
+}
+
+/* The running thread. */
+
+void green_yield(void)
+{
+    struct green__sched *s = green__cur;
+    if (!s) {
+        sched_yield();
+        return;
+    }
+    runq_push(s, s->current);
+    suspend(s);
+}
+
+green_t *green_self(void)
+{
+    struct green__sched *s = green__cur;
+    if (!s) {
+        errno = EPERM;
+        return NULL;
+    }
+    return s->current;
+}
+
+const char *green_name(const green_t *t)
+{
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return t->name;
+}
+
+uint64_t green_id(const green_t *t)
+{
+    if (!t) {
+        errno = EINVAL;
+        return 0;
+    }
+    return t->id;
+}
+
+/* green_run. */
+
+/* The root thread: runs main, then cancels and waits for every other
+ * thread, the way asyncio.run ends its tasks. */
+static void *root_main(void *unused)
+{
+    struct green__sched *s = green__cur;
+    (void)unused;
+    s->main_fn(s->main_arg);
+    s->shutdown = true;
+    for (struct green__node *n = s->all.first; n; n = n->next) {
+        green_t *t = green__container_of(n, green_t, all);
+        if (t != s->root)
+            green__cancel(t);
+    }
+    while (s->nlive > 1)
+        (void)green__park(s, &shutdown_op, -1, 0);
+    /* Free the threads that finished but were never joined. */
+    reap(s);
+    for (struct green__node *n = s->all.first, *next; n; n = next) {
+        next = n->next;
+        green_t *t = green__container_of(n, green_t, all);
+        if (t != s->root)
+            thread_free(s, t);
+    }
+    return NULL;
+}
+
+static int sched_init(struct green__sched *s)
+{
+    memset(s, 0, sizeof *s);
+    s->next_id = 1;
+    s->round = 1;
+    green__stack_cache_init(&s->stacks);
+    int err = green__poller_init(&s->poller);
+    if (err < 0)
+        return err;
+    err = green__overflow_enter(&s->overflow);
+    if (err < 0)
+        green__poller_fini(&s->poller);
+    return err;
+}
+
+static void sched_fini(struct green__sched *s)
+{
+    reap(s);
+    green__stack_cache_fini(&s->stacks);
+    green__timers_fini(&s->timers);
+    green__poller_fini(&s->poller);
+    green__overflow_leave(&s->overflow);
+}
+
+/* SIGPIPE is blocked while green_run runs, so that writing to a closed
+ * peer fails with EPIPE instead of killing the process; the SIGPIPEs such
+ * writes raised are discarded before the mask is restored. */
+static void block_sigpipe(struct green__sched *s)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &s->saved_mask);
+}
+
+static void restore_sigpipe(struct green__sched *s)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    if (!sigismember(&s->saved_mask, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) &&
+               sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &s->saved_mask, NULL);
+}
+
+int green_run(void *(*main)(void *), void *arg)
+{
+    if (!main)
+        return green__fail(EINVAL);
+    if (green__cur)
+        return green__fail(EPERM);
+    struct green__sched s;
+    int err = sched_init(&s);
+    if (err < 0)
+        return green__fail(-err);
+    block_sigpipe(&s);
+    green__cur = &s;
+
+    green_t *root = spawn(&s, &(green_attr_t){.name = "main"}, root_main, NULL, &err);
+    if (!root) {
+        green__cur = NULL;
+        restore_sigpipe(&s);
+        sched_fini(&s);
+        return green__fail(err);
+    }
+    root->detached = true;  /* nobody joins main */
+    s.root = root;
+    s.main_fn = main;
+    s.main_arg = arg;
+    runq_pop(&s);
+    s.current = root;
+    root->state = GREEN__RUNNING;
+    green__asan_start(&s.main_fake, root->stack.lo,
+                      (size_t)((char *)root - (char *)root->stack.lo));
+    green__ctx_switch(&s.main_ctx, &root->ctx);
+    green__asan_finish(s.main_fake, NULL, NULL);
+
+    /* Every other thread is freed; only the root's stack is left. */
+    thread_free(&s, root);
+    green__cur = NULL;
+    restore_sigpipe(&s);
+    sched_fini(&s);
+    if (s.deadlocked)
+        return green__fail(EDEADLK);
+    return 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * The clock, sleeping and deadlines.
+ *
+ * Time is whole milliseconds on CLOCK_MONOTONIC.  A deadline is a scope
+ * kept on the green thread: every blocking call it makes reads it, so a
+ * helper built from many calls honours its caller's deadline unasked.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "sched.h"
+
+int64_t green_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_unlink(green_t *t)
+{
+    (void)t;  /* a sleep waits on the timer alone, which wake disarms */
+}
+
+static void sleep_describe(const green_t *t, char *buf, size_t n)
+{
+    snprintf(buf, n, "sleep, %lld ms left", (long long)(t->w.until - green_now()));
+}
+
+static const struct green__waitop sleep_op = {sleep_unlink, sleep_describe, false};
+
+/* Outside green_run: block the OS thread, resuming after signals. */
+static int sleep_os_thread(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    int err;
+    while ((err = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR)
+        ;
+    return err ? green__fail(err) : 0;
+}
+
+int green_sleep(int64_t ms)
+{
+    struct green__sched *s = green__cur;
+    if (ms < 0)
+        return green__fail(EINVAL);
+    if (!s)
+        return sleep_os_thread(ms);
+    green_t *self = s->current;
+    if (self->cancelled)
+        return green__fail(ECANCELED);
+    if (ms == 0) {
+        green_yield();
+        return 0;
+    }
+    int64_t end = green_now() + ms, until = end;
+    int timer_err = 0;
+    if (self->deadline >= 0 && self->deadline < end) {
+        until = self->deadline;
+        timer_err = ETIMEDOUT;
+    }
+    self->w.until = end;
+    int err = green__park(s, &sleep_op, until, timer_err);
+    return err < 0 ? green__fail(-err) : 0;
+}
+
+int64_t green_deadline(int64_t at)
+{
+    struct green__sched *s = green__cur;
+    if (!s) {
+        errno = EPERM;
+        return -1;
+    }
+    green_t *self = s->current;
+    int64_t prev = self->deadline;
+    self->deadline = at < 0 ? -1 : at;
+    return prev;
+}

@@ -1,0 +1,28 @@
+/*
+ * The context switch contract.
+ *
+ * A backend saves the running context into one green__ctx and resumes
+ * another.  The backend is chosen by the build (SWITCH=...), never by an
+ * #ifdef inside a function; ucontext is the default.  The scheduler never
+ * looks inside a green__ctx.
+ */
+#ifndef GREEN_SWITCH_H
+#define GREEN_SWITCH_H
+
+#include <stddef.h>
+
+#include "switch_ucontext.h"
+
+/* Prepares ctx to run entry() on the stack [lo, lo + size) the first time
+ * it is switched to.  entry must never return: a finished green thread
+ * switches away for good instead. */
+void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size,
+                     void (*entry)(void));
+
+/* Saves the running context in from and resumes to. */
+void green__ctx_switch(struct green__ctx *from, struct green__ctx *to);
+
+/* The backend's name, for diagnostics and the benchmarks. */
+extern const char green__switch_name[];
+
+#endif
