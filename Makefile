@@ -108,8 +108,12 @@ sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build/sanitize \
 	    CFLAGS="$(SAN_FLAGS) $(CFLAGS)" LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" \
 	    build/sanitize/test/run
-	CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/test/run
+	@# ASan warns once per process that it does not fully support
+	@# swapcontext; libgreen calls its fiber hooks, so that line is dropped.
+	(CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/test/run 2>&1; \
+	    echo $$? > build/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
+	    exit $$(cat build/sanitize/status)
 
 bench: $(BUILD)/bench/bench
 	@if command -v taskset >/dev/null 2>&1; then taskset -c 1 $(BUILD)/bench/bench; \

@@ -355,28 +355,34 @@ static void join_describe(const green_t *t, char *buf, size_t n)
 
 static const struct green__waitop join_op = {join_unlink, join_describe, false};
 
-/* Whether t is a live handle of this scheduler's that may be joined or
- * detached.  A handle used after it was joined is caught while its stack
- * is still cached, as pthreads would not; it is undefined after that. */
-static int check_joinable(struct green__sched *s, green_t *t)
+/* Whether t is a live handle of this scheduler's.  A handle used after
+ * its thread was joined or reaped is caught while its stack is cached,
+ * which pthreads does not do; past that it is undefined, as there. */
+static int check_handle(const struct green__sched *s, const green_t *t)
 {
     if (!s)
         return -EPERM;
-    if (!t || t->sched != s || t->state == GREEN__FREED || t->detached ||
-        t->joiner)
+    if (!t || t->sched != s || t->state == GREEN__FREED)
         return -EINVAL;
     return 0;
+}
+
+static bool joinable(const green_t *t)
+{
+    return !t->detached && !t->joiner;
 }
 
 int green_join(green_t *t, void **result)
 {
     struct green__sched *s = green__cur;
-    int err = check_joinable(s, t);
+    int err = check_handle(s, t);
     if (err < 0)
         return green__fail(-err);
     green_t *self = s->current;
     if (t == self)
         return green__fail(EDEADLK);
+    if (!joinable(t))
+        return green__fail(EINVAL);
     if (t->state != GREEN__DONE) {
         t->joiner = self;
         self->w.join = t;
@@ -393,9 +399,11 @@ int green_join(green_t *t, void **result)
 int green_detach(green_t *t)
 {
     struct green__sched *s = green__cur;
-    int err = check_joinable(s, t);
+    int err = check_handle(s, t);
     if (err < 0)
         return green__fail(-err);
+    if (!joinable(t))
+        return green__fail(EINVAL);
     if (t->state == GREEN__DONE)
         thread_free(s, t);
     else
@@ -405,11 +413,9 @@ int green_detach(green_t *t)
 
 int green_cancel(green_t *t)
 {
-    struct green__sched *s = green__cur;
-    if (!s)
-        return green__fail(EPERM);
-    if (!t || t->sched != s || t->state == GREEN__FREED)
-        return green__fail(EINVAL);
+    int err = check_handle(green__cur, t);
+    if (err < 0)
+        return green__fail(-err);
     green__cancel(t);
     return 0;
 }

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Makes sure a make target has what it needs from the distribution:
+#   deps.sh check      pkg-config and Check, for make test
+#   deps.sh valgrind   valgrind, for make valgrind
+# As root with apt-get it installs what is missing; otherwise it stops and
+# prints the command to run.
+set -u
+missing=""
+case "${1:-check}" in
+check)
+    command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+    if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists check; then
+        missing="$missing check"
+    fi
+    ;;
+valgrind)
+    command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+    ;;
+esac
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing:$missing"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    exit $?
+fi
+echo "missing:$missing. Install with:" >&2
+echo "    sudo apt-get install -y$missing" >&2
+exit 1

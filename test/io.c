@@ -1,0 +1,771 @@
+/* The blocking-looking I/O calls. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "util.h"
+
+enum { BIG = 1 << 20 };  /* far more than a pipe or socket buffer holds */
+
+static unsigned char *pattern(size_t n, unsigned seed)
+{
+    unsigned char *p = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)((i * 31 + seed) ^ (i >> 8));
+    return p;
+}
+
+struct xfer {
+    int fd;
+    const unsigned char *buf;
+    size_t n;
+    ssize_t result;
+    int err;
+};
+
+static void *write_all(void *arg)
+{
+    struct xfer *x = arg;
+    x->result = green_write(x->fd, x->buf, x->n);
+    x->err = x->result < 0 ? errno : 0;
+    return NULL;
+}
+
+struct reader {
+    int fd;
+    unsigned char *buf;
+    size_t n, got;
+};
+
+/* Reads until n bytes or EOF; returns the count. */
+static size_t read_full(int fd, unsigned char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = green_read(fd, buf + got, n - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+static void *read_into(void *arg)
+{
+    struct reader *rd = arg;
+    rd->got = read_full(rd->fd, rd->buf, rd->n);
+    return NULL;
+}
+
+/* read and write */
+
+GREEN_TEST(read_write_pipe)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    unsigned char *src = pattern(BIG, 1), *dst = malloc(BIG);
+    struct xfer x = {p[1], src, BIG, 0, 0};
+    green_t *w = green_spawn(write_all, &x);
+    ck_assert_uint_eq(read_full(p[0], dst, BIG), BIG);
+    green_join(w, NULL);
+    ck_assert_int_eq(x.result, BIG);
+    ck_assert_mem_eq(dst, src, BIG);
+    /* EOF once the writer closes. */
+    green_close(p[1]);
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 0);
+    green_close(p[0]);
+    free(src);
+    free(dst);
+    return NULL;
+}
+
+GREEN_TEST(read_write_bad_fd)
+{
+    (void)arg;
+    char c = 0;
+    int p[2];
+    make_pipe(p);
+    close(p[0]);
+    close(p[1]);
+    errno = 0;
+    ck_assert_int_eq(green_read(-1, &c, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_read(p[0], &c, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_write(p[1], &c, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_write(-1, &c, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    struct iovec iov = {&c, 1};
+    ck_assert_int_eq(green_readv(-1, &iov, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_writev(-1, &iov, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_recv(-1, &c, 1, 0), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_send(-1, &c, 1, 0), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_accept(-1, NULL, NULL), -1);
+    ck_assert_int_eq(errno, EBADF);
+    /* Not a socket: the call's own error comes back. */
+    int q[2];
+    make_pipe(q);
+    ck_assert_int_eq(green_recv(q[0], &c, 1, 0), -1);
+    ck_assert_int_eq(errno, ENOTSOCK);
+    green_close(q[0]);
+    green_close(q[1]);
+    return NULL;
+}
+
+/* Blocking fds: the first green call makes them non-blocking, and other
+ * green threads keep running while one waits. */
+static int other_ran;
+
+static void *write_later(void *arg)
+{
+    int fd = *(int *)arg;
+    other_ran = 1;
+    green_yield();
+    green_write(fd, "x", 1);
+    return NULL;
+}
+
+GREEN_TEST(blocking_fd_does_not_stall)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    green_t *t = green_spawn(write_later, &p[1]);
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'x');
+    ck_assert_int_eq(other_ran, 1);
+    ck_assert_int_ne(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    green_join(t, NULL);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+START_TEST(io_outside_is_posix)
+{
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(green_write(p[1], "ab", 2), 2);
+    char buf[2];
+    ck_assert_int_eq(green_read(p[0], buf, 2), 2);
+    ck_assert_int_eq(buf[0], 'a');
+    /* Outside green_run the fd is left as it was: blocking. */
+    ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    struct iovec iov[2] = {{"c", 1}, {"d", 1}};
+    ck_assert_int_eq(green_writev(p[1], iov, 2), 2);
+    struct iovec in = {buf, 2};
+    ck_assert_int_eq(green_readv(p[0], &in, 1), 2);
+    ck_assert_int_eq(buf[1], 'd');
+    ck_assert_int_eq(green_wait(p[1], GREEN_OUT), GREEN_OUT);
+    ck_assert_int_eq(green_close(p[0]), 0);
+    ck_assert_int_eq(green_close(p[1]), 0);
+    errno = 0;
+    ck_assert_int_eq(green_close(p[1]), -1);
+    ck_assert_int_eq(errno, EBADF);
+    int sv[2];
+    make_socketpair(sv);
+    ck_assert_int_eq(green_send(sv[0], "e", 1, 0), 1);
+    ck_assert_int_eq(green_recv(sv[1], buf, 1, 0), 1);
+    ck_assert_int_eq(buf[0], 'e');
+    ck_assert_int_eq(green_sendto(sv[0], "f", 1, 0, NULL, 0), 1);
+    ck_assert_int_eq(green_recvfrom(sv[1], buf, 1, 0, NULL, NULL), 1);
+    ck_assert_int_eq(buf[0], 'f');
+    close(sv[0]);
+    close(sv[1]);
+    ck_assert_int_eq(green_accept(-1, NULL, NULL), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_connect(-1, NULL, 0), -1);
+    ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+/* readv and writev */
+
+GREEN_TEST(readv_writev)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    /* Odd-sized pieces, so writev stops inside one. */
+    enum { PIECES = 7 };
+    static const size_t sizes[PIECES] = {1, 70001, 0, 300000, 3, 200000, 99999};
+    size_t total = 0;
+    for (int i = 0; i < PIECES; i++)
+        total += sizes[i];
+    unsigned char *src = pattern(total, 2), *dst = malloc(total);
+    struct iovec iov[PIECES];
+    for (size_t i = 0, off = 0; i < PIECES; off += sizes[i], i++)
+        iov[i] = (struct iovec){src + off, sizes[i]};
+    struct reader rd = {p[0], dst, total, 0};
+    green_t *r = green_spawn(read_into, &rd);
+    ck_assert_int_eq(green_writev(p[1], iov, PIECES), (ssize_t)total);
+    green_join(r, NULL);
+    ck_assert_uint_eq(rd.got, total);
+    ck_assert_mem_eq(dst, src, total);
+    /* readv scatters what is there. */
+    ck_assert_int_eq(green_write(p[1], "hello", 5), 5);
+    char a[2], b[8];
+    struct iovec in[2] = {{a, 2}, {b, sizeof b}};
+    ck_assert_int_eq(green_readv(p[0], in, 2), 5);
+    ck_assert_int_eq(memcmp(a, "he", 2), 0);
+    ck_assert_int_eq(memcmp(b, "llo", 3), 0);
+    green_close(p[0]);
+    green_close(p[1]);
+    free(src);
+    free(dst);
+    return NULL;
+}
+
+GREEN_TEST(readv_writev_bad_count)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    struct iovec iov = {"x", 1};
+    errno = 0;
+    ck_assert_int_eq(green_writev(p[1], &iov, -1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_readv(p[0], &iov, -1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+/* A write stopped part way reports the count written and why. */
+GREEN_TEST(write_partial_on_deadline)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    unsigned char *src = pattern(BIG, 3);
+    green_deadline(green_now() + 20);
+    errno = 0;
+    ssize_t n = green_write(p[1], src, BIG);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_lt(n, BIG);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    /* Nothing is dropped: exactly the bytes reported are in the pipe. */
+    green_deadline(GREEN_NEVER);
+    unsigned char *dst = malloc((size_t)n);
+    ck_assert_int_eq(read_full(p[0], dst, (size_t)n), n);
+    ck_assert_mem_eq(dst, src, (size_t)n);
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 0), 0);
+    green_deadline(green_now() + 5);
+    ck_assert_int_eq(green_read(p[0], &c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_close(p[0]);
+    green_close(p[1]);
+    free(src);
+    free(dst);
+    return NULL;
+}
+
+/* recv, send, recvfrom, sendto */
+
+GREEN_TEST(send_recv)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    char buf[16];
+    errno = 0;
+    ck_assert_int_eq(green_recv(sv[0], buf, sizeof buf, MSG_DONTWAIT), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(green_send(sv[1], "abc", 3, 0), 3);
+    ck_assert_int_eq(green_recv(sv[0], buf, sizeof buf, MSG_PEEK), 3);
+    ck_assert_int_eq(green_recv(sv[0], buf, sizeof buf, 0), 3);
+    ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
+    ck_assert_int_eq(green_send(sv[1], "d", 1, MSG_DONTWAIT), 1);
+    ck_assert_int_eq(green_recv(sv[0], buf, 1, 0), 1);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    return NULL;
+}
+
+static void *send_in_pieces(void *arg)
+{
+    int fd = *(int *)arg;
+    for (int i = 0; i < 4; i++) {
+        green_send(fd, "xy", 2, 0);
+        green_yield();
+    }
+    return NULL;
+}
+
+GREEN_TEST(recv_waitall)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    green_t *t = green_spawn(send_in_pieces, &sv[1]);
+    char buf[8];
+    ck_assert_int_eq(green_recv(sv[0], buf, 8, MSG_WAITALL), 8);
+    ck_assert_int_eq(memcmp(buf, "xyxyxyxy", 8), 0);
+    green_join(t, NULL);
+    /* EOF ends it early with what came. */
+    green_send(sv[1], "z", 1, 0);
+    green_close(sv[1]);
+    ck_assert_int_eq(green_recv(sv[0], buf, 8, MSG_WAITALL), 1);
+    green_close(sv[0]);
+    return NULL;
+}
+
+static void *udp_echo(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[64];
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    ssize_t n = green_recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+    if (n > 0)
+        green_sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+    return NULL;
+}
+
+static int udp_socket(struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_ge(fd, 0);
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
+    socklen_t len = sizeof *addr;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+    return fd;
+}
+
+GREEN_TEST(sendto_recvfrom_udp)
+{
+    (void)arg;
+    struct sockaddr_in a, b, from;
+    int fa = udp_socket(&a), fb = udp_socket(&b);
+    green_t *t = green_spawn(udp_echo, &fb);
+    ck_assert_int_eq(green_sendto(fa, "ping", 4, 0, (struct sockaddr *)&b, sizeof b), 4);
+    char buf[8];
+    socklen_t len = sizeof from;
+    ck_assert_int_eq(green_recvfrom(fa, buf, sizeof buf, 0, (struct sockaddr *)&from, &len), 4);
+    ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+    ck_assert_int_eq(from.sin_port, b.sin_port);
+    green_join(t, NULL);
+    errno = 0;
+    ck_assert_int_eq(green_sendto(fa, "x", 1, 0, NULL, 0), -1);
+    ck_assert_int_eq(errno, EDESTADDRREQ);
+    green_close(fa);
+    green_close(fb);
+    return NULL;
+}
+
+/* accept and connect */
+
+static void *echo_once(void *arg)
+{
+    int lfd = *(int *)arg;
+    int c = green_accept(lfd, NULL, NULL);
+    char buf[64];
+    ssize_t n;
+    while ((n = green_read(c, buf, sizeof buf)) > 0)
+        green_write(c, buf, (size_t)n);
+    green_close(c);
+    return NULL;
+}
+
+GREEN_TEST(accept_connect_tcp)
+{
+    (void)arg;
+    unsigned short port;
+    int lfd = tcp_listener(&port);
+    green_t *server = green_spawn(echo_once, &lfd);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(green_connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(green_write(fd, "hello", 5), 5);
+    char buf[8];
+    ck_assert_uint_eq(read_full(fd, (unsigned char *)buf, 5), 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    green_close(fd);
+    green_join(server, NULL);
+    /* A refused connection: nothing listens once the listener is gone. */
+    green_close(lfd);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    errno = 0;
+    ck_assert_int_eq(green_connect(fd, (struct sockaddr *)&sin, sizeof sin), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    green_close(fd);
+    return NULL;
+}
+
+GREEN_TEST(accept_gives_nonblocking_socket)
+{
+    (void)arg;
+    unsigned short port;
+    int lfd = tcp_listener(&port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(green_connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    int c = green_accept(lfd, (struct sockaddr *)&peer, &len);
+    ck_assert_int_ge(c, 0);
+    ck_assert_int_eq(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    ck_assert_int_ne(fcntl(c, F_GETFL) & O_NONBLOCK, 0);
+    /* accept's own errors come back as they are. */
+    errno = 0;
+    ck_assert_int_eq(green_accept(c, NULL, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_close(c);
+    green_close(fd);
+    green_close(lfd);
+    return NULL;
+}
+
+GREEN_TEST(accept_deadline_and_cancel)
+{
+    (void)arg;
+    unsigned short port;
+    int lfd = tcp_listener(&port);
+    green_deadline(green_now() + 10);
+    errno = 0;
+    ck_assert_int_eq(green_accept(lfd, NULL, NULL), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    green_cancel(green_self());
+    ck_assert_int_eq(green_accept(lfd, NULL, NULL), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    green_close(lfd);
+    return NULL;
+}
+
+GREEN_TEST(connect_errors)
+{
+    (void)arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    errno = 0;
+    ck_assert_int_eq(green_connect(fd, NULL, 0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    ck_assert_int_eq(green_connect(fd, (struct sockaddr *)&sin, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_close(fd);
+    ck_assert_int_eq(green_connect(fd, (struct sockaddr *)&sin, sizeof sin), -1);
+    ck_assert_int_eq(errno, EBADF);
+    return NULL;
+}
+
+/* Writing to a closed peer: EPIPE, and the process lives. */
+GREEN_TEST(epipe_not_sigpipe)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    green_close(sv[1]);
+    errno = 0;
+    ck_assert_int_eq(green_write(sv[0], "x", 1), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(green_send(sv[0], "x", 1, 0), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    struct iovec iov = {"x", 1};
+    ck_assert_int_eq(green_writev(sv[0], &iov, 1), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    green_close(sv[0]);
+    int p[2];
+    make_pipe(p);
+    green_close(p[0]);
+    ck_assert_int_eq(green_write(p[1], "x", 1), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    green_close(p[1]);
+    return NULL;
+}
+
+START_TEST(sigpipe_restored_after_run)
+{
+    /* green_run leaves the signal mask as it found it. */
+    sigset_t before, after;
+    pthread_sigmask(SIG_SETMASK, NULL, &before);
+    run_green(epipe_not_sigpipe_main, NULL);
+    pthread_sigmask(SIG_SETMASK, NULL, &after);
+    ck_assert_int_eq(sigismember(&before, SIGPIPE), sigismember(&after, SIGPIPE));
+    sigset_t pending;
+    sigpending(&pending);
+    ck_assert_int_eq(sigismember(&pending, SIGPIPE), 0);
+}
+END_TEST
+
+/* Two green threads on one fd at once. */
+
+GREEN_TEST(reader_and_writer_on_one_socket)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    unsigned char *src = pattern(BIG, 4), *dst = malloc(BIG);
+    /* On sv[0]: one thread reads the reply while another writes BIG. */
+    struct reader reply = {sv[0], dst, 4, 0};
+    green_t *r = green_spawn(read_into, &reply);
+    struct xfer x = {sv[0], src, BIG, 0, 0};
+    green_t *w = green_spawn(write_all, &x);
+    green_yield();  /* both are parked on sv[0] now */
+    unsigned char *sink = malloc(BIG);
+    ck_assert_uint_eq(read_full(sv[1], sink, BIG), BIG);
+    ck_assert_mem_eq(sink, src, BIG);
+    ck_assert_int_eq(green_write(sv[1], "done", 4), 4);
+    green_join(r, NULL);
+    green_join(w, NULL);
+    ck_assert_int_eq(x.result, BIG);
+    ck_assert_uint_eq(reply.got, 4);
+    ck_assert_int_eq(memcmp(dst, "done", 4), 0);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    free(src);
+    free(dst);
+    free(sink);
+    return NULL;
+}
+
+static void *read_one(void *arg)
+{
+    struct reader *rd = arg;
+    ssize_t n = green_read(rd->fd, rd->buf, 1);
+    rd->got = n > 0 ? (size_t)n : 0;
+    return NULL;
+}
+
+GREEN_TEST(two_readers_on_one_fd)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    unsigned char a = 0, b = 0;
+    struct reader ra = {p[0], &a, 1, 0}, rb = {p[0], &b, 1, 0};
+    green_t *ta = green_spawn(read_one, &ra);
+    green_t *tb = green_spawn(read_one, &rb);
+    green_yield();
+    green_write(p[1], "1", 1);
+    green_yield();
+    green_write(p[1], "2", 1);
+    green_join(ta, NULL);
+    green_join(tb, NULL);
+    ck_assert_uint_eq(ra.got + rb.got, 2);
+    ck_assert_int_eq(a + b, '1' + '2');
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+/* green_close wakes every waiter with EBADF. */
+
+static void *read_err(void *arg)
+{
+    int *fd_err = arg;
+    char c;
+    fd_err[1] = green_read(fd_err[0], &c, 1) < 0 ? errno : 0;
+    return NULL;
+}
+
+GREEN_TEST(close_wakes_waiters)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    int a[2] = {p[0], 0}, b[2] = {p[0], 0};
+    green_t *ta = green_spawn(read_err, a);
+    green_t *tb = green_spawn(read_err, b);
+    green_yield();
+    ck_assert_int_eq(green_close(p[0]), 0);
+    green_join(ta, NULL);
+    green_join(tb, NULL);
+    ck_assert_int_eq(a[1], EBADF);
+    ck_assert_int_eq(b[1], EBADF);
+    errno = 0;
+    ck_assert_int_eq(green_close(p[0]), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_close(-1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green_close(p[1]);
+    return NULL;
+}
+
+/* Closed behind libgreen's back: waiters still wake, with EBADF. */
+GREEN_TEST(plain_close_wakes_waiters)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    int a[2] = {p[0], 0};
+    green_t *t = green_spawn(read_err, a);
+    green_yield();
+    close(p[0]);
+    green_join(t, NULL);
+    ck_assert_int_eq(a[1], EBADF);
+    close(p[1]);
+    return NULL;
+}
+
+/* Cancellation and deadlines in I/O. */
+
+GREEN_TEST(cancel_read)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    int a[2] = {p[0], 0};
+    green_t *t = green_spawn(read_err, a);
+    green_yield();
+    green_cancel(t);
+    green_join(t, NULL);
+    ck_assert_int_eq(a[1], ECANCELED);
+    /* A cancelled thread's I/O fails even when it would not block. */
+    green_cancel(green_self());
+    errno = 0;
+    ck_assert_int_eq(green_write(p[1], "x", 1), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    ck_assert_int_eq(green_wait(p[1], GREEN_OUT), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+GREEN_TEST(read_ready_past_deadline)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    green_write(p[1], "x", 1);
+    green_deadline(green_now() - 1);
+    /* It can complete without parking, so it completes. */
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    ck_assert_int_eq(green_wait(p[1], GREEN_OUT), GREEN_OUT);
+    errno = 0;
+    ck_assert_int_eq(green_read(p[0], &c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(green_wait(p[0], GREEN_IN), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+/* green_wait */
+
+static void *write_byte(void *arg)
+{
+    green_write(*(int *)arg, "w", 1);
+    return NULL;
+}
+
+GREEN_TEST(wait_for_readiness)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    green_t *t = green_spawn(write_byte, &p[1]);
+    ck_assert_int_eq(green_wait(p[0], GREEN_IN), GREEN_IN);
+    green_join(t, NULL);
+    ck_assert_int_eq(green_wait(p[0], GREEN_IN | GREEN_OUT), GREEN_IN);
+    /* green_wait leaves the fd's flags alone. */
+    int q[2];
+    make_pipe(q);
+    ck_assert_int_eq(green_wait(q[1], GREEN_OUT), GREEN_OUT);
+    ck_assert_int_eq(fcntl(q[1], F_GETFL) & O_NONBLOCK, 0);
+    /* A hang-up counts as ready for what was asked. */
+    close(q[1]);
+    ck_assert_int_eq(green_wait(q[0], GREEN_IN), GREEN_IN);
+    close(q[0]);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+GREEN_TEST(wait_errors)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    errno = 0;
+    ck_assert_int_eq(green_wait(p[0], 0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_wait(p[0], 0x10), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_wait(-1, GREEN_IN), -1);
+    ck_assert_int_eq(errno, EBADF);
+    close(p[0]);
+    close(p[1]);
+    ck_assert_int_eq(green_wait(p[0], GREEN_IN), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green_deadline(green_now() + 10);
+    int q[2];
+    make_pipe(q);
+    ck_assert_int_eq(green_wait(q[0], GREEN_IN), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    close(q[0]);
+    close(q[1]);
+    return NULL;
+}
+
+START_TEST(wait_outside_errors)
+{
+    errno = 0;
+    ck_assert_int_eq(green_wait(0, 0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_wait(-1, GREEN_IN), -1);
+    ck_assert_int_eq(errno, EBADF);
+    int p[2];
+    make_pipe(p);
+    close(p[0]);
+    ck_assert_int_eq(green_wait(p[0], GREEN_IN), -1);
+    ck_assert_int_eq(errno, EBADF);
+    close(p[1]);
+}
+END_TEST
+
+Suite *io_suite(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("io");
+    tcase_add_test(tc, read_write_pipe);
+    tcase_add_test(tc, read_write_bad_fd);
+    tcase_add_test(tc, blocking_fd_does_not_stall);
+    tcase_add_test(tc, io_outside_is_posix);
+    tcase_add_test(tc, readv_writev);
+    tcase_add_test(tc, readv_writev_bad_count);
+    tcase_add_test(tc, write_partial_on_deadline);
+    tcase_add_test(tc, send_recv);
+    tcase_add_test(tc, recv_waitall);
+    tcase_add_test(tc, sendto_recvfrom_udp);
+    tcase_add_test(tc, accept_connect_tcp);
+    tcase_add_test(tc, accept_gives_nonblocking_socket);
+    tcase_add_test(tc, accept_deadline_and_cancel);
+    tcase_add_test(tc, connect_errors);
+    tcase_add_test(tc, epipe_not_sigpipe);
+    tcase_add_test(tc, sigpipe_restored_after_run);
+    tcase_add_test(tc, reader_and_writer_on_one_socket);
+    tcase_add_test(tc, two_readers_on_one_fd);
+    tcase_add_test(tc, close_wakes_waiters);
+    tcase_add_test(tc, plain_close_wakes_waiters);
+    tcase_add_test(tc, cancel_read);
+    tcase_add_test(tc, read_ready_past_deadline);
+    tcase_add_test(tc, wait_for_readiness);
+    tcase_add_test(tc, wait_errors);
+    tcase_add_test(tc, wait_outside_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}

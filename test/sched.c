@@ -1,0 +1,731 @@
+/* The scheduler: green_run, spawn, join, detach, cancel, yield, self,
+ * names, deadlock detection and green_dump. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sched.h"
+#include "util.h"
+
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+static void *sleep_long(void *arg)
+{
+    int *result = arg;
+    int r = green_sleep(100000);
+    if (result)
+        *result = r < 0 ? errno : 0;
+    return NULL;
+}
+
+/* green_run */
+
+static int ran;
+
+static void *set_ran(void *arg)
+{
+    ran = *(int *)arg;
+    return NULL;
+}
+
+START_TEST(run_runs_main)
+{
+    int v = 42;
+    ck_assert_int_eq(green_run(set_ran, &v), 0);
+    ck_assert_int_eq(ran, 42);
+    /* A second run on the same OS thread starts afresh. */
+    v = 7;
+    ck_assert_int_eq(green_run(set_ran, &v), 0);
+    ck_assert_int_eq(ran, 7);
+}
+END_TEST
+
+START_TEST(run_null_main)
+{
+    errno = 0;
+    ck_assert_int_eq(green_run(NULL, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+GREEN_TEST(run_nested)
+{
+    (void)arg;
+    ck_assert_int_eq(green_run(return_arg, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+    return NULL;
+}
+
+static void *count_yields(void *arg)
+{
+    int *n = arg;
+    for (int i = 0; i < 1000; i++) {
+        (*n)++;
+        green_yield();
+    }
+    return NULL;
+}
+
+static void *os_thread_main(void *arg)
+{
+    int count = 0;
+    (void)arg;
+    if (green_run(count_yields, &count) < 0)
+        return (void *)1;
+    return count == 1000 ? NULL : (void *)2;
+}
+
+START_TEST(run_on_two_os_threads)
+{
+    pthread_t a, b;
+    void *ra, *rb;
+    ck_assert_int_eq(pthread_create(&a, NULL, os_thread_main, NULL), 0);
+    ck_assert_int_eq(pthread_create(&b, NULL, os_thread_main, NULL), 0);
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    ck_assert_ptr_null(ra);
+    ck_assert_ptr_null(rb);
+}
+END_TEST
+
+/* When main returns, the green threads still alive are cancelled and
+ * waited for. */
+static int child_err, child_done;
+
+static void *child_sleeps(void *arg)
+{
+    (void)arg;
+    if (green_sleep(100000) < 0)
+        child_err = errno;
+    child_done = 1;
+    return NULL;
+}
+
+static void *main_leaves_children(void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_nonnull(green_spawn(child_sleeps, NULL));
+    green_t *t = green_spawn(child_sleeps, NULL);
+    ck_assert_int_eq(green_detach(t), 0);
+    green_yield();
+    return NULL;
+}
+
+START_TEST(run_cancels_leftovers)
+{
+    int64_t start = green_now();
+    ck_assert_int_eq(green_run(main_leaves_children, NULL), 0);
+    ck_assert_int_eq(child_done, 1);
+    ck_assert_int_eq(child_err, ECANCELED);
+    ck_assert_int_lt(green_now() - start, 50000);
+}
+END_TEST
+
+/* A thread spawned while green_run is ending starts cancelled, so it
+ * cannot keep green_run from returning. */
+static int late_err;
+
+static void *late_child(void *arg)
+{
+    (void)arg;
+    if (green_sleep(100000) < 0)
+        late_err = errno;
+    return NULL;
+}
+
+static void *spawns_when_cancelled(void *arg)
+{
+    (void)arg;
+    green_sleep(100000);
+    ck_assert_ptr_nonnull(green_spawn(late_child, NULL));
+    return NULL;
+}
+
+static void *main_spawns_spawner(void *arg)
+{
+    (void)arg;
+    green_spawn(spawns_when_cancelled, NULL);
+    green_yield();
+    return NULL;
+}
+
+START_TEST(run_shutdown_spawn)
+{
+    ck_assert_int_eq(green_run(main_spawns_spawner, NULL), 0);
+    ck_assert_int_eq(late_err, ECANCELED);
+}
+END_TEST
+
+/* Deadlock: every thread parked on something nothing can wake. */
+static int parked_err[3];
+
+static void *parks(void *arg)
+{
+    int *slot = arg;
+    *slot = -park_forever();
+    return NULL;
+}
+
+static void *main_deadlocks(void *arg)
+{
+    (void)arg;
+    green_spawn_attr(&(green_attr_t){.name = "first"}, parks, &parked_err[1]);
+    green_spawn_attr(&(green_attr_t){.name = "second"}, parks, &parked_err[2]);
+    parked_err[0] = -park_forever();
+    return NULL;
+}
+
+START_TEST(run_deadlock)
+{
+    stderr_begin();
+    int r = green_run(main_deadlocks, NULL);
+    int err = errno;
+    char *text = stderr_end();
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(err, EDEADLK);
+    ck_assert_ptr_nonnull(strstr(text, "deadlock"));
+    ck_assert_ptr_nonnull(strstr(text, "#1 'main' parked: test wait"));
+    ck_assert_ptr_nonnull(strstr(text, "#2 'first' parked: test wait"));
+    ck_assert_ptr_nonnull(strstr(text, "#3 'second' parked: test wait"));
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(parked_err[i], ECANCELED);
+    free(text);
+}
+END_TEST
+
+/* A deadlock after main returned cannot happen: leftovers are cancelled. */
+static void *main_with_stuck_child(void *arg)
+{
+    (void)arg;
+    green_spawn(parks, &parked_err[1]);
+    green_yield();
+    return NULL;
+}
+
+START_TEST(run_no_deadlock_after_main)
+{
+    ck_assert_int_eq(green_run(main_with_stuck_child, NULL), 0);
+    ck_assert_int_eq(parked_err[1], ECANCELED);
+}
+END_TEST
+
+/* green_spawn and green_spawn_attr */
+
+START_TEST(spawn_outside)
+{
+    errno = 0;
+    ck_assert_ptr_null(green_spawn(return_arg, NULL));
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_ptr_null(green_spawn_attr(NULL, return_arg, NULL));
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+GREEN_TEST(spawn_bad_args)
+{
+    (void)arg;
+    size_t nthreads = green__cur->nthreads;
+    errno = 0;
+    ck_assert_ptr_null(green_spawn(NULL, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    green_attr_t small = {.stack_size = GREEN_STACK_MIN - 1};
+    ck_assert_ptr_null(green_spawn_attr(&small, return_arg, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    green_attr_t huge = {.stack_size = GREEN_STACK_MAX + 1};
+    ck_assert_ptr_null(green_spawn_attr(&huge, return_arg, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    char name[GREEN_NAME_MAX + 1];
+    memset(name, 'x', GREEN_NAME_MAX);
+    name[GREEN_NAME_MAX] = '\0';
+    ck_assert_ptr_null(green_spawn_attr(&(green_attr_t){.name = name}, return_arg, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    /* Nothing was left behind. */
+    ck_assert_uint_eq(green__cur->nthreads, nthreads);
+    name[GREEN_NAME_MAX - 1] = '\0';
+    green_t *t = green_spawn_attr(&(green_attr_t){.name = name}, return_arg, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(green_name(t), name);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+static char order[8];
+static int norder;
+
+static void *record(void *arg)
+{
+    order[norder++] = *(char *)arg;
+    return NULL;
+}
+
+GREEN_TEST(spawn_runs_in_order)
+{
+    (void)arg;
+    green_t *t[3];
+    static char names[] = "abc";
+    for (int i = 0; i < 3; i++)
+        t[i] = green_spawn(record, &names[i]);
+    /* The spawner keeps running until it parks or yields. */
+    ck_assert_int_eq(norder, 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    ck_assert_str_eq(order, "abc");
+    return NULL;
+}
+
+GREEN_TEST(spawn_attr_defaults)
+{
+    (void)arg;
+    green_attr_t zero = {0};
+    green_t *a = green_spawn_attr(&zero, return_arg, (void *)1);
+    green_t *b = green_spawn_attr(NULL, return_arg, (void *)2);
+    ck_assert_str_eq(green_name(a), "");
+    ck_assert_str_eq(green_name(b), "");
+    ck_assert_uint_ne(green_id(a), green_id(b));
+    void *ra, *rb;
+    ck_assert_int_eq(green_join(a, &ra), 0);
+    ck_assert_int_eq(green_join(b, &rb), 0);
+    ck_assert_ptr_eq(ra, (void *)1);
+    ck_assert_ptr_eq(rb, (void *)2);
+    return NULL;
+}
+
+/* green_join */
+
+GREEN_TEST(join_result)
+{
+    (void)arg;
+    int x;
+    green_t *t = green_spawn(return_arg, &x);
+    void *r = NULL;
+    ck_assert_int_eq(green_join(t, &r), 0);
+    ck_assert_ptr_eq(r, &x);
+    /* Joining a thread that finished already does not wait. */
+    t = green_spawn(return_arg, &x);
+    green_yield();
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+GREEN_TEST(join_errors)
+{
+    (void)arg;
+    errno = 0;
+    ck_assert_int_eq(green_join(NULL, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_join(green_self(), NULL), -1);
+    ck_assert_int_eq(errno, EDEADLK);
+    green_t *d = green_spawn(return_arg, NULL);
+    ck_assert_int_eq(green_detach(d), 0);
+    ck_assert_int_eq(green_join(d, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_t *t = green_spawn(return_arg, NULL);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(green_join(t, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+START_TEST(join_outside)
+{
+    errno = 0;
+    ck_assert_int_eq(green_join(NULL, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+static green_t *target;
+
+static void *second_joiner(void *arg)
+{
+    int *err = arg;
+    *err = green_join(target, NULL) < 0 ? errno : 0;
+    return NULL;
+}
+
+GREEN_TEST(join_two_joiners)
+{
+    (void)arg;
+    int err = -1;
+    target = green_spawn(sleep_long, NULL);
+    green_t *j = green_spawn(second_joiner, &err);
+    green_yield();  /* j joins target first */
+    ck_assert_int_eq(green_join(target, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_cancel(target);
+    ck_assert_int_eq(green_join(j, NULL), 0);
+    ck_assert_int_eq(err, 0);
+    return NULL;
+}
+
+GREEN_TEST(join_main_is_invalid)
+{
+    (void)arg;
+    ck_assert_int_eq(green_join(green_self(), NULL), -1);
+    ck_assert_int_eq(errno, EDEADLK);
+    green_t *main_thread = green_self();
+    ck_assert_int_eq(green_detach(main_thread), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+GREEN_TEST(join_deadline)
+{
+    (void)arg;
+    int result = -1;
+    green_t *t = green_spawn(sleep_long, &result);
+    int64_t prev = green_deadline(green_now() + 20);
+    ck_assert_int_eq(prev, -1);
+    ck_assert_int_eq(green_join(t, NULL), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(prev);
+    /* It is still joinable. */
+    ck_assert_int_eq(green_cancel(t), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(result, ECANCELED);
+    return NULL;
+}
+
+GREEN_TEST(join_when_cancelled)
+{
+    (void)arg;
+    green_t *done = green_spawn(return_arg, (void *)5);
+    green_t *slow = green_spawn(sleep_long, NULL);
+    green_yield();
+    ck_assert_int_eq(green_cancel(green_self()), 0);
+    /* A join that would wait fails; one that would not, completes. */
+    ck_assert_int_eq(green_join(slow, NULL), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    void *r;
+    ck_assert_int_eq(green_join(done, &r), 0);
+    ck_assert_ptr_eq(r, (void *)5);
+    return NULL;
+}
+
+/* green_detach */
+
+GREEN_TEST(detach_reaps)
+{
+    (void)arg;
+    size_t before = green__cur->nthreads;
+    green_t *t = green_spawn(return_arg, NULL);
+    ck_assert_int_eq(green_detach(t), 0);
+    green_yield();
+    green_yield();
+    ck_assert_uint_eq(green__cur->nthreads, before);
+    /* Detaching a finished thread frees it at once. */
+    t = green_spawn(return_arg, NULL);
+    green_yield();
+    ck_assert_uint_eq(green__cur->nthreads, before + 1);
+    ck_assert_int_eq(green_detach(t), 0);
+    ck_assert_uint_eq(green__cur->nthreads, before);
+    return NULL;
+}
+
+static void *detach_self(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)green_detach(green_self());
+}
+
+GREEN_TEST(detach_errors)
+{
+    (void)arg;
+    errno = 0;
+    ck_assert_int_eq(green_detach(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_t *t = green_spawn(sleep_long, NULL);
+    ck_assert_int_eq(green_detach(t), 0);
+    ck_assert_int_eq(green_detach(t), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_cancel(t);
+    target = green_spawn(sleep_long, NULL);
+    int err;
+    green_t *j = green_spawn(second_joiner, &err);
+    green_yield();
+    ck_assert_int_eq(green_detach(target), -1);  /* it has a joiner */
+    ck_assert_int_eq(errno, EINVAL);
+    green_cancel(target);
+    green_join(j, NULL);
+    green_t *s = green_spawn(detach_self, NULL);
+    green_yield();
+    ck_assert_int_eq(green_join(s, NULL), -1);  /* detached itself */
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+static void *detach_self_while_joined(void *arg)
+{
+    green_yield();
+    *(int *)arg = green_detach(green_self()) < 0 ? errno : 0;
+    return NULL;
+}
+
+GREEN_TEST(detach_self_errors)
+{
+    (void)arg;
+    int err = -1;
+    green_t *t = green_spawn(detach_self_while_joined, &err);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(err, EINVAL);  /* main was joining it */
+    t = green_spawn(detach_self, NULL);
+    green_yield();
+    ck_assert_int_eq(green_join(t, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+START_TEST(detach_outside)
+{
+    errno = 0;
+    ck_assert_int_eq(green_detach(NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+/* green_cancel */
+
+GREEN_TEST(cancel_parked)
+{
+    (void)arg;
+    int err = 0;
+    green_t *t = green_spawn(sleep_long, &err);
+    green_yield();
+    ck_assert_int_eq(green_cancel(t), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(err, ECANCELED);
+    return NULL;
+}
+
+GREEN_TEST(cancel_before_it_runs)
+{
+    (void)arg;
+    int err = 0;
+    green_t *t = green_spawn(sleep_long, &err);
+    ck_assert_int_eq(green_cancel(t), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(err, ECANCELED);
+    return NULL;
+}
+
+static void *sleeps_twice(void *arg)
+{
+    int *errs = arg;
+    errs[0] = green_sleep(100000) < 0 ? errno : 0;
+    errs[1] = green_sleep(1) < 0 ? errno : 0;
+    return NULL;
+}
+
+GREEN_TEST(cancel_is_sticky)
+{
+    (void)arg;
+    int errs[2] = {0, 0};
+    green_t *t = green_spawn(sleeps_twice, errs);
+    green_yield();
+    green_cancel(t);
+    green_cancel(t);  /* twice is harmless */
+    green_join(t, NULL);
+    ck_assert_int_eq(errs[0], ECANCELED);
+    ck_assert_int_eq(errs[1], ECANCELED);
+    return NULL;
+}
+
+GREEN_TEST(cancel_errors)
+{
+    (void)arg;
+    errno = 0;
+    ck_assert_int_eq(green_cancel(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    /* A finished thread: nothing to do, not an error. */
+    green_t *t = green_spawn(return_arg, NULL);
+    green_yield();
+    ck_assert_int_eq(green_cancel(t), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    /* Cancelling itself makes its own next blocking call fail. */
+    ck_assert_int_eq(green_cancel(green_self()), 0);
+    ck_assert_int_eq(green_sleep(1), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    return NULL;
+}
+
+START_TEST(cancel_outside)
+{
+    errno = 0;
+    ck_assert_int_eq(green_cancel(NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+/* green_yield, green_self, green_name, green_id */
+
+static char trace[16];
+static int ntrace;
+
+static void *ping(void *arg)
+{
+    for (int i = 0; i < 3; i++) {
+        trace[ntrace++] = *(char *)arg;
+        green_yield();
+    }
+    return NULL;
+}
+
+GREEN_TEST(yield_alternates)
+{
+    (void)arg;
+    static char a = 'a', b = 'b';
+    green_t *x = green_spawn(ping, &a);
+    green_t *y = green_spawn(ping, &b);
+    green_join(x, NULL);
+    green_join(y, NULL);
+    ck_assert_str_eq(trace, "ababab");
+    /* Yield with nothing else runnable returns at once. */
+    green_yield();
+    return NULL;
+}
+
+START_TEST(yield_outside)
+{
+    green_yield();  /* sched_yield: must simply return */
+}
+END_TEST
+
+static void *report_self(void *arg)
+{
+    *(green_t **)arg = green_self();
+    return NULL;
+}
+
+GREEN_TEST(self_and_names)
+{
+    (void)arg;
+    green_t *me = green_self();
+    ck_assert_ptr_nonnull(me);
+    ck_assert_str_eq(green_name(me), "main");
+    ck_assert_uint_eq(green_id(me), 1);
+    green_t *seen = NULL;
+    green_t *t = green_spawn_attr(&(green_attr_t){.name = "worker"}, report_self, &seen);
+    ck_assert_str_eq(green_name(t), "worker");
+    ck_assert_uint_eq(green_id(t), 2);
+    green_yield();
+    ck_assert_ptr_eq(seen, t);
+    green_join(t, NULL);
+    errno = 0;
+    ck_assert_ptr_null(green_name(NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_uint_eq(green_id(NULL), 0);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+START_TEST(self_outside)
+{
+    errno = 0;
+    ck_assert_ptr_null(green_self());
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+/* green_dump */
+
+static void *read_pipe(void *arg)
+{
+    char c;
+    green_read(*(int *)arg, &c, 1);
+    return NULL;
+}
+
+GREEN_TEST(dump_lists_threads)
+{
+    (void)arg;
+    int fds[2];
+    make_pipe(fds);
+    green_t *r = green_spawn_attr(&(green_attr_t){.name = "reader"}, read_pipe, &fds[0]);
+    green_t *s = green_spawn_attr(&(green_attr_t){.name = "sleeper"}, sleep_long, NULL);
+    green_t *j = green_spawn_attr(&(green_attr_t){.name = "joiner"}, second_joiner, &(int){0});
+    target = s;
+    green_yield();
+    FILE *f = tmpfile();
+    green_dump(f);
+    long n = ftell(f);
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(f);
+    ck_assert_int_eq(fread(text, 1, (size_t)n, f), n);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "4 green threads"));
+    ck_assert_ptr_nonnull(strstr(text, "#1 'main' running"));
+    char line[64];
+    snprintf(line, sizeof line, "#2 'reader' parked: fd %d read", fds[0]);
+    ck_assert_ptr_nonnull(strstr(text, line));
+    ck_assert_ptr_nonnull(strstr(text, "#3 'sleeper' parked: sleep"));
+    ck_assert_ptr_nonnull(strstr(text, "#4 'joiner' parked: join #3 'sleeper'"));
+    free(text);
+    green_cancel(r);
+    green_cancel(s);
+    green_join(r, NULL);
+    green_join(j, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+}
+
+START_TEST(dump_outside)
+{
+    FILE *f = tmpfile();
+    green_dump(f);
+    ck_assert_int_eq(ftell(f), 0);
+    fclose(f);
+}
+END_TEST
+
+Suite *sched_suite(void)
+{
+    Suite *s = suite_create("sched");
+    TCase *tc = tcase_create("run");
+    tcase_add_test(tc, run_runs_main);
+    tcase_add_test(tc, run_null_main);
+    tcase_add_test(tc, run_nested);
+    tcase_add_test(tc, run_on_two_os_threads);
+    tcase_add_test(tc, run_cancels_leftovers);
+    tcase_add_test(tc, run_shutdown_spawn);
+    tcase_add_test(tc, run_deadlock);
+    tcase_add_test(tc, run_no_deadlock_after_main);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_add_test(tc, spawn_outside);
+    tcase_add_test(tc, spawn_bad_args);
+    tcase_add_test(tc, spawn_runs_in_order);
+    tcase_add_test(tc, spawn_attr_defaults);
+    tcase_add_test(tc, join_result);
+    tcase_add_test(tc, join_errors);
+    tcase_add_test(tc, join_outside);
+    tcase_add_test(tc, join_two_joiners);
+    tcase_add_test(tc, join_main_is_invalid);
+    tcase_add_test(tc, join_deadline);
+    tcase_add_test(tc, join_when_cancelled);
+    tcase_add_test(tc, detach_reaps);
+    tcase_add_test(tc, detach_errors);
+    tcase_add_test(tc, detach_self_errors);
+    tcase_add_test(tc, detach_outside);
+    tcase_add_test(tc, cancel_parked);
+    tcase_add_test(tc, cancel_before_it_runs);
+    tcase_add_test(tc, cancel_is_sticky);
+    tcase_add_test(tc, cancel_errors);
+    tcase_add_test(tc, cancel_outside);
+    tcase_add_test(tc, yield_alternates);
+    tcase_add_test(tc, yield_outside);
+    tcase_add_test(tc, self_and_names);
+    tcase_add_test(tc, self_outside);
+    tcase_add_test(tc, dump_lists_threads);
+    tcase_add_test(tc, dump_outside);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,100 @@
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sanitizer.h"
+#include "sched.h"
+
+void run_green(void *(*fn)(void *), void *arg)
+{
+    ck_assert_int_eq(green_run(fn, arg), 0);
+}
+
+bool under_valgrind(void)
+{
+#ifdef GREEN__VALGRIND
+    return RUNNING_ON_VALGRIND;
+#else
+    return false;
+#endif
+}
+
+bool under_asan(void)
+{
+#ifdef GREEN__ASAN
+    return true;
+#else
+    return false;
+#endif
+}
+
+static void forever_unlink(green_t *t)
+{
+    (void)t;
+}
+
+static void forever_describe(const green_t *t, char *buf, size_t n)
+{
+    (void)t;
+    snprintf(buf, n, "test wait");
+}
+
+static const struct green__waitop forever_op = {forever_unlink, forever_describe, false};
+
+int park_forever(void)
+{
+    return green__park(green__cur, &forever_op, -1, 0);
+}
+
+static FILE *captured;
+static int saved_stderr = -1;
+
+void stderr_begin(void)
+{
+    fflush(stderr);
+    captured = tmpfile();
+    ck_assert_ptr_nonnull(captured);
+    saved_stderr = dup(STDERR_FILENO);
+    dup2(fileno(captured), STDERR_FILENO);
+}
+
+char *stderr_end(void)
+{
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    long n = ftell(captured);
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(captured);
+    ck_assert_int_eq(fread(text, 1, (size_t)n, captured), n);
+    fclose(captured);
+    return text;
+}
+
+void make_socketpair(int sv[2])
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+}
+
+void make_pipe(int fds[2])
+{
+    ck_assert_int_eq(pipe(fds), 0);
+}
+
+int tcp_listener(unsigned short *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(listen(fd, 16), 0);
+    socklen_t len = sizeof sin;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}

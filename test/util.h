@@ -1,0 +1,51 @@
+/* Helpers shared by the test suites. */
+#ifndef GREEN_TEST_UTIL_H
+#define GREEN_TEST_UTIL_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "green.h"
+
+Suite *sched_suite(void);
+Suite *stack_suite(void);
+Suite *sleep_suite(void);
+Suite *io_suite(void);
+
+/* Runs fn as green_run's main and checks that green_run returned 0. */
+void run_green(void *(*fn)(void *), void *arg);
+
+/* A Check test whose body runs as green_run's main:
+ *     GREEN_TEST(name) { ...; return NULL; }      (the body sees `arg`) */
+#define GREEN_TEST(name)                    \
+    static void *name##_main(void *arg);    \
+    START_TEST(name)                        \
+    {                                       \
+        run_green(name##_main, NULL);       \
+    }                                       \
+    END_TEST                                \
+    static void *name##_main(void *arg)
+
+/* Whether the tests run under Valgrind or AddressSanitizer, which some
+ * tests cannot share the process with. */
+bool under_valgrind(void);
+bool under_asan(void);
+
+/* Parks the running green thread on nothing: only a wake-up from outside
+ * (cancellation) ends it.  Returns what green__park returned. */
+int park_forever(void);
+
+/* Redirects stderr into a temporary file until stderr_end, which returns
+ * what was written (malloc'd). */
+void stderr_begin(void);
+char *stderr_end(void);
+
+/* A socket pair and a pipe, failing the test if they cannot be made. */
+void make_socketpair(int sv[2]);
+void make_pipe(int fds[2]);
+
+/* A TCP listener on 127.0.0.1 at an ephemeral port; *port gets it. */
+int tcp_listener(unsigned short *port);
+
+#endif
