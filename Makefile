@@ -74,9 +74,10 @@ $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
 
+# The benchmark reads the backends' names from the internal headers.
 $(BUILD)/bench/bench: bench/bench.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+	$(CC) $(BASE_CFLAGS) -iquote lib $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
 
 examples: $(EXAMPLES)
 
@@ -87,7 +88,8 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 	sh test/symbols.sh $(SHARED)
-	sh test/examples.sh $(BUILD)/examples
+	bash test/examples.sh $(BUILD)/examples
+	CC="$(CC)" sh test/install.sh $(BUILD)
 
 test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 	$(BUILD)/test/run
@@ -119,19 +121,17 @@ bench: $(BUILD)/bench/bench
 	@if command -v taskset >/dev/null 2>&1; then taskset -c 1 $(BUILD)/bench/bench; \
 	 else $(BUILD)/bench/bench; fi
 
-$(BUILD)/green.pc: lib/green.pc.in
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
-
-install: all $(BUILD)/green.pc
+# green.pc is written at install time: its contents depend on PREFIX.
+install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
 	install -m 644 include/green.h $(DESTDIR)$(INCLUDEDIR)/green.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libgreen.a
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libgreen.so.$(VERSION)
 	ln -sf libgreen.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen.so.$(SOVERSION)
 	ln -sf libgreen.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen.so
-	install -m 644 $(BUILD)/green.pc $(DESTDIR)$(PCDIR)/green.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    lib/green.pc.in > $(DESTDIR)$(PCDIR)/green.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/green.h $(DESTDIR)$(LIBDIR)/libgreen.a \

@@ -2,6 +2,8 @@
  * green_dump: one line per green thread, what libtask prints on SIGQUIT.
  * The deadlock detector prints the same.
  */
+#include <errno.h>
+
 #include "sched.h"
 
 static const char *state_name(enum green__state st)
@@ -27,7 +29,8 @@ static void dump_one(const green_t *t, FILE *out)
     fprintf(out, "  #%llu '%s' %s%s", (unsigned long long)t->id, t->name,
             state_name(t->state), what);
     if (t->state == GREEN__PARKED && t->timer.idx)
-        fprintf(out, " (wakes in %lld ms)", (long long)(t->timer.at - green_now()));
+        fprintf(out, " (%s in %lld ms)", t->timer_err == ETIMEDOUT ? "deadline" : "wakes",
+                (long long)(t->timer.at - green_now()));
     if (t->cancelled && t->state != GREEN__DONE)
         fputs(" [cancelled]", out);
     fputc('\n', out);

@@ -64,7 +64,6 @@ struct green {
     union {
         struct green__fdwait fd;    /* fd waits */
         green_t *join;              /* join: the thread waited for */
-        int64_t until;              /* sleep: when it ends */
     } w;
 
     green_t *joiner;                /* parked in green_join on this one */

@@ -664,7 +664,7 @@ GREEN_TEST(dump_lists_threads)
     char line[64];
     snprintf(line, sizeof line, "#2 'reader' parked: fd %d read", fds[0]);
     ck_assert_ptr_nonnull(strstr(text, line));
-    ck_assert_ptr_nonnull(strstr(text, "#3 'sleeper' parked: sleep"));
+    ck_assert_ptr_nonnull(strstr(text, "#3 'sleeper' parked: sleep (wakes in "));
     ck_assert_ptr_nonnull(strstr(text, "#4 'joiner' parked: join #3 'sleeper'"));
     free(text);
     green_cancel(r);

@@ -1,0 +1,54 @@
+#!/bin/bash
+# Smoke tests for docs/examples: each runs and does what it says.
+# Usage: examples.sh BUILD_DIR/examples
+set -u
+dir=$1
+fail=0
+ok() { echo "examples: $1 ok"; }
+bad() { echo "examples: $1 FAILED: $2" >&2; fail=1; }
+
+# hello: three sleeps of 1, 2 and 3 s take 3 s together, not 6.
+out=$(timeout 20 "$dir/hello") || bad hello "exit $?"
+secs=$(echo "$out" | sed -n 's/^all done after \([0-9.]*\) s$/\1/p')
+if [ -z "$secs" ]; then
+    bad hello "no summary line in: $out"
+elif awk -v s="$secs" 'BEGIN { exit !(s >= 2.9 && s < 5.5) }'; then
+    ok hello
+else
+    bad hello "took $secs s"
+fi
+
+# gather: five results, in the order spawned.
+out=$(timeout 20 "$dir/gather") || bad gather "exit $?"
+order=$(echo "$out" | awk '/->/ { printf "%s ", $1 }')
+if [ "$order" = "alpha beta gamma delta epsilon " ] && echo "$out" | grep -q 'gathered 5 results, total 150'; then
+    ok gather
+else
+    bad gather "$out"
+fi
+
+# echo_server: two clients at once, each gets its own bytes back.  The
+# server's first line says its port; reading it waits until it listens.
+exec 5< <(exec timeout 30 "$dir/echo_server" 0 2>&1)
+server=$!
+line=""
+read -r -t 10 line <&5
+port=${line#listening on 127.0.0.1:}
+if [ "$port" = "$line" ] || [ -z "$port" ]; then
+    bad echo_server "did not start: $line"
+else
+    exec 3<>"/dev/tcp/127.0.0.1/$port" 4<>"/dev/tcp/127.0.0.1/$port"
+    echo "first client" >&3
+    echo "second client" >&4
+    read -r -t 10 a <&3
+    read -r -t 10 b <&4
+    exec 3>&- 4>&-
+    if [ "$a" = "first client" ] && [ "$b" = "second client" ]; then
+        ok echo_server
+    else
+        bad echo_server "got '$a' and '$b'"
+    fi
+fi
+kill "$server" 2>/dev/null
+exec 5<&-
+exit $fail
