@@ -60,12 +60,14 @@ static int set_interest(struct green__poller *p, int fd, struct green__fd *r,
     return 0;
 }
 
-static int union_of_waiters(const struct green__fd *r)
+/* Counts w in or out of r's waiters; returns the interest they need. */
+static int count(struct green__fd *r, const struct green__fdwait *w, int delta)
 {
-    int events = 0;
-    for (struct green__node *n = r->waiters.first; n; n = n->next)
-        events |= green__container_of(n, struct green__fdwait, node)->events;
-    return events;
+    if (w->events & GREEN_IN)
+        r->nin += (unsigned)delta;
+    if (w->events & GREEN_OUT)
+        r->nout += (unsigned)delta;
+    return (r->nin ? GREEN_IN : 0) | (r->nout ? GREEN_OUT : 0);
 }
 
 int green__poller_watch(struct green__poller *p, struct green__fdwait *w)
@@ -76,6 +78,7 @@ int green__poller_watch(struct green__poller *p, struct green__fdwait *w)
     int err = set_interest(p, w->fd, r, r->events | w->events);
     if (err < 0)
         return err;
+    count(r, w, 1);
     w->revents = 0;
     green__list_push(&r->waiters, &w->node);
     return 0;
@@ -86,7 +89,7 @@ void green__poller_unwatch(struct green__poller *p, struct green__fdwait *w)
     struct green__fd *r = &p->fds[w->fd];
     green__list_remove(&r->waiters, &w->node);
     /* Narrowing never fails: it only gives up interest. */
-    (void)set_interest(p, w->fd, r, union_of_waiters(r));
+    (void)set_interest(p, w->fd, r, count(r, w, -1));
 }
 
 void green__poller_ready(struct green__poller *p, int fd, int revents)

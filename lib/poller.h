@@ -30,6 +30,7 @@ struct green__fdwait {
 
 struct green__fd {
     struct green__list waiters;   /* the green__fdwait of every waiter */
+    unsigned nin, nout;           /* waiters for GREEN_IN, for GREEN_OUT */
     int events;                   /* interest the backend holds now */
     int slot;                     /* the backend's own index; -1 for none */
     int nonblock;                 /* O_NONBLOCK known to be set on the fd */

@@ -61,7 +61,8 @@ int green_sleep(int64_t ms)
         green_yield();
         return 0;
     }
-    int64_t end = green_now() + ms, until = end;
+    int64_t now = green_now();
+    int64_t end = ms > INT64_MAX - now ? INT64_MAX : now + ms, until = end;
     int timer_err = 0;
     if (self->deadline >= 0 && self->deadline < end) {
         until = self->deadline;

@@ -569,6 +569,39 @@ GREEN_TEST(two_readers_on_one_fd)
     return NULL;
 }
 
+/* Many waiters on one fd: each wake-up is counted in and out exactly. */
+GREEN_TEST(many_readers_on_one_fd)
+{
+    (void)arg;
+    enum { N = 500 };
+    static unsigned char got[N];
+    static struct reader rd[N];
+    green_t *t[N];
+    int p[2];
+    make_pipe(p);
+    for (int i = 0; i < N; i++) {
+        rd[i] = (struct reader){p[0], &got[i], 1, 0};
+        t[i] = green_spawn(read_one, &rd[i]);
+    }
+    green_yield();
+    unsigned char *src = pattern(N, 5);
+    ck_assert_int_eq(green_write(p[1], src, N), N);
+    unsigned sum = 0, want = 0;
+    size_t count = 0;
+    for (int i = 0; i < N; i++) {
+        green_join(t[i], NULL);
+        count += rd[i].got;
+        sum += got[i];
+        want += src[i];
+    }
+    ck_assert_uint_eq(count, N);
+    ck_assert_uint_eq(sum, want);
+    free(src);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
 /* green_close wakes every waiter with EBADF. */
 
 static void *read_err(void *arg)
@@ -759,6 +792,7 @@ Suite *io_suite(void)
     tcase_add_test(tc, sigpipe_restored_after_run);
     tcase_add_test(tc, reader_and_writer_on_one_socket);
     tcase_add_test(tc, two_readers_on_one_fd);
+    tcase_add_test(tc, many_readers_on_one_fd);
     tcase_add_test(tc, close_wakes_waiters);
     tcase_add_test(tc, plain_close_wakes_waiters);
     tcase_add_test(tc, cancel_read);

@@ -43,6 +43,24 @@ GREEN_TEST(sleep_negative)
     return NULL;
 }
 
+static void *sleep_forever(void *arg)
+{
+    *(int *)arg = green_sleep(INT64_MAX) < 0 ? errno : 0;
+    return NULL;
+}
+
+GREEN_TEST(sleep_longest)
+{
+    (void)arg;
+    int err = 0;
+    green_t *t = green_spawn(sleep_forever, &err);
+    green_yield();
+    green_cancel(t);
+    green_join(t, NULL);
+    ck_assert_int_eq(err, ECANCELED);
+    return NULL;
+}
+
 static int ticks;
 
 static void *tick(void *arg)
@@ -202,6 +220,7 @@ Suite *sleep_suite(void)
     tcase_add_test(tc, sleep_outside);
     tcase_add_test(tc, sleep_negative);
     tcase_add_test(tc, sleep_zero_yields);
+    tcase_add_test(tc, sleep_longest);
     tcase_add_test(tc, sleepers_wake_in_order);
     tcase_add_test(tc, deadline_scope);
     tcase_add_test(tc, deadline_outside);

@@ -52,7 +52,9 @@ static void *server(void *arg)
     for (;;) {
         int fd = green_accept(lfd, NULL, NULL);
         if (fd < 0) {
+            /* Out of fds, say: back off rather than spin. */
             perror("accept");
+            green_sleep(100);
             continue;
         }
         green_t *t = green_spawn(serve, (void *)(intptr_t)fd);
