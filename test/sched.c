@@ -654,11 +654,7 @@ GREEN_TEST(dump_lists_threads)
     green_yield();
     FILE *f = tmpfile();
     green_dump(f);
-    long n = ftell(f);
-    char *text = calloc(1, (size_t)n + 1);
-    rewind(f);
-    ck_assert_int_eq(fread(text, 1, (size_t)n, f), n);
-    fclose(f);
+    char *text = file_text(f);
     ck_assert_ptr_nonnull(strstr(text, "4 green threads"));
     ck_assert_ptr_nonnull(strstr(text, "#1 'main' running"));
     char line[64];

@@ -63,17 +63,24 @@ void stderr_begin(void)
     dup2(fileno(captured), STDERR_FILENO);
 }
 
+char *file_text(FILE *f)
+{
+    fflush(f);
+    long n = ftell(f);
+    char *text = calloc(1, (size_t)n + 1);
+    ck_assert_ptr_nonnull(text);
+    rewind(f);
+    ck_assert_int_eq(fread(text, 1, (size_t)n, f), n);
+    fclose(f);
+    return text;
+}
+
 char *stderr_end(void)
 {
     fflush(stderr);
     dup2(saved_stderr, STDERR_FILENO);
     close(saved_stderr);
-    long n = ftell(captured);
-    char *text = calloc(1, (size_t)n + 1);
-    rewind(captured);
-    ck_assert_int_eq(fread(text, 1, (size_t)n, captured), n);
-    fclose(captured);
-    return text;
+    return file_text(captured);
 }
 
 void make_socketpair(int sv[2])

@@ -36,6 +36,9 @@ bool under_asan(void);
  * (cancellation) ends it.  Returns what green__park returned. */
 int park_forever(void);
 
+/* Everything written to f, which it closes (malloc'd). */
+char *file_text(FILE *f);
+
 /* Redirects stderr into a temporary file until stderr_end, which returns
  * what was written (malloc'd). */
 void stderr_begin(void);
