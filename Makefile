@@ -28,6 +28,7 @@ LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
+          lib/group.c lib/chan.c lib/sync.c \
           lib/switch_$(SWITCH).c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 

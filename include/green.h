@@ -55,6 +55,54 @@ typedef struct green_attr {
 /* "No deadline", for green_deadline. */
 #define GREEN_NEVER ((int64_t)-1)
 
+/* A group of green threads that are waited for, and cancelled, together. */
+typedef struct green_group green_group_t;
+
+/* A channel: a FIFO of fixed-size values between green threads. */
+typedef struct green_chan green_chan_t;
+
+/* One case of green_select. */
+typedef struct green_case {
+    green_chan_t *chan;   /* NULL: a case that is never ready */
+    int op;               /* GREEN_SEND or GREEN_RECV */
+    void *elem;           /* the value to send, or where to receive one */
+    int err;              /* set by green_select: 0, or EPIPE if closed */
+} green_case_t;
+
+#define GREEN_SEND 1
+#define GREEN_RECV 2
+
+/* Not API: the queue of green threads parked on a mutex, condition
+ * variable or semaphore, declared here so that those can be embedded and
+ * initialised statically. */
+struct green__node;
+struct green__list {
+    struct green__node *first, *last;
+};
+
+/* Mutex, condition variable and semaphore: no allocation, initialise with
+ * the macro or the init call.  The fields are not API. */
+typedef struct green_mutex {
+    green_t *owner;
+    void *sched;
+    struct green__list waiters;
+} green_mutex_t;
+
+typedef struct green_cond {
+    void *sched;
+    struct green__list waiters;
+} green_cond_t;
+
+typedef struct green_sem {
+    size_t value;
+    void *sched;
+    struct green__list waiters;
+} green_sem_t;
+
+#define GREEN_MUTEX_INIT {NULL, NULL, {NULL, NULL}}
+#define GREEN_COND_INIT {NULL, {NULL, NULL}}
+#define GREEN_SEM_INIT(n) {(n), NULL, {NULL, NULL}}
+
 /* Running green threads. */
 GREEN_API int green_run(void *(*main)(void *), void *arg);
 GREEN_API green_t *green_spawn(void *(*fn)(void *), void *arg);
@@ -90,6 +138,44 @@ GREEN_API int green_connect(int fd, const struct sockaddr *addr,
                             socklen_t addrlen);
 GREEN_API int green_wait(int fd, int events);
 GREEN_API int green_close(int fd);
+
+/* Groups: structured concurrency. */
+GREEN_API green_group_t *green_group_new(void);
+GREEN_API green_t *green_group_spawn(green_group_t *g, void *(*fn)(void *), void *arg);
+GREEN_API green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
+                                          void *(*fn)(void *), void *arg);
+GREEN_API int green_group_wait(green_group_t *g);
+GREEN_API int green_group_cancel(green_group_t *g);
+GREEN_API void green_group_free(green_group_t *g);
+GREEN_API int green_gather(green_t **threads, size_t n, void **results);
+
+/* Channels. */
+GREEN_API green_chan_t *green_chan_new(size_t elem_size, size_t capacity);
+GREEN_API int green_chan_send(green_chan_t *ch, const void *elem);
+GREEN_API int green_chan_recv(green_chan_t *ch, void *elem);
+GREEN_API int green_chan_trysend(green_chan_t *ch, const void *elem);
+GREEN_API int green_chan_tryrecv(green_chan_t *ch, void *elem);
+GREEN_API int green_chan_close(green_chan_t *ch);
+GREEN_API void green_chan_free(green_chan_t *ch);
+GREEN_API int green_select(green_case_t *cases, size_t n);
+GREEN_API int green_tryselect(green_case_t *cases, size_t n);
+
+/* Mutex, condition variable, semaphore. */
+GREEN_API int green_mutex_init(green_mutex_t *m);
+GREEN_API int green_mutex_destroy(green_mutex_t *m);
+GREEN_API int green_mutex_lock(green_mutex_t *m);
+GREEN_API int green_mutex_trylock(green_mutex_t *m);
+GREEN_API int green_mutex_unlock(green_mutex_t *m);
+GREEN_API int green_cond_init(green_cond_t *c);
+GREEN_API int green_cond_destroy(green_cond_t *c);
+GREEN_API int green_cond_wait(green_cond_t *c, green_mutex_t *m);
+GREEN_API int green_cond_signal(green_cond_t *c);
+GREEN_API int green_cond_broadcast(green_cond_t *c);
+GREEN_API int green_sem_init(green_sem_t *s, size_t value);
+GREEN_API int green_sem_destroy(green_sem_t *s);
+GREEN_API int green_sem_acquire(green_sem_t *s);
+GREEN_API int green_sem_tryacquire(green_sem_t *s);
+GREEN_API int green_sem_release(green_sem_t *s);
 
 /* Diagnostics. */
 GREEN_API void green_dump(FILE *out);

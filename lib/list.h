@@ -10,12 +10,12 @@
 
 #include <stddef.h>
 
+/* struct green__list is declared in green.h, because the public mutex,
+ * condition and semaphore types embed one. */
+#include "green.h"
+
 struct green__node {
     struct green__node *prev, *next;
-};
-
-struct green__list {
-    struct green__node *first, *last;
 };
 
 #define green__container_of(ptr, type, member) \

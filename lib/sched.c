@@ -52,6 +52,8 @@ static green_t *runq_pop(struct green__sched *s)
 static void thread_free(struct green__sched *s, green_t *t)
 {
     struct green__stack stack = t->stack;  /* t lives in it */
+    if (t->group)
+        green__group_member_freed(t);
     green__list_remove(&s->all, &t->all);
     s->nthreads--;
     t->state = GREEN__FREED;
@@ -214,6 +216,46 @@ void green__cancel(green_t *t)
         green__wake(t, ECANCELED);
 }
 
+/* Queues of parked threads, for the synchronisation objects. */
+
+int green__queue_park(struct green__sched *s, struct green__list *queue,
+                      const struct green__waitop *op, const void *obj,
+                      int64_t until, int timer_err)
+{
+    green_t *self = s->current;
+    self->w.q.queue = queue;
+    self->w.q.obj = obj;
+    green__list_push(queue, &self->w.q.node);
+    return green__park(s, op, until, timer_err);
+}
+
+green_t *green__queue_first(const struct green__list *queue)
+{
+    return queue->first ? green__container_of(queue->first, green_t, w.q.node) : NULL;
+}
+
+void green__queue_unlink(green_t *t)
+{
+    green__list_remove(t->w.q.queue, &t->w.q.node);
+}
+
+void green__queue_wake_all(struct green__list *queue, int err)
+{
+    green_t *t;
+    while ((t = green__queue_first(queue)) != NULL)
+        green__wake(t, err);
+}
+
+uint64_t green__random(struct green__sched *s)
+{
+    /* xorshift64: fair enough for choosing among ready cases. */
+    uint64_t x = s->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return s->rng = x;
+}
+
 /* Starting and finishing threads. */
 
 /* The root waits for the others to finish; cancellation cannot end that. */
@@ -253,6 +295,8 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
     s->nlive--;
     if (self->joiner)
         green__wake(self->joiner, 0);
+    if (self->group)
+        green__group_member_done(self);
     if (self == s->root) {
         green__asan_start(NULL, s->main_lo, s->main_size);
         green__ctx_switch(&self->ctx, &s->main_ctx);
@@ -321,9 +365,9 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     return t;
 }
 
-green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *arg)
+green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
+                      void *(*fn)(void *), void *arg)
 {
-    struct green__sched *s = green__cur;
     int err;
     if (!s) {
         errno = EPERM;
@@ -333,6 +377,11 @@ green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *a
     if (!t)
         errno = err;
     return t;
+}
+
+green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    return green__spawn(green__cur, attr, fn, arg);
 }
 
 green_t *green_spawn(void *(*fn)(void *), void *arg)
@@ -354,6 +403,7 @@ static void join_describe(const green_t *t, char *buf, size_t n)
 }
 
 static const struct green__waitop join_op = {join_unlink, join_describe, false};
+static const struct green__waitop join_shielded_op = {join_unlink, join_describe, true};
 
 /* Whether t is a live handle of this scheduler's.  A handle used after
  * its thread was joined or reaped is caught while its stack is cached,
@@ -372,28 +422,40 @@ static bool joinable(const green_t *t)
     return !t->detached && !t->joiner;
 }
 
-int green_join(green_t *t, void **result)
+int green__check_join(const struct green__sched *s, const green_t *t)
 {
-    struct green__sched *s = green__cur;
     int err = check_handle(s, t);
     if (err < 0)
-        return green__fail(-err);
+        return err;
+    if (t == s->current)
+        return -EDEADLK;
+    return joinable(t) ? 0 : -EINVAL;
+}
+
+int green__join(struct green__sched *s, green_t *t, void **result, bool shielded)
+{
     green_t *self = s->current;
-    if (t == self)
-        return green__fail(EDEADLK);
-    if (!joinable(t))
-        return green__fail(EINVAL);
     if (t->state != GREEN__DONE) {
         t->joiner = self;
         self->w.join = t;
-        err = green__park(s, &join_op, self->deadline, ETIMEDOUT);
+        int err = shielded ? green__park(s, &join_shielded_op, -1, 0)
+                           : green__park(s, &join_op, self->deadline, ETIMEDOUT);
         if (err < 0)
-            return green__fail(-err);
+            return err;
     }
     if (result)
         *result = t->result;
     thread_free(s, t);
     return 0;
+}
+
+int green_join(green_t *t, void **result)
+{
+    struct green__sched *s = green__cur;
+    int err = green__check_join(s, t);
+    if (err == 0)
+        err = green__join(s, t, result, false);
+    return err < 0 ? green__fail(-err) : 0;
 }
 
 int green_detach(green_t *t)
@@ -494,6 +556,7 @@ static int sched_init(struct green__sched *s)
     memset(s, 0, sizeof *s);
     s->next_id = 1;
     s->round = 1;
+    s->rng = ((uint64_t)green_now() << 20) ^ (uintptr_t)s ^ 0x9e3779b97f4a7c15u;
     green__stack_cache_init(&s->stacks);
     int err = green__poller_init(&s->poller);
     if (err < 0)

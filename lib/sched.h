@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "green.h"
+#include "list.h"
 #include "overflow.h"
 #include "poller.h"
 #include "stack.h"
@@ -34,6 +35,8 @@ enum green__state {
 };
 
 /* What a parked green thread waits on. */
+struct green__chanwait;
+
 struct green__waitop {
     /* Takes t off the queue it is parked on. */
     void (*unlink)(green_t *t);
@@ -64,9 +67,22 @@ struct green {
     union {
         struct green__fdwait fd;    /* fd waits */
         green_t *join;              /* join: the thread waited for */
+        struct {                    /* waits on a green__list of threads */
+            struct green__node node;
+            struct green__list *queue;
+            const void *obj;        /* the mutex, group, ... for green_dump */
+        } q;
+        struct {                    /* channel operations and select */
+            struct green__chanwait *waits;
+            size_t n;
+            size_t fired;           /* the case that completed */
+        } chan;
     } w;
 
     green_t *joiner;                /* parked in green_join on this one */
+    struct green_group *group;      /* the group it was spawned into, or NULL */
+    struct green__node group_node;  /* in the group's members */
+    bool mark;                      /* scratch for green_gather's checks */
     green_t *next;                  /* run queue, or the list of zombies */
     struct green__node all;         /* in the scheduler's list of threads */
     void *asan_fake;                /* ASan's fake stack while switched out */
@@ -102,6 +118,7 @@ struct green__sched {
     void *main_arg;
     sigset_t saved_mask;            /* the OS thread's mask before green_run */
 
+    uint64_t rng;                   /* xorshift state, for green_select */
     bool shutdown;                  /* main returned: new threads start cancelled */
     bool deadlocked;                /* green_run will fail with EDEADLK */
 };
@@ -124,6 +141,52 @@ void green__wake(green_t *t, int err);
 
 /* Cancels t, waking it with ECANCELED if its wait allows. */
 void green__cancel(green_t *t);
+
+/* Parks the running thread at the back of queue, a list of threads that
+ * green__queue_first finds in FIFO order; op->unlink must call
+ * green__queue_unlink.  obj is what green_dump names. */
+int green__queue_park(struct green__sched *s, struct green__list *queue,
+                      const struct green__waitop *op, const void *obj,
+                      int64_t until, int timer_err);
+green_t *green__queue_first(const struct green__list *queue);
+void green__queue_unlink(green_t *t);
+
+/* Wakes every thread parked on queue with err. */
+void green__queue_wake_all(struct green__list *queue, int err);
+
+/* Joins t (checked by the caller).  A shielded join ignores the deadline
+ * and cancellation, for cleanup that must not be cut short. */
+int green__join(struct green__sched *s, green_t *t, void **result, bool shielded);
+
+/* A random number, for fair choices. */
+uint64_t green__random(struct green__sched *s);
+
+/* Whether t is a live handle of s's that may be joined by the running
+ * thread: 0, -EPERM, -EINVAL or -EDEADLK. */
+int green__check_join(const struct green__sched *s, const green_t *t);
+
+/* green_spawn_attr on scheduler s: NULL and errno on failure. */
+green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
+                      void *(*fn)(void *), void *arg);
+
+/* Called by the scheduler for members of a group: when one finishes, and
+ * when one is freed. */
+void green__group_member_done(green_t *t);
+void green__group_member_freed(green_t *t);
+
+/* Binds a synchronisation object to the scheduler using it.  *owner is
+ * the object's scheduler while it is in use (held or waited on); another
+ * scheduler touching it meanwhile gets -EXDEV.  Objects are free to move
+ * to another OS thread when idle. */
+static inline int green__bind(void **owner, struct green__sched *s)
+{
+    if (!s)
+        return -EPERM;
+    if (*owner && *owner != s)
+        return -EXDEV;
+    *owner = s;
+    return 0;
+}
 
 /* Writes one line per green thread to out. */
 void green__dump(struct green__sched *s, FILE *out);

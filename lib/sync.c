@@ -1,0 +1,287 @@
+/*
+ * Mutex, condition variable and semaphore.
+ *
+ * Each is a queue of parked green threads plus a little state, with no
+ * allocation.  Handoff is direct and FIFO: unlocking a mutex makes the
+ * first waiter its owner before waking it, and releasing a semaphore
+ * hands the permit to the first waiter, so a newcomer cannot barge ahead
+ * of a thread that has waited.
+ *
+ * An object is bound to the scheduler that uses it while it is held or
+ * waited on (green__bind); another OS thread's scheduler touching it
+ * meanwhile gets EXDEV.  Idle, it may move to another OS thread.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+static void queue_unlink(green_t *t)
+{
+    green__queue_unlink(t);
+}
+
+/* Mutex. */
+
+static void mutex_describe(const green_t *t, char *buf, size_t n)
+{
+    const green_mutex_t *m = t->w.q.obj;
+    if (m->owner)
+        snprintf(buf, n, "mutex %p held by #%llu '%s'", (const void *)m,
+                 (unsigned long long)m->owner->id, m->owner->name);
+    else
+        snprintf(buf, n, "mutex %p", (const void *)m);
+}
+
+static const struct green__waitop mutex_op = {queue_unlink, mutex_describe, false};
+static const struct green__waitop mutex_shielded_op = {queue_unlink, mutex_describe, true};
+
+int green_mutex_init(green_mutex_t *m)
+{
+    if (!m)
+        return green__fail(EINVAL);
+    *m = (green_mutex_t)GREEN_MUTEX_INIT;
+    return 0;
+}
+
+int green_mutex_destroy(green_mutex_t *m)
+{
+    if (!m)
+        return green__fail(EINVAL);
+    if (m->owner || !green__list_empty(&m->waiters))
+        return green__fail(EBUSY);
+    return 0;
+}
+
+/* Locks m for the running thread; a shielded lock ignores the deadline
+ * and cancellation.  0 or -errno. */
+static int lock(struct green__sched *s, green_mutex_t *m, bool shielded)
+{
+    green_t *self = s->current;
+    int err = green__bind(&m->sched, s);
+    if (err < 0)
+        return err;
+    if (!m->owner) {
+        m->owner = self;
+        return 0;
+    }
+    if (m->owner == self)
+        return -EDEADLK;
+    if (shielded)
+        return green__queue_park(s, &m->waiters, &mutex_shielded_op, m, -1, 0);
+    /* On success, the unlocker made this thread the owner. */
+    return green__queue_park(s, &m->waiters, &mutex_op, m, self->deadline, ETIMEDOUT);
+}
+
+static void unlock(green_mutex_t *m)
+{
+    green_t *next = green__queue_first(&m->waiters);
+    m->owner = next;
+    if (next)
+        green__wake(next, 0);
+    else
+        m->sched = NULL;
+}
+
+int green_mutex_lock(green_mutex_t *m)
+{
+    if (!m)
+        return green__fail(EINVAL);
+    int err = lock(green__cur, m, false);
+    return err < 0 ? green__fail(-err) : 0;
+}
+
+int green_mutex_trylock(green_mutex_t *m)
+{
+    struct green__sched *s = green__cur;
+    if (!m)
+        return green__fail(EINVAL);
+    int err = green__bind(&m->sched, s);
+    if (err < 0)
+        return green__fail(-err);
+    if (m->owner)
+        return green__fail(EBUSY);
+    m->owner = s->current;
+    return 0;
+}
+
+int green_mutex_unlock(green_mutex_t *m)
+{
+    struct green__sched *s = green__cur;
+    if (!m)
+        return green__fail(EINVAL);
+    if (!s || m->owner != s->current)
+        return green__fail(EPERM);
+    unlock(m);
+    return 0;
+}
+
+/* Condition variable. */
+
+static void cond_describe(const green_t *t, char *buf, size_t n)
+{
+    snprintf(buf, n, "cond %p", t->w.q.obj);
+}
+
+static const struct green__waitop cond_op = {queue_unlink, cond_describe, false};
+
+int green_cond_init(green_cond_t *c)
+{
+    if (!c)
+        return green__fail(EINVAL);
+    *c = (green_cond_t)GREEN_COND_INIT;
+    return 0;
+}
+
+int green_cond_destroy(green_cond_t *c)
+{
+    if (!c)
+        return green__fail(EINVAL);
+    return green__list_empty(&c->waiters) ? 0 : green__fail(EBUSY);
+}
+
+static void cond_idle(green_cond_t *c)
+{
+    if (green__list_empty(&c->waiters))
+        c->sched = NULL;
+}
+
+int green_cond_wait(green_cond_t *c, green_mutex_t *m)
+{
+    struct green__sched *s = green__cur;
+    if (!c || !m)
+        return green__fail(EINVAL);
+    if (!s || m->owner != s->current)
+        return green__fail(EPERM);
+    int err = green__bind(&c->sched, s);
+    if (err < 0)
+        return green__fail(-err);
+    green_t *self = s->current;
+    if (self->cancelled) {
+        cond_idle(c);
+        return green__fail(ECANCELED);  /* the mutex stays held */
+    }
+    unlock(m);
+    err = green__queue_park(s, &c->waiters, &cond_op, c, self->deadline, ETIMEDOUT);
+    cond_idle(c);
+    /* As with pthreads, the mutex is held again on return, whatever
+     * ended the wait; taking it back is not cut short. */
+    (void)lock(s, m, true);
+    return err < 0 ? green__fail(-err) : 0;
+}
+
+static int cond_wake(green_cond_t *c, bool all)
+{
+    struct green__sched *s = green__cur;
+    if (!c)
+        return green__fail(EINVAL);
+    if (!s)
+        return green__fail(EPERM);
+    if (c->sched && c->sched != s)
+        return green__fail(EXDEV);
+    if (all)
+        green__queue_wake_all(&c->waiters, 0);
+    else if (!green__list_empty(&c->waiters))
+        green__wake(green__queue_first(&c->waiters), 0);
+    cond_idle(c);
+    return 0;
+}
+
+int green_cond_signal(green_cond_t *c)
+{
+    return cond_wake(c, false);
+}
+
+int green_cond_broadcast(green_cond_t *c)
+{
+    return cond_wake(c, true);
+}
+
+/* Semaphore. */
+
+static void sem_describe(const green_t *t, char *buf, size_t n)
+{
+    snprintf(buf, n, "sem %p", t->w.q.obj);
+}
+
+static const struct green__waitop sem_op = {queue_unlink, sem_describe, false};
+
+int green_sem_init(green_sem_t *sem, size_t value)
+{
+    if (!sem)
+        return green__fail(EINVAL);
+    *sem = (green_sem_t)GREEN_SEM_INIT(value);
+    return 0;
+}
+
+int green_sem_destroy(green_sem_t *sem)
+{
+    if (!sem)
+        return green__fail(EINVAL);
+    return green__list_empty(&sem->waiters) ? 0 : green__fail(EBUSY);
+}
+
+static void sem_idle(green_sem_t *sem)
+{
+    if (green__list_empty(&sem->waiters))
+        sem->sched = NULL;
+}
+
+/* Takes a permit if one is free: 0, -EAGAIN, or a binding error. */
+static int sem_take(struct green__sched *s, green_sem_t *sem)
+{
+    int err = green__bind(&sem->sched, s);
+    if (err < 0)
+        return err;
+    if (sem->value == 0)
+        return -EAGAIN;
+    sem->value--;
+    sem_idle(sem);
+    return 0;
+}
+
+int green_sem_acquire(green_sem_t *sem)
+{
+    struct green__sched *s = green__cur;
+    if (!sem)
+        return green__fail(EINVAL);
+    int err = sem_take(s, sem);
+    if (err == -EAGAIN) {
+        /* On success, the releaser handed its permit to this thread. */
+        err = green__queue_park(s, &sem->waiters, &sem_op, sem, s->current->deadline,
+                                ETIMEDOUT);
+        sem_idle(sem);
+    }
+    return err < 0 ? green__fail(-err) : 0;
+}
+
+int green_sem_tryacquire(green_sem_t *sem)
+{
+    if (!sem)
+        return green__fail(EINVAL);
+    int err = sem_take(green__cur, sem);
+    if (err == -EAGAIN)
+        sem_idle(sem);
+    return err < 0 ? green__fail(-err) : 0;
+}
+
+int green_sem_release(green_sem_t *sem)
+{
+    struct green__sched *s = green__cur;
+    if (!sem)
+        return green__fail(EINVAL);
+    int err = green__bind(&sem->sched, s);
+    if (err < 0)
+        return green__fail(-err);
+    green_t *next = green__queue_first(&sem->waiters);
+    if (next) {
+        green__wake(next, 0);
+    } else if (sem->value == SIZE_MAX) {
+        sem_idle(sem);
+        return green__fail(EOVERFLOW);
+    } else {
+        sem->value++;
+    }
+    sem_idle(sem);
+    return 0;
+}
