@@ -33,7 +33,7 @@ LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 
 TEST_SRC = test/main.c test/util.c test/sched.c test/stack.c test/sleep.c \
-           test/io.c
+           test/io.c test/group.c test/chan.c test/sync.c
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/examples/*.c))

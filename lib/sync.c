@@ -57,10 +57,10 @@ int green_mutex_destroy(green_mutex_t *m)
  * and cancellation.  0 or -errno. */
 static int lock(struct green__sched *s, green_mutex_t *m, bool shielded)
 {
-    green_t *self = s->current;
     int err = green__bind(&m->sched, s);
     if (err < 0)
         return err;
+    green_t *self = s->current;
     if (!m->owner) {
         m->owner = self;
         return 0;

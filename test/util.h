@@ -12,6 +12,9 @@ Suite *sched_suite(void);
 Suite *stack_suite(void);
 Suite *sleep_suite(void);
 Suite *io_suite(void);
+Suite *group_suite(void);
+Suite *chan_suite(void);
+Suite *sync_suite(void);
 
 /* Runs fn as green_run's main and checks that green_run returned 0. */
 void run_green(void *(*fn)(void *), void *arg);

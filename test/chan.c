@@ -1,0 +1,617 @@
+/* Channels and select. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+START_TEST(chan_new_and_free)
+{
+    /* Channels may be made and freed anywhere, even outside green_run. */
+    green_chan_t *ch = green_chan_new(sizeof(int), 4);
+    ck_assert_ptr_nonnull(ch);
+    int v = 1;
+    errno = 0;
+    ck_assert_int_eq(green_chan_send(ch, &v), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(green_chan_trysend(ch, &v), -1);
+    ck_assert_int_eq(errno, EPERM);
+    green_chan_free(ch);
+    green_chan_free(NULL);
+    ck_assert_ptr_null(green_chan_new(SIZE_MAX / 2, 4));
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+static void *send_three(void *arg)
+{
+    green_chan_t *ch = arg;
+    for (int i = 1; i <= 3; i++)
+        if (green_chan_send(ch, &i) < 0)
+            return (void *)(intptr_t)errno;
+    return NULL;
+}
+
+GREEN_TEST(chan_unbuffered_rendezvous)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    int v;
+    errno = 0;
+    ck_assert_int_eq(green_chan_tryrecv(ch, &v), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(green_chan_trysend(ch, &v), -1);  /* nobody receives */
+    ck_assert_int_eq(errno, EAGAIN);
+    green_t *t = green_spawn(send_three, ch);
+    for (int i = 1; i <= 3; i++) {
+        ck_assert_int_eq(green_chan_recv(ch, &v), 0);
+        ck_assert_int_eq(v, i);
+    }
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    green_chan_free(ch);
+    return NULL;
+}
+
+GREEN_TEST(chan_buffered_fifo)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(green_chan_trysend(ch, &i), 0);
+    int v = 99;
+    errno = 0;
+    ck_assert_int_eq(green_chan_trysend(ch, &v), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    /* A parked sender gets the space the first receive frees. */
+    green_t *t = green_spawn(send_three, ch);
+    green_yield();
+    int want[] = {0, 1, 2, 1, 2, 3};
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(green_chan_recv(ch, &v), 0);
+        ck_assert_int_eq(v, want[i]);
+    }
+    green_join(t, NULL);
+    green_chan_free(ch);
+    return NULL;
+}
+
+GREEN_TEST(chan_zero_size_values)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(0, 2);
+    ck_assert_int_eq(green_chan_send(ch, NULL), 0);
+    ck_assert_int_eq(green_chan_recv(ch, NULL), 0);
+    green_chan_free(ch);
+    return NULL;
+}
+
+GREEN_TEST(chan_errors)
+{
+    (void)arg;
+    int v = 0;
+    errno = 0;
+    ck_assert_int_eq(green_chan_send(NULL, &v), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_chan_recv(NULL, &v), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_chan_trysend(NULL, &v), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_chan_tryrecv(NULL, &v), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_chan_close(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_chan_t *ch = green_chan_new(sizeof v, 1);
+    ck_assert_int_eq(green_chan_send(ch, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_chan_recv(ch, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_chan_free(ch);
+    return NULL;
+}
+
+/* close */
+
+static void *recv_all(void *arg)
+{
+    green_chan_t *ch = arg;
+    int v, n = 0;
+    while (green_chan_recv(ch, &v) == 0)
+        n++;
+    return (void *)(intptr_t)(errno == EPIPE ? n : -1);
+}
+
+GREEN_TEST(chan_close_drains_then_epipe)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 4);
+    for (int i = 0; i < 3; i++)
+        green_chan_send(ch, &i);
+    ck_assert_int_eq(green_chan_close(ch), 0);
+    int v = 0;
+    errno = 0;
+    ck_assert_int_eq(green_chan_send(ch, &v), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(green_chan_trysend(ch, &v), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    void *n;
+    green_join(green_spawn(recv_all, ch), &n);
+    ck_assert_int_eq((intptr_t)n, 3);  /* what was buffered, then EPIPE */
+    ck_assert_int_eq(green_chan_tryrecv(ch, &v), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(green_chan_close(ch), -1);  /* twice */
+    ck_assert_int_eq(errno, EPIPE);
+    green_chan_free(ch);
+    return NULL;
+}
+
+GREEN_TEST(chan_close_wakes_parked)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    green_t *r1 = green_spawn(recv_all, ch), *r2 = green_spawn(recv_all, ch);
+    green_yield();
+    green_chan_close(ch);
+    void *n1, *n2;
+    green_join(r1, &n1);
+    green_join(r2, &n2);
+    ck_assert_int_eq((intptr_t)n1, 0);
+    ck_assert_int_eq((intptr_t)n2, 0);
+    /* A parked sender's value was not sent: it is told so. */
+    green_chan_t *full = green_chan_new(sizeof(int), 1);
+    int v = 0;
+    green_chan_send(full, &v);
+    green_t *s = green_spawn(send_three, full);
+    green_yield();
+    green_chan_close(full);
+    void *err;
+    green_join(s, &err);
+    ck_assert_int_eq((intptr_t)err, EPIPE);
+    ck_assert_int_eq(green_chan_recv(full, &v), 0);
+    ck_assert_int_eq(v, 0);
+    ck_assert_int_eq(green_chan_recv(full, &v), -1);
+    green_chan_free(ch);
+    green_chan_free(full);
+    return NULL;
+}
+
+GREEN_TEST(chan_free_wakes_parked)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    green_t *r = green_spawn(recv_all, ch);
+    green_yield();
+    green_chan_free(ch);
+    void *n;
+    green_join(r, &n);
+    ck_assert_int_eq((intptr_t)n, 0);
+    return NULL;
+}
+
+/* Deadlines and cancellation. */
+
+static void *recv_err(void *arg)
+{
+    int v;
+    return (void *)(intptr_t)(green_chan_recv(arg, &v) < 0 ? errno : 0);
+}
+
+GREEN_TEST(chan_deadline_and_cancel)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 1);
+    int v = 5;
+    green_deadline(green_now() + 10);
+    errno = 0;
+    ck_assert_int_eq(green_chan_recv(ch, &v), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(green_chan_send(ch, &v), 0);  /* room: no wait, no timeout */
+    ck_assert_int_eq(green_chan_send(ch, &v), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(green_chan_recv(ch, &v), 0);  /* nothing was lost */
+    ck_assert_int_eq(v, 5);
+    green_t *t = green_spawn(recv_err, ch);
+    green_yield();
+    green_cancel(t);
+    void *err;
+    green_join(t, &err);
+    ck_assert_int_eq((intptr_t)err, ECANCELED);
+    /* A cancelled thread's channel calls fail even when they could go on. */
+    green_chan_send(ch, &v);
+    green_cancel(green_self());
+    ck_assert_int_eq(green_chan_recv(ch, &v), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    ck_assert_int_eq(green_chan_tryrecv(ch, &v), 0);  /* it does not wait */
+    green_chan_free(ch);
+    return NULL;
+}
+
+/* select */
+
+GREEN_TEST(select_picks_ready)
+{
+    (void)arg;
+    green_chan_t *a = green_chan_new(sizeof(int), 1), *b = green_chan_new(sizeof(int), 1);
+    int v = 7, got = 0;
+    green_chan_send(b, &v);
+    green_case_t cases[3] = {
+        {a, GREEN_RECV, &got, -1},
+        {NULL, GREEN_RECV, NULL, -1},  /* never ready */
+        {b, GREEN_RECV, &got, -1},
+    };
+    ck_assert_int_eq(green_select(cases, 3), 2);
+    ck_assert_int_eq(cases[2].err, 0);
+    ck_assert_int_eq(got, 7);
+    errno = 0;
+    ck_assert_int_eq(green_tryselect(cases, 3), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    /* A send case. */
+    green_case_t send = {a, GREEN_SEND, &v, -1};
+    ck_assert_int_eq(green_select(&send, 1), 0);
+    ck_assert_int_eq(green_chan_recv(a, &got), 0);
+    /* A closed channel's case is ready, with EPIPE. */
+    green_chan_close(b);
+    ck_assert_int_eq(green_select(cases, 3), 2);
+    ck_assert_int_eq(cases[2].err, EPIPE);
+    green_chan_free(a);
+    green_chan_free(b);
+    return NULL;
+}
+
+static void *send_later(void *arg)
+{
+    green_chan_t *ch = arg;
+    int v = 42;
+    green_yield();
+    green_chan_send(ch, &v);
+    return NULL;
+}
+
+GREEN_TEST(select_waits)
+{
+    (void)arg;
+    enum { N = 12 };  /* more than the select keeps on its stack */
+    green_chan_t *ch[N];
+    int got = 0;
+    green_case_t cases[N];
+    for (int i = 0; i < N; i++) {
+        ch[i] = green_chan_new(sizeof(int), 0);
+        cases[i] = (green_case_t){ch[i], GREEN_RECV, &got, -1};
+    }
+    green_t *t = green_spawn(send_later, ch[9]);
+    ck_assert_int_eq(green_select(cases, N), 9);
+    ck_assert_int_eq(got, 42);
+    green_join(t, NULL);
+    /* A send case completes when a receiver comes. */
+    green_t *r = green_spawn(recv_err, ch[3]);
+    int v = 1;
+    cases[3] = (green_case_t){ch[3], GREEN_SEND, &v, -1};
+    ck_assert_int_eq(green_select(&cases[3], 1), 0);
+    green_join(r, NULL);
+    for (int i = 0; i < N; i++)
+        green_chan_free(ch[i]);
+    return NULL;
+}
+
+GREEN_TEST(select_deadline_and_cancel)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    int v;
+    green_case_t c = {ch, GREEN_RECV, &v, -1};
+    green_deadline(green_now() + 10);
+    errno = 0;
+    ck_assert_int_eq(green_select(&c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    /* No channel at all: only the deadline ends it. */
+    ck_assert_int_eq(green_select(NULL, 0), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    green_cancel(green_self());
+    ck_assert_int_eq(green_select(&c, 1), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    green_chan_free(ch);
+    return NULL;
+}
+
+GREEN_TEST(select_errors)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 1);
+    int v;
+    errno = 0;
+    ck_assert_int_eq(green_select(NULL, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_case_t bad_op = {ch, 3, &v, 0};
+    ck_assert_int_eq(green_select(&bad_op, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_case_t no_elem = {ch, GREEN_SEND, NULL, 0};
+    ck_assert_int_eq(green_tryselect(&no_elem, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_chan_free(ch);
+    return NULL;
+}
+
+START_TEST(select_outside)
+{
+    errno = 0;
+    ck_assert_int_eq(green_select(NULL, 0), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(green_tryselect(NULL, 0), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(green_chan_recv(NULL, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/* Fairness: two channels always ready are chosen about equally. */
+GREEN_TEST(select_is_fair)
+{
+    (void)arg;
+    enum { ROUNDS = 20000 };
+    green_chan_t *a = green_chan_new(sizeof(int), 1), *b = green_chan_new(sizeof(int), 1);
+    int v = 0, hits[2] = {0, 0};
+    green_case_t cases[2] = {{a, GREEN_RECV, &v, 0}, {b, GREEN_RECV, &v, 0}};
+    for (int i = 0; i < ROUNDS; i++) {
+        green_chan_trysend(a, &v);
+        green_chan_trysend(b, &v);
+        hits[green_select(cases, 2)]++;
+    }
+    ck_assert_int_gt(hits[0], ROUNDS * 4 / 10);
+    ck_assert_int_gt(hits[1], ROUNDS * 4 / 10);
+    green_chan_free(a);
+    green_chan_free(b);
+    return NULL;
+}
+
+/* Stress: producers and consumers over buffered and unbuffered channels,
+ * consumers receiving directly and through select, some cut off by
+ * deadlines.  Every value is counted once and only once. */
+
+enum { PRODUCERS = 6, PER_PRODUCER = 2000, CONSUMERS = 6 };
+
+struct stress {
+    green_chan_t *ch[2];           /* unbuffered, buffered */
+    uint64_t sum, count;
+    bool order_ok;
+};
+
+/* What one consumer has seen: the last k from each producer on each
+ * channel.  A channel is FIFO and a producer sends in order, so each
+ * consumer's own view must increase. */
+struct seen {
+    int last[PRODUCERS][2];
+};
+
+static void *producer(void *arg)
+{
+    struct stress *st = arg;
+    static int next_id;
+    int id = next_id++;
+    for (int k = 1; k <= PER_PRODUCER; k++) {
+        int v = id * PER_PRODUCER + k;
+        if (green_chan_send(st->ch[k % 2], &v) < 0)
+            return (void *)1;
+        if (k % 97 == 0)
+            green_yield();
+    }
+    return NULL;
+}
+
+static void take(struct stress *st, struct seen *seen, int v, int which)
+{
+    int id = (v - 1) / PER_PRODUCER, k = (v - 1) % PER_PRODUCER + 1;
+    if (k <= seen->last[id][which])
+        st->order_ok = false;
+    seen->last[id][which] = k;
+    st->sum += (uint64_t)v;
+    st->count++;
+}
+
+static void *consumer(void *arg)
+{
+    struct stress *st = arg;
+    struct seen seen = {0};
+    int v;
+    while (green_chan_recv(st->ch[0], &v) == 0)
+        take(st, &seen, v, 0);
+    return NULL;
+}
+
+static void *select_consumer(void *arg)
+{
+    struct stress *st = arg;
+    struct seen seen = {0};
+    int v;
+    green_case_t cases[2] = {{st->ch[0], GREEN_RECV, &v, 0}, {st->ch[1], GREEN_RECV, &v, 0}};
+    for (;;) {
+        int i = green_select(cases, 2);
+        if (i < 0)
+            break;
+        if (cases[i].err) {
+            cases[i].chan = NULL;  /* closed: stop selecting on it */
+            if (!cases[0].chan && !cases[1].chan)
+                break;
+            continue;
+        }
+        take(st, &seen, v, i);
+    }
+    return NULL;
+}
+
+/* Receives with a short deadline until one passes, then stops. */
+static void *impatient_consumer(void *arg)
+{
+    struct stress *st = arg;
+    struct seen seen = {0};
+    int v;
+    for (;;) {
+        green_deadline(green_now() + 2);
+        if (green_chan_recv(st->ch[1], &v) < 0)
+            break;
+        take(st, &seen, v, 1);
+    }
+    return NULL;
+}
+
+/* Cancelled part way by the test. */
+static void *cancelled_consumer(void *arg)
+{
+    struct stress *st = arg;
+    struct seen seen = {0};
+    int v;
+    while (green_chan_recv(st->ch[1], &v) == 0)
+        take(st, &seen, v, 1);
+    return NULL;
+}
+
+GREEN_TEST(chan_stress)
+{
+    (void)arg;
+    static struct stress st;
+    st.ch[0] = green_chan_new(sizeof(int), 0);
+    st.ch[1] = green_chan_new(sizeof(int), 16);
+    st.order_ok = true;
+    void *(*kinds[CONSUMERS])(void *) = {consumer, impatient_consumer, cancelled_consumer,
+                                         select_consumer, select_consumer, select_consumer};
+    green_t *p[PRODUCERS], *c[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++)
+        c[i] = green_spawn(kinds[i], &st);
+    for (int i = 0; i < PRODUCERS; i++)
+        p[i] = green_spawn(producer, &st);
+    for (int i = 0; i < 50; i++)
+        green_yield();
+    green_cancel(c[2]);
+    for (int i = 0; i < PRODUCERS; i++) {
+        void *r;
+        green_join(p[i], &r);
+        ck_assert_ptr_null(r);
+    }
+    green_chan_close(st.ch[0]);
+    green_chan_close(st.ch[1]);
+    for (int i = 0; i < CONSUMERS; i++)
+        green_join(c[i], NULL);
+    /* Whatever the consumers left in the buffer is still there. */
+    struct seen seen = {0};
+    int v;
+    while (green_chan_tryrecv(st.ch[1], &v) == 0)
+        take(&st, &seen, v, 1);
+    uint64_t n = (uint64_t)PRODUCERS * PER_PRODUCER;
+    ck_assert_uint_eq(st.count, n);
+    ck_assert_uint_eq(st.sum, n * (n + 1) / 2);
+    ck_assert(st.order_ok);
+    green_chan_free(st.ch[0]);
+    green_chan_free(st.ch[1]);
+    return NULL;
+}
+
+/* Per-channel FIFO, exactly: one producer, one consumer. */
+GREEN_TEST(chan_fifo_one_to_one)
+{
+    (void)arg;
+    for (size_t cap = 0; cap < 3; cap++) {
+        green_chan_t *ch = green_chan_new(sizeof(int), cap);
+        green_t *t = green_spawn(send_three, ch);
+        int v;
+        for (int i = 1; i <= 3; i++) {
+            ck_assert_int_eq(green_chan_recv(ch, &v), 0);
+            ck_assert_int_eq(v, i);
+        }
+        green_join(t, NULL);
+        green_chan_free(ch);
+    }
+    return NULL;
+}
+
+/* A channel used from another OS thread's scheduler while in use here. */
+static green_chan_t *shared;
+
+static void *foreign_send(void *arg)
+{
+    int v = 1;
+    *(int *)arg = green_chan_trysend(shared, &v) < 0 ? errno : 0;
+    return NULL;
+}
+
+static void *foreign_thread(void *arg)
+{
+    green_run(foreign_send, arg);
+    return NULL;
+}
+
+static void *hold_parked(void *arg)
+{
+    int v;
+    green_chan_recv(arg, &v);
+    return NULL;
+}
+
+GREEN_TEST(chan_other_os_thread)
+{
+    (void)arg;
+    shared = green_chan_new(sizeof(int), 0);
+    green_t *r = green_spawn(hold_parked, shared);
+    green_yield();  /* r is parked on it: it is bound to this scheduler */
+    int err = -1;
+    pthread_t pt;
+    pthread_create(&pt, NULL, foreign_thread, &err);
+    pthread_join(pt, NULL);
+    ck_assert_int_eq(err, EXDEV);
+    green_cancel(r);
+    green_join(r, NULL);
+    green_chan_free(shared);
+    return NULL;
+}
+
+/* The deadlock report names channel waits. */
+static void *main_recv_forever(void *arg)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    int v;
+    green_chan_recv(ch, &v);
+    green_chan_free(ch);
+    return NULL;
+}
+
+START_TEST(chan_deadlock_report)
+{
+    stderr_begin();
+    int r = green_run(main_recv_forever, NULL);
+    int err = errno;
+    char *text = stderr_end();
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(err, EDEADLK);
+    ck_assert_msg(strstr(text, "#1 'main' parked: chan recv 0x") != NULL, "%s", text);
+    free(text);
+}
+END_TEST
+
+Suite *chan_suite(void)
+{
+    Suite *s = suite_create("chan");
+    TCase *tc = tcase_create("chan");
+    tcase_add_test(tc, chan_new_and_free);
+    tcase_add_test(tc, chan_unbuffered_rendezvous);
+    tcase_add_test(tc, chan_buffered_fifo);
+    tcase_add_test(tc, chan_zero_size_values);
+    tcase_add_test(tc, chan_errors);
+    tcase_add_test(tc, chan_close_drains_then_epipe);
+    tcase_add_test(tc, chan_close_wakes_parked);
+    tcase_add_test(tc, chan_free_wakes_parked);
+    tcase_add_test(tc, chan_deadline_and_cancel);
+    tcase_add_test(tc, select_picks_ready);
+    tcase_add_test(tc, select_waits);
+    tcase_add_test(tc, select_deadline_and_cancel);
+    tcase_add_test(tc, select_errors);
+    tcase_add_test(tc, select_outside);
+    tcase_add_test(tc, select_is_fair);
+    tcase_add_test(tc, chan_stress);
+    tcase_add_test(tc, chan_fifo_one_to_one);
+    tcase_add_test(tc, chan_other_os_thread);
+    tcase_add_test(tc, chan_deadlock_report);
+    suite_add_tcase(s, tc);
+    return s;
+}
