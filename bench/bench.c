@@ -6,6 +6,10 @@
  *               a warm stack cache; ns per pair
  *   io          two green threads bounce one byte over an AF_UNIX
  *               socketpair; us per round trip
+ *   channel     two green threads bounce an int over two channels,
+ *               unbuffered and with capacity 64; ns per message
+ *   mutex       two green threads take turns on one mutex, each
+ *               unlock handing it to the other; ns per handoff
  *   floor       raw swapcontext between two contexts, no scheduler: what
  *               the switch could cost at best with this backend
  *
@@ -134,6 +138,83 @@ static void *bench_io(void *arg)
     return NULL;
 }
 
+/* channel ping-pong */
+
+enum { MESSAGES = 200000 };
+
+struct pingpong {
+    green_chan_t *there, *back;
+    size_t cap;
+};
+
+static void *ponger(void *arg)
+{
+    struct pingpong *pp = arg;
+    int v;
+    for (int i = 0; i < MESSAGES / 2; i++)
+        if (green_chan_recv(pp->there, &v) < 0 || green_chan_send(pp->back, &v) < 0)
+            break;
+    return NULL;
+}
+
+static double chan_pingpong(size_t cap)
+{
+    struct pingpong pp = {green_chan_new(sizeof(int), cap), green_chan_new(sizeof(int), cap), cap};
+    green_t *t = green_spawn(ponger, &pp);
+    int v = 1;
+    double t0 = now_ns();
+    for (int i = 0; i < MESSAGES / 2; i++)
+        if (green_chan_send(pp.there, &v) < 0 || green_chan_recv(pp.back, &v) < 0) {
+            perror("channel");
+            exit(1);
+        }
+    double ns = (now_ns() - t0) / MESSAGES;
+    green_join(t, NULL);
+    green_chan_free(pp.there);
+    green_chan_free(pp.back);
+    return ns;
+}
+
+static void *bench_chan_unbuffered(void *arg)
+{
+    *(double *)arg = chan_pingpong(0);
+    return NULL;
+}
+
+static void *bench_chan_buffered(void *arg)
+{
+    *(double *)arg = chan_pingpong(64);
+    return NULL;
+}
+
+/* mutex handoff */
+
+enum { HANDOFFS = 200000 };
+
+static green_mutex_t handoff = GREEN_MUTEX_INIT;
+
+static void *take_turns(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < HANDOFFS / 2; i++) {
+        green_mutex_lock(&handoff);
+        green_yield();  /* the other thread queues up for it */
+        green_mutex_unlock(&handoff);
+    }
+    return NULL;
+}
+
+static void *bench_mutex(void *arg)
+{
+    double *ns = arg;
+    green_t *a = green_spawn(take_turns, NULL), *b = green_spawn(take_turns, NULL);
+    double t0 = now_ns();
+    green_join(a, NULL);
+    green_join(b, NULL);
+    *ns = (now_ns() - t0) / HANDOFFS;
+    return NULL;
+}
+
 /* floor: raw swapcontext */
 
 static ucontext_t main_uc, other_uc;
@@ -177,6 +258,9 @@ int main(void)
     struct figure sw = run_green_bench(bench_switch);
     struct figure sp = run_green_bench(bench_spawn);
     struct figure io = run_green_bench(bench_io);
+    struct figure ch0 = run_green_bench(bench_chan_unbuffered);
+    struct figure ch64 = run_green_bench(bench_chan_buffered);
+    struct figure mx = run_green_bench(bench_mutex);
     double v[RUNS];
     for (int r = 0; r < RUNS; r++)
         v[r] = bench_floor();
@@ -184,6 +268,9 @@ int main(void)
     print("switch (yield ping-pong)", "ns", sw);
     print("spawn + join (warm stack cache)", "ns", sp);
     print("io round trip (socketpair, 1 byte)", "us", io);
+    print("channel ping-pong, unbuffered", "ns", ch0);
+    print("channel ping-pong, capacity 64", "ns", ch64);
+    print("mutex handoff", "ns", mx);
     print("floor: raw swapcontext", "ns", fl);
     printf("  switch / floor: %.2f\n", sw.median / fl.median);
     return 0;

@@ -27,6 +27,22 @@ else
     bad gather "$out"
 fi
 
+# pipeline: every job reaches the collector once.
+out=$(timeout 20 "$dir/pipeline") || bad pipeline "exit $?"
+if echo "$out" | grep -q '(right)' && [ "$(echo "$out" | grep -c '^worker')" = 4 ]; then
+    ok pipeline
+else
+    bad pipeline "$out"
+fi
+
+# limit: never more than four at once, and all twenty results.
+out=$(timeout 20 "$dir/limit") || bad limit "exit $?"
+if echo "$out" | grep -q '^20 fetches, at most 4 at once, results sum 1900,'; then
+    ok limit
+else
+    bad limit "$out"
+fi
+
 # echo_server: two clients at once, each gets its own bytes back.  The
 # server's first line says its port; reading it waits until it listens.
 exec 5< <(exec timeout 30 "$dir/echo_server" 0 2>&1)
