@@ -21,6 +21,13 @@ static void queue_unlink(green_t *t)
     green__queue_unlink(t);
 }
 
+/* Lets an object with no waiters left move to another scheduler. */
+static void unbind_if_idle(void **sched, const struct green__list *waiters)
+{
+    if (green__list_empty(waiters))
+        *sched = NULL;
+}
+
 /* Mutex. */
 
 static void mutex_describe(const green_t *t, char *buf, size_t n)
@@ -140,12 +147,6 @@ int green_cond_destroy(green_cond_t *c)
     return green__list_empty(&c->waiters) ? 0 : green__fail(EBUSY);
 }
 
-static void cond_idle(green_cond_t *c)
-{
-    if (green__list_empty(&c->waiters))
-        c->sched = NULL;
-}
-
 int green_cond_wait(green_cond_t *c, green_mutex_t *m)
 {
     struct green__sched *s = green__cur;
@@ -158,12 +159,12 @@ int green_cond_wait(green_cond_t *c, green_mutex_t *m)
         return green__fail(-err);
     green_t *self = s->current;
     if (self->cancelled) {
-        cond_idle(c);
+        unbind_if_idle(&c->sched, &c->waiters);
         return green__fail(ECANCELED);  /* the mutex stays held */
     }
     unlock(m);
     err = green__queue_park(s, &c->waiters, &cond_op, c, self->deadline, ETIMEDOUT);
-    cond_idle(c);
+    unbind_if_idle(&c->sched, &c->waiters);
     /* As with pthreads, the mutex is held again on return, whatever
      * ended the wait; taking it back is not cut short. */
     (void)lock(s, m, true);
@@ -183,7 +184,7 @@ static int cond_wake(green_cond_t *c, bool all)
         green__queue_wake_all(&c->waiters, 0);
     else if (!green__list_empty(&c->waiters))
         green__wake(green__queue_first(&c->waiters), 0);
-    cond_idle(c);
+    unbind_if_idle(&c->sched, &c->waiters);
     return 0;
 }
 
@@ -221,12 +222,6 @@ int green_sem_destroy(green_sem_t *sem)
     return green__list_empty(&sem->waiters) ? 0 : green__fail(EBUSY);
 }
 
-static void sem_idle(green_sem_t *sem)
-{
-    if (green__list_empty(&sem->waiters))
-        sem->sched = NULL;
-}
-
 /* Takes a permit if one is free: 0, -EAGAIN, or a binding error. */
 static int sem_take(struct green__sched *s, green_sem_t *sem)
 {
@@ -236,7 +231,7 @@ static int sem_take(struct green__sched *s, green_sem_t *sem)
     if (sem->value == 0)
         return -EAGAIN;
     sem->value--;
-    sem_idle(sem);
+    unbind_if_idle(&sem->sched, &sem->waiters);
     return 0;
 }
 
@@ -250,7 +245,7 @@ int green_sem_acquire(green_sem_t *sem)
         /* On success, the releaser handed its permit to this thread. */
         err = green__queue_park(s, &sem->waiters, &sem_op, sem, s->current->deadline,
                                 ETIMEDOUT);
-        sem_idle(sem);
+        unbind_if_idle(&sem->sched, &sem->waiters);
     }
     return err < 0 ? green__fail(-err) : 0;
 }
@@ -261,7 +256,7 @@ int green_sem_tryacquire(green_sem_t *sem)
         return green__fail(EINVAL);
     int err = sem_take(green__cur, sem);
     if (err == -EAGAIN)
-        sem_idle(sem);
+        unbind_if_idle(&sem->sched, &sem->waiters);
     return err < 0 ? green__fail(-err) : 0;
 }
 
@@ -277,11 +272,11 @@ int green_sem_release(green_sem_t *sem)
     if (next) {
         green__wake(next, 0);
     } else if (sem->value == SIZE_MAX) {
-        sem_idle(sem);
+        unbind_if_idle(&sem->sched, &sem->waiters);
         return green__fail(EOVERFLOW);
     } else {
         sem->value++;
     }
-    sem_idle(sem);
+    unbind_if_idle(&sem->sched, &sem->waiters);
     return 0;
 }
