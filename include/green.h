@@ -179,6 +179,7 @@ GREEN_API int green_sem_release(green_sem_t *s);
 
 /* Diagnostics. */
 GREEN_API void green_dump(FILE *out);
+GREEN_API const char *green_poller_name(void);
 
 #ifdef __cplusplus
 }

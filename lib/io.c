@@ -39,6 +39,8 @@ static int fd_wait(struct green__sched *s, int fd, int events)
     int err = green__poller_watch(&s->poller, &self->w.fd);
     if (err < 0)
         return err;
+    if (err == 1)
+        return self->w.fd.revents;  /* ready already: no need to park */
     err = green__park(s, &fd_op, self->deadline, ETIMEDOUT);
     return err < 0 ? err : self->w.fd.revents;
 }
@@ -275,7 +277,7 @@ int green_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
            io_retry(s, fd, GREEN_IN))
         ;
     if (c >= 0)
-        remember_nonblock(s, c);
+        green__poller_fresh(&s->poller, c);
     return c;
 }
 

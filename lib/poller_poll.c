@@ -71,18 +71,18 @@ static int pp_set(struct green__poller *p, int fd, struct green__fd *r, int even
         /* A waiter per fd at the most has been reserved, so there is room. */
         if (ps->n == ps->cap && pp_reserve(p, ps->n + 1) < 0)
             return -ENOMEM;
-        r->slot = (int)ps->n;
+        r->backend = (int)ps->n;
         ps->pfd[ps->n++] = (struct pollfd){.fd = fd, .events = to_poll(events)};
     } else if (events == 0) {
         /* Swap the last entry into the hole. */
         struct pollfd last = ps->pfd[--ps->n];
-        if ((size_t)r->slot != ps->n) {
-            ps->pfd[r->slot] = last;
-            p->fds[last.fd].slot = r->slot;
+        if ((size_t)r->backend != ps->n) {
+            ps->pfd[r->backend] = last;
+            p->fds[last.fd].backend = r->backend;
         }
-        r->slot = -1;
+        r->backend = -1;
     } else {
-        ps->pfd[r->slot].events = to_poll(events);
+        ps->pfd[r->backend].events = to_poll(events);
     }
     return 0;
 }
@@ -107,11 +107,19 @@ static int pp_wait(struct green__poller *p, int timeout_ms)
     return reported;
 }
 
+/* Interest is dropped as soon as the last waiter leaves: nothing to do. */
+static void pp_forget(struct green__poller *p, int fd, struct green__fd *r)
+{
+    (void)p, (void)fd, (void)r;
+}
+
 const struct green__poller_ops green__poller_poll = {
     .name = "poll",
+    .edge_triggered = false,
     .init = pp_init,
     .fini = pp_fini,
     .reserve = pp_reserve,
     .set = pp_set,
+    .forget = pp_forget,
     .wait = pp_wait,
 };

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "sched.h"
 #include "util.h"
 
 enum { BIG = 1 << 20 };  /* far more than a pipe or socket buffer holds */
@@ -635,18 +636,29 @@ GREEN_TEST(close_wakes_waiters)
     return NULL;
 }
 
-/* Closed behind libgreen's back: waiters still wake, with EBADF. */
-GREEN_TEST(plain_close_wakes_waiters)
+/* Closed behind libgreen's back with close(2).  poll(2) reports the fd
+ * as not open, so the waiter fails with EBADF; epoll drops a closed fd
+ * silently, so there the waiter stays parked until its deadline. */
+static void *read_err_deadline(void *arg)
+{
+    green_deadline(green_now() + 30);
+    return read_err(arg);
+}
+
+GREEN_TEST(plain_close_under_waiter)
 {
     (void)arg;
     int p[2];
     make_pipe(p);
     int a[2] = {p[0], 0};
-    green_t *t = green_spawn(read_err, a);
+    green_t *t = green_spawn(read_err_deadline, a);
     green_yield();
     close(p[0]);
     green_join(t, NULL);
-    ck_assert_int_eq(a[1], EBADF);
+    if (strcmp(green_poller_name(), "poll") == 0)
+        ck_assert_int_eq(a[1], EBADF);
+    else
+        ck_assert_int_eq(a[1], ETIMEDOUT);
     close(p[1]);
     return NULL;
 }
@@ -770,6 +782,136 @@ START_TEST(wait_outside_errors)
 }
 END_TEST
 
+/* The backend is told of interest only when it changes: a ping-pong of
+ * many waits costs epoll at most an add and a change per fd, not one per
+ * park, and poll none at all. */
+static void *echo_n(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    for (int i = 0; i < 200; i++)
+        if (green_read(fd, &c, 1) != 1 || green_write(fd, &c, 1) != 1)
+            break;
+    return NULL;
+}
+
+GREEN_TEST(poller_interest_persists)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    green_t *t = green_spawn(echo_n, &sv[1]);
+    unsigned long before = green__cur->poller.syscalls;
+    char c = 'x';
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(green_write(sv[0], &c, 1), 1);
+        ck_assert_int_eq(green_read(sv[0], &c, 1), 1);
+    }
+    green_join(t, NULL);
+    ck_assert_uint_le(green__cur->poller.syscalls - before, 4);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    return NULL;
+}
+
+/* An edge that came while nobody waited is not lost: green_wait, which
+ * parks without trying any I/O first, still sees the fd ready. */
+static void *read_byte(void *arg)
+{
+    char c;
+    green_read(*(int *)arg, &c, 1);
+    return NULL;
+}
+
+GREEN_TEST(wait_sees_earlier_edge)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    green_t *t = green_spawn(read_byte, &p[0]);
+    green_yield();  /* it parks: the fd is registered */
+    green_write(p[1], "a", 1);
+    green_join(t, NULL);
+    green_write(p[1], "b", 1);
+    green_sleep(5);  /* the poller runs and sees the edge, nobody waits */
+    ck_assert_int_eq(green_wait(p[0], GREEN_IN), GREEN_IN);
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'b');
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+GREEN_TEST(wait_on_regular_file)
+{
+    (void)arg;
+    FILE *f = tmpfile();
+    /* poll says a regular file is always ready; epoll refuses it, and
+     * libgreen treats that the same way. */
+    ck_assert_int_eq(green_wait(fileno(f), GREEN_IN | GREEN_OUT), GREEN_IN | GREEN_OUT);
+    fclose(f);
+    return NULL;
+}
+
+/* green_close leaves nothing behind for the next fd with the number. */
+GREEN_TEST(fd_number_reused_after_close)
+{
+    (void)arg;
+    for (int round = 0; round < 3; round++) {
+        int p[2];
+        make_pipe(p);
+        green_t *t = green_spawn(read_byte, &p[0]);
+        green_yield();
+        green_write(p[1], "x", 1);
+        ck_assert_int_eq(green_join(t, NULL), 0);
+        green_close(p[0]);
+        green_close(p[1]);
+    }
+    return NULL;
+}
+
+/* Choosing the poller backend. */
+
+START_TEST(poller_selection)
+{
+    unsetenv("GREEN_POLLER");
+    const char *def = green_poller_name();
+    ck_assert_ptr_nonnull(def);
+#ifdef __linux__
+    ck_assert_str_eq(def, "epoll");
+#endif
+    setenv("GREEN_POLLER", "poll", 1);
+    ck_assert_str_eq(green_poller_name(), "poll");
+    setenv("GREEN_POLLER", "kqueue", 1);
+    errno = 0;
+    ck_assert_ptr_null(green_poller_name());
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_run(read_err, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+static void *report_poller(void *arg)
+{
+    *(const char **)arg = green_poller_name();
+    return NULL;
+}
+
+START_TEST(poller_in_use)
+{
+    setenv("GREEN_POLLER", "poll", 1);
+    const char *name = NULL;
+    run_green(report_poller, &name);
+    ck_assert_str_eq(name, "poll");
+#ifdef __linux__
+    setenv("GREEN_POLLER", "epoll", 1);
+    run_green(report_poller, &name);
+    ck_assert_str_eq(name, "epoll");
+#endif
+}
+END_TEST
+
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -794,12 +936,18 @@ Suite *io_suite(void)
     tcase_add_test(tc, two_readers_on_one_fd);
     tcase_add_test(tc, many_readers_on_one_fd);
     tcase_add_test(tc, close_wakes_waiters);
-    tcase_add_test(tc, plain_close_wakes_waiters);
+    tcase_add_test(tc, plain_close_under_waiter);
     tcase_add_test(tc, cancel_read);
     tcase_add_test(tc, read_ready_past_deadline);
     tcase_add_test(tc, wait_for_readiness);
     tcase_add_test(tc, wait_errors);
     tcase_add_test(tc, wait_outside_errors);
+    tcase_add_test(tc, poller_interest_persists);
+    tcase_add_test(tc, wait_sees_earlier_edge);
+    tcase_add_test(tc, wait_on_regular_file);
+    tcase_add_test(tc, fd_number_reused_after_close);
+    tcase_add_test(tc, poller_selection);
+    tcase_add_test(tc, poller_in_use);
     suite_add_tcase(s, tc);
     return s;
 }
