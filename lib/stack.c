@@ -1,84 +1,200 @@
 /*
- * Stacks: mmap'd, guarded, cached.
+ * Stacks: slabs, guard pages, free lists.
  *
- * A stack is one mapping: a guard page made PROT_NONE with mprotect, then
- * the usable bytes.  The guard splits the mapping in two, so every stack
- * costs two entries of vm.max_map_count; when that runs out mmap or
- * mprotect fails and the spawn fails with EAGAIN, the process lives on.
+ * A slab is one mapping cut into n strides of (guard page + stack).  The
+ * slab records are malloc'd, outside the mapping, so that releasing a
+ * free stack's pages loses nothing.  Slabs are unmapped only when the
+ * scheduler ends: their address space costs nothing resident once the
+ * stacks in them have given their pages back.
  */
 #include "stack.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "sanitizer.h"
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102  /* Linux 6.13; older headers lack it */
+#endif
+
+bool green__stack_force_mprotect;
+
+struct green__slab {
+    struct green__slab *prev, *next;
+    char *base;
+    size_t bytes;
+    size_t n;                  /* stacks in it */
+    unsigned vg[];             /* Valgrind's id of each stack registered */
+};
+
+/* Whether this kernel can install guard pages without splitting mappings:
+ * asked once per scheduler, on a page mapped for the purpose. */
+static bool have_guard_install(size_t page)
+{
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    bool ok = madvise(p, page, MADV_GUARD_INSTALL) == 0;
+    munmap(p, page);
+    return ok;
+}
+
 void green__stack_cache_init(struct green__stack_cache *c)
 {
-    c->page = (size_t)sysconf(_SC_PAGESIZE);
-    c->n = 0;
-    c->maps = c->unmaps = 0;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *c = (struct green__stack_cache){
+        .page = page,
+        .mprotect_guards = green__stack_force_mprotect || !have_guard_install(page),
+    };
 }
 
-size_t green__stack_round(const struct green__stack_cache *c, size_t size)
+static struct green__stack_class *class_of(struct green__stack_cache *c, size_t size)
 {
-    return (size + c->page - 1) & ~(c->page - 1);
+    for (size_t i = 0; i < c->nclasses; i++)
+        if (c->classes[i].size == size)
+            return &c->classes[i];
+    struct green__stack_class *cl = realloc(c->classes, (c->nclasses + 1) * sizeof *cl);
+    if (!cl)
+        return NULL;
+    c->classes = cl;
+    cl = &cl[c->nclasses++];
+    *cl = (struct green__stack_class){.size = size};
+    return cl;
 }
 
-static int stack_map(struct green__stack_cache *c, size_t size,
-                     struct green__stack *out)
+static int class_reserve(struct green__stack_class *cl, size_t n)
 {
-    char *map = mmap(NULL, size + c->page, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
-    if (map == MAP_FAILED)
-        return -EAGAIN;
-    if (mprotect(map, c->page, PROT_NONE) < 0) {
-        munmap(map, size + c->page);
-        return -EAGAIN;
-    }
-    out->lo = map + c->page;
-    out->size = size;
-    out->vg = green__vg_stack_register(out->lo, size);
-    c->maps++;
+    if (n <= cl->cap)
+        return 0;
+    size_t cap = cl->cap ? cl->cap * 2 : 64;
+    while (cap < n)
+        cap *= 2;
+    struct green__stack *free_ = realloc(cl->free, cap * sizeof *free_);
+    if (!free_)
+        return -ENOMEM;
+    cl->free = free_;
+    cl->cap = cap;
     return 0;
 }
 
-static void stack_unmap(struct green__stack_cache *c, const struct green__stack *s)
+static int install_guard(const struct green__stack_cache *c, char *addr)
 {
-    green__vg_stack_deregister(s->vg);
-    munmap((char *)s->lo - c->page, s->size + c->page);
+    int r = c->mprotect_guards ? mprotect(addr, c->page, PROT_NONE)
+                               : madvise(addr, c->page, MADV_GUARD_INSTALL);
+    return r == 0 ? 0 : -EAGAIN;
+}
+
+/* Maps a slab of stacks of cl's size and puts all but one on cl's free
+ * list; *out gets that one. */
+static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
+                    struct green__stack *out)
+{
+    size_t stride = cl->size + c->page;
+    size_t n = c->mprotect_guards || stride >= GREEN__SLAB_BYTES / 2 ? 1 : GREEN__SLAB_BYTES / stride;
+    if (class_reserve(cl, cl->total + n) < 0)
+        return -ENOMEM;
+    struct green__slab *slab = malloc(sizeof *slab + n * sizeof slab->vg[0]);
+    if (!slab)
+        return -ENOMEM;
+    char *base = mmap(NULL, n * stride, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+        free(slab);
+        return -EAGAIN;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (install_guard(c, base + i * stride) < 0) {
+            munmap(base, n * stride);
+            free(slab);
+            return -EAGAIN;
+        }
+    }
+    *slab = (struct green__slab){.next = c->slabs, .base = base, .bytes = n * stride, .n = n};
+    if (c->slabs)
+        c->slabs->prev = slab;
+    c->slabs = slab;
+    c->maps++;
+    cl->total += n;
+    for (size_t i = 0; i < n; i++)
+        slab->vg[i] = green__vg_stack_register(base + i * stride + c->page, cl->size);
+    /* Hand out the lowest; the rest wait, the next lowest first out. */
+    for (size_t i = n; i-- > 1;)
+        cl->free[cl->n++] = (struct green__stack){base + i * stride + c->page, cl->size, slab};
+    cl->clean = cl->n;  /* never touched: nothing to release */
+    *out = (struct green__stack){base + c->page, cl->size, slab};
+    return 0;
+}
+
+static void slab_unmap(struct green__stack_cache *c, struct green__slab *slab)
+{
+    if (slab->prev)
+        slab->prev->next = slab->next;
+    else
+        c->slabs = slab->next;
+    if (slab->next)
+        slab->next->prev = slab->prev;
+    for (size_t i = 0; i < slab->n; i++)
+        green__vg_stack_deregister(slab->vg[i]);
+    munmap(slab->base, slab->bytes);
     c->unmaps++;
+    free(slab);
 }
 
 int green__stack_get(struct green__stack_cache *c, size_t size,
                      struct green__stack *out)
 {
-    size = green__stack_round(c, size);
-    /* Search from the most recently freed: its pages are the likeliest to
-     * be resident and in cache. */
-    for (size_t i = c->n; i-- > 0;) {
-        if (c->free[i].size != size)
-            continue;
-        *out = c->free[i];
-        c->free[i] = c->free[--c->n];
-        green__asan_unpoison(out->lo, out->size);
-        return 0;
+    size = (size + c->page - 1) & ~(c->page - 1);
+    struct green__stack_class *cl = class_of(c, size);
+    if (!cl)
+        return -ENOMEM;
+    if (cl->n == 0)
+        return slab_new(c, cl, out);
+    *out = cl->free[--cl->n];
+    if (cl->clean > cl->n)
+        cl->clean = cl->n;
+    green__asan_unpoison(out->lo, size);
+    return 0;
+}
+
+/* The oldest warm stack of cl gives its memory back. */
+static void release_oldest(struct green__stack_cache *c, struct green__stack_class *cl)
+{
+    struct green__stack *oldest = &cl->free[cl->clean];
+    c->releases++;
+    if (oldest->slab->n > 1) {
+        /* It shares its slab: give back the pages, keep the guard. */
+        madvise(oldest->lo, cl->size, MADV_DONTNEED);
+        cl->clean++;
+        return;
     }
-    return stack_map(c, size, out);
+    /* A slab of its own: unmap it, mapping entries and all. */
+    slab_unmap(c, oldest->slab);
+    memmove(oldest, oldest + 1, (cl->n - cl->clean - 1) * sizeof *oldest);
+    cl->n--;
+    cl->total--;
 }
 
 void green__stack_put(struct green__stack_cache *c, const struct green__stack *s)
 {
-    if (c->n < GREEN__STACK_CACHE)
-        c->free[c->n++] = *s;
-    else
-        stack_unmap(c, s);
+    struct green__stack_class *cl = class_of(c, s->size);
+    /* Room for every stack of the class was reserved when its slab was
+     * made, so neither lookup nor push can fail here. */
+    cl->free[cl->n++] = *s;
+    if (cl->n - cl->clean > GREEN__STACK_WARM)
+        release_oldest(c, cl);
 }
 
 void green__stack_cache_fini(struct green__stack_cache *c)
 {
-    while (c->n > 0)
-        stack_unmap(c, &c->free[--c->n]);
+    while (c->slabs)
+        slab_unmap(c, c->slabs);
+    for (size_t i = 0; i < c->nclasses; i++)
+        free(c->classes[i].free);
+    free(c->classes);
+    c->classes = NULL;
+    c->nclasses = 0;
 }

@@ -1,50 +1,71 @@
 /*
- * Stacks for green threads: anonymous mappings with a PROT_NONE guard page
- * below them, and a per-scheduler cache of free stacks so that a warm
- * spawn calls neither mmap nor munmap.
+ * Stacks for green threads.
+ *
+ * Stacks are carved from slabs: one anonymous mapping holds many stacks
+ * of one size, each with a guard page below it.  Where the kernel has
+ * MADV_GUARD_INSTALL (Linux 6.13 and later) the guards do not split the
+ * mapping, so a slab of 64 stacks costs one entry of vm.max_map_count;
+ * elsewhere each guard is made with mprotect, which splits the mapping,
+ * and a slab holds one stack.  Free stacks wait in per-size lists for the
+ * next spawn; beyond the GREEN__STACK_WARM most recently freed of a size,
+ * their memory is given back to the kernel: a stack in a shared slab
+ * keeps its mapping and guard, a slab of one is unmapped, which also gives
+ * back its two entries of vm.max_map_count.
  */
 #ifndef GREEN_STACK_H
 #define GREEN_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* How many free stacks a cache keeps before it unmaps. */
-#define GREEN__STACK_CACHE 64
+/* Free stacks of a size that keep their memory; older ones release it. */
+#define GREEN__STACK_WARM 64
+
+/* The bytes a slab of small stacks spans. */
+#define GREEN__SLAB_BYTES ((size_t)16 << 20)
+
+struct green__slab;
 
 struct green__stack {
-    void *lo;      /* lowest usable byte; the guard page is just below */
-    size_t size;   /* usable bytes from lo, a multiple of the page size */
-    unsigned vg;   /* Valgrind's id for the registered stack, or 0 */
+    void *lo;                  /* lowest usable byte; the guard is just below */
+    size_t size;               /* usable bytes from lo, whole pages */
+    struct green__slab *slab;  /* the mapping it was carved from */
+};
+
+/* The free stacks of one size, most recently freed last.  Those below
+ * `clean` have given their memory back. */
+struct green__stack_class {
+    size_t size;
+    struct green__stack *free;
+    size_t n, clean;
+    size_t cap;                /* room for every stack carved: total */
+    size_t total;
 };
 
 struct green__stack_cache {
-    size_t page;                                 /* the page size */
-    size_t n;                                    /* cached stacks */
-    struct green__stack free[GREEN__STACK_CACHE];
-    unsigned long maps, unmaps;                  /* counters, for tests */
+    size_t page;
+    bool mprotect_guards;      /* no MADV_GUARD_INSTALL: slabs of one */
+    struct green__stack_class *classes;
+    size_t nclasses;
+    struct green__slab *slabs;
+    /* Counters, for tests and benchmarks. */
+    unsigned long maps, unmaps, releases;
 };
+
+/* Forces mprotect guards, as on a kernel without MADV_GUARD_INSTALL; for
+ * tests of that path. */
+extern bool green__stack_force_mprotect;
 
 void green__stack_cache_init(struct green__stack_cache *c);
 void green__stack_cache_fini(struct green__stack_cache *c);
 
-/* Rounds size up to whole pages. */
-size_t green__stack_round(const struct green__stack_cache *c, size_t size);
-
-/* Gets a stack of exactly green__stack_round(size) usable bytes, from the
- * cache when it has one.  Returns 0, or -EAGAIN when no mapping could be
- * made (address space, vm.max_map_count or RLIMIT_AS exhausted). */
+/* Gets a stack of at least size usable bytes (rounded up to pages).
+ * Returns 0, -EAGAIN when no mapping could be made (address space,
+ * vm.max_map_count or RLIMIT_AS exhausted), or -ENOMEM. */
 int green__stack_get(struct green__stack_cache *c, size_t size,
                      struct green__stack *out);
 
-/* Returns a stack to the cache, or unmaps it when the cache is full. */
+/* Returns a stack to its free list. */
 void green__stack_put(struct green__stack_cache *c, const struct green__stack *s);
-
-/* The guard page of s: [lo - page, lo). */
-static inline int green__stack_in_guard(const struct green__stack *s,
-                                        size_t page, const void *addr)
-{
-    const char *a = addr, *lo = s->lo;
-    return a < lo && a >= lo - page;
-}
 
 #endif

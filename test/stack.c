@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sched.h"
+#include "stack.h"
 #include "util.h"
 
 /* Touches about n bytes of stack, in a frame the compiler cannot drop. */
@@ -64,19 +65,25 @@ GREEN_TEST(stack_cache_reuses)
     (void)arg;
     struct green__stack_cache *c = &green__cur->stacks;
     green_join(green_spawn(nothing, NULL), NULL);  /* warm */
-    unsigned long maps = c->maps, unmaps = c->unmaps;
+    unsigned long maps = c->maps, releases = c->releases;
     for (int i = 0; i < 1000; i++)
         ck_assert_int_eq(green_join(green_spawn(nothing, NULL), NULL), 0);
     ck_assert_uint_eq(c->maps, maps);
-    ck_assert_uint_eq(c->unmaps, unmaps);
-    /* Beyond the cache's bound, freed stacks are unmapped. */
-    green_t *t[GREEN__STACK_CACHE + 10];
-    for (int i = 0; i < GREEN__STACK_CACHE + 10; i++)
-        t[i] = green_spawn(nothing, NULL);
-    for (int i = 0; i < GREEN__STACK_CACHE + 10; i++)
-        green_join(t[i], NULL);
-    ck_assert_uint_eq(c->n, GREEN__STACK_CACHE);
-    ck_assert_uint_gt(c->unmaps, unmaps);
+    ck_assert_uint_eq(c->releases, releases);
+    /* A burst: beyond the warm ones, freed stacks give their memory back,
+     * and the next burst reuses them without mapping anything. */
+    enum { BURST = 3 * GREEN__STACK_WARM };
+    green_t *t[BURST];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < BURST; i++)
+            t[i] = green_spawn(nothing, NULL);
+        for (int i = 0; i < BURST; i++)
+            green_join(t[i], NULL);
+        if (round == 0)
+            maps = c->maps;
+    }
+    ck_assert_uint_eq(c->maps, maps);
+    ck_assert_uint_ge(c->releases - releases, 2 * (BURST - GREEN__STACK_WARM));
     return NULL;
 }
 
@@ -106,34 +113,49 @@ static void *spawn_overflow(void *arg)
     return NULL;
 }
 
-START_TEST(stack_overflow_is_reported)
+/* Runs fn in green_run in a child whose stderr is captured; returns the
+ * child's wait status and what it wrote. */
+static int in_child(void *(*fn)(void *), void *arg, char *text, size_t cap)
 {
-    if (under_valgrind()) {
-        /* Valgrind reports the write to the guard page itself. */
-        return;
-    }
     int pfd[2];
     make_pipe(pfd);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         dup2(pfd[1], STDERR_FILENO);
-        green_run(spawn_overflow, NULL);
+        green_run(fn, arg);
         _exit(0);
     }
     close(pfd[1]);
-    char text[512] = "";
     size_t got = 0;
     ssize_t r;
-    while ((r = read(pfd[0], text + got, sizeof text - 1 - got)) > 0)
+    while (got < cap - 1 && (r = read(pfd[0], text + got, cap - 1 - got)) > 0)
         got += (size_t)r;
+    text[got] = '\0';
     close(pfd[0]);
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static void check_overflow_report(void)
+{
+    char text[512];
+    int status = in_child(spawn_overflow, NULL, text, sizeof text);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "child status %#x, stderr: %s", status, text);
     ck_assert_msg(strstr(text, "libgreen: stack overflow in green thread #2 'deep' (stack ") != NULL,
                   "stderr: %s", text);
+}
+
+START_TEST(stack_overflow_is_reported)
+{
+    if (under_valgrind())
+        return;  /* Valgrind reports the write to the guard page itself */
+    check_overflow_report();
+    /* The same with guards made by mprotect, as on older kernels. */
+    green__stack_force_mprotect = true;
+    check_overflow_report();
 }
 END_TEST
 
@@ -182,21 +204,124 @@ static void *spawn_until_refused(void *arg)
     return NULL;
 }
 
+/* On a kernel without MADV_GUARD_INSTALL every guard splits a mapping,
+ * and vm.max_map_count (65530 by default) runs out near 32,700 stacks. */
 START_TEST(stack_exhaustion_fails_cleanly)
 {
-    if (under_valgrind())
-        return;  /* Valgrind's own table of mappings is smaller */
+    /* Valgrind's own table of mappings is smaller, and ASan's allocator
+     * needs mappings of its own: neither survives running out. */
+    if (under_valgrind() || under_asan())
+        return;
     long maps = max_map_count();
     if (maps < 0 || maps > 300000) {
         /* A generous vm.max_map_count: bound the address space instead. */
-        if (under_asan())
-            return;
         struct rlimit rl = {(rlim_t)8 << 30, (rlim_t)8 << 30};
         ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
     }
+    green__stack_force_mprotect = true;
     run_green(spawn_until_refused, NULL);
 }
 END_TEST
+
+/* With guard pages that do not split mappings, what runs out is address
+ * space: here RLIMIT_AS, set a little above what the process uses. */
+START_TEST(stack_address_space_exhausted)
+{
+    if (under_valgrind() || under_asan())
+        return;  /* both reserve address space of their own */
+    struct rlimit rl = {(rlim_t)2 << 30, (rlim_t)2 << 30};
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    run_green(spawn_until_refused, NULL);
+}
+END_TEST
+
+/* More green threads than mprotect guards allow under the default
+ * vm.max_map_count, all parked at once, each with a working guard page. */
+
+enum { MANY = 40000 };
+
+static green_t *many[MANY];
+static bool overflow_now;
+
+static void *park_then_maybe_overflow(void *arg)
+{
+    (void)arg;
+    green_sleep(INT64_MAX);  /* until cancelled */
+    if (overflow_now)
+        recurse(0);
+    return NULL;
+}
+
+/* Whether the kernel may read the byte at addr: a write(2) from it fails
+ * with EFAULT, without a signal, when it is a guard page. */
+static bool readable(int pfd[2], const void *addr)
+{
+    if (write(pfd[1], addr, 1) != 1)
+        return false;
+    char c;
+    ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+    return true;
+}
+
+static void *overflow_one_of_many(void *arg)
+{
+    (void)arg;
+    overflow_now = true;
+    green_cancel(many[MANY / 2]);
+    green_join(many[MANY / 2], NULL);
+    return NULL;
+}
+
+GREEN_TEST(stack_many_guarded)
+{
+    (void)arg;
+    size_t n = under_valgrind() ? 2000 : MANY;
+    size_t page = green__cur->stacks.page;
+    green_attr_t attr = {.stack_size = GREEN_STACK_MIN, .name = "many"};
+    for (size_t i = 0; i < n; i++) {
+        many[i] = green_spawn_attr(&attr, park_then_maybe_overflow, NULL);
+        ck_assert_ptr_nonnull(many[i]);
+    }
+    green_yield();  /* all parked */
+    int pfd[2];
+    make_pipe(pfd);
+    for (size_t i = 0; i < n; i++) {
+        const char *lo = many[i]->stack.lo;
+        ck_assert_msg(!readable(pfd, lo - page), "thread %zu has no guard page", i);
+        if (i % 1000 == 0)
+            ck_assert(readable(pfd, lo));
+    }
+    close(pfd[0]);
+    close(pfd[1]);
+    if (!under_valgrind()) {
+        /* In a child, one of them overflows: the handler names it. */
+        int efd[2];
+        make_pipe(efd);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            dup2(efd[1], STDERR_FILENO);
+            overflow_one_of_many(NULL);
+            _exit(0);
+        }
+        close(efd[1]);
+        char text[256] = "", want[96];
+        ssize_t got = read(efd[0], text, sizeof text - 1);
+        text[got > 0 ? got : 0] = '\0';
+        close(efd[0]);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+        snprintf(want, sizeof want, "stack overflow in green thread #%llu 'many'",
+                 (unsigned long long)green_id(many[MANY / 2]));
+        ck_assert_msg(strstr(text, want) != NULL, "stderr: %s", text);
+    }
+    for (size_t i = 0; i < n; i++)
+        green_cancel(many[i]);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(green_join(many[i], NULL), 0);
+    return NULL;
+}
 
 Suite *stack_suite(void)
 {
@@ -207,6 +332,8 @@ Suite *stack_suite(void)
     tcase_add_test(tc, stack_cache_reuses);
     tcase_add_test(tc, stack_overflow_is_reported);
     tcase_add_test(tc, stack_exhaustion_fails_cleanly);
+    tcase_add_test(tc, stack_address_space_exhausted);
+    tcase_add_test(tc, stack_many_guarded);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;
