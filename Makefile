@@ -41,7 +41,7 @@ endif
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 
 TEST_SRC = test/main.c test/util.c test/sched.c test/stack.c test/sleep.c \
-           test/io.c test/group.c test/chan.c test/sync.c
+           test/io.c test/group.c test/chan.c test/sync.c test/scale.c
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/examples/*.c))

@@ -182,7 +182,10 @@ int green__park(struct green__sched *s, const struct green__waitop *op,
         return -ECANCELED;
     }
     if (until >= 0) {
-        if (until <= green_now()) {
+        /* A deadline that has passed fails the call at once.  A timer that
+         * ends the wait normally (a sleep) is queued even when its time has
+         * passed, so that sleepers wake in the order of their times. */
+        if (timer_err && until <= green_now()) {
             op->unlink(self);
             return -timer_err;
         }

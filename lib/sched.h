@@ -130,8 +130,8 @@ extern __thread struct green__sched *green__cur
 /* Parks the running thread until green__wake.  The caller has linked it
  * into the queue op->unlink takes it off.  until (-1: never) arms the
  * timer, which wakes it with timer_err.  When the thread is cancelled, or
- * until has passed already, it unlinks at once and does not park.
- * Returns 0 or -errno. */
+ * until is a deadline (timer_err set) that has passed, it unlinks at once
+ * and does not park.  Returns 0 or -errno. */
 int green__park(struct green__sched *s, const struct green__waitop *op,
                 int64_t until, int timer_err);
 
