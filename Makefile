@@ -130,9 +130,21 @@ sanitize: deps
 	    echo $$? > build/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
 	    [ "$$(cat build/sanitize/status)" = 0 ] || exit 1; done
 
-bench: $(BUILD)/bench/bench
+$(BUILD)/bench/scale: bench/scale.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -iquote lib $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+
+# Go's goroutines are measured beside libgreen when go is installed.
+$(BUILD)/bench/idle-go: bench/idle.go
+	@mkdir -p $(@D)
+	-GOCACHE=$(abspath $(BUILD))/gocache go build -o $@ $< 2>/dev/null
+
+# make bench MILLION=1 adds a million idle green threads.
+bench: $(BUILD)/bench/bench $(BUILD)/bench/scale
+	@if command -v go >/dev/null 2>&1; then $(MAKE) --no-print-directory -s $(BUILD)/bench/idle-go; fi
 	@if command -v taskset >/dev/null 2>&1; then taskset -c 1 $(BUILD)/bench/bench; \
 	 else $(BUILD)/bench/bench; fi
+	@GREEN_BENCH_GO=$(abspath $(BUILD))/bench/idle-go $(BUILD)/bench/scale $(if $(MILLION),--million)
 
 # green.pc is written at install time: its contents depend on PREFIX.
 install: all

@@ -21,6 +21,9 @@
 
 __thread struct green__sched *green__cur __attribute__((tls_model("initial-exec")));
 
+/* The most dispatches between two looks at the poller and timers. */
+#define POLL_EVERY 64
+
 /* Run queue. */
 
 static void runq_push(struct green__sched *s, green_t *t)
@@ -98,7 +101,10 @@ static void poll_once(struct green__sched *s, int timeout_ms)
         (void)s->poller.ops->wait(&s->poller, timeout_ms);
     fire_timers(s);
     s->since_poll = 0;
-    s->round = s->nrunq ? (unsigned)s->nrunq : 1;
+    /* Once per round of the run queue, so that I/O cannot be starved by
+     * busy threads; but at least every POLL_EVERY dispatches, so that a
+     * long run queue does not make timers late. */
+    s->round = s->nrunq == 0 ? 1 : s->nrunq < POLL_EVERY ? (unsigned)s->nrunq : POLL_EVERY;
 }
 
 static bool anything_waits(const struct green__sched *s)

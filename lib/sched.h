@@ -104,7 +104,8 @@ struct green__sched {
     struct green__timers timers;
     struct green__poller poller;
     unsigned since_poll;            /* dispatches since the poller last ran */
-    unsigned round;                 /* dispatches between polls when busy */
+    unsigned round;                 /* dispatches between polls when busy:
+                                       the run queue's length, at most 64 */
 
     struct green__stack_cache stacks;
     struct green__overflow overflow;
