@@ -2,7 +2,8 @@
 #
 #   make                 static and shared library under build/
 #   make test            the Check suites, then the examples as smoke tests
-#   make bench           the benchmarks
+#   make bench           the benchmarks beside the peers (make bench-deps
+#                        installs the peers; QUICK=1 for a short run)
 #   make examples        docs/examples/*.c
 #   make valgrind        the suites under memcheck
 #   make sanitize        the suites under AddressSanitizer and UBSan
@@ -53,8 +54,8 @@ SHARED = $(BUILD)/libgreen.so.$(VERSION)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
-.PHONY: all test bench examples install uninstall clean valgrind sanitize deps \
-        test-run
+.PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
+        valgrind sanitize deps test-run
 
 all: $(STATIC) $(SHARED)
 
@@ -83,70 +84,43 @@ $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
 
-# The benchmark reads the backends' names from the internal headers.
-$(BUILD)/bench/bench: bench/bench.c $(STATIC)
+# make bench: libgreen's programs, then each peer whose package is
+# installed (bench-deps installs them all), then bench/run.py.
+BENCH_CFLAGS = $(BASE_CFLAGS) -iquote lib $(CFLAGS)
+BENCH_GREEN  = $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/floor
+
+$(BUILD)/bench/green $(BUILD)/bench/loadgen: $(BUILD)/bench/%: bench/%.c bench/common.h $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -iquote lib $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
 
-examples: $(EXAMPLES)
-
-deps:
-	@sh test/deps.sh check
-
-# CK_TIMEOUT_MULTIPLIER stretches Check's per-test timeout under tools.
-test: deps
-	@$(MAKE) --no-print-directory test-run
-	sh test/symbols.sh $(SHARED)
-	bash test/examples.sh $(BUILD)/examples
-	CC="$(CC)" sh test/install.sh $(BUILD)
-
-# The whole suite runs once under each poller backend.
-test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
-	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
-	    GREEN_POLLER=$$p $(BUILD)/test/run || exit 1; done
-
-VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
-           --errors-for-leak-kinds=definite,indirect \
-           --show-leak-kinds=definite,indirect --track-origins=yes
-
-valgrind: deps
-	@sh test/deps.sh valgrind
-	@$(MAKE) --no-print-directory $(BUILD)/test/run
-	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
-	    GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=10 $(VALGRIND) $(BUILD)/test/run || exit 1; done
-
-SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-            -fno-sanitize-recover=all
-
-sanitize: deps
-	@$(MAKE) --no-print-directory BUILD=build/sanitize \
-	    CFLAGS="$(SAN_FLAGS) $(CFLAGS)" LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" \
-	    build/sanitize/test/run
-	@# ASan warns once per process that it does not fully support
-	@# swapcontext; libgreen calls its fiber hooks, so that line is dropped.
-	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
-	    (GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/test/run 2>&1; \
-	    echo $$? > build/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
-	    [ "$$(cat build/sanitize/status)" = 0 ] || exit 1; done
-
-$(BUILD)/bench/scale: bench/scale.c $(STATIC)
+$(BUILD)/bench/floor: bench/peers/floor.c bench/common.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -iquote lib $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(LDFLAGS)
 
-# Go's goroutines are measured beside libgreen when go is installed.
-$(BUILD)/bench/idle-go: bench/idle.go
-	@mkdir -p $(@D)
-	-GOCACHE=$(abspath $(BUILD))/gocache go build -o $@ $< 2>/dev/null
+# A peer that is not installed is left unbuilt; run.py says what to install.
+bench-peers: $(BENCH_GREEN)
+	@mkdir -p $(BUILD)/bench
+	@try() { out=$$1; shift; "$$@" 2>/dev/null || rm -f $$out; }; \
+	try $(BUILD)/bench/st $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/st bench/peers/st.c -L/usr/lib -lst; \
+	try $(BUILD)/bench/pth $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/pth bench/peers/pth.c -lpth; \
+	try $(BUILD)/bench/uv $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/uv bench/peers/uv.c -luv; \
+	try $(BUILD)/bench/fcontext $(CXX) -O2 -o $(BUILD)/bench/fcontext bench/peers/fcontext.cpp -lboost_context; \
+	if command -v go >/dev/null 2>&1; then (cd bench/peers/go && \
+	    try $(abspath $(BUILD))/bench/go-bench env GOCACHE=$(abspath $(BUILD))/gocache GO111MODULE=off \
+	    go build -o $(abspath $(BUILD))/bench/go-bench main.go); fi; true
 
-# make bench MILLION=1 adds a million idle green threads.
-bench: $(BUILD)/bench/bench $(BUILD)/bench/scale
-	@if command -v go >/dev/null 2>&1; then $(MAKE) --no-print-directory -s $(BUILD)/bench/idle-go; fi
-	@if command -v taskset >/dev/null 2>&1; then taskset -c 1 $(BUILD)/bench/bench; \
-	 else $(BUILD)/bench/bench; fi
-	@GREEN_BENCH_GO=$(abspath $(BUILD))/bench/idle-go $(BUILD)/bench/scale $(if $(MILLION),--million)
+# make bench QUICK=1 takes about a minute instead of about three.
+bench: bench-peers
+	python3 bench/run.py $(BUILD) $(if $(QUICK),--quick)
 
-# green.pc is written at install time: its contents depend on PREFIX.
+BENCH_PACKAGES = libst-dev libpth-dev golang-go python3 python3-uvloop python3-gevent \
+                 libuv1-dev libboost-context-dev g++ wrk gnuplot-nox
+
+bench-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_PACKAGES); \
+	else echo "run: sudo apt-get install -y $(BENCH_PACKAGES)"; exit 1; fi
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
 	install -m 644 include/green.h $(DESTDIR)$(INCLUDEDIR)/green.h

@@ -1,0 +1,311 @@
+/*
+ * libgreen's side of every make bench workload.  Each run prints one
+ * figure; bench/run.py runs it several times beside the peers.
+ *
+ *   green switch N      ns per switch: two threads yield to each other
+ *   green spawn N       ns per spawn, run and join, warm stack cache
+ *   green chan0 N       ns per message, unbuffered channel ping-pong
+ *   green chan64 N      the same with capacity 64
+ *   green mutex N       ns per handoff of a mutex between two threads
+ *   green io N          us per round trip of one byte over a socketpair
+ *   green idle N        bytes per green thread parked in a sleep
+ *   green spawnscale N  ns per spawn while building up to N threads
+ *   green timers N      ms late, p99, of N sleepers once all are parked
+ *   green http PORT     the http-hello server (docs/examples/http_server.c
+ *                       is the same server, for reading)
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "green.h"
+#include "sched.h"
+
+static long N;
+static double result;
+
+/* switch */
+
+static void *yielder(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < N / 2; i++)
+        green_yield();
+    return NULL;
+}
+
+static void *run_switch(void *arg)
+{
+    (void)arg;
+    green_t *a = green_spawn(yielder, NULL), *b = green_spawn(yielder, NULL);
+    double t0 = bench_now_ns();
+    green_join(a, NULL);
+    green_join(b, NULL);
+    result = (bench_now_ns() - t0) / N;
+    return NULL;
+}
+
+/* spawn */
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static void *run_spawn(void *arg)
+{
+    (void)arg;
+    green_join(green_spawn(nothing, NULL), NULL);
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        green_join(green_spawn(nothing, NULL), NULL);
+    result = (bench_now_ns() - t0) / N;
+    return NULL;
+}
+
+/* channel ping-pong */
+
+static green_chan_t *there, *back;
+
+static void *ponger(void *arg)
+{
+    int v;
+    (void)arg;
+    for (long i = 0; i < N / 2; i++)
+        if (green_chan_recv(there, &v) < 0 || green_chan_send(back, &v) < 0)
+            break;
+    return NULL;
+}
+
+static void pingpong(size_t cap)
+{
+    there = green_chan_new(sizeof(int), cap);
+    back = green_chan_new(sizeof(int), cap);
+    green_t *t = green_spawn(ponger, NULL);
+    int v = 1;
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N / 2; i++)
+        if (green_chan_send(there, &v) < 0 || green_chan_recv(back, &v) < 0)
+            exit(1);
+    result = (bench_now_ns() - t0) / N;
+    green_join(t, NULL);
+    green_chan_free(there);
+    green_chan_free(back);
+}
+
+static void *run_chan0(void *arg)
+{
+    (void)arg;
+    pingpong(0);
+    return NULL;
+}
+
+static void *run_chan64(void *arg)
+{
+    (void)arg;
+    pingpong(64);
+    return NULL;
+}
+
+/* mutex handoff */
+
+static green_mutex_t handoff = GREEN_MUTEX_INIT;
+
+static void *take_turns(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < N / 2; i++) {
+        green_mutex_lock(&handoff);
+        green_yield();  /* the other queues up for it */
+        green_mutex_unlock(&handoff);
+    }
+    return NULL;
+}
+
+static void *run_mutex(void *arg)
+{
+    (void)arg;
+    green_t *a = green_spawn(take_turns, NULL), *b = green_spawn(take_turns, NULL);
+    double t0 = bench_now_ns();
+    green_join(a, NULL);
+    green_join(b, NULL);
+    result = (bench_now_ns() - t0) / N;
+    return NULL;
+}
+
+/* io round trip */
+
+static void *echo_bytes(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    for (long i = 0; i < N; i++)
+        if (green_read(fd, &c, 1) != 1 || green_write(fd, &c, 1) != 1)
+            break;
+    return NULL;
+}
+
+static void *run_io(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        exit(1);
+    green_t *peer = green_spawn(echo_bytes, &sv[1]);
+    char c = 'x';
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        if (green_write(sv[0], &c, 1) != 1 || green_read(sv[0], &c, 1) != 1)
+            exit(1);
+    result = (bench_now_ns() - t0) / N / 1000;
+    green_join(peer, NULL);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    return NULL;
+}
+
+/* idle memory and spawn at scale */
+
+static void *parked(void *arg)
+{
+    (void)arg;
+    green_sleep(INT64_MAX);
+    return NULL;
+}
+
+static void *run_idle(void *arg)
+{
+    bool spawn_time = arg != NULL;
+    double mem0 = bench_memory(), t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        if (!green_spawn(parked, NULL))
+            exit(2);
+    green_yield();  /* every one runs and parks */
+    result = spawn_time ? (bench_now_ns() - t0) / N : (bench_memory() - mem0) / N;
+    printf("%.1f\n", result);
+    fflush(stdout);
+    _exit(0);  /* no need to unwind them all */
+}
+
+/* timers, once all are parked: p99 lateness in ms */
+
+static green_sem_t go;
+static int64_t start;
+static double *late;
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void *late_sleeper(void *arg)
+{
+    green_sem_acquire(&go);
+    int64_t due = start + 500 + rand() % 1000;  /* releasing them all takes a while */
+    int64_t ms = due - green_now();
+    green_sleep(ms > 0 ? ms : 0);
+    late[(long)arg] = (double)(green_now() - due);
+    return NULL;
+}
+
+static void *run_timers(void *arg)
+{
+    (void)arg;
+    green_attr_t attr = {.stack_size = GREEN_STACK_MIN};
+    green_group_t *g = green_group_new();
+    late = calloc((size_t)N, sizeof *late);
+    green_sem_init(&go, 0);
+    for (long i = 0; i < N; i++)
+        green_group_spawn_attr(g, &attr, late_sleeper, (void *)i);
+    green_yield();
+    start = green_now();
+    for (long i = 0; i < N; i++)
+        green_sem_release(&go);
+    green_group_wait(g);
+    green_group_free(g);
+    qsort(late, (size_t)N, sizeof *late, by_value);
+    result = late[N * 99 / 100];
+    free(late);
+    return NULL;
+}
+
+/* http-hello server */
+
+static void *serve(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    size_t have = 0;
+    ssize_t n;
+    while ((n = green_read(fd, buf + have, sizeof buf - have)) > 0) {
+        int requests = bench_requests(buf, have + (size_t)n, &have);
+        for (int i = 0; i < requests; i++)
+            if (green_write(fd, BENCH_RESPONSE, sizeof BENCH_RESPONSE - 1) < 0)
+                goto done;
+        if (have == sizeof buf)
+            break;  /* a request too large for this server */
+    }
+done:
+    green_close(fd);
+    return NULL;
+}
+
+static void *run_http(void *arg)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(long)arg),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 4096) < 0)
+        exit(1);
+    printf("ready\n");
+    fflush(stdout);
+    green_attr_t attr = {.stack_size = 64 * 1024};
+    for (;;) {
+        int fd = green_accept(lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        green_t *t = green_spawn_attr(&attr, serve, (void *)(intptr_t)fd);
+        if (t)
+            green_detach(t);
+        else
+            green_close(fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        void *(*fn)(void *);
+        void *arg;
+    } workloads[] = {
+        {"switch", run_switch, NULL}, {"spawn", run_spawn, NULL},
+        {"chan0", run_chan0, NULL},   {"chan64", run_chan64, NULL},
+        {"mutex", run_mutex, NULL},   {"io", run_io, NULL},
+        {"idle", run_idle, NULL},     {"spawnscale", run_idle, (void *)1},
+        {"timers", run_timers, NULL}, {"http", run_http, NULL},
+    };
+    if (argc != 3) {
+        fprintf(stderr, "usage: green WORKLOAD N\n");
+        return 2;
+    }
+    N = atol(argv[2]);
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
+        if (strcmp(argv[1], workloads[i].name) != 0)
+            continue;
+        void *arg = strcmp(argv[1], "http") == 0 ? (void *)N : workloads[i].arg;
+        if (green_run(workloads[i].fn, arg) < 0) {
+            perror("green_run");
+            return 1;
+        }
+        printf("%.3f\n", result);
+        return 0;
+    }
+    fprintf(stderr, "green: no workload %s\n", argv[1]);
+    return 2;
+}

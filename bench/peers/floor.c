@@ -1,0 +1,149 @@
+/*
+ * Floors, the costs nothing built on them can beat:
+ *
+ *   floor switch N      raw glibc swapcontext between two contexts
+ *   floor io N          one byte bounced over a socketpair by a single
+ *                       thread driving both ends with epoll
+ *   floor http PORT     a hand-written single-threaded epoll server
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "../common.h"
+
+static long N;
+static ucontext_t main_uc, other_uc;
+
+static void bounce(void)
+{
+    for (;;)
+        swapcontext(&other_uc, &main_uc);
+}
+
+static double floor_switch(void)
+{
+    static char stack[64 * 1024];
+    getcontext(&other_uc);
+    other_uc.uc_stack.ss_sp = stack;
+    other_uc.uc_stack.ss_size = sizeof stack;
+    makecontext(&other_uc, bounce, 0);
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N / 2; i++)
+        swapcontext(&main_uc, &other_uc);
+    return (bench_now_ns() - t0) / N;
+}
+
+static void nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void wait_in(int ep, int fd)
+{
+    struct epoll_event ev;
+    (void)fd;
+    while (epoll_wait(ep, &ev, 1, -1) < 1)
+        ;
+}
+
+/* The same system calls a green pair makes, minus the switches: write,
+ * read until EAGAIN, wait, read. */
+static double floor_io(void)
+{
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    nonblocking(sv[0]);
+    nonblocking(sv[1]);
+    int ep0 = epoll_create1(0), ep1 = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET};
+    ev.data.fd = sv[0];
+    epoll_ctl(ep0, EPOLL_CTL_ADD, sv[0], &ev);
+    ev.data.fd = sv[1];
+    epoll_ctl(ep1, EPOLL_CTL_ADD, sv[1], &ev);
+    char c = 'x';
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++) {
+        if (write(sv[0], &c, 1) != 1)
+            exit(1);
+        while (read(sv[1], &c, 1) != 1)
+            wait_in(ep1, sv[1]);
+        if (write(sv[1], &c, 1) != 1)
+            exit(1);
+        while (read(sv[0], &c, 1) != 1)
+            wait_in(ep0, sv[0]);
+    }
+    return (bench_now_ns() - t0) / N / 1000;
+}
+
+struct conn {
+    int fd;
+    size_t have;
+    char buf[4096];
+};
+
+static void floor_http(int port)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 4096) < 0)
+        exit(1);
+    nonblocking(lfd);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL}, evs[256];
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) {
+        int n = epoll_wait(ep, evs, 256, -1);
+        for (int i = 0; i < n; i++) {
+            struct conn *c = evs[i].data.ptr;
+            if (!c) {
+                int fd;
+                while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    c = calloc(1, sizeof *c);
+                    c->fd = fd;
+                    ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = c};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+                }
+                continue;
+            }
+            ssize_t r = read(c->fd, c->buf + c->have, sizeof c->buf - c->have);
+            if (r <= 0) {
+                if (r < 0 && errno == EAGAIN)
+                    continue;
+                close(c->fd);
+                free(c);
+                continue;
+            }
+            int requests = bench_requests(c->buf, c->have + (size_t)r, &c->have);
+            for (int k = 0; k < requests; k++)
+                if (write(c->fd, BENCH_RESPONSE, sizeof BENCH_RESPONSE - 1) < 0)
+                    break;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3)
+        return 2;
+    N = atol(argv[2]);
+    if (strcmp(argv[1], "switch") == 0)
+        printf("%.3f\n", floor_switch());
+    else if (strcmp(argv[1], "io") == 0)
+        printf("%.3f\n", floor_io());
+    else if (strcmp(argv[1], "http") == 0)
+        floor_http((int)N);
+    else
+        return 2;
+    return 0;
+}

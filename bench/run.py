@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""make bench: libgreen side by side with the systems users would pick instead.
+
+Runs every workload on every peer that is installed, each run in a process
+of its own under a time limit, and prints one table per workload: the
+median of the runs, the min and max, and the ratio to libgreen's default
+configuration.  Writes bench/results/latest.json and a chart per workload.
+
+    bench/run.py BUILD_DIR [--quick]
+
+A peer that is missing is skipped with a line naming the package to
+install; one that fails is reported as failed, and the rest go on.
+"""
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
+QUICK = "--quick" in sys.argv
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+PY = "/usr/bin/python3"          # the distribution's, which has uvloop and gevent
+RUNS = 3 if not QUICK else 1
+TIMEOUT = 90
+
+# Peers: name -> how to run it, what it is, and how to get it.
+#   kind: "libgreen", "peer" or "floor"
+#   scale: the fraction of N it runs (the interpreted ones are slow)
+PEERS = {
+    "libgreen":         dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen"),
+    "libgreen poll":    dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                             env={"GREEN_POLLER": "poll"}),
+    "State Threads":    dict(cmd=[f"{BUILD}/bench/st"], kind="peer", pkg="libst-dev"),
+    "GNU Pth":          dict(cmd=[f"{BUILD}/bench/pth"], kind="peer", pkg="libpth-dev", scale=0.1),
+    "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
+                             env={"GOMAXPROCS": "1"}),
+    "asyncio":          dict(cmd=[PY, f"{HERE}/peers/pyasync.py"], kind="peer", scale=0.1,
+                             pkg="python3"),
+    "uvloop":           dict(cmd=[PY, f"{HERE}/peers/pyasync.py", "--uvloop"], kind="peer",
+                             scale=0.1, pkg="python3-uvloop", module="uvloop"),
+    "gevent":           dict(cmd=[PY, f"{HERE}/peers/pygevent.py"], kind="peer", scale=0.1,
+                             pkg="python3-gevent", module="gevent"),
+    "libuv":            dict(cmd=[f"{BUILD}/bench/uv"], kind="peer", pkg="libuv1-dev"),
+    "swapcontext":      dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
+    "fcontext":         dict(cmd=[f"{BUILD}/bench/fcontext"], kind="floor",
+                             pkg="libboost-context-dev"),
+    "epoll by hand":    dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
+}
+
+# Workloads: what each measures, its N, its unit, and who runs it.
+WORKLOADS = [
+    dict(name="switch", title="switch: two green threads hand control back and forth",
+         arg="switch", n=1_000_000, unit="ns/switch", better="lower",
+         peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent",
+                "swapcontext", "fcontext"]),
+    dict(name="spawn", title="spawn: create, run to completion and join",
+         arg="spawn", n=100_000, unit="ns/spawn", better="lower",
+         peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
+    dict(name="channel-unbuffered", title="channel, unbuffered ping-pong",
+         arg="chan0", n=1_000_000, unit="ns/message", better="lower",
+         peers=["libgreen", "Go", "State Threads", "asyncio", "uvloop", "gevent"]),
+    dict(name="channel-buffered", title="channel, capacity 64, ping-pong",
+         arg="chan64", n=1_000_000, unit="ns/message", better="lower",
+         peers=["libgreen", "Go", "asyncio", "uvloop", "gevent"]),
+    dict(name="io-pingpong", title="io-pingpong: one byte over an AF_UNIX socketpair",
+         arg="io", n=100_000, unit="us/round trip", better="lower",
+         peers=["libgreen", "libgreen poll", "State Threads", "GNU Pth", "Go", "asyncio",
+                "uvloop", "gevent", "libuv", "epoll by hand"]),
+    dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
+         arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
+         peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
+    dict(name="idle-memory-100k", title="idle-memory: 100,000 parked",
+         arg="idle", n=100_000, unit="bytes/thread", better="lower", unscaled=True, full=True,
+         peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
+]
+HTTP_PEERS = ["libgreen", "libgreen poll", "State Threads", "GNU Pth", "Go", "asyncio",
+              "uvloop", "gevent", "libuv", "epoll by hand"]
+IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads")]
+SELECT_LIMIT = "not run: it waits with select(2), which stops at 1024 fds"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+    except Exception:
+        return ""
+
+
+def available(name):
+    """None if the peer can run, else what to install."""
+    p = PEERS[name]
+    if p["cmd"][0] == PY:
+        if not os.path.exists(PY):
+            return "python3"
+        if "module" in p and subprocess.run([PY, "-c", "import " + p["module"]],
+                                            capture_output=True).returncode != 0:
+            return p["pkg"]
+        return None
+    return None if os.access(p["cmd"][0], os.X_OK) else p.get("pkg", "(build failed)")
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def env_of(name):
+    env = dict(os.environ)
+    env.update(PEERS[name].get("env", {}))
+    env.setdefault("GREEN_POLLER", "epoll")
+    return env
+
+
+def run_once(name, args, cpu=None):
+    cmd = ([] if cpu is None or not shutil.which("taskset") else ["taskset", "-c", str(cpu)])
+    cmd += PEERS[name]["cmd"] + args
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env_of(name),
+                       preexec_fn=raise_nofile)
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0 or not lines:
+        raise RuntimeError(f"exit {r.returncode}: {r.stderr.strip()[-200:]}")
+    return float(lines[-1])
+
+
+def summarise(values):
+    v = sorted(values)
+    return dict(median=v[len(v) // 2], min=v[0], max=v[-1], runs=values)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """A peer's http-hello server, pinned to CPU 0, for the length of a with."""
+
+    def __init__(self, name):
+        self.name, self.port = name, free_port()
+
+    def __enter__(self):
+        cmd = (["taskset", "-c", "0"] if shutil.which("taskset") else [])
+        cmd += PEERS[self.name]["cmd"] + ["http", str(self.port)]
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, env=env_of(self.name), preexec_fn=raise_nofile)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            line = self.p.stdout.readline()
+            if line.strip() == "ready":
+                return self
+            if not line and self.p.poll() is not None:
+                break
+        self.__exit__()
+        raise RuntimeError("server did not start")
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __exit__(self, *exc):
+        self.p.kill()
+        self.p.wait()
+
+
+def http_hello(name, seconds):
+    """wrk -t1 -c100 on CPU 1 against the server on CPU 0: requests per
+    second, and the server's CPU microseconds per request."""
+    with Server(name) as srv:
+        cpu0 = srv.cpu_seconds()
+        cmd = (["taskset", "-c", "1"] if shutil.which("taskset") else [])
+        cmd += ["wrk", "-t1", "-c100", f"-d{seconds}s", f"http://127.0.0.1:{srv.port}/"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT).stdout
+        cpu = srv.cpu_seconds() - cpu0
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    if re.search(r"Non-2xx|Socket errors", out) or total == 0:
+        raise RuntimeError("wrk saw errors")
+    return rps, cpu * 1e6 / total
+
+
+def idle_connections(name, idle, busy, seconds):
+    with Server(name) as srv:
+        cmd = (["taskset", "-c", "1"] if shutil.which("taskset") else [])
+        cmd += [f"{BUILD}/bench/loadgen", str(srv.port), str(idle), str(busy), str(seconds)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                           preexec_fn=raise_nofile)
+        if r.returncode != 0:
+            raise RuntimeError(f"loadgen exit {r.returncode}")
+        return float(r.stdout.strip().splitlines()[-1])
+
+
+def table(w, rows):
+    base = next((r for r in rows if r["peer"] == "libgreen" and "median" in r), None)
+    print(f"\n{w['title']}  ({w['unit']}, {w['better']} is better)")
+    print(f"  {'':22} {'median':>12} {'min':>12} {'max':>12}  {'vs libgreen':>11}")
+    for r in rows:
+        label = r["peer"] + (" (floor)" if r["kind"] == "floor" else "")
+        if "median" not in r:
+            print(f"  {label:22} {r['note']}")
+            continue
+        ratio = r["median"] / base["median"] if base and base["median"] else None
+        r["ratio"] = ratio
+        print(f"  {label:22} {r['median']:12.1f} {r['min']:12.1f} {r['max']:12.1f}  "
+              f"{(f'{ratio:10.2f}x' if ratio else '')}")
+
+
+def chart(w, rows):
+    if not shutil.which("gnuplot"):
+        return
+    data = [r for r in rows if "median" in r]
+    if not data:
+        return
+    dat = os.path.join(RESULTS, w["name"] + ".dat")
+    with open(dat, "w") as f:
+        for r in data:
+            label = r["peer"] + (" (floor)" if r["kind"] == "floor" else "")
+            f.write(f"\"{label}\" {r['median']} {r['min']} {r['max']}\n")
+    png = os.path.join(RESULTS, w["name"] + ".png")
+    script = f"""
+set terminal pngcairo size 900,{120 + 32 * len(data)} font "sans,10"
+set output "{png}"
+set title "{w['title']} ({w['unit']}, {w['better']} is better)"
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set yrange [-0.5:{len(data) - 0.5}]
+set ytics nomirror
+set xrange [0:*]
+set grid x
+unset key
+plot "{dat}" using (0):($0):(0):2:($0-0.3):($0+0.3):ytic(1) with boxxyerror lc rgb "#4a7ab8", \\
+     "" using 2:($0):3:4 with xerrorbars lc rgb "#222222" pt 0
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    os.remove(dat)
+
+
+def versions():
+    def deb(pkg):
+        return sh(f"dpkg-query -W -f '${{Version}}' {pkg} 2>/dev/null") or "not installed"
+    cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+    return {
+        "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
+        "compiler": sh("${CC:-cc} --version | head -1"),
+        "libgreen": "0.1.0 (switch ucontext; pollers epoll, poll)",
+        "State Threads": deb("libst-dev") + " (event system: "
+                         + (sh(f"{BUILD}/bench/st eventsys 0") or "?") + ")",
+        "GNU Pth": deb("libpth-dev"),
+        "Go": sh("go version") or "not installed",
+        "python3": sh(f"{PY} --version"), "uvloop": deb("python3-uvloop"),
+        "gevent": deb("python3-gevent"), "libuv": deb("libuv1-dev"),
+        "Boost.Context": deb("libboost-context-dev"), "wrk": deb("wrk"),
+    }
+
+
+def measure(w, name, fn):
+    missing = available(name)
+    if missing:
+        return dict(peer=name, kind=PEERS[name]["kind"], note=f"skipped: install {missing}")
+    try:
+        return dict(peer=name, kind=PEERS[name]["kind"], **summarise([fn() for _ in range(RUNS)]))
+    except Exception as e:  # a failed peer never stops the rest
+        return dict(peer=name, kind=PEERS[name]["kind"], note=f"failed: {e}"[:100])
+
+
+def main():
+    os.makedirs(RESULTS, exist_ok=True)
+    machine = versions()
+    print("make bench: libgreen beside the peers" + (" (QUICK)" if QUICK else ""))
+    for k, v in machine.items():
+        print(f"  {k:14} {v}")
+    print(f"  median of {RUNS} run(s); micro-benchmarks pinned to CPU 1; servers on CPU 0, "
+          "load on CPU 1")
+    results = {}
+    for w in WORKLOADS:
+        if QUICK and w.get("full"):
+            continue
+        rows = []
+        for name in w["peers"]:
+            scale = 1 if w.get("unscaled") else PEERS[name].get("scale", 1)
+            n = int(w["n"] * scale * (0.2 if QUICK and not w.get("unscaled") else 1))
+            rows.append(measure(w, name, lambda: run_once(name, [w["arg"], str(n)], cpu=1)))
+        table(w, rows)
+        chart(w, rows)
+        results[w["name"]] = dict(title=w["title"], unit=w["unit"], better=w["better"], rows=rows)
+
+    seconds = 1 if QUICK else 2
+    rps_rows, cpu_rows = [], []
+    for name in HTTP_PEERS:
+        got = measure(None, name, lambda: http_hello(name, seconds))
+        if "runs" in got:
+            rps = [r[0] for r in got["runs"]]
+            cpu = [r[1] for r in got["runs"]]
+            rps_rows.append(dict(peer=name, kind=got["kind"], **summarise(rps)))
+            cpu_rows.append(dict(peer=name, kind=got["kind"], **summarise(cpu)))
+        else:
+            rps_rows.append(got)
+            cpu_rows.append(got)
+    for key, rows, unit, better, title in [
+            ("http-hello-cpu", cpu_rows, "server CPU us/request", "lower",
+             "http-hello: server CPU per request, wrk -t1 -c100 (the figure to compare)"),
+            ("http-hello-rps", rps_rows, "requests/s", "higher",
+             "http-hello: requests per second (wrk may saturate its CPU first)")]:
+        w = dict(name=key, title=title, unit=unit, better=better)
+        table(w, rows)
+        chart(w, rows)
+        results[key] = dict(title=title, unit=unit, better=better, rows=rows)
+
+    idle, busy = (2000, 100) if QUICK else (10000, 100)
+    w = dict(name="idle-connections", unit="requests/s of the busy ones", better="higher",
+             title=f"idle-connections: {idle} idle and {busy} busy keep-alive connections")
+    rows = [measure(w, name, lambda: idle_connections(name, idle, busy, 0.5))
+            for name in IDLE_PEERS]
+    st = sh(f"{BUILD}/bench/st eventsys 0") if not available("State Threads") else ""
+    if st and st != "select":
+        rows.append(measure(w, "State Threads",
+                            lambda: idle_connections("State Threads", idle, busy, 0.5)))
+    elif st:
+        rows.append(dict(peer="State Threads", kind="peer", note=SELECT_LIMIT + " (this libst)"))
+    rows.append(dict(peer="GNU Pth", kind="peer", note=SELECT_LIMIT))
+    table(w, rows)
+    chart(w, rows)
+    results[w["name"]] = dict(title=w["title"], unit=w["unit"], better=w["better"], rows=rows)
+
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump(dict(machine=machine, quick=QUICK, runs=RUNS, workloads=results), f, indent=1)
+    print(f"\nwrote {os.path.relpath(RESULTS)}/latest.json and a chart per workload")
+
+
+if __name__ == "__main__":
+    main()
