@@ -84,6 +84,48 @@ $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
 
+examples: $(EXAMPLES)
+
+deps:
+	@sh test/deps.sh check
+
+# CK_TIMEOUT_MULTIPLIER stretches Check's per-test timeout under tools.
+test: deps
+	@$(MAKE) --no-print-directory test-run
+	sh test/symbols.sh $(SHARED)
+	bash test/examples.sh $(BUILD)/examples
+	CC="$(CC)" sh test/install.sh $(BUILD)
+
+# The whole suite runs once under each poller backend.
+test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
+	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p $(BUILD)/test/run || exit 1; done
+
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite,indirect \
+           --show-leak-kinds=definite,indirect --track-origins=yes
+
+valgrind: deps
+	@sh test/deps.sh valgrind
+	@$(MAKE) --no-print-directory $(BUILD)/test/run
+	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=10 $(VALGRIND) $(BUILD)/test/run || exit 1; done
+
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=all
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build/sanitize \
+	    CFLAGS="$(SAN_FLAGS) $(CFLAGS)" LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" \
+	    build/sanitize/test/run
+	@# ASan warns once per process that it does not fully support
+	@# swapcontext; libgreen calls its fiber hooks, so that line is dropped.
+	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
+	    (GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/test/run 2>&1; \
+	    echo $$? > build/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
+	    [ "$$(cat build/sanitize/status)" = 0 ] || exit 1; done
+
 # make bench: libgreen's programs, then each peer whose package is
 # installed (bench-deps installs them all), then bench/run.py.
 BENCH_CFLAGS = $(BASE_CFLAGS) -iquote lib $(CFLAGS)
@@ -98,7 +140,7 @@ $(BUILD)/bench/floor: bench/peers/floor.c bench/common.h
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(LDFLAGS)
 
 # A peer that is not installed is left unbuilt; run.py says what to install.
-bench-peers: $(BENCH_GREEN)
+bench-peers: $(BENCH_GREEN) $(BUILD)/examples/http_server
 	@mkdir -p $(BUILD)/bench
 	@try() { out=$$1; shift; "$$@" 2>/dev/null || rm -f $$out; }; \
 	try $(BUILD)/bench/st $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/st bench/peers/st.c -L/usr/lib -lst; \

@@ -11,11 +11,9 @@
  *   green idle N        bytes per green thread parked in a sleep
  *   green spawnscale N  ns per spawn while building up to N threads
  *   green timers N      ms late, p99, of N sleepers once all are parked
- *   green http PORT     the http-hello server (docs/examples/http_server.c
- *                       is the same server, for reading)
+ *
+ * The http-hello server is docs/examples/http_server.c.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -233,50 +231,6 @@ static void *run_timers(void *arg)
     return NULL;
 }
 
-/* http-hello server */
-
-static void *serve(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    char buf[4096];
-    size_t have = 0;
-    ssize_t n;
-    while ((n = green_read(fd, buf + have, sizeof buf - have)) > 0) {
-        int requests = bench_requests(buf, have + (size_t)n, &have);
-        for (int i = 0; i < requests; i++)
-            if (green_write(fd, BENCH_RESPONSE, sizeof BENCH_RESPONSE - 1) < 0)
-                goto done;
-        if (have == sizeof buf)
-            break;  /* a request too large for this server */
-    }
-done:
-    green_close(fd);
-    return NULL;
-}
-
-static void *run_http(void *arg)
-{
-    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(long)arg),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 4096) < 0)
-        exit(1);
-    printf("ready\n");
-    fflush(stdout);
-    green_attr_t attr = {.stack_size = 64 * 1024};
-    for (;;) {
-        int fd = green_accept(lfd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        green_t *t = green_spawn_attr(&attr, serve, (void *)(intptr_t)fd);
-        if (t)
-            green_detach(t);
-        else
-            green_close(fd);
-    }
-}
-
 int main(int argc, char **argv)
 {
     static const struct {
@@ -288,7 +242,7 @@ int main(int argc, char **argv)
         {"chan0", run_chan0, NULL},   {"chan64", run_chan64, NULL},
         {"mutex", run_mutex, NULL},   {"io", run_io, NULL},
         {"idle", run_idle, NULL},     {"spawnscale", run_idle, (void *)1},
-        {"timers", run_timers, NULL}, {"http", run_http, NULL},
+        {"timers", run_timers, NULL},
     };
     if (argc != 3) {
         fprintf(stderr, "usage: green WORKLOAD N\n");
@@ -298,8 +252,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
         if (strcmp(argv[1], workloads[i].name) != 0)
             continue;
-        void *arg = strcmp(argv[1], "http") == 0 ? (void *)N : workloads[i].arg;
-        if (green_run(workloads[i].fn, arg) < 0) {
+        if (green_run(workloads[i].fn, workloads[i].arg) < 0) {
             perror("green_run");
             return 1;
         }

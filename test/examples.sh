@@ -67,4 +67,29 @@ else
 fi
 kill "$server" 2>/dev/null
 exec 5<&-
+
+# http_server: two requests on one keep-alive connection, two answers.
+exec 5< <(exec timeout 30 "$dir/http_server" 0 2>&1)
+server=$!
+line=""
+read -r -t 10 line <&5
+port=${line#listening on 127.0.0.1:}
+if [ "$port" = "$line" ] || [ -z "$port" ]; then
+    bad http_server "did not start: $line"
+else
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n' >&3
+    # Each answer is 84 bytes, and the body ends without a newline.
+    reply=""
+    read -r -t 10 -N 168 reply <&3
+    exec 3>&-
+    answers=$(printf '%s' "$reply" | grep -o 'Hello, World!' | wc -l)
+    if [ "$answers" = 2 ]; then
+        ok http_server
+    else
+        bad http_server "got $answers answers"
+    fi
+fi
+kill "$server" 2>/dev/null
+exec 5<&-
 exit $fail
