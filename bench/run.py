@@ -6,7 +6,7 @@ of its own under a time limit, and prints one table per workload: the
 median of the runs, the min and max, and the ratio to libgreen's default
 configuration.  Writes bench/results/latest.json and a chart per workload.
 
-    bench/run.py BUILD_DIR [--quick]
+    bench/run.py BUILD_DIR [--quick] [--million]
 
 A peer that is missing is skipped with a line naming the package to
 install; one that fails is reported as failed, and the rest go on.
@@ -192,8 +192,10 @@ def http_hello(name, seconds):
         cmd += ["wrk", "-t1", "-c100", f"-d{seconds}s", f"http://127.0.0.1:{srv.port}/"]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT).stdout
         cpu = srv.cpu_seconds() - cpu0
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
+    rps, total = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"(\d+) requests in", out)
+    if not rps or not total:
+        raise RuntimeError("wrk printed no result: " + (out.strip().splitlines() or ["nothing"])[0])
+    rps, total = float(rps.group(1)), int(total.group(1))
     if re.search(r"Non-2xx|Socket errors", out) or total == 0:
         raise RuntimeError("wrk saw errors")
     return rps, cpu * 1e6 / total
@@ -306,7 +308,30 @@ def main():
         chart(w, rows)
         results[w["name"]] = dict(title=w["title"], unit=w["unit"], better=w["better"], rows=rows)
 
-    seconds = 1 if QUICK else 1.5
+    # libgreen at scale: what the peers' tables do not show.
+    sizes = [10_000] if QUICK else [10_000, 100_000]
+    if "--million" in sys.argv:
+        sizes.append(1_000_000)
+    w = dict(name="libgreen-scale", title="libgreen at scale", unit="see each row",
+             better="lower", runs=1)
+    rows = []
+    for n in sizes:
+        got = measure(w, "libgreen", lambda: run_once("libgreen", ["spawnscale", str(n)]))
+        rows.append(dict(got, peer=f"spawn ns, up to {n:,}"))
+        if n == 1_000_000:
+            got = measure(w, "libgreen", lambda: run_once("libgreen", ["idle", str(n)]))
+            rows.append(dict(got, peer=f"idle bytes, {n:,}"))
+    got = measure(w, "libgreen", lambda: run_once("libgreen", ["timers", "100000"]))
+    rows.append(dict(got, peer="timers: p99 ms late, 100,000"))
+    print(f"\n{w['title']}  (one run each; spawn includes the first run and park)")
+    for r in rows:
+        if "median" in r:
+            print(f"  {r['peer']:30} {r['median']:12.1f}")
+        else:
+            print(f"  {r['peer']:30} {r['note']}")
+    results[w["name"]] = dict(title=w["title"], unit=w["unit"], better=w["better"], rows=rows)
+
+    seconds = 1 if QUICK else 2  # wrk takes whole seconds
     rps_rows, cpu_rows = [], []
     for name in HTTP_PEERS:
         got = measure(None, name, lambda: http_hello(name, seconds))
