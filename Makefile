@@ -20,17 +20,20 @@ INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
 
 CFLAGS  ?= -O2 -g
-BUILD   ?= build
 SWITCH  ?= ucontext
+# Each switch backend builds apart: build/ for ucontext, build/fast/ ...
+BUILD   ?= build$(if $(filter-out ucontext,$(SWITCH)),/$(SWITCH))
+ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
 
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP
+SWITCH_CFLAGS = $(if $(filter fast,$(SWITCH)),-DGREEN_SWITCH_FAST)
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS)
 LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS)
 
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c \
-          lib/switch_$(SWITCH).c
+          lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S)
 # epoll is Linux's; elsewhere poll(2) is the only poller.
 ifeq ($(shell uname -s),Linux)
 LIB_SRC += lib/poller_epoll.c
@@ -39,7 +42,7 @@ POLLERS = epoll poll
 else
 POLLERS = poll
 endif
-LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ = $(patsubst %.S,$(BUILD)/%.o,$(LIB_SRC:%.c=$(BUILD)/%.o))
 
 TEST_SRC = test/main.c test/util.c test/sched.c test/stack.c test/sleep.c \
            test/io.c test/group.c test/chan.c test/sync.c test/scale.c
@@ -55,13 +58,17 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize deps test-run
+        valgrind sanitize deps test-run test-aarch64
 
 all: $(STATIC) $(SHARED)
 
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/lib/%.o: lib/%.S
+	@mkdir -p $(@D)
+	$(CC) $(SWITCH_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJ)
 	@rm -f $@
@@ -115,16 +122,26 @@ SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=all
 
 sanitize: deps
-	@$(MAKE) --no-print-directory BUILD=build/sanitize \
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitize \
 	    CFLAGS="$(SAN_FLAGS) $(CFLAGS)" LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" \
-	    build/sanitize/test/run
+	    $(BUILD)/sanitize/test/run
 	@# ASan warns once per process that it does not fully support
 	@# swapcontext; libgreen calls its fiber hooks, so that line is dropped.
 	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
 	    (GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/test/run 2>&1; \
-	    echo $$? > build/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
-	    [ "$$(cat build/sanitize/status)" = 0 ] || exit 1; done
+	    UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/sanitize/test/run 2>&1; \
+	    echo $$? > $(BUILD)/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
+	    [ "$$(cat $(BUILD)/sanitize/status)" = 0 ] || exit 1; done
+
+# aarch64: the library and examples cross-compiled, and the examples run
+# under qemu-user as smoke tests, with the switch backend SWITCH names.
+# (The Check suite itself does not yet finish under qemu-user.)
+AARCH64_BUILD = build/aarch64-$(SWITCH)
+test-aarch64:
+	@sh test/deps.sh aarch64
+	@$(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc BUILD=$(AARCH64_BUILD) examples
+	QEMU_LD_PREFIX=/usr/aarch64-linux-gnu RUNNER=qemu-aarch64 \
+	    bash test/examples.sh $(AARCH64_BUILD)/examples
 
 # make bench: libgreen's programs, then each peer whose package is
 # installed (bench-deps installs them all), then bench/run.py.
@@ -141,6 +158,8 @@ $(BUILD)/bench/floor: bench/peers/floor.c bench/common.h
 
 # A peer that is not installed is left unbuilt; run.py says what to install.
 bench-peers: $(BENCH_GREEN) $(BUILD)/examples/http_server
+	@$(MAKE) --no-print-directory SWITCH=fast BUILD=$(BUILD)/fast \
+	    $(BUILD)/fast/bench/green $(BUILD)/fast/examples/http_server
 	@mkdir -p $(BUILD)/bench
 	@try() { out=$$1; shift; "$$@" 2>/dev/null || rm -f $$out; }; \
 	try $(BUILD)/bench/st $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/st bench/peers/st.c -L/usr/lib -lst; \

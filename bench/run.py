@@ -39,6 +39,8 @@ PEERS = {
     "libgreen poll":    dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
                              http=[f"{BUILD}/examples/http_server"],
                              env={"GREEN_POLLER": "poll"}),
+    "libgreen fast":    dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
+                             http=[f"{BUILD}/fast/examples/http_server"]),
     "State Threads":    dict(cmd=[f"{BUILD}/bench/st"], kind="peer", pkg="libst-dev"),
     "GNU Pth":          dict(cmd=[f"{BUILD}/bench/pth"], kind="peer", pkg="libpth-dev", scale=0.1),
     "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
@@ -60,21 +62,23 @@ PEERS = {
 WORKLOADS = [
     dict(name="switch", title="switch: two green threads hand control back and forth",
          arg="switch", n=1_000_000, unit="ns/switch", better="lower",
-         peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent",
-                "swapcontext", "fcontext"]),
+         peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
+                "uvloop", "gevent", "swapcontext", "fcontext"]),
     dict(name="spawn", title="spawn: create, run to completion and join",
          arg="spawn", n=100_000, unit="ns/spawn", better="lower",
-         peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
+         peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
+                "uvloop", "gevent"]),
     dict(name="channel-unbuffered", title="channel, unbuffered ping-pong",
          arg="chan0", n=1_000_000, unit="ns/message", better="lower",
-         peers=["libgreen", "Go", "State Threads", "asyncio", "uvloop", "gevent"]),
+         peers=["libgreen", "libgreen fast", "Go", "State Threads", "asyncio", "uvloop",
+                "gevent"]),
     dict(name="channel-buffered", title="channel, capacity 64, ping-pong",
          arg="chan64", n=1_000_000, unit="ns/message", better="lower",
-         peers=["libgreen", "Go", "asyncio", "uvloop", "gevent"]),
+         peers=["libgreen", "libgreen fast", "Go", "asyncio", "uvloop", "gevent"]),
     dict(name="io-pingpong", title="io-pingpong: one byte over an AF_UNIX socketpair",
          arg="io", n=100_000, unit="us/round trip", better="lower",
-         peers=["libgreen", "libgreen poll", "State Threads", "GNU Pth", "Go", "asyncio",
-                "uvloop", "gevent", "libuv", "epoll by hand"]),
+         peers=["libgreen", "libgreen poll", "libgreen fast", "State Threads", "GNU Pth", "Go",
+                "asyncio", "uvloop", "gevent", "libuv", "epoll by hand"]),
     dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
          arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
          peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
@@ -87,7 +91,7 @@ WORKLOADS = [
          notes={"GNU Pth": "not run: its scheduler walks every thread on each switch; "
                            "100,000 take it minutes"}),
 ]
-HTTP_PEERS = ["libgreen", "libgreen poll", "State Threads", "GNU Pth", "Go", "asyncio",
+HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
               "uvloop", "gevent", "libuv", "epoll by hand"]
 IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads")]
 SELECT_LIMIT = "not run: it waits with select(2), which stops at 1024 fds"
@@ -264,7 +268,7 @@ def versions():
     return {
         "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
         "compiler": sh("${CC:-cc} --version | head -1"),
-        "libgreen": "0.1.0 (switch ucontext; pollers epoll, poll)",
+        "libgreen": "0.1.0 (switch backends ucontext, fast; pollers epoll, poll)",
         "State Threads": deb("libst-dev") + " (event system: "
                          + (sh(f"{BUILD}/bench/st eventsys 0") or "?") + ")",
         "GNU Pth": deb("libpth-dev"),

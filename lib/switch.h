@@ -2,8 +2,8 @@
  * The context switch contract.
  *
  * A backend saves the running context into one green__ctx and resumes
- * another.  The backend is chosen by the build (SWITCH=...), never by an
- * #ifdef inside a function; ucontext is the default.  The scheduler never
+ * another.  The backend is chosen by the build (SWITCH=ucontext, the
+ * default, or SWITCH=fast), never by an #ifdef inside a function.  The scheduler never
  * looks inside a green__ctx.
  */
 #ifndef GREEN_SWITCH_H
@@ -11,7 +11,13 @@
 
 #include <stddef.h>
 
+/* The build defines GREEN_SWITCH_FAST for SWITCH=fast; ucontext is the
+ * default. */
+#ifdef GREEN_SWITCH_FAST
+#include "switch_fast.h"
+#else
 #include "switch_ucontext.h"
+#endif
 
 /* Prepares ctx to run entry() on the stack [lo, lo + size) the first time
  * it is switched to.  entry must never return: a finished green thread

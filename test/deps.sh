@@ -2,6 +2,8 @@
 # Makes sure a make target has what it needs from the distribution:
 #   deps.sh check      pkg-config and Check, for make test
 #   deps.sh valgrind   valgrind, for make valgrind
+#   deps.sh aarch64    a cross compiler, qemu-user and Check for arm64,
+#                      for make test-aarch64
 # As root with apt-get it installs what is missing; otherwise it stops and
 # prints the command to run.
 set -u
@@ -16,10 +18,17 @@ check)
 valgrind)
     command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
     ;;
+aarch64)
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-aarch64-linux-gnu"
+    command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
+    [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/check.pc ] ||
+        missing="$missing check:arm64 libsubunit-dev:arm64"
+    ;;
 esac
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
+    case "$missing" in *:arm64*) dpkg --add-architecture arm64 ;; esac
     # $missing is a list of package names: split it.
     # shellcheck disable=SC2086
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null

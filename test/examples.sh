@@ -1,14 +1,15 @@
 #!/bin/bash
 # Smoke tests for docs/examples: each runs and does what it says.
-# Usage: examples.sh BUILD_DIR/examples
+# Usage: [RUNNER=qemu-aarch64] examples.sh BUILD_DIR/examples
 set -u
 dir=$1
+run=${RUNNER:-}  # a prefix to run them with, such as an emulator
 fail=0
 ok() { echo "examples: $1 ok"; }
 bad() { echo "examples: $1 FAILED: $2" >&2; fail=1; }
 
 # hello: three sleeps of 1, 2 and 3 s take 3 s together, not 6.
-out=$(timeout 20 "$dir/hello") || bad hello "exit $?"
+out=$(timeout 20 $run "$dir/hello") || bad hello "exit $?"
 secs=$(echo "$out" | sed -n 's/^all done after \([0-9.]*\) s$/\1/p')
 if [ -z "$secs" ]; then
     bad hello "no summary line in: $out"
@@ -19,7 +20,7 @@ else
 fi
 
 # gather: five results, in the order spawned.
-out=$(timeout 20 "$dir/gather") || bad gather "exit $?"
+out=$(timeout 20 $run "$dir/gather") || bad gather "exit $?"
 order=$(echo "$out" | awk '/->/ { printf "%s ", $1 }')
 if [ "$order" = "alpha beta gamma delta epsilon " ] && echo "$out" | grep -q 'gathered 5 results, total 150'; then
     ok gather
@@ -28,7 +29,7 @@ else
 fi
 
 # pipeline: every job reaches the collector once.
-out=$(timeout 20 "$dir/pipeline") || bad pipeline "exit $?"
+out=$(timeout 20 $run "$dir/pipeline") || bad pipeline "exit $?"
 if echo "$out" | grep -q '(right)' && [ "$(echo "$out" | grep -c '^worker')" = 4 ]; then
     ok pipeline
 else
@@ -36,7 +37,7 @@ else
 fi
 
 # limit: never more than four at once, and all twenty results.
-out=$(timeout 20 "$dir/limit") || bad limit "exit $?"
+out=$(timeout 20 $run "$dir/limit") || bad limit "exit $?"
 if echo "$out" | grep -q '^20 fetches, at most 4 at once, results sum 1900,'; then
     ok limit
 else
@@ -45,7 +46,7 @@ fi
 
 # echo_server: two clients at once, each gets its own bytes back.  The
 # server's first line says its port; reading it waits until it listens.
-exec 5< <(exec timeout 30 "$dir/echo_server" 0 2>&1)
+exec 5< <(exec timeout 30 $run "$dir/echo_server" 0 2>&1)
 server=$!
 line=""
 read -r -t 10 line <&5
@@ -69,7 +70,7 @@ kill "$server" 2>/dev/null
 exec 5<&-
 
 # http_server: two requests on one keep-alive connection, two answers.
-exec 5< <(exec timeout 30 "$dir/http_server" 0 2>&1)
+exec 5< <(exec timeout 30 $run "$dir/http_server" 0 2>&1)
 server=$!
 line=""
 read -r -t 10 line <&5

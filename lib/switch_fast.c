@@ -1,0 +1,65 @@
+/*
+ * The fast switch backend (make SWITCH=fast): a few instructions of
+ * assembly per architecture (switch_fast_<arch>.S) save the callee-saved
+ * registers and the floating-point control state on the stack being left,
+ * swap stack pointers and restore the same from the stack being entered.
+ * No system call: unlike swapcontext it does not save or restore the
+ * signal mask, so all green threads of an OS thread share that thread's
+ * mask.  Shadow stacks (CET) are not supported.
+ *
+ * A new context gets a frame laid out as the switch expects to find it,
+ * whose return address is green__ctx_start: a trampoline that calls the
+ * entry function held in a callee-saved register.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "switch.h"
+
+const char green__switch_name[] = "fast";
+
+/* In switch_fast_<arch>.S. */
+void green__ctx_start(void);
+
+/* The frame green__ctx_switch pops, per architecture: words, lowest
+ * address first.  FP_WORD is where the floating-point control state goes,
+ * ENTRY_WORD the register that carries the entry function, RET_WORD the
+ * return address. */
+#if defined(__x86_64__)
+/* mxcsr|x87cw, pad, r15, r14, r13, r12, rbx, rbp, return address */
+enum { FRAME_WORDS = 9, FP_WORD = 0, ENTRY_WORD = 5, RET_WORD = 8 };
+
+static uint64_t fp_control(void)
+{
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return mxcsr | (uint64_t)cw << 32;
+}
+#elif defined(__aarch64__)
+/* x19..x28, x29, x30 (return address), d8..d15, fpcr, pad */
+enum { FRAME_WORDS = 22, FP_WORD = 20, ENTRY_WORD = 0, RET_WORD = 11 };
+
+static uint64_t fp_control(void)
+{
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return fpcr;
+}
+#else
+#error "SWITCH=fast supports x86-64 and aarch64; use the default SWITCH=ucontext"
+#endif
+
+void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size, void (*entry)(void))
+{
+    /* The frame sits at the top, 16-byte aligned, so that the trampoline
+     * calls entry with the stack aligned as the ABI requires. */
+    uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
+    uint64_t *frame = (uint64_t *)(top - 16 - FRAME_WORDS * sizeof(uint64_t));
+    memset(frame, 0, FRAME_WORDS * sizeof(uint64_t));
+    frame[FP_WORD] = fp_control();  /* the creator's rounding and masks */
+    frame[ENTRY_WORD] = (uint64_t)(uintptr_t)entry;
+    frame[RET_WORD] = (uint64_t)(uintptr_t)green__ctx_start;
+    ctx->sp = frame;
+}
