@@ -5,9 +5,13 @@
 #ifndef GREEN_BENCH_COMMON_H
 #define GREEN_BENCH_COMMON_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 static inline double bench_now_ns(void)
@@ -29,6 +33,21 @@ static inline double bench_memory(void)
     if (f)
         fclose(f);
     return kb * 1024;
+}
+
+/* A TCP listener on 127.0.0.1:port with a deep backlog; exits on failure,
+ * since a benchmark server without its socket has nothing to do. */
+static inline int bench_listen(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 4096) < 0) {
+        perror("listen");
+        exit(1);
+    }
+    return fd;
 }
 
 /* The answer to every request: 13 bytes of body. */

@@ -1,12 +1,32 @@
 #!/bin/bash
+# shellcheck disable=SC2086  # $run: see below
 # Smoke tests for docs/examples: each runs and does what it says.
 # Usage: [RUNNER=qemu-aarch64] examples.sh BUILD_DIR/examples
 set -u
 dir=$1
-run=${RUNNER:-}  # a prefix to run them with, such as an emulator
+# A prefix to run them with, such as an emulator; unquoted where used, so
+# that an empty one disappears.
+run=${RUNNER:-}
 fail=0
 ok() { echo "examples: $1 ok"; }
 bad() { echo "examples: $1 FAILED: $2" >&2; fail=1; }
+
+# Starts server $1 on a free port, reading its stdout on fd 5; sets
+# $server and $port.  Its first line says the port, so reading that line
+# waits until it listens.
+start_server() {
+    exec 5< <(exec timeout 30 $run "$dir/$1" 0 2>&1)
+    server=$!
+    line=""
+    read -r -t 10 line <&5
+    port=${line#listening on 127.0.0.1:}
+    [ "$port" != "$line" ] && [ -n "$port" ]
+}
+
+stop_server() {
+    kill "$server" 2>/dev/null
+    exec 5<&-
+}
 
 # hello: three sleeps of 1, 2 and 3 s take 3 s together, not 6.
 out=$(timeout 20 $run "$dir/hello") || bad hello "exit $?"
@@ -44,14 +64,8 @@ else
     bad limit "$out"
 fi
 
-# echo_server: two clients at once, each gets its own bytes back.  The
-# server's first line says its port; reading it waits until it listens.
-exec 5< <(exec timeout 30 $run "$dir/echo_server" 0 2>&1)
-server=$!
-line=""
-read -r -t 10 line <&5
-port=${line#listening on 127.0.0.1:}
-if [ "$port" = "$line" ] || [ -z "$port" ]; then
+# echo_server: two clients at once, each gets its own bytes back.
+if ! start_server echo_server; then
     bad echo_server "did not start: $line"
 else
     exec 3<>"/dev/tcp/127.0.0.1/$port" 4<>"/dev/tcp/127.0.0.1/$port"
@@ -66,16 +80,10 @@ else
         bad echo_server "got '$a' and '$b'"
     fi
 fi
-kill "$server" 2>/dev/null
-exec 5<&-
+stop_server
 
 # http_server: two requests on one keep-alive connection, two answers.
-exec 5< <(exec timeout 30 $run "$dir/http_server" 0 2>&1)
-server=$!
-line=""
-read -r -t 10 line <&5
-port=${line#listening on 127.0.0.1:}
-if [ "$port" = "$line" ] || [ -z "$port" ]; then
+if ! start_server http_server; then
     bad http_server "did not start: $line"
 else
     exec 3<>"/dev/tcp/127.0.0.1/$port"
@@ -91,6 +99,5 @@ else
         bad http_server "got $answers answers"
     fi
 fi
-kill "$server" 2>/dev/null
-exec 5<&-
+stop_server
 exit $fail

@@ -10,17 +10,7 @@ import gevent.queue
 import gevent.server
 import gevent.socket
 
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n"
-            b"\r\nHello, World!")
-
-
-def memory():
-    kb = 0
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmPTE:")):
-                kb += int(line.split()[1])
-    return kb * 1024
+from benchcommon import RESPONSE, memory
 
 
 def bench_switch(n):

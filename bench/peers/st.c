@@ -116,12 +116,7 @@ static void *serve(void *arg)
 
 static void st_http(int port)
 {
-    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 4096) < 0)
-        exit(1);
+    int lfd = bench_listen(port);
     st_netfd_t l = st_netfd_open_socket(lfd);
     printf("ready\n");
     fflush(stdout);
