@@ -166,6 +166,7 @@ bench-peers: $(BENCH_GREEN) $(BUILD)/examples/http_server
 	try $(BUILD)/bench/st $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/st bench/peers/st.c -L/usr/lib -lst; \
 	try $(BUILD)/bench/pth $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/pth bench/peers/pth.c -lpth; \
 	try $(BUILD)/bench/uv $(CC) $(BENCH_CFLAGS) -o $(BUILD)/bench/uv bench/peers/uv.c -luv; \
+	try $(BUILD)/bench/sjlj $(CC) $(BENCH_CFLAGS) -U_FORTIFY_SOURCE -o $(BUILD)/bench/sjlj bench/peers/sjlj.c; \
 	try $(BUILD)/bench/fcontext $(CXX) -O2 -o $(BUILD)/bench/fcontext bench/peers/fcontext.cpp -lboost_context; \
 	if command -v go >/dev/null 2>&1; then (cd bench/peers/go && \
 	    try $(abspath $(BUILD))/bench/go-bench env GOCACHE=$(abspath $(BUILD))/gocache GO111MODULE=off \

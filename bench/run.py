@@ -52,6 +52,7 @@ PEERS = {
     "gevent":           dict(cmd=[PY, f"{HERE}/peers/pygevent.py"], kind="peer", scale=0.1,
                              pkg="python3-gevent", module="gevent"),
     "libuv":            dict(cmd=[f"{BUILD}/bench/uv"], kind="peer", pkg="libuv1-dev"),
+    "setjmp/longjmp":   dict(cmd=[f"{BUILD}/bench/sjlj"], kind="evaluated"),
     "swapcontext":      dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
     "fcontext":         dict(cmd=[f"{BUILD}/bench/fcontext"], kind="floor",
                              pkg="libboost-context-dev"),
@@ -63,7 +64,7 @@ WORKLOADS = [
     dict(name="switch", title="switch: two green threads hand control back and forth",
          arg="switch", n=1_000_000, unit="ns/switch", better="lower",
          peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
-                "uvloop", "gevent", "swapcontext", "fcontext"]),
+                "uvloop", "gevent", "setjmp/longjmp", "swapcontext", "fcontext"]),
     dict(name="spawn", title="spawn: create, run to completion and join",
          arg="spawn", n=100_000, unit="ns/spawn", better="lower",
          peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
@@ -224,7 +225,7 @@ def table(w, rows):
     print(f"\n{w['title']}  ({w['unit']}, {w['better']} is better)")
     print(f"  {'':22} {'median':>12} {'min':>12} {'max':>12}  {'vs libgreen':>11}")
     for r in rows:
-        label = r["peer"] + (" (floor)" if r["kind"] == "floor" else "")
+        label = r["peer"] + {"floor": " (floor)", "evaluated": " (eval)"}.get(r["kind"], "")
         if "median" not in r:
             print(f"  {label:22} {r['note']}")
             continue
@@ -243,7 +244,7 @@ def chart(w, rows):
     dat = os.path.join(RESULTS, w["name"] + ".dat")
     with open(dat, "w") as f:
         for r in data:
-            label = r["peer"] + (" (floor)" if r["kind"] == "floor" else "")
+            label = r["peer"] + {"floor": " (floor)", "evaluated": " (eval)"}.get(r["kind"], "")
             f.write(f"\"{label}\" {r['median']} {r['min']} {r['max']}\n")
     png = os.path.join(RESULTS, w["name"] + ".png")
     script = f"""
