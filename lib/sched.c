@@ -132,8 +132,9 @@ static void deadlock(struct green__sched *s)
 }
 
 /* The next thread to run; may wait for fds and timers.  When threads are
- * runnable, the poller still runs once per round of them, so that a busy
- * thread that yields cannot starve the ones waiting for I/O. */
+ * runnable, the poller and timers are still looked at every s->round
+ * dispatches (see poll_once), so that a busy thread that yields cannot
+ * starve the ones waiting for I/O or a timer. */
 static green_t *next_thread(struct green__sched *s)
 {
     for (;;) {
