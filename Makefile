@@ -7,6 +7,8 @@
 #   make examples        docs/examples/*.c
 #   make valgrind        the suites under memcheck
 #   make sanitize        the suites under AddressSanitizer and UBSan
+#   make test-aarch64    the suites and examples cross-compiled for aarch64,
+#                        run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.
@@ -133,16 +135,23 @@ sanitize: deps
 	    echo $$? > $(BUILD)/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
 	    [ "$$(cat $(BUILD)/sanitize/status)" = 0 ] || exit 1; done
 
-# aarch64: the library and examples cross-compiled, and the examples run
-# under qemu-user as smoke tests, with the switch backend SWITCH names.
-# The Check suite cannot run there yet: under Debian 12's qemu-aarch64
-# (7.2) a forked child never runs, and Check forks for every test.
+# aarch64: the library, the Check suite and the examples cross-compiled
+# and run under qemu-user, with the switch backend SWITCH names.  The
+# arm64 libc, not the cross toolchain's, runs them: a dynamically linked
+# child of fork() never runs under qemu with the toolchain's copy.
 AARCH64_BUILD = build/aarch64-$(SWITCH)
+AARCH64_PC    = PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig pkg-config
+AARCH64_RUN   = QEMU_LD_PREFIX=/ RUNNER=qemu-aarch64
 test-aarch64:
 	@sh test/deps.sh aarch64
-	@$(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc BUILD=$(AARCH64_BUILD) examples
-	QEMU_LD_PREFIX=/usr/aarch64-linux-gnu RUNNER=qemu-aarch64 \
-	    bash test/examples.sh $(AARCH64_BUILD)/examples
+	@$(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc BUILD=$(AARCH64_BUILD) \
+	    CHECK_CFLAGS="$$($(AARCH64_PC) --cflags check)" \
+	    CHECK_LIBS="$$($(AARCH64_PC) --libs check)" \
+	    $(AARCH64_BUILD)/test/run examples
+	@for p in $(POLLERS); do echo "--- qemu-aarch64 GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=10 QEMU_LD_PREFIX=/ \
+	    qemu-aarch64 $(AARCH64_BUILD)/test/run || exit 1; done
+	$(AARCH64_RUN) bash test/examples.sh $(AARCH64_BUILD)/examples
 
 # make bench: libgreen's programs, then each peer whose package is
 # installed (bench-deps installs them all), then bench/run.py.

@@ -288,6 +288,8 @@ int green_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
         return connect(fd, addr, addrlen);
     if (io_enter(s, fd) < 0)
         return -1;
+    if (!addr)  /* Linux says EINVAL too, but an emulator may say EFAULT */
+        return green__fail(EINVAL);
     /* A Unix socket whose listener's backlog is full says EAGAIN and must
      * be asked again; a TCP connect goes on in the background. */
     while (connect(fd, addr, addrlen) < 0) {

@@ -10,6 +10,7 @@
 #include "stack.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,13 +33,22 @@ struct green__slab {
 };
 
 /* Whether this kernel can install guard pages without splitting mappings:
- * asked once per scheduler, on a page mapped for the purpose. */
+ * asked once per scheduler, on a page mapped for the purpose.  madvise
+ * saying yes is not enough: an emulator such as qemu-user accepts advice
+ * it does not act on.  A real guard makes the kernel fault on the page, so
+ * write(2) from it to a pipe must fail with EFAULT. */
 static bool have_guard_install(size_t page)
 {
     void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return false;
-    bool ok = madvise(p, page, MADV_GUARD_INSTALL) == 0;
+    bool ok = false;
+    int fds[2];
+    if (madvise(p, page, MADV_GUARD_INSTALL) == 0 && pipe2(fds, O_CLOEXEC) == 0) {
+        ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+        close(fds[0]);
+        close(fds[1]);
+    }
     munmap(p, page);
     return ok;
 }

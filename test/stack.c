@@ -82,7 +82,9 @@ GREEN_TEST(stack_cache_reuses)
         if (round == 0)
             maps = c->maps;
     }
-    ck_assert_uint_eq(c->maps, maps);
+    /* A slab of one (mprotect guards) gives its memory back by unmapping,
+     * so the second burst maps those again. */
+    ck_assert_uint_eq(c->maps - maps, c->mprotect_guards ? BURST - GREEN__STACK_WARM : 0);
     ck_assert_uint_ge(c->releases - releases, 2 * (BURST - GREEN__STACK_WARM));
     return NULL;
 }
@@ -229,8 +231,13 @@ START_TEST(stack_address_space_exhausted)
 {
     if (under_valgrind() || under_asan())
         return;  /* both reserve address space of their own */
-    struct rlimit rl = {(rlim_t)2 << 30, (rlim_t)2 << 30};
+    struct rlimit rl = {(rlim_t)2 << 30, (rlim_t)2 << 30}, now;
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    /* qemu-user accepts RLIMIT_AS but does not apply it: it would bound
+     * the emulator too.  Nothing can run out there. */
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &now), 0);
+    if (now.rlim_cur != rl.rlim_cur)
+        return;
     run_green(spawn_until_refused, NULL);
 }
 END_TEST
@@ -263,19 +270,19 @@ static bool readable(int pfd[2], const void *addr)
     return true;
 }
 
-static void *overflow_one_of_many(void *arg)
+static void overflow_one_of_many(green_t *victim)
 {
-    (void)arg;
     overflow_now = true;
-    green_cancel(many[MANY / 2]);
-    green_join(many[MANY / 2], NULL);
-    return NULL;
+    green_cancel(victim);
+    green_join(victim, NULL);
 }
 
 GREEN_TEST(stack_many_guarded)
 {
     (void)arg;
-    size_t n = under_valgrind() ? 2000 : MANY;
+    /* mprotect guards (no MADV_GUARD_INSTALL, as under qemu-user) cost two
+     * mappings a stack, and vm.max_map_count is 65530 by default. */
+    size_t n = under_valgrind() ? 2000 : green__cur->stacks.mprotect_guards ? MANY / 2 : MANY;
     size_t page = green__cur->stacks.page;
     green_attr_t attr = {.stack_size = GREEN_STACK_MIN, .name = "many"};
     for (size_t i = 0; i < n; i++) {
@@ -301,7 +308,7 @@ GREEN_TEST(stack_many_guarded)
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
             dup2(efd[1], STDERR_FILENO);
-            overflow_one_of_many(NULL);
+            overflow_one_of_many(many[n / 2]);
             _exit(0);
         }
         close(efd[1]);
@@ -313,7 +320,7 @@ GREEN_TEST(stack_many_guarded)
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
         snprintf(want, sizeof want, "stack overflow in green thread #%llu 'many'",
-                 (unsigned long long)green_id(many[MANY / 2]));
+                 (unsigned long long)green_id(many[n / 2]));
         ck_assert_msg(strstr(text, want) != NULL, "stderr: %s", text);
     }
     for (size_t i = 0; i < n; i++)
