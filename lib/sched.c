@@ -131,15 +131,15 @@ static void deadlock(struct green__sched *s)
     }
 }
 
-/* The next thread to run; may wait for fds and timers.  When threads are
- * runnable, the poller and timers are still looked at every s->round
- * dispatches (see poll_once), so that a busy thread that yields cannot
- * starve the ones waiting for I/O or a timer. */
-static green_t *next_thread(struct green__sched *s)
+/* The next thread to run when that means looking at the poller first:
+ * the run queue is empty, or it is time for the periodic look (see
+ * poll_once).  May wait for fds and timers. */
+static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *s)
 {
     for (;;) {
         if (s->runq_head) {
-            if (anything_waits(s) && ++s->since_poll >= s->round)
+            /* Not when the poller has just run, as it has after a wait. */
+            if (anything_waits(s) && s->since_poll >= s->round)
                 poll_once(s, 0);
             return runq_pop(s);
         }
@@ -150,6 +150,18 @@ static green_t *next_thread(struct green__sched *s)
         struct green__timer *tm = green__timers_first(&s->timers);
         poll_once(s, tm ? (int)clamp_timeout(tm->at - green_now()) : -1);
     }
+}
+
+/* The next thread to run.  When threads are runnable the poller and
+ * timers are still looked at every s->round dispatches, so that a busy
+ * thread that yields cannot starve the ones waiting for I/O or a timer.
+ * The common case, a runnable thread and no look due, stays inline: it is
+ * on the path of every switch. */
+static inline green_t *next_thread(struct green__sched *s)
+{
+    if (s->runq_head && (!anything_waits(s) || ++s->since_poll < s->round))
+        return runq_pop(s);
+    return next_thread_slow(s);
 }
 
 /* Context switches. */
