@@ -62,11 +62,9 @@ void green__stack_cache_init(struct green__stack_cache *c)
     };
 }
 
-static struct green__stack_class *class_of(struct green__stack_cache *c, size_t size)
+static __attribute__((noinline)) struct green__stack_class *
+class_new(struct green__stack_cache *c, size_t size)
 {
-    for (size_t i = 0; i < c->nclasses; i++)
-        if (c->classes[i].size == size)
-            return &c->classes[i];
     struct green__stack_class *cl = realloc(c->classes, (c->nclasses + 1) * sizeof *cl);
     if (!cl)
         return NULL;
@@ -74,6 +72,16 @@ static struct green__stack_class *class_of(struct green__stack_cache *c, size_t 
     cl = &cl[c->nclasses++];
     *cl = (struct green__stack_class){.size = size};
     return cl;
+}
+
+/* On the path of every spawn and exit: the lookup stays inline, and most
+ * programs have one class. */
+static inline struct green__stack_class *class_of(struct green__stack_cache *c, size_t size)
+{
+    for (size_t i = 0; i < c->nclasses; i++)
+        if (c->classes[i].size == size)
+            return &c->classes[i];
+    return class_new(c, size);
 }
 
 static int class_reserve(struct green__stack_class *cl, size_t n)
