@@ -33,6 +33,7 @@ TIMEOUT = 90
 # Peers: name -> how to run it, what it is, and how to get it.
 #   kind: "libgreen", "peer" or "floor"
 #   scale: the fraction of N it runs (the interpreted ones are slow)
+#   arg: the peer's own name for a workload, where it differs
 PEERS = {
     "libgreen":         dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
                              http=[f"{BUILD}/examples/http_server"]),
@@ -57,6 +58,9 @@ PEERS = {
     "fcontext":         dict(cmd=[f"{BUILD}/bench/fcontext"], kind="floor",
                              pkg="libboost-context-dev"),
     "epoll by hand":    dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
+    # The same exchange read as soon as each byte is there: it never waits.
+    "no wait at all":   dict(cmd=[f"{BUILD}/bench/floor"], kind="floor",
+                             arg={"io": "io-nowait"}),
 }
 
 # Workloads: what each measures, its N, its unit, and who runs it.
@@ -82,7 +86,7 @@ WORKLOADS = [
     dict(name="io-pingpong", title="io-pingpong: one byte over an AF_UNIX socketpair",
          arg="io", n=100_000, unit="us/round trip", better="lower",
          peers=["libgreen", "libgreen poll", "libgreen fast", "State Threads", "GNU Pth", "Go",
-                "asyncio", "uvloop", "gevent", "libuv", "epoll by hand"]),
+                "asyncio", "uvloop", "gevent", "libuv", "epoll by hand", "no wait at all"]),
     dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
          arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
          peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
@@ -310,7 +314,8 @@ def main():
         for name in w["peers"]:
             scale = 1 if w.get("unscaled") else PEERS[name].get("scale", 1)
             n = int(w["n"] * scale * (0.2 if QUICK and not w.get("unscaled") else 1))
-            rows.append(measure(w, name, lambda: run_once(name, [w["arg"], str(n)], cpu=1)))
+            arg = PEERS[name].get("arg", {}).get(w["arg"], w["arg"])
+            rows.append(measure(w, name, lambda: run_once(name, [arg, str(n)], cpu=1)))
         rows += [dict(peer=p, kind="peer", note=note) for p, note in w.get("notes", {}).items()]
         table(w, rows)
         chart(w, rows)
