@@ -12,6 +12,7 @@ A peer that is missing is skipped with a line naming the package to
 install; one that fails is reported as failed, and the rest go on.
 """
 import json
+import math
 import os
 import platform
 import re
@@ -251,18 +252,26 @@ def chart(w, rows):
             label = r["peer"] + {"floor": " (floor)", "evaluated": " (eval)"}.get(r["kind"], "")
             f.write(f"\"{label}\" {r['median']} {r['min']} {r['max']}\n")
     png = os.path.join(RESULTS, w["name"] + ".png")
+    # Figures that span more than a hundredfold get a log scale, so that
+    # the smallest bars stay visible; the bars then start at a power of ten.
+    lo, hi = min(r["min"] for r in data), max(r["max"] for r in data)
+    if lo > 0 and hi / lo > 100:
+        start = 10 ** math.floor(math.log10(lo / 2))
+        scale = f"set logscale x\nset xrange [{start}:*]"
+    else:
+        start, scale = 0, "set xrange [0:*]"
     script = f"""
-set terminal pngcairo size 900,{120 + 32 * len(data)} font "sans,10"
+set terminal pngcairo noenhanced size 900,{120 + 32 * len(data)} font "sans,10"
 set output "{png}"
 set title "{w['title']} ({w['unit']}, {w['better']} is better)"
 set style fill solid 0.8 border -1
 set boxwidth 0.6
 set yrange [-0.5:{len(data) - 0.5}]
 set ytics nomirror
-set xrange [0:*]
+{scale}
 set grid x
 unset key
-plot "{dat}" using (0):($0):(0):2:($0-0.3):($0+0.3):ytic(1) with boxxyerror lc rgb "#4a7ab8", \\
+plot "{dat}" using ({start}):($0):({start}):2:($0-0.3):($0+0.3):ytic(1) with boxxyerror lc rgb "#4a7ab8", \\
      "" using 2:($0):3:4 with xerrorbars lc rgb "#222222" pt 0
 """
     subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
