@@ -139,6 +139,26 @@ GREEN_API int green_connect(int fd, const struct sockaddr *addr,
 GREEN_API int green_wait(int fd, int events);
 GREEN_API int green_close(int fd);
 
+/* Offloading blocking calls to a pool of worker OS threads. */
+GREEN_API int green_offload(void *(*fn)(void *), void *arg, void **result);
+GREEN_API int green_offload_threads(size_t n);
+
+/* Connecting and listening by name.  Sockets come back non-blocking. */
+struct addrinfo;
+#define GREEN_REUSEPORT 0x1
+GREEN_API int green_getaddrinfo(const char *node, const char *service,
+                                const struct addrinfo *hints, struct addrinfo **res);
+GREEN_API int green_gai_error(void);
+GREEN_API int green_tcp_connect(const char *host, const char *port);
+GREEN_API int green_tcp_listen(const char *host, const char *port, int backlog);
+GREEN_API int green_tcp_listen_flags(const char *host, const char *port, int backlog,
+                                     int flags);
+GREEN_API int green_udp_connect(const char *host, const char *port);
+GREEN_API int green_udp_bind(const char *host, const char *port, int flags);
+GREEN_API int green_unix_connect(const char *path);
+GREEN_API int green_unix_listen(const char *path, int backlog);
+GREEN_API int green_local_port(int fd);
+
 /* Groups: structured concurrency. */
 GREEN_API green_group_t *green_group_new(void);
 GREEN_API green_t *green_group_spawn(green_group_t *g, void *(*fn)(void *), void *arg);

@@ -47,6 +47,7 @@ const char *green_poller_name(void)
 int green__poller_init(struct green__poller *p)
 {
     memset(p, 0, sizeof *p);
+    p->wakefd = -1;
     p->ops = green__poller_choose();
     if (!p->ops)
         return -EINVAL;
@@ -137,8 +138,26 @@ void green__poller_unwatch(struct green__poller *p, struct green__fdwait *w)
     (void)set_interest(p, w->fd, r, count(r, w, -1));
 }
 
+int green__poller_wakefd(struct green__poller *p, int fd)
+{
+    struct green__fd *r = green__poller_fd(p, fd);
+    if (!r)
+        return -ENOMEM;
+    r->nonblock = 1;  /* it is: and epoll then keeps it registered */
+    int err = p->ops->set(p, fd, r, GREEN_IN);
+    if (err < 0)
+        return err;
+    r->events = GREEN_IN;
+    p->wakefd = fd;
+    return 0;
+}
+
 void green__poller_ready(struct green__poller *p, int fd, int revents)
 {
+    if (fd == p->wakefd) {
+        p->woken = true;
+        return;
+    }
     struct green__fd *r = &p->fds[fd];
     if (p->ops->edge_triggered) {
         /* Keep the edges no waiter is here to take. */

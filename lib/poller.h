@@ -73,6 +73,9 @@ struct green__poller {
     size_t nfds;
     size_t nwatched;           /* fds with nonzero interest */
     unsigned long syscalls;    /* interest changes the kernel was told of */
+    int wakefd;                /* the scheduler's inbox, or -1: watched
+                                  apart from the waiters, not counted */
+    bool woken;                /* wakefd was reported ready */
 };
 
 extern const struct green__poller_ops green__poller_poll;
@@ -106,6 +109,10 @@ void green__poller_forget(struct green__poller *p, int fd);
 /* fd is new (returned by accept): whatever the table knew of an earlier
  * fd with its number is stale.  Marks it non-blocking, owned. */
 void green__poller_fresh(struct green__poller *p, int fd);
+
+/* Watches fd for GREEN_IN for good, as the scheduler's inbox: its
+ * readiness sets p->woken instead of waking waiters.  0 or -errno. */
+int green__poller_wakefd(struct green__poller *p, int fd);
 
 /* Called by backends: fd is ready for revents. */
 void green__poller_ready(struct green__poller *p, int fd, int revents);

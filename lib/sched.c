@@ -97,8 +97,12 @@ static void fire_timers(struct green__sched *s)
  * one is ready), then fires due timers. */
 static void poll_once(struct green__sched *s, int timeout_ms)
 {
-    if (s->poller.nwatched > 0 || timeout_ms != 0)
+    if (s->poller.nwatched > 0 || s->inbox.waiting > 0 || timeout_ms != 0)
         (void)s->poller.ops->wait(&s->poller, timeout_ms);
+    if (s->poller.woken) {
+        s->poller.woken = false;
+        green__inbox_drain(&s->inbox);
+    }
     fire_timers(s);
     s->since_poll = 0;
     /* Once per round of the run queue, so that I/O cannot be starved by
@@ -109,7 +113,7 @@ static void poll_once(struct green__sched *s, int timeout_ms)
 
 static bool anything_waits(const struct green__sched *s)
 {
-    return s->poller.nwatched > 0 || s->timers.n > 0;
+    return s->poller.nwatched > 0 || s->timers.n > 0 || s->inbox.waiting > 0;
 }
 
 /* Every thread is parked and nothing can wake one: report it, and cancel
@@ -580,12 +584,17 @@ static int sched_init(struct green__sched *s)
     s->round = 1;
     s->rng = ((uint64_t)green_now() << 20) ^ (uintptr_t)s ^ 0x9e3779b97f4a7c15u;
     green__stack_cache_init(&s->stacks);
+    green__inbox_init(&s->inbox);
     int err = green__poller_init(&s->poller);
-    if (err < 0)
+    if (err < 0) {
+        green__inbox_fini(&s->inbox);
         return err;
+    }
     err = green__overflow_enter(&s->overflow);
-    if (err < 0)
+    if (err < 0) {
         green__poller_fini(&s->poller);
+        green__inbox_fini(&s->inbox);
+    }
     return err;
 }
 
@@ -595,6 +604,7 @@ static void sched_fini(struct green__sched *s)
     green__stack_cache_fini(&s->stacks);
     green__timers_fini(&s->timers);
     green__poller_fini(&s->poller);
+    green__inbox_fini(&s->inbox);
     green__overflow_leave(&s->overflow);
 }
 

@@ -20,6 +20,7 @@
 
 #include "green.h"
 #include "list.h"
+#include "inbox.h"
 #include "overflow.h"
 #include "poller.h"
 #include "stack.h"
@@ -72,6 +73,10 @@ struct green {
             struct green__list *queue;
             const void *obj;        /* the mutex, group, ... for green_dump */
         } q;
+        struct {                    /* waits on another OS thread */
+            void *obj;              /* the offload job, queue, ... */
+            bool abandoned;         /* the wait ended before its post */
+        } remote;
         struct {                    /* channel operations and select */
             struct green__chanwait *waits;
             size_t n;
@@ -103,6 +108,7 @@ struct green__sched {
     /* Waiting. */
     struct green__timers timers;
     struct green__poller poller;
+    struct green__inbox inbox;      /* wake-ups from other OS threads */
     unsigned since_poll;            /* dispatches since the poller last ran */
     unsigned round;                 /* dispatches between polls when busy:
                                        the run queue's length, at most 64 */

@@ -1,0 +1,123 @@
+/*
+ * The inbox: wake-ups posted by other OS threads (see inbox.h).
+ */
+#include "inbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "sched.h"
+
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+void green__inbox_init(struct green__inbox *in)
+{
+    *in = (struct green__inbox){.rfd = -1, .wfd = -1};
+    pthread_mutex_init(&in->lock, NULL);
+}
+
+void green__inbox_fini(struct green__inbox *in)
+{
+    if (in->rfd >= 0)
+        close(in->rfd);
+    if (in->wfd >= 0 && in->wfd != in->rfd)
+        close(in->wfd);
+    pthread_mutex_destroy(&in->lock);
+}
+
+static int make_fds(struct green__inbox *in)
+{
+#ifdef __linux__
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd >= 0) {
+        in->rfd = in->wfd = fd;
+        return 0;
+    }
+    if (errno != ENOSYS)
+        return -errno;
+#endif
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+        return -errno;
+    in->rfd = p[0];
+    in->wfd = p[1];
+    return 0;
+}
+
+int green__inbox_open(struct green__sched *s)
+{
+    struct green__inbox *in = &s->inbox;
+    if (in->rfd >= 0)
+        return 0;
+    int err = make_fds(in);
+    if (err < 0)
+        return err;
+    err = green__poller_wakefd(&s->poller, in->rfd);
+    if (err < 0) {
+        green__inbox_fini(in);
+        green__inbox_init(in);
+    }
+    return err;
+}
+
+static void signal_fd(int fd)
+{
+    /* Eight bytes suit an eventfd; a pipe takes them as well.  A full
+     * pipe or a saturated counter already says "look". */
+    uint64_t one = 1;
+    ssize_t r;
+    do
+        r = write(fd, &one, sizeof one);
+    while (r < 0 && errno == EINTR);
+}
+
+void green__inbox_post(struct green__inbox *in, struct green__remote *r)
+{
+    pthread_mutex_lock(&in->lock);
+    if (!r->posted) {
+        bool was_empty = !in->posted;
+        r->next = in->posted;
+        in->posted = r;
+        r->posted = true;
+        if (was_empty)
+            signal_fd(in->wfd);
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
+void green__inbox_unpost(struct green__inbox *in, struct green__remote *r)
+{
+    pthread_mutex_lock(&in->lock);
+    if (r->posted) {
+        struct green__remote **p = &in->posted;
+        while (*p != r)
+            p = &(*p)->next;
+        *p = r->next;
+        r->posted = false;
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
+void green__inbox_drain(struct green__inbox *in)
+{
+    /* Empty the fd before taking the list: a post that comes after the
+     * list is taken then finds it empty and writes again. */
+    char buf[64];
+    while (read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
+        ;
+    pthread_mutex_lock(&in->lock);
+    struct green__remote *r = in->posted;
+    in->posted = NULL;
+    for (struct green__remote *q = r; q; q = q->next)
+        q->posted = false;
+    pthread_mutex_unlock(&in->lock);
+    while (r) {
+        struct green__remote *next = r->next;  /* waking may end r's owner */
+        green__wake(r->thread, 0);
+        r = next;
+    }
+}

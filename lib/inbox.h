@@ -1,0 +1,54 @@
+/*
+ * The inbox: how other OS threads wake green threads of this scheduler.
+ *
+ * A green thread that waits for something another OS thread will do (an
+ * offloaded call, a value on a cross-thread queue) parks with a
+ * green__remote in its wait.  The other thread posts that record here,
+ * under the inbox's lock, and writes to the inbox's fd only when the list
+ * was empty; the scheduler's poller watches the fd, and the scheduler
+ * drains the list on its own thread, waking each posted thread.  Only the
+ * scheduler's thread opens, drains and closes the inbox.
+ */
+#ifndef GREEN_INBOX_H
+#define GREEN_INBOX_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "green.h"
+
+struct green__remote {
+    struct green__remote *next;   /* in the inbox's posted list */
+    green_t *thread;              /* to wake */
+    bool posted;                  /* on the list; under the inbox's lock */
+};
+
+struct green__inbox {
+    pthread_mutex_t lock;
+    struct green__remote *posted; /* LIFO; the order of wake-ups is free */
+    int rfd, wfd;                 /* eventfd (both the same) or a pipe;
+                                     -1 until first used */
+    unsigned waiting;             /* green threads parked for a post */
+};
+
+struct green__sched;
+
+void green__inbox_init(struct green__inbox *in);
+void green__inbox_fini(struct green__inbox *in);
+
+/* Makes the fd and has the poller watch it; 0 or -errno.  Idempotent. */
+int green__inbox_open(struct green__sched *s);
+
+/* From any thread: r->thread is to be woken.  A second post before the
+ * wake-up is one wake-up. */
+void green__inbox_post(struct green__inbox *in, struct green__remote *r);
+
+/* On the scheduler's thread: r's wait ended otherwise; take it off the
+ * list if it was posted. */
+void green__inbox_unpost(struct green__inbox *in, struct green__remote *r);
+
+/* On the scheduler's thread, when the poller saw the fd ready: wakes
+ * every posted thread. */
+void green__inbox_drain(struct green__inbox *in);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * Connecting and listening by name: what every network program would
+ * otherwise write itself around getaddrinfo, socket, connect and bind.
+ *
+ * Names are resolved on the offload pool, since getaddrinfo blocks; a
+ * numeric address and port are resolved in place.  Sockets come back
+ * non-blocking and close-on-exec, known to the poller as owned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "offload.h"
+#include "sched.h"
+
+/* The resolver's own code for the last failure, as errno is for the rest. */
+static __thread int gai_last;
+
+int green_gai_error(void)
+{
+    return gai_last;
+}
+
+static int gai_errno(int rc, int sys_errno)
+{
+    switch (rc) {
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+        return ENXIO;
+    case EAI_AGAIN:
+        return EAGAIN;
+    case EAI_MEMORY:
+        return ENOMEM;
+    case EAI_SYSTEM:
+        return sys_errno ? sys_errno : EIO;
+    case EAI_BADFLAGS:
+    case EAI_FAMILY:
+    case EAI_SOCKTYPE:
+    case EAI_SERVICE:
+        return EINVAL;
+    default:  /* EAI_FAIL and whatever else: the resolver failed for good */
+        return EIO;
+    }
+}
+
+/* A lookup handed to a worker.  It owns copies of its strings, so that it
+ * outlives a caller whose wait ended early; then drop frees it. */
+struct lookup {
+    char *node, *service;
+    struct addrinfo hints;
+    struct addrinfo *res;
+    int rc, sys_errno;
+};
+
+static void *lookup_run(void *arg)
+{
+    struct lookup *l = arg;
+    l->rc = getaddrinfo(l->node, l->service, &l->hints, &l->res);
+    l->sys_errno = errno;
+    return NULL;
+}
+
+static void lookup_free(void *arg)
+{
+    struct lookup *l = arg;
+    if (l->res)
+        freeaddrinfo(l->res);
+    free(l->node);
+    free(l->service);
+    free(l);
+}
+
+static char *dup_or_null(const char *s, bool *failed)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    *failed |= !d;
+    return d;
+}
+
+static int lookup_offloaded(const char *node, const char *service,
+                            const struct addrinfo *hints, struct addrinfo **res)
+{
+    struct lookup *l = calloc(1, sizeof *l);
+    if (!l)
+        return green__fail(ENOMEM);
+    bool failed = false;
+    l->node = dup_or_null(node, &failed);
+    l->service = dup_or_null(service, &failed);
+    if (hints)
+        l->hints = *hints;
+    if (failed) {
+        lookup_free(l);
+        return green__fail(ENOMEM);
+    }
+    if (green__offload(lookup_run, l, NULL, lookup_free) < 0)
+        return -1;  /* lookup_free runs when the worker is done */
+    int rc = l->rc;
+    if (rc == 0) {
+        *res = l->res;
+        l->res = NULL;
+    } else {
+        gai_last = rc;
+        errno = gai_errno(rc, l->sys_errno);
+    }
+    lookup_free(l);
+    return rc == 0 ? 0 : -1;
+}
+
+int green_getaddrinfo(const char *node, const char *service,
+                      const struct addrinfo *hints, struct addrinfo **res)
+{
+    gai_last = 0;
+    if ((!node && !service) || !res)
+        return green__fail(EINVAL);
+    *res = NULL;
+    /* Numbers need no resolver: look them up here, without a worker. */
+    struct addrinfo numeric = hints ? *hints : (struct addrinfo){.ai_family = AF_UNSPEC};
+    numeric.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
+    int rc = getaddrinfo(node, service, &numeric, res);
+    if (rc == 0)
+        return 0;
+    if (rc != EAI_NONAME || !green__cur) {
+        if (rc == EAI_NONAME)
+            rc = getaddrinfo(node, service, hints, res);  /* outside green_run */
+        if (rc == 0)
+            return 0;
+        gai_last = rc;
+        return green__fail(gai_errno(rc, errno));
+    }
+    return lookup_offloaded(node, service, hints, res);
+}
+
+/* A socket for ai, non-blocking (inside green_run) and close-on-exec,
+ * known to the poller as owned. */
+static int open_socket(int family, int type, int protocol)
+{
+    struct green__sched *s = green__cur;
+    int fd = socket(family, type | SOCK_CLOEXEC | (s ? SOCK_NONBLOCK : 0), protocol);
+    if (fd >= 0 && s)
+        green__poller_fresh(&s->poller, fd);
+    return fd;
+}
+
+/* Outside green_run the socket was blocking for its connect: every
+ * socket these calls return is non-blocking. */
+static int finish(int fd)
+{
+    if (fd >= 0 && !green__cur) {
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+            int err = errno;
+            close(fd);
+            return green__fail(err);
+        }
+    }
+    return fd;
+}
+
+/* Whether a failed attempt must stop the whole call: the caller's
+ * deadline has passed or it was cancelled. */
+static bool give_up(void)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return false;
+    green_t *self = s->current;
+    return self->cancelled || (self->deadline >= 0 && green_now() >= self->deadline);
+}
+
+/* Tries each address in turn; the first error that stops it, or the last
+ * address's error, is the call's. */
+static int connect_any(const char *host, const char *port, int type)
+{
+    if (!host || !port)
+        return green__fail(EINVAL);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type}, *res;
+    if (green_getaddrinfo(host, port, &hints, &res) < 0)
+        return -1;
+    int fd = -1, err = EADDRNOTAVAIL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = open_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd >= 0 && green_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        err = errno;
+        if (fd >= 0)
+            green_close(fd);
+        fd = -1;
+        if (give_up())
+            break;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return green__fail(err);
+    return finish(fd);
+}
+
+int green_tcp_connect(const char *host, const char *port)
+{
+    return connect_any(host, port, SOCK_STREAM);
+}
+
+int green_udp_connect(const char *host, const char *port)
+{
+    return connect_any(host, port, SOCK_DGRAM);
+}
+
+static int bind_any(const char *host, const char *port, int type, int backlog, int flags)
+{
+    if (!port || (flags & ~GREEN_REUSEPORT) || backlog < 0)
+        return green__fail(EINVAL);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
+                             .ai_flags = AI_PASSIVE}, *res;
+    if (green_getaddrinfo(host, port, &hints, &res) < 0)
+        return -1;
+    int fd = -1, err = EADDRNOTAVAIL, one = 1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = open_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd >= 0 &&
+            (type != SOCK_STREAM || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0) &&
+            (!(flags & GREEN_REUSEPORT) ||
+             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0) &&
+            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            (type != SOCK_STREAM || listen(fd, backlog ? backlog : SOMAXCONN) == 0))
+            break;
+        err = errno;
+        if (fd >= 0)
+            green_close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return green__fail(err);
+    return finish(fd);
+}
+
+int green_tcp_listen_flags(const char *host, const char *port, int backlog, int flags)
+{
+    return bind_any(host, port, SOCK_STREAM, backlog, flags);
+}
+
+int green_tcp_listen(const char *host, const char *port, int backlog)
+{
+    return bind_any(host, port, SOCK_STREAM, backlog, 0);
+}
+
+int green_udp_bind(const char *host, const char *port, int flags)
+{
+    return bind_any(host, port, SOCK_DGRAM, 0, flags);
+}
+
+int green_local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return green__fail(EAFNOSUPPORT);
+}
+
+/* Unix-domain sockets. */
+
+static int unix_address(const char *path, struct sockaddr_un *sun, socklen_t *len)
+{
+    if (!path || !*path)
+        return green__fail(EINVAL);
+    size_t n = strlen(path);
+    if (n >= sizeof sun->sun_path)
+        return green__fail(ENAMETOOLONG);
+    *sun = (struct sockaddr_un){.sun_family = AF_UNIX};
+    memcpy(sun->sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+int green_unix_connect(const char *path)
+{
+    struct sockaddr_un sun;
+    socklen_t len;
+    if (unix_address(path, &sun, &len) < 0)
+        return -1;
+    int fd = open_socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    if (green_connect(fd, (struct sockaddr *)&sun, len) < 0) {
+        int err = errno;
+        green_close(fd);
+        return green__fail(err);
+    }
+    return finish(fd);
+}
+
+int green_unix_listen(const char *path, int backlog)
+{
+    struct sockaddr_un sun;
+    socklen_t len;
+    if (backlog < 0)
+        return green__fail(EINVAL);
+    if (unix_address(path, &sun, &len) < 0)
+        return -1;
+    int fd = open_socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&sun, len) < 0 ||
+        listen(fd, backlog ? backlog : SOMAXCONN) < 0) {
+        int err = errno;
+        green_close(fd);
+        return green__fail(err);
+    }
+    return finish(fd);
+}

@@ -1,0 +1,270 @@
+/*
+ * The offload pool: worker OS threads that run blocking calls for green
+ * threads (green_offload, like asyncio.to_thread).
+ *
+ * One pool per process, shared by every scheduler.  Workers start lazily,
+ * one whenever a job finds none idle and the pool is below its size, and
+ * an idle worker leaves after IDLE_EXIT_S, so a program that stops
+ * offloading stops holding threads.  A job carries the green thread that
+ * waits for it and that thread's inbox: the worker posts there, and the
+ * scheduler wakes the thread.
+ *
+ * A waiter whose wait ends first (cancellation, its deadline) marks the
+ * job abandoned under the pool's lock; the worker then runs fn to the end
+ * all the same and frees the job itself.  The lock orders the two, so the
+ * worker never touches a scheduler whose waiter has gone.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "offload.h"
+#include "sched.h"
+
+enum { IDLE_EXIT_S = 10, POOL_MAX = 1024 };
+
+struct job {
+    void *(*fn)(void *);
+    void *arg;
+    void *result;
+    void (*drop)(void *arg);      /* see offload.h */
+    struct job *next;             /* in the pool's queue */
+    struct green__inbox *inbox;   /* the waiter's scheduler's */
+    struct green__remote remote;
+    bool started, done, abandoned; /* under the pool's lock */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    struct job *head, *tail;
+    size_t size;                  /* at most this many workers; 0: default */
+    size_t workers, idle, queued;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+
+/* asyncio's default: enough for blocking calls beside the cores. */
+static size_t default_size(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n = (cpus > 0 ? (size_t)cpus : 1) + 4;
+    return n < 32 ? n : 32;
+}
+
+static size_t pool_size(void)
+{
+    return pool.size ? pool.size : default_size();
+}
+
+/* Under the lock: the next job, or NULL once idle too long. */
+static struct job *next_job(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += IDLE_EXIT_S;
+    pool.idle++;
+    while (!pool.head) {
+        if (pthread_cond_timedwait(&pool.work, &pool.lock, &until) == ETIMEDOUT && !pool.head) {
+            pool.idle--;
+            return NULL;
+        }
+    }
+    pool.idle--;
+    pool.queued--;
+    struct job *j = pool.head;
+    pool.head = j->next;
+    if (!pool.head)
+        pool.tail = NULL;
+    j->started = true;
+    return j;
+}
+
+/* Under the lock: takes j, not yet started, out of the queue. */
+static void dequeue(struct job *j)
+{
+    struct job **p = &pool.head, *prev = NULL;
+    while (*p != j) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    *p = j->next;
+    if (pool.tail == j)
+        pool.tail = prev;
+    pool.queued--;
+}
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.lock);
+    struct job *j;
+    /* A pool made smaller loses its extra workers as they finish a job. */
+    while (pool.workers <= pool_size() && (j = next_job()) != NULL) {
+        pthread_mutex_unlock(&pool.lock);
+        j->result = j->fn(j->arg);
+        pthread_mutex_lock(&pool.lock);
+        j->done = true;
+        if (j->abandoned) {
+            if (j->drop)
+                j->drop(j->arg);
+            free(j);
+        }
+        else
+            green__inbox_post(j->inbox, &j->remote);
+    }
+    pool.workers--;
+    pthread_mutex_unlock(&pool.lock);
+    return NULL;
+}
+
+/* Under the lock: queues j, and starts a worker for it unless an idle one
+ * will take it.  0, or -errno when no worker exists to run it. */
+static int submit(struct job *j)
+{
+    if (pool.queued >= pool.idle && pool.workers < pool_size()) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* Workers block every signal: signals are for the green side. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t t;
+        int err = pthread_create(&t, &attr, worker, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        if (err == 0)
+            pool.workers++;
+        else if (pool.workers == 0)
+            return -EAGAIN;
+    }
+    if (pool.tail)
+        pool.tail->next = j;
+    else
+        pool.head = j;
+    pool.tail = j;
+    pool.queued++;
+    pthread_cond_signal(&pool.work);
+    return 0;
+}
+
+/* A child of fork() has none of the workers: it starts afresh, without
+ * the parent's jobs, whose waiters are not in it. */
+static void forget_in_child(void)
+{
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.work, NULL);
+    pool.head = pool.tail = NULL;
+    pool.workers = pool.idle = pool.queued = 0;
+}
+
+static void prepare_fork(void)
+{
+    pthread_mutex_lock(&pool.lock);
+}
+
+static void after_fork(void)
+{
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void at_fork(void)
+{
+    pthread_atfork(prepare_fork, after_fork, forget_in_child);
+}
+
+/* The wait ends before the worker's post (cancellation, the deadline):
+ * a job not yet started is dropped, a running one left to its worker. */
+static void job_unlink(green_t *t)
+{
+    struct job *j = t->w.remote.obj;
+    pthread_mutex_lock(&pool.lock);
+    bool done = j->done;
+    if (!j->started) {
+        dequeue(j);
+        if (j->drop)
+            j->drop(j->arg);
+        free(j);
+    } else if (!done) {
+        j->abandoned = true;   /* the worker frees it */
+    }
+    pthread_mutex_unlock(&pool.lock);
+    if (done)
+        green__inbox_unpost(j->inbox, &j->remote);
+    else
+        t->w.remote.abandoned = true;
+}
+
+static void job_describe(const green_t *t, char *buf, size_t n)
+{
+    const struct job *j = t->w.remote.obj;
+    snprintf(buf, n, "offload %p(%p)", (void *)(uintptr_t)j->fn, j->arg);
+}
+
+static const struct green__waitop job_op = {job_unlink, job_describe, false};
+
+int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(void *arg))
+{
+    struct green__sched *s = green__cur;
+    if (!fn)
+        return green__fail(EINVAL);
+    if (!s) {  /* no green thread to park: run it here */
+        void *r = fn(arg);
+        if (result)
+            *result = r;
+        return 0;
+    }
+    green_t *self = s->current;
+    if (self->cancelled)
+        return green__fail(ECANCELED);
+    if (self->deadline >= 0 && self->deadline <= green_now())
+        return green__fail(ETIMEDOUT);
+    int err = green__inbox_open(s);
+    if (err < 0)
+        return green__fail(-err);
+    struct job *j = malloc(sizeof *j);
+    if (!j)
+        return green__fail(ENOMEM);
+    *j = (struct job){.fn = fn, .arg = arg, .drop = drop, .inbox = &s->inbox,
+                      .remote.thread = self};
+
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, at_fork);
+    pthread_mutex_lock(&pool.lock);
+    err = submit(j);
+    pthread_mutex_unlock(&pool.lock);
+    if (err < 0) {
+        free(j);
+        return green__fail(-err);
+    }
+
+    self->w.remote.obj = j;
+    self->w.remote.abandoned = false;
+    s->inbox.waiting++;
+    err = green__park(s, &job_op, self->deadline, ETIMEDOUT);
+    s->inbox.waiting--;
+    /* A call that finished as the wait ended counts as done: its result
+     * may own memory that only the caller can free. */
+    if (err < 0 && self->w.remote.abandoned)
+        return green__fail(-err);
+    if (result)
+        *result = j->result;
+    free(j);
+    return 0;
+}
+
+int green_offload(void *(*fn)(void *), void *arg, void **result)
+{
+    return green__offload(fn, arg, result, NULL);
+}
+
+int green_offload_threads(size_t n)
+{
+    if (n > POOL_MAX)
+        return green__fail(EINVAL);
+    pthread_mutex_lock(&pool.lock);
+    pool.size = n;  /* 0: back to the default; workers above n leave as they idle */
+    pthread_mutex_unlock(&pool.lock);
+    return 0;
+}

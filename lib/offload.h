@@ -1,0 +1,14 @@
+/*
+ * The offload pool, for libgreen's own blocking calls (green_getaddrinfo).
+ */
+#ifndef GREEN_OFFLOAD_H
+#define GREEN_OFFLOAD_H
+
+/* green_offload, and drop(arg) once nobody wants the outcome: when the
+ * caller's wait ended (cancellation, deadline) before fn finished, drop
+ * runs after fn, on the worker, or at once if fn never started.  On the
+ * other outcomes the caller keeps arg.  drop may be NULL. */
+int green__offload(void *(*fn)(void *), void *arg, void **result,
+                   void (*drop)(void *arg));
+
+#endif

@@ -1,0 +1,340 @@
+/* Connecting and listening by name: green_getaddrinfo, green_tcp_*,
+ * green_udp_*, green_unix_*, green_local_port.  Loopback only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* A name the resolver refuses without asking any server: it is not a
+ * valid host name, so no DNS query leaves the machine. */
+#define BAD_NAME "not a valid host name"
+
+static char *port_of(int fd, char buf[16])
+{
+    int port = green_local_port(fd);
+    ck_assert_int_gt(port, 0);
+    snprintf(buf, 16, "%d", port);
+    return buf;
+}
+
+GREEN_TEST(getaddrinfo_resolves)
+{
+    (void)arg;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+    ck_assert_int_eq(green_getaddrinfo("127.0.0.1", "80", &hints, &res), 0);
+    ck_assert_int_eq(ntohs(((struct sockaddr_in *)res->ai_addr)->sin_port), 80);
+    freeaddrinfo(res);
+    /* A name, from /etc/hosts: resolved on the offload pool. */
+    ck_assert_int_eq(green_getaddrinfo("localhost", "http", &hints, &res), 0);
+    struct sockaddr_in *sin = (struct sockaddr_in *)res->ai_addr;
+    ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+    ck_assert_int_eq(ntohs(sin->sin_port), 80);
+    freeaddrinfo(res);
+    return NULL;
+}
+END_TEST
+
+GREEN_TEST(getaddrinfo_failures)
+{
+    (void)arg;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = (void *)1;
+    ck_assert_int_eq(green_getaddrinfo(BAD_NAME, "80", &hints, &res), -1);
+    ck_assert_int_eq(errno, ENXIO);
+    ck_assert_int_eq(green_gai_error(), EAI_NONAME);
+    ck_assert_ptr_null(res);
+    ck_assert_str_eq(gai_strerror(green_gai_error()), gai_strerror(EAI_NONAME));
+    ck_assert_int_eq(green_getaddrinfo("localhost", "no-such-service", &hints, &res), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_gai_error(), EAI_SERVICE);
+    ck_assert_int_eq(green_getaddrinfo(NULL, NULL, &hints, &res), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_getaddrinfo("localhost", "80", &hints, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_gai_error(), 0);  /* not the resolver's failure */
+    /* The name fails the whole connect the same way. */
+    ck_assert_int_eq(green_tcp_connect(BAD_NAME, "80"), -1);
+    ck_assert_int_eq(errno, ENXIO);
+    ck_assert_int_eq(green_gai_error(), EAI_NONAME);
+    return NULL;
+}
+END_TEST
+
+/* Accepts one connection on lfd and echoes one byte. */
+static void *echo_one(void *arg)
+{
+    int lfd = (int)(intptr_t)arg, c = green_accept(lfd, NULL, NULL);
+    ck_assert_int_ge(c, 0);
+    char b;
+    ck_assert_int_eq(green_read(c, &b, 1), 1);
+    ck_assert_int_eq(green_write(c, &b, 1), 1);
+    green_close(c);
+    return NULL;
+}
+
+static void round_trip(const char *listen_host, const char *connect_host)
+{
+    int lfd = green_tcp_listen(listen_host, "0", 16);
+    ck_assert_int_ge(lfd, 0);
+    char port[16];
+    port_of(lfd, port);
+    green_t *t = green_spawn(echo_one, (void *)(intptr_t)lfd);
+    int fd = green_tcp_connect(connect_host, port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    char b = 'q';
+    ck_assert_int_eq(green_write(fd, &b, 1), 1);
+    b = 0;
+    ck_assert_int_eq(green_read(fd, &b, 1), 1);
+    ck_assert_int_eq(b, 'q');
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    green_close(fd);
+    green_close(lfd);
+}
+
+GREEN_TEST(tcp_connect_listen)
+{
+    (void)arg;
+    round_trip("127.0.0.1", "127.0.0.1");
+    round_trip("localhost", "localhost");
+    return NULL;
+}
+END_TEST
+
+static bool have_ipv6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bool ok = bind(fd, (struct sockaddr *)&sin6, sizeof sin6) == 0;
+    close(fd);
+    return ok;
+}
+
+GREEN_TEST(tcp_ipv6_loopback)
+{
+    (void)arg;
+    if (!have_ipv6_loopback())
+        return NULL;  /* a kernel or namespace without IPv6 */
+    round_trip("::1", "::1");
+    return NULL;
+}
+END_TEST
+
+GREEN_TEST(tcp_connect_refused)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 1);
+    char port[16];
+    port_of(lfd, port);
+    green_close(lfd);  /* nobody listens there now */
+    ck_assert_int_eq(green_tcp_connect("127.0.0.1", port), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    return NULL;
+}
+END_TEST
+
+/* A listener whose accept queue is full drops new SYNs: the connection
+ * never completes, and the caller's deadline ends the attempt. */
+GREEN_TEST(tcp_connect_deadline)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 1);
+    char port[16];
+    port_of(lfd, port);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fill[8];
+    for (int i = 0; i < 8; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(fill[i], (struct sockaddr *)&sin, sizeof sin);
+    }
+    int64_t start = green_now();
+    green_deadline(start + 100);
+    ck_assert_int_eq(green_tcp_connect("127.0.0.1", port), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_ge(green_now(), start + 100);
+    green_deadline(GREEN_NEVER);
+    for (int i = 0; i < 8; i++)
+        close(fill[i]);
+    green_close(lfd);
+    return NULL;
+}
+END_TEST
+
+GREEN_TEST(tcp_listen_errors)
+{
+    (void)arg;
+    ck_assert_int_eq(green_tcp_listen("127.0.0.1", "0", -1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_tcp_listen_flags("127.0.0.1", "0", 1, 0x100), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_tcp_listen("127.0.0.1", NULL, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_tcp_connect(NULL, "80"), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_tcp_connect("127.0.0.1", NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    /* A port in use, without and with SO_REUSEPORT on both. */
+    int a = green_tcp_listen("127.0.0.1", "0", 1);
+    char port[16];
+    port_of(a, port);
+    ck_assert_int_eq(green_tcp_listen("127.0.0.1", port, 1), -1);
+    ck_assert_int_eq(errno, EADDRINUSE);
+    green_close(a);
+    a = green_tcp_listen_flags("127.0.0.1", "0", 1, GREEN_REUSEPORT);
+    port_of(a, port);
+    int b = green_tcp_listen_flags("127.0.0.1", port, 1, GREEN_REUSEPORT);
+    ck_assert_int_ge(b, 0);
+    ck_assert_int_eq(green_local_port(b), atoi(port));
+    green_close(a);
+    green_close(b);
+    return NULL;
+}
+END_TEST
+
+GREEN_TEST(local_port_errors)
+{
+    (void)arg;
+    ck_assert_int_eq(green_local_port(-1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    int sv[2];
+    make_socketpair(sv);
+    ck_assert_int_eq(green_local_port(sv[0]), -1);
+    ck_assert_int_eq(errno, EAFNOSUPPORT);
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(green_local_port(p[0]), -1);
+    ck_assert_int_eq(errno, ENOTSOCK);
+    close(sv[0]), close(sv[1]), close(p[0]), close(p[1]);
+    return NULL;
+}
+END_TEST
+
+GREEN_TEST(udp_bind_connect)
+{
+    (void)arg;
+    int srv = green_udp_bind("127.0.0.1", "0", 0);
+    ck_assert_int_ge(srv, 0);
+    char port[16];
+    port_of(srv, port);
+    int cli = green_udp_connect("127.0.0.1", port);
+    ck_assert_int_ge(cli, 0);
+    ck_assert_int_eq(green_send(cli, "ping", 4, 0), 4);
+    char buf[8];
+    struct sockaddr_storage from;
+    socklen_t len = sizeof from;
+    ck_assert_int_eq(green_recvfrom(srv, buf, sizeof buf, 0, (struct sockaddr *)&from, &len), 4);
+    ck_assert_int_eq(green_sendto(srv, "pong", 4, 0, (struct sockaddr *)&from, len), 4);
+    ck_assert_int_eq(green_recv(cli, buf, sizeof buf, 0), 4);
+    ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+    ck_assert_int_eq(green_udp_bind("127.0.0.1", "0", 0x100), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    green_close(cli);
+    green_close(srv);
+    return NULL;
+}
+END_TEST
+
+static void temp_path(char *buf, size_t n)
+{
+    snprintf(buf, n, "/tmp/green-test-%ld.sock", (long)getpid());
+    unlink(buf);
+}
+
+GREEN_TEST(unix_connect_listen)
+{
+    (void)arg;
+    char path[64];
+    temp_path(path, sizeof path);
+    int lfd = green_unix_listen(path, 4);
+    ck_assert_int_ge(lfd, 0);
+    green_t *t = green_spawn(echo_one, (void *)(intptr_t)lfd);
+    int fd = green_unix_connect(path);
+    ck_assert_int_ge(fd, 0);
+    char b = 'u';
+    ck_assert_int_eq(green_write(fd, &b, 1), 1);
+    b = 0;
+    ck_assert_int_eq(green_read(fd, &b, 1), 1);
+    ck_assert_int_eq(b, 'u');
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    /* The path is taken while the socket file exists. */
+    ck_assert_int_eq(green_unix_listen(path, 4), -1);
+    ck_assert_int_eq(errno, EADDRINUSE);
+    green_close(fd);
+    green_close(lfd);
+    unlink(path);
+    ck_assert_int_eq(green_unix_connect(path), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    return NULL;
+}
+END_TEST
+
+GREEN_TEST(unix_errors)
+{
+    (void)arg;
+    char long_path[200];
+    memset(long_path, 'x', sizeof long_path - 1);
+    long_path[sizeof long_path - 1] = '\0';
+    ck_assert_int_eq(green_unix_listen(long_path, 1), -1);
+    ck_assert_int_eq(errno, ENAMETOOLONG);
+    ck_assert_int_eq(green_unix_connect(long_path), -1);
+    ck_assert_int_eq(errno, ENAMETOOLONG);
+    ck_assert_int_eq(green_unix_connect(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_unix_listen("", 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_unix_listen("/tmp/x", -1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+END_TEST
+
+/* Outside green_run the calls block, as POSIX calls do, and still return
+ * non-blocking sockets. */
+START_TEST(net_outside)
+{
+    int lfd = green_tcp_listen("127.0.0.1", "0", 4);
+    ck_assert_int_ge(lfd, 0);
+    char port[16];
+    port_of(lfd, port);
+    int fd = green_tcp_connect("localhost", port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    ck_assert(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+    struct addrinfo *res;
+    ck_assert_int_eq(green_getaddrinfo(BAD_NAME, "1", NULL, &res), -1);
+    ck_assert_int_eq(errno, ENXIO);
+    close(fd);
+    close(lfd);
+}
+END_TEST
+
+Suite *net_suite(void)
+{
+    Suite *s = suite_create("net");
+    TCase *tc = tcase_create("net");
+    tcase_add_test(tc, getaddrinfo_resolves);
+    tcase_add_test(tc, getaddrinfo_failures);
+    tcase_add_test(tc, tcp_connect_listen);
+    tcase_add_test(tc, tcp_ipv6_loopback);
+    tcase_add_test(tc, tcp_connect_refused);
+    tcase_add_test(tc, tcp_connect_deadline);
+    tcase_add_test(tc, tcp_listen_errors);
+    tcase_add_test(tc, local_port_errors);
+    tcase_add_test(tc, udp_bind_connect);
+    tcase_add_test(tc, unix_connect_listen);
+    tcase_add_test(tc, unix_errors);
+    tcase_add_test(tc, net_outside);
+    suite_add_tcase(s, tc);
+    return s;
+}
