@@ -35,7 +35,7 @@ LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS)
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
-          lib/net.c \
+          lib/net.c lib/proc.c lib/signal.c \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S)
 # epoll is Linux's; elsewhere poll(2) is the only poller.
 ifeq ($(shell uname -s),Linux)
@@ -49,7 +49,7 @@ LIB_OBJ = $(patsubst %.S,$(BUILD)/%.o,$(LIB_SRC:%.c=$(BUILD)/%.o))
 
 TEST_SRC = test/main.c test/util.c test/sched.c test/stack.c test/sleep.c \
            test/io.c test/group.c test/chan.c test/sync.c test/scale.c \
-           test/offload.c test/net.c
+           test/offload.c test/net.c test/proc.c
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/examples/*.c))

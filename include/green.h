@@ -9,6 +9,7 @@
 #ifndef GREEN_H
 #define GREEN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -158,6 +159,10 @@ GREEN_API int green_udp_bind(const char *host, const char *port, int flags);
 GREEN_API int green_unix_connect(const char *path);
 GREEN_API int green_unix_listen(const char *path, int backlog);
 GREEN_API int green_local_port(int fd);
+
+/* Child processes and signals. */
+GREEN_API pid_t green_waitpid(pid_t pid, int *status, int options);
+GREEN_API int green_signal_wait(const sigset_t *set);
 
 /* Groups: structured concurrency. */
 GREEN_API green_group_t *green_group_new(void);

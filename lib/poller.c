@@ -140,10 +140,10 @@ void green__poller_unwatch(struct green__poller *p, struct green__fdwait *w)
 
 int green__poller_wakefd(struct green__poller *p, int fd)
 {
+    green__poller_fresh(p, fd);  /* owned: epoll keeps it registered */
     struct green__fd *r = green__poller_fd(p, fd);
     if (!r)
         return -ENOMEM;
-    r->nonblock = 1;  /* it is: and epoll then keeps it registered */
     int err = p->ops->set(p, fd, r, GREEN_IN);
     if (err < 0)
         return err;
