@@ -7,6 +7,7 @@
 #   make examples        docs/examples/*.c
 #   make valgrind        the suites under memcheck
 #   make sanitize        the suites under AddressSanitizer and UBSan
+#   make tsan            the cross-thread suites under ThreadSanitizer
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
 #                        run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
@@ -35,7 +36,7 @@ LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS)
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
-          lib/net.c lib/proc.c lib/signal.c \
+          lib/net.c lib/proc.c lib/signal.c lib/queue.c \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S)
 # epoll is Linux's; elsewhere poll(2) is the only poller.
 ifeq ($(shell uname -s),Linux)
@@ -49,7 +50,7 @@ LIB_OBJ = $(patsubst %.S,$(BUILD)/%.o,$(LIB_SRC:%.c=$(BUILD)/%.o))
 
 TEST_SRC = test/main.c test/util.c test/sched.c test/stack.c test/sleep.c \
            test/io.c test/group.c test/chan.c test/sync.c test/scale.c \
-           test/offload.c test/net.c test/proc.c
+           test/offload.c test/net.c test/proc.c test/queue.c
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/examples/*.c))
@@ -62,7 +63,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize deps test-run test-aarch64
+        valgrind sanitize tsan deps test-run test-aarch64
 
 all: $(STATIC) $(SHARED)
 
@@ -137,6 +138,17 @@ sanitize: deps
 	    UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/sanitize/test/run 2>&1; \
 	    echo $$? > $(BUILD)/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
 	    [ "$$(cat $(BUILD)/sanitize/status)" = 0 ] || exit 1; done
+
+# The suites that cross OS threads (the queue, the offload pool, signals)
+# under ThreadSanitizer, which follows each green thread as a fiber.
+TSAN_SUITES = queue offload proc net
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan \
+	    CFLAGS="-O1 -g -fsanitize=thread $(CFLAGS)" LDFLAGS="-fsanitize=thread $(LDFLAGS)" \
+	    $(BUILD)/tsan/test/run
+	@for s in $(TSAN_SUITES); do echo "--- tsan: $$s"; \
+	    TSAN_OPTIONS=halt_on_error=1:exitcode=66 CK_RUN_SUITE=$$s CK_TIMEOUT_MULTIPLIER=4 \
+	    $(BUILD)/tsan/test/run || exit 1; done
 
 # aarch64: the library, the Check suite and the examples cross-compiled
 # and run under qemu-user, with the switch backend SWITCH names.  The

@@ -164,6 +164,16 @@ GREEN_API int green_local_port(int fd);
 GREEN_API pid_t green_waitpid(pid_t pid, int *status, int options);
 GREEN_API int green_signal_wait(const sigset_t *set);
 
+/* Cross-thread queues: a bounded FIFO any thread may use. */
+typedef struct green_queue green_queue_t;
+GREEN_API green_queue_t *green_queue_new(size_t elem_size, size_t capacity);
+GREEN_API int green_queue_free(green_queue_t *q);
+GREEN_API int green_queue_send(green_queue_t *q, const void *elem);
+GREEN_API int green_queue_trysend(green_queue_t *q, const void *elem);
+GREEN_API int green_queue_recv(green_queue_t *q, void *elem);
+GREEN_API int green_queue_tryrecv(green_queue_t *q, void *elem);
+GREEN_API int green_queue_close(green_queue_t *q);
+
 /* Groups: structured concurrency. */
 GREEN_API green_group_t *green_group_new(void);
 GREEN_API green_t *green_group_spawn(green_group_t *g, void *(*fn)(void *), void *arg);

@@ -1,5 +1,6 @@
 /*
- * Hooks that tell AddressSanitizer and Valgrind about green stacks.
+ * Hooks that tell AddressSanitizer, ThreadSanitizer and Valgrind about
+ * green stacks.
  *
  * Each hook is a no-op unless the build uses the tool: ASan is detected
  * from the compiler, Valgrind from the presence of its headers.  The
@@ -65,6 +66,60 @@ static inline void green__asan_finish(void *save, const void **from_lo,
 static inline void green__asan_unpoison(void *lo, size_t size)
 {
     (void)lo, (void)size;
+}
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define GREEN__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GREEN__TSAN 1
+#endif
+#endif
+
+/* ThreadSanitizer follows each green thread as a fiber of its own. */
+#ifdef GREEN__TSAN
+#include <sanitizer/tsan_interface.h>
+
+static inline void *green__tsan_current(void)
+{
+    return __tsan_get_current_fiber();
+}
+
+static inline void *green__tsan_new(void)
+{
+    return __tsan_create_fiber(0);
+}
+
+static inline void green__tsan_free(void *fiber)
+{
+    __tsan_destroy_fiber(fiber);
+}
+
+/* Just before switching contexts. */
+static inline void green__tsan_switch(void *fiber)
+{
+    __tsan_switch_to_fiber(fiber, 0);
+}
+#else
+static inline void *green__tsan_current(void)
+{
+    return NULL;
+}
+
+static inline void *green__tsan_new(void)
+{
+    return NULL;
+}
+
+static inline void green__tsan_free(void *fiber)
+{
+    (void)fiber;
+}
+
+static inline void green__tsan_switch(void *fiber)
+{
+    (void)fiber;
 }
 #endif
 

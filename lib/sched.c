@@ -60,6 +60,7 @@ static void thread_free(struct green__sched *s, green_t *t)
     green__list_remove(&s->all, &t->all);
     s->nthreads--;
     t->state = GREEN__FREED;
+    green__tsan_free(t->tsan_fiber);
     green__stack_put(&s->stacks, &stack);
 }
 
@@ -177,6 +178,7 @@ static void switch_to(struct green__sched *s, green_t *from, green_t *to)
     /* A finished thread leaves for good: ASan may drop its fake stack. */
     green__asan_start(from->state == GREEN__DONE ? NULL : &from->asan_fake,
                       to->stack.lo, (size_t)((char *)to - (char *)to->stack.lo));
+    green__tsan_switch(to->tsan_fiber);
     green__ctx_switch(&from->ctx, &to->ctx);
     green__asan_finish(from->asan_fake, NULL, NULL);
     reap(s);
@@ -227,9 +229,9 @@ void green__wake(green_t *t, int err)
 {
     if (t->state != GREEN__PARKED)
         return;
+    t->wake_err = err;  /* before unlink, which may look at why */
     t->waitop->unlink(t);
     green__timers_remove(&t->sched->timers, &t->timer);
-    t->wake_err = err;
     runq_push(t->sched, t);
 }
 
@@ -325,6 +327,7 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
         green__group_member_done(self);
     if (self == s->root) {
         green__asan_start(NULL, s->main_lo, s->main_size);
+        green__tsan_switch(s->main_fiber);
         green__ctx_switch(&self->ctx, &s->main_ctx);
     } else {
         if (s->nlive == 1 && s->root->waitop == &shutdown_op)
@@ -384,6 +387,7 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     if (attr && attr->name)
         strcpy(t->name, attr->name);
     green__ctx_make(&t->ctx, st.lo, (size_t)((char *)t - (char *)st.lo), thread_entry);
+    t->tsan_fiber = green__tsan_new();
     green__list_push(&s->all, &t->all);
     s->nthreads++;
     s->nlive++;
@@ -662,6 +666,8 @@ int green_run(void *(*main)(void *), void *arg)
     root->state = GREEN__RUNNING;
     green__asan_start(&s.main_fake, root->stack.lo,
                       (size_t)((char *)root - (char *)root->stack.lo));
+    s.main_fiber = green__tsan_current();
+    green__tsan_switch(root->tsan_fiber);
     green__ctx_switch(&s.main_ctx, &root->ctx);
     green__asan_finish(s.main_fake, NULL, NULL);
 

@@ -91,6 +91,7 @@ struct green {
     green_t *next;                  /* run queue, or the list of zombies */
     struct green__node all;         /* in the scheduler's list of threads */
     void *asan_fake;                /* ASan's fake stack while switched out */
+    void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
     char name[GREEN_NAME_MAX];
 };
 
@@ -121,6 +122,7 @@ struct green__sched {
     const void *main_lo;            /* its stack, for ASan */
     size_t main_size;
     void *main_fake;
+    void *main_fiber;               /* TSan's fiber for green_run's context */
     void *(*main_fn)(void *);
     void *main_arg;
     sigset_t saved_mask;            /* the OS thread's mask before green_run */

@@ -16,6 +16,7 @@ int main(void)
     srunner_add_suite(sr, offload_suite());
     srunner_add_suite(sr, net_suite());
     srunner_add_suite(sr, proc_suite());
+    srunner_add_suite(sr, queue_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -19,6 +19,7 @@ Suite *scale_suite(void);
 Suite *offload_suite(void);
 Suite *net_suite(void);
 Suite *proc_suite(void);
+Suite *queue_suite(void);
 
 /* Runs fn as green_run's main and checks that green_run returned 0. */
 void run_green(void *(*fn)(void *), void *arg);
