@@ -4,10 +4,10 @@
  *
  * Names are resolved on the offload pool, since getaddrinfo blocks; a
  * numeric address and port are resolved in place.  Sockets come back
- * non-blocking and close-on-exec, known to the poller as owned.
+ * close-on-exec and, inside green_run, non-blocking and known to the
+ * poller as owned; outside, blocking, as a plain program expects.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -142,29 +142,14 @@ int green_getaddrinfo(const char *node, const char *service,
     return lookup_offloaded(node, service, hints, res);
 }
 
-/* A socket for ai, non-blocking (inside green_run) and close-on-exec,
- * known to the poller as owned. */
+/* A socket, close-on-exec; inside green_run non-blocking and known to
+ * the poller as owned. */
 static int open_socket(int family, int type, int protocol)
 {
     struct green__sched *s = green__cur;
     int fd = socket(family, type | SOCK_CLOEXEC | (s ? SOCK_NONBLOCK : 0), protocol);
     if (fd >= 0 && s)
         green__poller_fresh(&s->poller, fd);
-    return fd;
-}
-
-/* Outside green_run the socket was blocking for its connect: every
- * socket these calls return is non-blocking. */
-static int finish(int fd)
-{
-    if (fd >= 0 && !green__cur) {
-        int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-            int err = errno;
-            close(fd);
-            return green__fail(err);
-        }
-    }
     return fd;
 }
 
@@ -203,7 +188,7 @@ static int connect_any(const char *host, const char *port, int type)
     freeaddrinfo(res);
     if (fd < 0)
         return green__fail(err);
-    return finish(fd);
+    return fd;
 }
 
 int green_tcp_connect(const char *host, const char *port)
@@ -242,7 +227,7 @@ static int bind_any(const char *host, const char *port, int type, int backlog, i
     freeaddrinfo(res);
     if (fd < 0)
         return green__fail(err);
-    return finish(fd);
+    return fd;
 }
 
 int green_tcp_listen_flags(const char *host, const char *port, int backlog, int flags)
@@ -302,7 +287,7 @@ int green_unix_connect(const char *path)
         green_close(fd);
         return green__fail(err);
     }
-    return finish(fd);
+    return fd;
 }
 
 int green_unix_listen(const char *path, int backlog)
@@ -322,5 +307,5 @@ int green_unix_listen(const char *path, int backlog)
         green_close(fd);
         return green__fail(err);
     }
-    return finish(fd);
+    return fd;
 }

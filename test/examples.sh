@@ -11,15 +11,18 @@ fail=0
 ok() { echo "examples: $1 ok"; }
 bad() { echo "examples: $1 FAILED: $2" >&2; fail=1; }
 
-# Starts server $1 on a free port, reading its stdout on fd 5; sets
-# $server and $port.  Its first line says the port, so reading that line
-# waits until it listens.
+# Starts server $1 on a free port (with any further arguments), reading
+# its stdout on fd 5; sets $server and $port.  Its first line says the
+# port, so reading that line waits until it listens.
 start_server() {
-    exec 5< <(exec timeout 30 $run "$dir/$1" 0 2>&1)
+    local name=$1
+    shift
+    exec 5< <(exec timeout 30 $run "$dir/$name" 0 "$@" 2>&1)
     server=$!
     line=""
     read -r -t 10 line <&5
     port=${line#listening on 127.0.0.1:}
+    port=${port%% *}
     [ "$port" != "$line" ] && [ -n "$port" ]
 }
 
@@ -64,7 +67,8 @@ else
     bad limit "$out"
 fi
 
-# echo_server: two clients at once, each gets its own bytes back.
+# echo_server: two clients at once, each gets its own bytes back; then
+# SIGINT, with a client still connected, shuts it down cleanly.
 if ! start_server echo_server; then
     bad echo_server "did not start: $line"
 else
@@ -73,11 +77,16 @@ else
     echo "second client" >&4
     read -r -t 10 a <&3
     read -r -t 10 b <&4
-    exec 3>&- 4>&-
-    if [ "$a" = "first client" ] && [ "$b" = "second client" ]; then
-        ok echo_server
-    else
+    exec 4>&-
+    kill -INT "$server"
+    rest=$(timeout 10 cat <&5)
+    exec 3>&-
+    if [ "$a" != "first client" ] || [ "$b" != "second client" ]; then
         bad echo_server "got '$a' and '$b'"
+    elif ! echo "$rest" | grep -q '^signal 2: closing' || ! echo "$rest" | grep -q '^bye$'; then
+        bad echo_server "no clean shutdown: $rest"
+    else
+        ok echo_server
     fi
 fi
 stop_server
@@ -97,6 +106,66 @@ else
         ok http_server
     else
         bad http_server "got $answers answers"
+    fi
+fi
+stop_server
+
+# fetch: three pages from a local server at once, and a refused port.
+if ! start_server http_server; then
+    bad fetch "http_server did not start: $line"
+else
+    out=$(timeout 20 $run "$dir/fetch" "http://127.0.0.1:$port/" "http://localhost:$port/a" \
+          "http://127.0.0.1:$port/b" "http://127.0.0.1:1/")
+    if [ "$(echo "$out" | grep -c ' -> 200, 13 bytes: Hello, World!$')" = 3 ] &&
+       echo "$out" | grep -q '127.0.0.1:1/ -> failed: Connection refused' &&
+       echo "$out" | grep -q '^3 of 4 fetched in'; then
+        ok fetch
+    else
+        bad fetch "$out"
+    fi
+fi
+stop_server
+
+# sync_vs_green: both ways finish every request, and say how long.
+out=$(timeout 30 $run "$dir/sync_vs_green" 5) || bad sync_vs_green "exit $?: $out"
+if echo "$out" | grep -q '^one after another: 5 requests in [0-9]* ms$' &&
+   echo "$out" | grep -q '^a green thread each: 5 requests in [0-9]* ms$'; then
+    ok sync_vs_green
+else
+    bad sync_vs_green "$out"
+fi
+
+# subprocess: the child's two lines, its exit status, and a ticker that
+# went on meanwhile.
+out=$(timeout 20 $run "$dir/subprocess") || bad subprocess "exit $?"
+if [ "$(echo "$out" | grep -c '^child says: ')" = 2 ] &&
+   echo "$out" | grep -q 'exited with status 3$' &&
+   echo "$out" | grep -q '^the ticker ticked on meanwhile$'; then
+    ok subprocess
+else
+    bad subprocess "$out"
+fi
+
+# multicore: two schedulers on one port; six connections echo, and on
+# SIGINT every scheduler stops and the counts add up.
+if ! start_server multicore 2; then
+    bad multicore "did not start: $line"
+else
+    echoed=0
+    for i in 1 2 3 4 5 6; do
+        exec 3<>"/dev/tcp/127.0.0.1/$port"
+        echo "line $i" >&3
+        read -r -t 10 a <&3
+        exec 3>&-
+        [ "$a" = "line $i" ] && echoed=$((echoed + 1))
+    done
+    kill -INT "$server"
+    rest=$(timeout 10 cat <&5)
+    if [ "$echoed" = 6 ] && echo "$rest" | grep -q '^6 connections in all$' &&
+       [ "$(echo "$rest" | grep -c '^scheduler [01] served')" = 2 ]; then
+        ok multicore
+    else
+        bad multicore "echoed $echoed: $rest"
     fi
 fi
 stop_server

@@ -299,8 +299,8 @@ GREEN_TEST(unix_errors)
 }
 END_TEST
 
-/* Outside green_run the calls block, as POSIX calls do, and still return
- * non-blocking sockets. */
+/* Outside green_run the calls block, as POSIX calls do, and return
+ * blocking sockets, which the first green call inside makes non-blocking. */
 START_TEST(net_outside)
 {
     int lfd = green_tcp_listen("127.0.0.1", "0", 4);
@@ -309,8 +309,14 @@ START_TEST(net_outside)
     port_of(lfd, port);
     int fd = green_tcp_connect("localhost", port);
     ck_assert_int_ge(fd, 0);
-    ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
-    ck_assert(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+    ck_assert(!(fcntl(fd, F_GETFL) & O_NONBLOCK));
+    ck_assert(!(fcntl(lfd, F_GETFL) & O_NONBLOCK));
+    ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    ck_assert_int_eq(green_write(fd, "x", 1), 1);
+    int c = green_accept(lfd, NULL, NULL);
+    char b;
+    ck_assert_int_eq(green_read(c, &b, 1), 1);
+    close(c);
     struct addrinfo *res;
     ck_assert_int_eq(green_getaddrinfo(BAD_NAME, "1", NULL, &res), -1);
     ck_assert_int_eq(errno, ENXIO);

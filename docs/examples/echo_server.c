@@ -1,19 +1,20 @@
 /*
- * An echo server with one green thread per connection.  Each handler is
- * plain sequential code: read, write back, repeat until the client hangs
- * up.  While one handler waits for its client, the others run.
+ * An echo server with one green thread per connection, that shuts down
+ * cleanly on SIGINT or SIGTERM.  Each handler is plain sequential code:
+ * read, write back, repeat until the client hangs up.  While one handler
+ * waits for its client, the others run.  On a signal, main cancels the
+ * acceptor and every connection: their blocking calls fail with
+ * ECANCELED, each handler closes its socket on the way out, and main
+ * waits for all of them before it returns.
  *
  *   cc echo_server.c $(pkg-config --cflags --libs green) -o echo_server
  *   ./echo_server [port]      (default 7007; 0 picks a free port)
  */
-#include <arpa/inet.h>
+#include <errno.h>
 #include <green.h>
-#include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 static void *serve(void *arg)
 {
@@ -27,52 +28,79 @@ static void *serve(void *arg)
     return NULL;
 }
 
-static int listen_on(int port)
+struct server {
+    int lfd;
+    green_group_t *conns;
+};
+
+static void *accept_loop(void *arg)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sin;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 128) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-        perror("listen");
-        return -1;
+    struct server *srv = arg;
+    for (;;) {
+        int fd = green_accept(srv->lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == ECANCELED)
+                return NULL;
+            perror("accept");  /* out of fds, say: back off, do not spin */
+            if (green_sleep(100) < 0)
+                return NULL;
+            continue;
+        }
+        /* Detached: freed as it finishes; the group still waits for it. */
+        green_t *t = green_group_spawn(srv->conns, serve, (void *)(intptr_t)fd);
+        if (t)
+            green_detach(t);
+        else
+            green_close(fd);
     }
-    printf("listening on 127.0.0.1:%d\n", ntohs(sin.sin_port));
-    fflush(stdout);
-    return fd;
 }
 
-static void *server(void *arg)
+/* Waits for SIGINT or SIGTERM and returns which came. */
+static void *wait_for_stop(void *arg)
 {
-    int lfd = listen_on(*(int *)arg);
-    if (lfd < 0)
+    (void)arg;
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    return (void *)(intptr_t)green_signal_wait(&stop);
+}
+
+static int status;
+
+static void *run_server(void *arg)
+{
+    struct server srv = {.lfd = green_tcp_listen("127.0.0.1", arg, 128)};
+    if (srv.lfd < 0) {
+        perror("listen");
+        status = 1;
         return NULL;
-    for (;;) {
-        int fd = green_accept(lfd, NULL, NULL);
-        if (fd < 0) {
-            /* Out of fds, say: back off rather than spin. */
-            perror("accept");
-            green_sleep(100);
-            continue;
-        }
-        green_t *t = green_spawn(serve, (void *)(intptr_t)fd);
-        if (!t) {
-            perror("green_spawn");
-            green_close(fd);
-            continue;
-        }
-        green_detach(t);
     }
+    srv.conns = green_group_new();
+    green_t *acceptor = green_spawn(accept_loop, &srv);
+    green_t *stopper = green_spawn(wait_for_stop, NULL);
+    green_yield();  /* both start: from here on the signals are caught */
+    printf("listening on 127.0.0.1:%d\n", green_local_port(srv.lfd));
+    fflush(stdout);
+
+    void *sig;
+    green_join(stopper, &sig);
+    printf("signal %d: closing the listener and every connection\n", (int)(intptr_t)sig);
+    green_cancel(acceptor);
+    green_join(acceptor, NULL);
+    green_group_cancel(srv.conns);
+    green_group_wait(srv.conns);
+    green_group_free(srv.conns);
+    green_close(srv.lfd);
+    printf("bye\n");
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    int port = argc > 1 ? atoi(argv[1]) : 7007;
-    if (green_run(server, &port) < 0) {
+    if (green_run(run_server, argc > 1 ? argv[1] : "7007") < 0) {
         perror("green_run");
         return 1;
     }
-    return 0;
+    return status;
 }
