@@ -94,7 +94,10 @@ $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
 
 $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(EXAMPLE_LIBS) -pthread $(LDFLAGS)
+
+# The OpenSSL example links OpenSSL (test/deps.sh installs libssl-dev).
+$(BUILD)/examples/tls_echo: EXAMPLE_LIBS = -lssl -lcrypto
 
 examples: $(EXAMPLES)
 

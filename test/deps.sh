@@ -1,8 +1,8 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
-#   deps.sh check      pkg-config and Check, for make test
+#   deps.sh check      pkg-config, Check and OpenSSL's headers, for make test
 #   deps.sh valgrind   valgrind, for make valgrind
-#   deps.sh aarch64    a cross compiler, qemu-user and Check for arm64,
+#   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
 #                      for make test-aarch64
 # As root with apt-get it installs what is missing; otherwise it stops and
 # prints the command to run.
@@ -14,6 +14,8 @@ check)
     if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists check; then
         missing="$missing check"
     fi
+    # The OpenSSL example, docs/examples/tls_echo.c.
+    [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
     ;;
 valgrind)
     command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
@@ -23,6 +25,7 @@ aarch64)
     command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
     [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/check.pc ] ||
         missing="$missing check:arm64 libsubunit-dev:arm64"
+    [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/openssl.pc ] || missing="$missing libssl-dev:arm64"
     ;;
 esac
 [ -z "$missing" ] && exit 0

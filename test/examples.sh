@@ -169,4 +169,13 @@ else
     fi
 fi
 stop_server
+
+# tls_echo: OpenSSL through green_wait, three clients at once.
+out=$(timeout 20 $run "$dir/tls_echo") || bad tls_echo "exit $?: $out"
+if [ "$(echo "$out" | grep -c 'got back "hello from green thread #[0-9]*"$')" = 3 ] &&
+   echo "$out" | grep -q '^3 of 3 lines echoed over TLS$'; then
+    ok tls_echo
+else
+    bad tls_echo "$out"
+fi
 exit $fail
