@@ -9,6 +9,7 @@
 #ifndef GREEN_SANITIZER_H
 #define GREEN_SANITIZER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -135,6 +136,11 @@ static inline void green__vg_stack_deregister(unsigned id)
 {
     VALGRIND_STACK_DEREGISTER(id);
 }
+
+static inline bool green__vg_running(void)
+{
+    return RUNNING_ON_VALGRIND;
+}
 #else
 static inline unsigned green__vg_stack_register(void *lo, size_t size)
 {
@@ -145,6 +151,11 @@ static inline unsigned green__vg_stack_register(void *lo, size_t size)
 static inline void green__vg_stack_deregister(unsigned id)
 {
     (void)id;
+}
+
+static inline bool green__vg_running(void)
+{
+    return false;
 }
 #endif
 
