@@ -118,22 +118,27 @@ static void *worker(void *arg)
     return NULL;
 }
 
+int green__os_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);  /* the new thread inherits it */
+    pthread_t t;
+    int err = pthread_create(&t, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return -err;
+}
+
 /* Under the lock: queues j, and starts a worker for it unless an idle one
  * will take it.  0, or -errno when no worker exists to run it. */
 static int submit(struct job *j)
 {
     if (pool.queued >= pool.idle && pool.workers < pool_size()) {
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        /* Workers block every signal: signals are for the green side. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_t t;
-        int err = pthread_create(&t, &attr, worker, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
+        int err = green__os_thread(worker, NULL);
         if (err == 0)
             pool.workers++;
         else if (pool.workers == 0)

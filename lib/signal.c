@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include "offload.h"
 #include "sched.h"
 
 struct sigwaiter {
@@ -129,18 +130,9 @@ static int start(void)
         pipe_r = p[0];
         pipe_w = p[1];
     }
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    int err = pthread_create(&t, &attr, dispatcher, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (err)
-        return -err;
+    int err = green__os_thread(dispatcher, NULL);
+    if (err < 0)
+        return err;
     sig.running = true;
     return 0;
 }
