@@ -8,6 +8,7 @@
  *   green chan64 N      the same with capacity 64
  *   green mutex N       ns per handoff of a mutex between two threads
  *   green io N          us per round trip of one byte over a socketpair
+ *   green offload N     us per green_offload of a function that returns
  *   green idle N        bytes per green thread parked in a sleep
  *   green spawnscale N  ns per spawn while building up to N threads
  *   green timers N      ms late, p99, of N sleepers once all are parked
@@ -136,6 +137,25 @@ static void *run_mutex(void *arg)
     return NULL;
 }
 
+/* offload round trip */
+
+static void *returns_at_once(void *arg)
+{
+    return arg;
+}
+
+static void *run_offload(void *arg)
+{
+    (void)arg;
+    green_offload(returns_at_once, NULL, NULL);  /* the pool starts */
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        if (green_offload(returns_at_once, NULL, NULL) < 0)
+            exit(1);
+    result = (bench_now_ns() - t0) / N / 1000;
+    return NULL;
+}
+
 /* io round trip */
 
 static void *echo_bytes(void *arg)
@@ -244,7 +264,7 @@ int main(int argc, char **argv)
         {"chan0", run_chan0, NULL},   {"chan64", run_chan64, NULL},
         {"mutex", run_mutex, NULL},   {"io", run_io, NULL},
         {"idle", run_idle, NULL},     {"spawnscale", run_idle, (void *)1},
-        {"timers", run_timers, NULL},
+        {"timers", run_timers, NULL}, {"offload", run_offload, NULL},
     };
     if (argc != 3) {
         fprintf(stderr, "usage: green WORKLOAD N\n");

@@ -1,6 +1,6 @@
 """asyncio, or uvloop with --uvloop, in the make bench workloads.
 
-    pyasync.py [--uvloop] switch|spawn|chan0|chan64|io|idle N
+    pyasync.py [--uvloop] switch|spawn|chan0|chan64|io|idle|offload N
     pyasync.py [--uvloop] http PORT
 """
 import asyncio
@@ -65,6 +65,19 @@ async def bench_io(n):
     return elapsed * 1e6 / n
 
 
+def nothing_in_a_thread():
+    return None
+
+
+async def bench_offload(n):
+    """us per asyncio.to_thread call of a function that returns at once."""
+    await asyncio.to_thread(nothing_in_a_thread)  # the pool starts
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await asyncio.to_thread(nothing_in_a_thread)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
 async def bench_idle(n):
     mem0 = memory()
     tasks = [asyncio.create_task(asyncio.sleep(3600)) for _ in range(n)]
@@ -102,6 +115,7 @@ def main():
         asyncio.run(bench_http(n))
         return
     bench = {"switch": bench_switch, "spawn": bench_spawn, "io": bench_io, "idle": bench_idle,
+             "offload": bench_offload,
              "chan0": lambda k: bench_chan(k, 1), "chan64": lambda k: bench_chan(k, 64)}[what]
     print("%.3f" % asyncio.run(bench(n)))
 
