@@ -124,6 +124,8 @@ int green_getaddrinfo(const char *node, const char *service,
     gai_last = 0;
     if ((!node && !service) || !res)
         return green__fail(EINVAL);
+    if (green__cur && green__cur->current->cancelled)
+        return green__fail(ECANCELED);  /* even for a number: see api.md */
     *res = NULL;
     /* Numbers need no resolver: look them up here, without a worker. */
     struct addrinfo numeric = hints ? *hints : (struct addrinfo){.ai_family = AF_UNSPEC};

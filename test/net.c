@@ -63,6 +63,11 @@ GREEN_TEST(getaddrinfo_failures)
     ck_assert_int_eq(green_tcp_connect(BAD_NAME, "80"), -1);
     ck_assert_int_eq(errno, ENXIO);
     ck_assert_int_eq(green_gai_error(), EAI_NONAME);
+    green_cancel(green_self());
+    ck_assert_int_eq(green_getaddrinfo("127.0.0.1", "80", &hints, &res), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    ck_assert_int_eq(green_tcp_listen("127.0.0.1", "0", 1), -1);
+    ck_assert_int_eq(errno, ECANCELED);
     return NULL;
 }
 END_TEST
