@@ -79,9 +79,8 @@ void green__inbox_post(struct green__inbox *in, struct green__remote *r)
 {
     pthread_mutex_lock(&in->lock);
     if (!r->posted) {
-        bool was_empty = !in->posted;
-        r->next = in->posted;
-        in->posted = r;
+        bool was_empty = green__list_empty(&in->posted);
+        green__list_push(&in->posted, &r->node);
         r->posted = true;
         if (was_empty)
             signal_fd(in->wfd);
@@ -93,10 +92,7 @@ void green__inbox_unpost(struct green__inbox *in, struct green__remote *r)
 {
     pthread_mutex_lock(&in->lock);
     if (r->posted) {
-        struct green__remote **p = &in->posted;
-        while (*p != r)
-            p = &(*p)->next;
-        *p = r->next;
+        green__list_remove(&in->posted, &r->node);
         r->posted = false;
     }
     pthread_mutex_unlock(&in->lock);
@@ -110,14 +106,14 @@ void green__inbox_drain(struct green__inbox *in)
     while (read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
         ;
     pthread_mutex_lock(&in->lock);
-    struct green__remote *r = in->posted;
-    in->posted = NULL;
-    for (struct green__remote *q = r; q; q = q->next)
-        q->posted = false;
+    struct green__node *n = in->posted.first;
+    in->posted = (struct green__list){NULL, NULL};
+    for (struct green__node *q = n; q; q = q->next)
+        green__container_of(q, struct green__remote, node)->posted = false;
     pthread_mutex_unlock(&in->lock);
-    while (r) {
-        struct green__remote *next = r->next;  /* waking may end r's owner */
-        green__wake(r->thread, 0);
-        r = next;
+    while (n) {
+        struct green__node *next = n->next;  /* waking may end n's owner */
+        green__wake(green__container_of(n, struct green__remote, node)->thread, 0);
+        n = next;
     }
 }

@@ -16,16 +16,17 @@
 #include <stdbool.h>
 
 #include "green.h"
+#include "list.h"
 
 struct green__remote {
-    struct green__remote *next;   /* in the inbox's posted list */
+    struct green__node node;      /* in the inbox's posted list */
     green_t *thread;              /* to wake */
     bool posted;                  /* on the list; under the inbox's lock */
 };
 
 struct green__inbox {
     pthread_mutex_t lock;
-    struct green__remote *posted; /* LIFO; the order of wake-ups is free */
+    struct green__list posted;    /* of green__remote */
     int rfd, wfd;                 /* eventfd (both the same) or a pipe;
                                      -1 until first used */
     unsigned waiting;             /* green threads parked for a post */

@@ -30,7 +30,7 @@ struct job {
     void *arg;
     void *result;
     void (*drop)(void *arg);      /* see offload.h */
-    struct job *next;             /* in the pool's queue */
+    struct green__node node;      /* in the pool's queue */
     struct green__inbox *inbox;   /* the waiter's scheduler's */
     struct green__remote remote;
     bool started, done, abandoned; /* under the pool's lock */
@@ -39,10 +39,10 @@ struct job {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t work;
-    struct job *head, *tail;
+    struct green__list queue;     /* of job, oldest first */
     size_t size;                  /* at most this many workers; 0: default */
     size_t workers, idle, queued;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, 0, 0, 0};
 
 /* asyncio's default: enough for blocking calls beside the cores. */
 static size_t default_size(void)
@@ -64,34 +64,19 @@ static struct job *next_job(void)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += IDLE_EXIT_S;
     pool.idle++;
-    while (!pool.head) {
-        if (pthread_cond_timedwait(&pool.work, &pool.lock, &until) == ETIMEDOUT && !pool.head) {
+    while (green__list_empty(&pool.queue)) {
+        if (pthread_cond_timedwait(&pool.work, &pool.lock, &until) == ETIMEDOUT &&
+            green__list_empty(&pool.queue)) {
             pool.idle--;
             return NULL;
         }
     }
     pool.idle--;
     pool.queued--;
-    struct job *j = pool.head;
-    pool.head = j->next;
-    if (!pool.head)
-        pool.tail = NULL;
+    struct job *j = green__container_of(pool.queue.first, struct job, node);
+    green__list_remove(&pool.queue, &j->node);
     j->started = true;
     return j;
-}
-
-/* Under the lock: takes j, not yet started, out of the queue. */
-static void dequeue(struct job *j)
-{
-    struct job **p = &pool.head, *prev = NULL;
-    while (*p != j) {
-        prev = *p;
-        p = &(*p)->next;
-    }
-    *p = j->next;
-    if (pool.tail == j)
-        pool.tail = prev;
-    pool.queued--;
 }
 
 static void *worker(void *arg)
@@ -144,11 +129,7 @@ static int submit(struct job *j)
         else if (pool.workers == 0)
             return -EAGAIN;
     }
-    if (pool.tail)
-        pool.tail->next = j;
-    else
-        pool.head = j;
-    pool.tail = j;
+    green__list_push(&pool.queue, &j->node);
     pool.queued++;
     pthread_cond_signal(&pool.work);
     return 0;
@@ -160,7 +141,7 @@ static void forget_in_child(void)
 {
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.work, NULL);
-    pool.head = pool.tail = NULL;
+    pool.queue = (struct green__list){NULL, NULL};
     pool.workers = pool.idle = pool.queued = 0;
 }
 
@@ -187,7 +168,8 @@ static void job_unlink(green_t *t)
     pthread_mutex_lock(&pool.lock);
     bool done = j->done;
     if (!j->started) {
-        dequeue(j);
+        green__list_remove(&pool.queue, &j->node);
+        pool.queued--;
         if (j->drop)
             j->drop(j->arg);
         free(j);

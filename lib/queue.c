@@ -19,7 +19,7 @@
 #include "sched.h"
 
 struct qwaiter {
-    struct qwaiter *next;
+    struct green__node node;      /* in the queue's senders or receivers */
     green_t *thread;              /* NULL for a plain OS thread */
     struct green__inbox *inbox;
     struct green__remote remote;
@@ -27,15 +27,11 @@ struct qwaiter {
     bool woken;                   /* taken off its list by a wake-up */
 };
 
-struct wlist {
-    struct qwaiter *first, *last;
-};
-
 struct green_queue {
     pthread_mutex_t lock;
     size_t elem_size, cap, head, count;
     bool closed;
-    struct wlist senders, receivers;
+    struct green__list senders, receivers;  /* of qwaiter, FIFO */
     unsigned char *ring;
 };
 
@@ -66,7 +62,7 @@ int green_queue_free(green_queue_t *q)
     if (!q)
         return 0;
     pthread_mutex_lock(&q->lock);
-    bool busy = q->senders.first || q->receivers.first;
+    bool busy = !green__list_empty(&q->senders) || !green__list_empty(&q->receivers);
     pthread_mutex_unlock(&q->lock);
     if (busy)
         return green__fail(EBUSY);
@@ -76,33 +72,7 @@ int green_queue_free(green_queue_t *q)
     return 0;
 }
 
-/* Waiter lists, under the lock. */
-
-static void wl_push(struct wlist *l, struct qwaiter *w)
-{
-    w->next = NULL;
-    if (l->last)
-        l->last->next = w;
-    else
-        l->first = w;
-    l->last = w;
-}
-
-static void wl_remove(struct wlist *l, struct qwaiter *w)
-{
-    struct qwaiter *prev = NULL;
-    for (struct qwaiter *x = l->first; x; prev = x, x = x->next) {
-        if (x != w)
-            continue;
-        if (prev)
-            prev->next = w->next;
-        else
-            l->first = w->next;
-        if (l->last == w)
-            l->last = prev;
-        return;
-    }
-}
+/* Waking, under the lock. */
 
 static void wake(struct qwaiter *w)
 {
@@ -113,20 +83,18 @@ static void wake(struct qwaiter *w)
         pthread_cond_signal(w->cond);
 }
 
-static void wake_first(struct wlist *l)
+static void wake_first(struct green__list *l)
 {
-    struct qwaiter *w = l->first;
-    if (!w)
+    if (green__list_empty(l))
         return;
-    l->first = w->next;
-    if (!l->first)
-        l->last = NULL;
+    struct qwaiter *w = green__container_of(l->first, struct qwaiter, node);
+    green__list_remove(l, &w->node);
     wake(w);
 }
 
-static void wake_all(struct wlist *l)
+static void wake_all(struct green__list *l)
 {
-    while (l->first)
+    while (!green__list_empty(l))
         wake_first(l);
 }
 
@@ -161,7 +129,7 @@ static int get(green_queue_t *q, void *elem)
 
 struct qwait {
     green_queue_t *q;
-    struct wlist *list;
+    struct green__list *list;
     struct qwaiter w;
 };
 
@@ -173,7 +141,7 @@ static void qwait_unlink(green_t *t)
     green_queue_t *q = qw->q;
     pthread_mutex_lock(&q->lock);
     if (!qw->w.woken)
-        wl_remove(qw->list, &qw->w);
+        green__list_remove(qw->list, &qw->w.node);
     else if (t->wake_err)
         wake_first(qw->list);
     pthread_mutex_unlock(&q->lock);
@@ -191,7 +159,7 @@ static void qwait_describe(const green_t *t, char *buf, size_t n)
 static const struct green__waitop qwait_op = {qwait_unlink, qwait_describe, false};
 
 /* Called with the lock held, which it drops and retakes.  0 or -errno. */
-static int wait_green(struct green__sched *s, green_queue_t *q, struct wlist *list)
+static int wait_green(struct green__sched *s, green_queue_t *q, struct green__list *list)
 {
     green_t *self = s->current;
     if (self->cancelled)
@@ -200,7 +168,7 @@ static int wait_green(struct green__sched *s, green_queue_t *q, struct wlist *li
         return -ETIMEDOUT;
     struct qwait qw = {.q = q, .list = list,
                        .w = {.thread = self, .inbox = &s->inbox, .remote.thread = self}};
-    wl_push(list, &qw.w);
+    green__list_push(list, &qw.w.node);
     pthread_mutex_unlock(&q->lock);
     self->w.remote.obj = &qw;
     s->inbox.waiting++;
@@ -210,12 +178,12 @@ static int wait_green(struct green__sched *s, green_queue_t *q, struct wlist *li
     return err;
 }
 
-static int wait_os(green_queue_t *q, struct wlist *list)
+static int wait_os(green_queue_t *q, struct green__list *list)
 {
     pthread_cond_t cond;
     pthread_cond_init(&cond, NULL);
     struct qwaiter w = {.cond = &cond};
-    wl_push(list, &w);
+    green__list_push(list, &w.node);
     while (!w.woken)
         pthread_cond_wait(&cond, &q->lock);
     pthread_cond_destroy(&cond);
@@ -236,7 +204,7 @@ static int run(green_queue_t *q, void *elem, bool sending, bool wait)
         if (err < 0)
             return green__fail(-err);
     }
-    struct wlist *list = sending ? &q->senders : &q->receivers;
+    struct green__list *list = sending ? &q->senders : &q->receivers;
     pthread_mutex_lock(&q->lock);
     int err;
     while ((err = sending ? put(q, elem) : get(q, elem)) == -EAGAIN && wait) {

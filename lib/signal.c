@@ -24,7 +24,7 @@
 #include "sched.h"
 
 struct sigwaiter {
-    struct sigwaiter *next;
+    struct green__node node;      /* in sig.waiters */
     sigset_t set;
     int signo;                    /* 0 until a signal is handed over */
     struct green__inbox *inbox;
@@ -34,7 +34,7 @@ struct sigwaiter {
 static struct {
     pthread_mutex_t lock;
     sigset_t installed;           /* signals with libgreen's handler */
-    struct sigwaiter *waiters;    /* in the order they came */
+    struct green__list waiters;   /* of sigwaiter, in the order they came */
     bool running;                 /* the dispatcher */
 } sig = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -70,14 +70,13 @@ static int take(const sigset_t *set)
 /* Under the lock: hands counted signals to the waiters, first come first. */
 static void dispatch(void)
 {
-    struct sigwaiter **p = &sig.waiters;
-    while (*p) {
-        struct sigwaiter *w = *p;
+    struct green__node *n = sig.waiters.first;
+    while (n) {
+        struct sigwaiter *w = green__container_of(n, struct sigwaiter, node);
+        n = n->next;
         if ((w->signo = take(&w->set)) != 0) {
-            *p = w->next;
+            green__list_remove(&sig.waiters, &w->node);
             green__inbox_post(w->inbox, &w->remote);
-        } else {
-            p = &w->next;
         }
     }
 }
@@ -100,7 +99,7 @@ static void *dispatcher(void *arg)
 static void forget_in_child(void)
 {
     pthread_mutex_init(&sig.lock, NULL);
-    sig.waiters = NULL;
+    sig.waiters = (struct green__list){NULL, NULL};
     sig.running = false;
     int r = pipe_r, w = pipe_w;
     pipe_r = pipe_w = -1;
@@ -171,12 +170,8 @@ static void sigwait_unlink(green_t *t)
 {
     struct sigwaiter *w = t->w.remote.obj;
     pthread_mutex_lock(&sig.lock);
-    if (!w->signo) {
-        struct sigwaiter **p = &sig.waiters;
-        while (*p != w)
-            p = &(*p)->next;
-        *p = w->next;
-    }
+    if (!w->signo)
+        green__list_remove(&sig.waiters, &w->node);
     pthread_mutex_unlock(&sig.lock);
     if (w->signo)
         green__inbox_unpost(w->inbox, &w->remote);
@@ -208,10 +203,7 @@ static int take_or_queue(struct green__sched *s, struct sigwaiter *w)
     green_t *self = s->current;
     if (self->deadline >= 0 && self->deadline <= green_now())
         return -ETIMEDOUT;
-    struct sigwaiter **p = &sig.waiters;
-    while (*p)
-        p = &(*p)->next;
-    *p = w;
+    green__list_push(&sig.waiters, &w->node);
     return 0;
 }
 
