@@ -64,6 +64,17 @@ int green__inbox_open(struct green__sched *s)
     return err;
 }
 
+int green__inbox_park(struct green__sched *s, const struct green__waitop *op, void *obj)
+{
+    green_t *self = s->current;
+    self->w.remote.obj = obj;
+    self->w.remote.abandoned = false;
+    s->inbox.waiting++;  /* something can wake a thread: not a deadlock */
+    int err = green__park(s, op, self->deadline, ETIMEDOUT);
+    s->inbox.waiting--;
+    return err;
+}
+
 static void signal_fd(int fd)
 {
     /* Eight bytes suit an eventfd; a pipe takes them as well.  A full

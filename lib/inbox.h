@@ -33,12 +33,19 @@ struct green__inbox {
 };
 
 struct green__sched;
+struct green__waitop;
 
 void green__inbox_init(struct green__inbox *in);
 void green__inbox_fini(struct green__inbox *in);
 
 /* Makes the fd and has the poller watch it; 0 or -errno.  Idempotent. */
 int green__inbox_open(struct green__sched *s);
+
+/* Parks the running thread until another OS thread posts its record, or
+ * its deadline or cancellation ends the wait (ETIMEDOUT, ECANCELED); op's
+ * unlink finds obj in t->w.remote.  The inbox must be open.  Returns what
+ * green__park returns. */
+int green__inbox_park(struct green__sched *s, const struct green__waitop *op, void *obj);
 
 /* From any thread: r->thread is to be woken.  A second post before the
  * wake-up is one wake-up. */

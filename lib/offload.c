@@ -226,11 +226,7 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
         return green__fail(-err);
     }
 
-    self->w.remote.obj = j;
-    self->w.remote.abandoned = false;
-    s->inbox.waiting++;
-    err = green__park(s, &job_op, self->deadline, ETIMEDOUT);
-    s->inbox.waiting--;
+    err = green__inbox_park(s, &job_op, j);
     /* A call that finished as the wait ended counts as done: its result
      * may own memory that only the caller can free. */
     if (err < 0 && self->w.remote.abandoned)

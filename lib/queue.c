@@ -161,19 +161,16 @@ static const struct green__waitop qwait_op = {qwait_unlink, qwait_describe, fals
 /* Called with the lock held, which it drops and retakes.  0 or -errno. */
 static int wait_green(struct green__sched *s, green_queue_t *q, struct green__list *list)
 {
+    int err = green__inbox_open(s);  /* once per scheduler, and only to wait */
+    if (err < 0)
+        return err;
     green_t *self = s->current;
-    if (self->cancelled)
-        return -ECANCELED;
-    if (self->deadline >= 0 && self->deadline <= green_now())
-        return -ETIMEDOUT;
     struct qwait qw = {.q = q, .list = list,
                        .w = {.thread = self, .inbox = &s->inbox, .remote.thread = self}};
     green__list_push(list, &qw.w.node);
     pthread_mutex_unlock(&q->lock);
-    self->w.remote.obj = &qw;
-    s->inbox.waiting++;
-    int err = green__park(s, &qwait_op, self->deadline, ETIMEDOUT);
-    s->inbox.waiting--;
+    /* A passed deadline or a cancellation unlinks it again at once. */
+    err = green__inbox_park(s, &qwait_op, &qw);
     pthread_mutex_lock(&q->lock);
     return err;
 }
@@ -197,13 +194,8 @@ static int run(green_queue_t *q, void *elem, bool sending, bool wait)
     struct green__sched *s = green__cur;
     if (!q || (!elem && q->elem_size))
         return green__fail(EINVAL);
-    if (wait && s) {
-        if (s->current->cancelled)
-            return green__fail(ECANCELED);
-        int err = green__inbox_open(s);
-        if (err < 0)
-            return green__fail(-err);
-    }
+    if (wait && s && s->current->cancelled)
+        return green__fail(ECANCELED);  /* even when it would not wait */
     struct green__list *list = sending ? &q->senders : &q->receivers;
     pthread_mutex_lock(&q->lock);
     int err;

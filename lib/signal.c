@@ -190,7 +190,7 @@ static void sigwait_describe(const green_t *t, char *buf, size_t n)
 static const struct green__waitop sigwait_op = {sigwait_unlink, sigwait_describe, false};
 
 /* Under the lock: a counted signal of set, or the waiter queued. */
-static int take_or_queue(struct green__sched *s, struct sigwaiter *w)
+static int take_or_queue(struct sigwaiter *w)
 {
     int err = start();
     if (err == 0)
@@ -200,9 +200,6 @@ static int take_or_queue(struct green__sched *s, struct sigwaiter *w)
     int signo = take(&w->set);
     if (signo)
         return signo;
-    green_t *self = s->current;
-    if (self->deadline >= 0 && self->deadline <= green_now())
-        return -ETIMEDOUT;
     green__list_push(&sig.waiters, &w->node);
     return 0;
 }
@@ -222,14 +219,11 @@ int green_signal_wait(const sigset_t *set)
         return green__fail(-err);
     struct sigwaiter w = {.set = *set, .inbox = &s->inbox, .remote.thread = self};
     pthread_mutex_lock(&sig.lock);
-    int r = take_or_queue(s, &w);
+    int r = take_or_queue(&w);
     pthread_mutex_unlock(&sig.lock);
     if (r != 0)
         return r > 0 ? r : green__fail(-r);
-    self->w.remote.obj = &w;
-    s->inbox.waiting++;
-    err = green__park(s, &sigwait_op, self->deadline, ETIMEDOUT);
-    s->inbox.waiting--;
+    err = green__inbox_park(s, &sigwait_op, &w);
     /* A signal handed over as the wait ended is the caller's: it is taken. */
     if (w.signo)
         return w.signo;
