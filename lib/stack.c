@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,24 +33,35 @@ struct green__slab {
     unsigned vg[];             /* Valgrind's id of each stack registered */
 };
 
-/* Whether this kernel can install guard pages without splitting mappings:
- * asked once per scheduler, on a page mapped for the purpose.  madvise
- * saying yes is not enough: an emulator such as qemu-user accepts advice
- * it does not act on.  A real guard makes the kernel fault on the page, so
- * write(2) from it to a pipe must fail with EFAULT. */
+/* Whether this kernel can install guard pages without splitting mappings,
+ * asked on a page mapped for the purpose.  madvise saying yes is not
+ * enough: an emulator such as qemu-user accepts advice it does not act on.
+ * A real guard makes the kernel fault on the page, so write(2) from it to
+ * a pipe must fail with EFAULT.  The answer is the kernel's, so it is kept
+ * for the process; a probe that could not finish (out of fds, say) is
+ * asked again by the next scheduler. */
 static bool have_guard_install(size_t page)
 {
+    static _Atomic int known;  /* 0: not yet; 1: yes; -1: no */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k)
+        return k > 0;
     void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return false;
-    bool ok = false;
+    bool ok = false, sure = false;
     int fds[2];
-    if (madvise(p, page, MADV_GUARD_INSTALL) == 0 && pipe2(fds, O_CLOEXEC) == 0) {
+    if (madvise(p, page, MADV_GUARD_INSTALL) < 0) {
+        sure = errno == EINVAL;  /* a kernel without it */
+    } else if (pipe2(fds, O_CLOEXEC) == 0) {
         ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+        sure = true;
         close(fds[0]);
         close(fds[1]);
     }
     munmap(p, page);
+    if (sure)
+        atomic_store_explicit(&known, ok ? 1 : -1, memory_order_relaxed);
     return ok;
 }
 
