@@ -127,21 +127,22 @@ int green_getaddrinfo(const char *node, const char *service,
     if (green__cur && green__cur->current->cancelled)
         return green__fail(ECANCELED);  /* even for a number: see api.md */
     *res = NULL;
-    /* Numbers need no resolver: look them up here, without a worker. */
-    struct addrinfo numeric = hints ? *hints : (struct addrinfo){.ai_family = AF_UNSPEC};
-    numeric.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
-    int rc = getaddrinfo(node, service, &numeric, res);
+    int rc;
+    if (!green__cur) {
+        rc = getaddrinfo(node, service, hints, res);  /* blocking is fine here */
+    } else {
+        /* Numbers need no resolver: look them up here, without a worker;
+         * anything else is a name. */
+        struct addrinfo numeric = hints ? *hints : (struct addrinfo){.ai_family = AF_UNSPEC};
+        numeric.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
+        rc = getaddrinfo(node, service, &numeric, res);
+        if (rc == EAI_NONAME)
+            return lookup_offloaded(node, service, hints, res);
+    }
     if (rc == 0)
         return 0;
-    if (rc != EAI_NONAME || !green__cur) {
-        if (rc == EAI_NONAME)
-            rc = getaddrinfo(node, service, hints, res);  /* outside green_run */
-        if (rc == 0)
-            return 0;
-        gai_last = rc;
-        return green__fail(gai_errno(rc, errno));
-    }
-    return lookup_offloaded(node, service, hints, res);
+    gai_last = rc;
+    return green__fail(gai_errno(rc, errno));
 }
 
 /* A socket, close-on-exec; inside green_run non-blocking and known to
