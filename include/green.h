@@ -139,6 +139,8 @@ GREEN_API int green_connect(int fd, const struct sockaddr *addr,
                             socklen_t addrlen);
 GREEN_API int green_wait(int fd, int events);
 GREEN_API int green_close(int fd);
+GREEN_API int green_fd_adopt(int fd);
+GREEN_API int green_fd_release(int fd);
 
 /* Offloading blocking calls to a pool of worker OS threads. */
 GREEN_API int green_offload(void *(*fn)(void *), void *arg, void **result);

@@ -9,7 +9,7 @@
  * only ever moves from a sender's memory to a receiver's.
  *
  * green_chan_send and green_chan_recv are select with one case, so there
- * is one path.  A select parks with one green__chanwait per case, all on
+ * is one path.  A select parks with one chanwait per case, all on
  * the selecting thread's stack; the first partner to come takes one, and
  * waking the thread unlinks the rest.
  */
@@ -20,13 +20,24 @@
 
 #include "sched.h"
 
-struct green__chanwait {
+struct selectwait;
+
+/* One parked case. */
+struct chanwait {
     struct green__node node;   /* in the channel's sendq or recvq */
     green_chan_t *ch;          /* NULL: this case has no channel */
-    green_t *t;
+    struct selectwait *sel;    /* the wait it is part of */
     void *elem;                /* the value to send, or where to receive */
     size_t index;              /* the case it stands for */
     int op;
+};
+
+/* A select's wait: one chanwait per case, on the selecting thread's stack. */
+struct selectwait {
+    struct green__wait wait;
+    struct chanwait *cases;
+    size_t n;
+    size_t fired;              /* the case that completed */
 };
 
 struct green_chan {
@@ -68,9 +79,9 @@ static void *slot(green_chan_t *ch, size_t i)
     return ch->buf + ((ch->head + i) % ch->cap) * ch->elem_size;
 }
 
-static struct green__chanwait *first(const struct green__list *q)
+static struct chanwait *first(const struct green__list *q)
 {
-    return q->first ? green__container_of(q->first, struct green__chanwait, node) : NULL;
+    return q->first ? green__container_of(q->first, struct chanwait, node) : NULL;
 }
 
 static void unbind_if_idle(green_chan_t *ch)
@@ -80,10 +91,10 @@ static void unbind_if_idle(green_chan_t *ch)
 }
 
 /* Completes the parked operation w with err (0 or EPIPE) and wakes it. */
-static void fire(struct green__chanwait *w, int err)
+static void fire(struct chanwait *w, int err)
 {
-    w->t->w.chan.fired = w->index;
-    green__wake(w->t, err);
+    w->sel->fired = w->index;
+    green__wake(w->sel->wait.thread, err);
 }
 
 /* The non-blocking operations: 0 when done, -EPIPE when the channel is
@@ -93,7 +104,7 @@ static int try_send(green_chan_t *ch, const void *elem)
 {
     if (ch->closed)
         return -EPIPE;
-    struct green__chanwait *w = first(&ch->recvq);
+    struct chanwait *w = first(&ch->recvq);
     if (w) {
         copy(ch, w->elem, elem);
         fire(w, 0);
@@ -108,7 +119,7 @@ static int try_send(green_chan_t *ch, const void *elem)
 
 static int try_recv(green_chan_t *ch, void *elem)
 {
-    struct green__chanwait *w = first(&ch->sendq);
+    struct chanwait *w = first(&ch->sendq);
     if (ch->count > 0) {
         copy(ch, elem, slot(ch, 0));
         ch->head = (ch->head + 1) % ch->cap;
@@ -163,10 +174,11 @@ static int perform_ready(struct green__sched *s, green_case_t *cases, size_t n)
 
 /* Parking. */
 
-static void select_unlink(green_t *t)
+static void select_unlink(struct green__wait *wait)
 {
-    for (size_t i = 0; i < t->w.chan.n; i++) {
-        struct green__chanwait *w = &t->w.chan.waits[i];
+    struct selectwait *sw = green__container_of(wait, struct selectwait, wait);
+    for (size_t i = 0; i < sw->n; i++) {
+        struct chanwait *w = &sw->cases[i];
         if (!w->ch)
             continue;
         green__list_remove(w->op == GREEN_SEND ? &w->ch->sendq : &w->ch->recvq, &w->node);
@@ -174,42 +186,41 @@ static void select_unlink(green_t *t)
     }
 }
 
-static void select_describe(const green_t *t, char *buf, size_t n)
+static void select_describe(const struct green__wait *wait, char *buf, size_t n)
 {
-    const struct green__chanwait *w = t->w.chan.waits;
-    if (t->w.chan.n == 1)
+    const struct selectwait *sw = green__container_of(wait, struct selectwait, wait);
+    const struct chanwait *w = sw->cases;
+    if (sw->n == 1)
         snprintf(buf, n, "chan %s %p", w->op == GREEN_SEND ? "send" : "recv", (void *)w->ch);
     else
-        snprintf(buf, n, "select over %zu cases", t->w.chan.n);
+        snprintf(buf, n, "select over %zu cases", sw->n);
 }
 
-static const struct green__waitop select_op = {select_unlink, select_describe, false};
+static const struct green__waitop select_op = {select_unlink, select_describe};
 
 /* Parks until a partner completes one of the cases.  Returns its index,
  * or -errno (ETIMEDOUT, ECANCELED, ENOMEM). */
 static int park_cases(struct green__sched *s, green_case_t *cases, size_t n)
 {
-    struct green__chanwait stack_waits[STACK_WAITS], *waits = stack_waits;
+    struct chanwait stack_waits[STACK_WAITS], *waits = stack_waits;
     if (n > STACK_WAITS && !(waits = malloc(n * sizeof *waits)))
         return -ENOMEM;
-    green_t *self = s->current;
+    struct selectwait sw = {.wait.op = &select_op, .cases = waits, .n = n};
     for (size_t i = 0; i < n; i++) {
         green_chan_t *ch = cases[i].chan;
-        waits[i] = (struct green__chanwait){.ch = ch, .t = self, .elem = cases[i].elem,
-                                            .index = i, .op = cases[i].op};
+        waits[i] = (struct chanwait){.ch = ch, .sel = &sw, .elem = cases[i].elem,
+                                     .index = i, .op = cases[i].op};
         if (ch)
             green__list_push(cases[i].op == GREEN_SEND ? &ch->sendq : &ch->recvq,
                              &waits[i].node);
     }
-    self->w.chan.waits = waits;
-    self->w.chan.n = n;
-    int err = green__park(s, &select_op, self->deadline, ETIMEDOUT);
+    int err = green__park(s, &sw.wait, s->current->deadline, ETIMEDOUT);
     if (waits != stack_waits)
         free(waits);
     if (err == 0 || err == -EPIPE) {
         /* A partner, or close, completed this case. */
-        cases[self->w.chan.fired].err = -err;
-        return (int)self->w.chan.fired;
+        cases[sw.fired].err = -err;
+        return (int)sw.fired;
     }
     return err;
 }
@@ -307,7 +318,7 @@ int green_chan_tryrecv(green_chan_t *ch, void *elem)
 
 static void wake_all(struct green__list *q, int err)
 {
-    struct green__chanwait *w;
+    struct chanwait *w;
     while ((w = first(q)) != NULL)
         fire(w, err);
 }

@@ -24,7 +24,7 @@ static void dump_one(const green_t *t, FILE *out)
     if (t->state == GREEN__PARKED) {
         what[0] = ':';
         what[1] = ' ';
-        t->waitop->describe(t, what + 2, sizeof what - 2);
+        t->wait->op->describe(t->wait, what + 2, sizeof what - 2);
     }
     fprintf(out, "  #%llu '%s' %s%s", (unsigned long long)t->id, t->name,
             state_name(t->state), what);

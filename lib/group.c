@@ -19,31 +19,29 @@ struct green_group {
     struct green__list waiters;   /* threads in green_group_wait */
 };
 
-static void group_unlink(green_t *t)
+static void group_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    green__queue_unlink(t);
-}
-
-static void group_describe(const green_t *t, char *buf, size_t n)
-{
-    const struct green_group *g = t->w.q.obj;
+    const struct green_group *g = green__queued_of(w)->obj;
     snprintf(buf, n, "group %p (%zu running)", (const void *)g, g->running);
 }
 
-static const struct green__waitop group_op = {group_unlink, group_describe, false};
-static const struct green__waitop group_shielded_op = {group_unlink, group_describe, true};
+static const struct green__waitop group_op = {green__queue_unlink, group_describe};
 
-void green__group_member_done(green_t *t)
-{
-    struct green_group *g = t->group;
-    if (--g->running == 0)
-        green__queue_wake_all(&g->waiters, 0);
-}
-
-void green__group_member_freed(green_t *t)
+static void member_freed(green_t *t)
 {
     green__list_remove(&t->group->members, &t->group_node);
     t->group = NULL;
+    t->exit_hook = NULL;
+}
+
+/* The scheduler tells a member's group when it finishes and is freed. */
+static void member_exit(green_t *t, enum green__exit how)
+{
+    struct green_group *g = t->group;
+    if (how == GREEN__EXIT_FREED)
+        member_freed(t);
+    else if (--g->running == 0)
+        green__queue_wake_all(&g->waiters, 0);
 }
 
 static int check_group(const struct green__sched *s, const green_group_t *g)
@@ -83,6 +81,7 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
     green_t *t = green__spawn(s, attr, fn, arg);
     if (t) {
         t->group = g;
+        t->exit_hook = member_exit;
         green__list_push(&g->members, &t->group_node);
         g->running++;
     }
@@ -105,7 +104,7 @@ static void cancel_members(green_group_t *g)
 static void wait_shielded(struct green__sched *s, green_group_t *g)
 {
     while (g->running > 0)
-        (void)green__queue_park(s, &g->waiters, &group_shielded_op, g, -1, 0);
+        (void)green__queue_park_shielded(s, &g->waiters, &group_op, g);
 }
 
 int green_group_cancel(green_group_t *g)
@@ -141,7 +140,7 @@ static void leave(green_group_t *g, green_t *self)
 {
     if (self->group != g)
         return;
-    green__group_member_freed(self);
+    member_freed(self);
     g->running--;
 }
 
@@ -168,7 +167,7 @@ void green_group_free(green_group_t *g)
         green_t *t = green__container_of(n, green_t, group_node);
         n = n->next;
         bool ours = !t->detached && !t->joiner;
-        green__group_member_freed(t);
+        member_freed(t);
         if (ours)
             (void)green__join(s, t, NULL, true);
     }
@@ -177,25 +176,24 @@ void green_group_free(green_group_t *g)
 
 /* gather */
 
-static int check_gather(const struct green__sched *s, green_t **threads, size_t n)
+/* Checks every thread and claims it for this gather, so that a thread
+ * listed twice is refused as if another join had it. */
+static int check_gather(struct green__sched *s, green_t **threads, size_t n)
 {
     if (!s)
         return -EPERM;
     if (n && !threads)
         return -EINVAL;
-    int err = 0;
-    size_t i;
-    /* mark catches a thread listed twice. */
-    for (i = 0; i < n && err == 0; i++) {
-        err = green__check_join(s, threads[i]);
-        if (err == 0 && threads[i]->mark)
-            err = -EINVAL;
-        if (err == 0)
-            threads[i]->mark = true;
+    for (size_t i = 0; i < n; i++) {
+        int err = green__check_join(s, threads[i]);
+        if (err < 0) {
+            while (i-- > 0)
+                threads[i]->joiner = NULL;
+            return err;
+        }
+        green__claim(s, threads[i]);
     }
-    for (size_t j = 0; j < i - (err != 0); j++)
-        threads[j]->mark = false;
-    return err;
+    return 0;
 }
 
 int green_gather(green_t **threads, size_t n, void **results)

@@ -10,8 +10,20 @@
 
 #include "sched.h"
 
+/* An eventfd where there is one (one fd, one counter), else a pipe. */
 #ifdef __linux__
 #include <sys/eventfd.h>
+
+static int make_eventfd(void)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+#else
+static int make_eventfd(void)
+{
+    return -ENOSYS;
+}
 #endif
 
 void green__inbox_init(struct green__inbox *in)
@@ -31,15 +43,13 @@ void green__inbox_fini(struct green__inbox *in)
 
 static int make_fds(struct green__inbox *in)
 {
-#ifdef __linux__
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int fd = make_eventfd();
     if (fd >= 0) {
         in->rfd = in->wfd = fd;
         return 0;
     }
-    if (errno != ENOSYS)
-        return -errno;
-#endif
+    if (fd != -ENOSYS)
+        return fd;
     int p[2];
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
         return -errno;
@@ -64,13 +74,10 @@ int green__inbox_open(struct green__sched *s)
     return err;
 }
 
-int green__inbox_park(struct green__sched *s, const struct green__waitop *op, void *obj)
+int green__inbox_park(struct green__sched *s, struct green__wait *w)
 {
-    green_t *self = s->current;
-    self->w.remote.obj = obj;
-    self->w.remote.abandoned = false;
     s->inbox.waiting++;  /* something can wake a thread: not a deadlock */
-    int err = green__park(s, op, self->deadline, ETIMEDOUT);
+    int err = green__park(s, w, s->current->deadline, ETIMEDOUT);
     s->inbox.waiting--;
     return err;
 }

@@ -2,8 +2,8 @@
  * The inbox: how other OS threads wake green threads of this scheduler.
  *
  * A green thread that waits for something another OS thread will do (an
- * offloaded call, a value on a cross-thread queue) parks with a
- * green__remote in its wait.  The other thread posts that record here,
+ * offloaded call, a value on a cross-thread queue) parks with a wait that
+ * holds a green__remote.  The other thread posts that record here,
  * under the inbox's lock, and writes to the inbox's fd only when the list
  * was empty; the scheduler's poller watches the fd, and the scheduler
  * drains the list on its own thread, waking each posted thread.  Only the
@@ -33,7 +33,7 @@ struct green__inbox {
 };
 
 struct green__sched;
-struct green__waitop;
+struct green__wait;
 
 void green__inbox_init(struct green__inbox *in);
 void green__inbox_fini(struct green__inbox *in);
@@ -41,11 +41,10 @@ void green__inbox_fini(struct green__inbox *in);
 /* Makes the fd and has the poller watch it; 0 or -errno.  Idempotent. */
 int green__inbox_open(struct green__sched *s);
 
-/* Parks the running thread until another OS thread posts its record, or
- * its deadline or cancellation ends the wait (ETIMEDOUT, ECANCELED); op's
- * unlink finds obj in t->w.remote.  The inbox must be open.  Returns what
- * green__park returns. */
-int green__inbox_park(struct green__sched *s, const struct green__waitop *op, void *obj);
+/* Parks the running thread on w until another OS thread posts its record,
+ * or its deadline or cancellation ends the wait (ETIMEDOUT, ECANCELED).
+ * The inbox must be open.  Returns what green__park returns. */
+int green__inbox_park(struct green__sched *s, struct green__wait *w);
 
 /* From any thread: r->thread is to be woken.  A second post before the
  * wake-up is one wake-up. */

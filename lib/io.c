@@ -1,92 +1,129 @@
 /*
  * The blocking-looking I/O calls.
  *
- * Each tries the system call first and parks only when it would block
- * (EAGAIN), until the poller reports the fd ready; then it tries again.
- * For that the fd must be non-blocking: the first green call on an fd
- * sets O_NONBLOCK and the fd's record remembers it, so later calls make
- * no extra system call.  Outside green_run every call is the plain POSIX
- * call.
+ * Each makes its system call without blocking and parks only when that
+ * would block (EAGAIN), until the poller reports the fd ready; then it
+ * tries again.  The poller says how to call without blocking
+ * (green__fd_path): on a socket, the socket call with MSG_DONTWAIT, which
+ * needs no flag on the file and so cannot be fooled by a number that was
+ * closed and reused behind libgreen's back; on anything else, the plain
+ * call on an fd made non-blocking.  Outside green_run every call is the
+ * plain POSIX call.
+ *
+ * Inside, functions return -errno; the public calls convert once.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include "sched.h"
 
-static void fd_unlink(green_t *t)
+static ssize_t result(ssize_t r)
 {
-    green__poller_unwatch(&t->sched->poller, &t->w.fd);
+    return r < 0 ? green__fail((int)-r) : r;
 }
 
-static void fd_describe(const green_t *t, char *buf, size_t n)
+/* A call cut short by err after done bytes: the count, with errno saying
+ * why, or err itself if nothing was done. */
+static ssize_t partial(size_t done, ssize_t err)
 {
-    int ev = t->w.fd.events;
-    snprintf(buf, n, "fd %d %s", t->w.fd.fd,
-             ev == (GREEN_IN | GREEN_OUT) ? "read+write" : ev == GREEN_IN ? "read" : "write");
-}
-
-static const struct green__waitop fd_op = {fd_unlink, fd_describe, false};
-
-/* Parks until fd is ready for events.  Returns what the poller reported
- * (GREEN_IN, GREEN_OUT, GREEN__ERR bits) or -errno. */
-static int fd_wait(struct green__sched *s, int fd, int events)
-{
-    green_t *self = s->current;
-    self->w.fd.fd = fd;
-    self->w.fd.events = events;
-    int err = green__poller_watch(&s->poller, &self->w.fd);
-    if (err < 0)
+    if (!done)
         return err;
-    if (err == 1)
-        return self->w.fd.revents;  /* ready already: no need to park */
-    err = green__park(s, &fd_op, self->deadline, ETIMEDOUT);
-    return err < 0 ? err : self->w.fd.revents;
+    errno = (int)-err;
+    return (ssize_t)done;
 }
 
-static void remember_nonblock(struct green__sched *s, int fd)
+/* One I/O call, whichever of the eight it is. */
+enum kind { READ, READV, RECVFROM, WRITE, WRITEV, SENDTO };
+
+struct io {
+    enum kind kind;
+    int fd;
+    int flags;                    /* recvfrom's and sendto's */
+    void *buf;
+    size_t n;
+    const struct iovec *iov;
+    int iovcnt;
+    struct sockaddr *addr;        /* recvfrom's */
+    socklen_t *addrlen;
+    const struct sockaddr *to;    /* sendto's */
+    socklen_t tolen;
+};
+
+static int events_of(const struct io *o)
 {
-    /* Only a cache: if the table cannot grow, the next call asks again. */
-    struct green__fd *r = green__poller_fd(&s->poller, fd);
-    if (r)
-        r->nonblock = 1;
+    return o->kind < WRITE ? GREEN_IN : GREEN_OUT;
 }
 
-/* Whether a green call on fd may go ahead: the caller is not cancelled,
- * and fd is made non-blocking.  0, or -1 with errno set. */
-static int io_enter(struct green__sched *s, int fd)
-{
-    if (s->current->cancelled)
-        return green__fail(ECANCELED);
-    if (fd < 0)
-        return green__fail(EBADF);
-    if ((size_t)fd < s->poller.nfds && s->poller.fds[fd].nonblock)
-        return 0;
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0)
-        return -1;
-    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        return -1;
-    remember_nonblock(s, fd);
-    return 0;
-}
+static ssize_t plain(const struct io *o);
 
-/* After a call on fd failed: true to try it again (it was interrupted, or
- * it would have blocked and fd is now ready), false to give up with errno
- * saying why (the call's own error, ETIMEDOUT, ECANCELED or EBADF). */
-static bool io_retry(struct green__sched *s, int fd, int events)
+/* The call as a socket call that never blocks.  A vector of a bad length
+ * goes to readv or writev, to fail with their EINVAL. */
+static ssize_t on_socket(const struct io *o)
 {
-    if (errno == EINTR)
-        return true;
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
-        return false;
-    int r = fd_wait(s, fd, events);
-    if (r < 0) {
-        errno = -r;
-        return false;
+    const int in = MSG_DONTWAIT, out = MSG_DONTWAIT | MSG_NOSIGNAL;
+    struct msghdr m = {.msg_iov = (struct iovec *)o->iov, .msg_iovlen = (size_t)o->iovcnt};
+    bool bad_count = o->iovcnt < 0 || o->iovcnt > IOV_MAX;
+    switch (o->kind) {
+    case READ: return recv(o->fd, o->buf, o->n, in);
+    case READV: return bad_count ? plain(o) : recvmsg(o->fd, &m, in);
+    case RECVFROM: return recvfrom(o->fd, o->buf, o->n, o->flags | in, o->addr, o->addrlen);
+    case WRITE: return send(o->fd, o->buf, o->n, out);
+    case WRITEV: return bad_count ? plain(o) : sendmsg(o->fd, &m, out);
+    case SENDTO: return sendto(o->fd, o->buf, o->n, o->flags | out, o->to, o->tolen);
     }
-    return true;
+    return -1;
+}
+
+/* The call itself, on an fd made non-blocking. */
+static ssize_t plain(const struct io *o)
+{
+    switch (o->kind) {
+    case READ: return read(o->fd, o->buf, o->n);
+    case READV: return readv(o->fd, o->iov, o->iovcnt);
+    case RECVFROM: return recvfrom(o->fd, o->buf, o->n, o->flags, o->addr, o->addrlen);
+    case WRITE: return write(o->fd, o->buf, o->n);
+    case WRITEV: return writev(o->fd, o->iov, o->iovcnt);
+    case SENDTO: return sendto(o->fd, o->buf, o->n, o->flags | MSG_NOSIGNAL, o->to, o->tolen);
+    }
+    return -1;
+}
+
+/* After a call failed with err: 0 to try it again (it was interrupted, or
+ * it would have blocked and fd is now ready), or the -errno to give up
+ * with (the call's own, ETIMEDOUT, ECANCELED, EBADF). */
+static int retry(struct green__sched *s, int fd, int events, int err)
+{
+    if (err == EINTR)
+        return 0;
+    if (err != EAGAIN && err != EWOULDBLOCK)
+        return -err;
+    int r = green__fd_wait(s, fd, events);
+    return r < 0 ? r : 0;
+}
+
+/* Makes o's call until it succeeds once or fails for good: its result or
+ * -errno.  A socket call on something that is not a socket learns it
+ * (ENOTSOCK) and goes on with the plain call. */
+static ssize_t once(struct green__sched *s, const struct io *o)
+{
+    int path = green__fd_path(s, o->fd, false);
+    for (;;) {
+        if (path < 0)
+            return path;
+        ssize_t r = path == GREEN__PATH_SOCKET ? on_socket(o) : plain(o);
+        if (r >= 0)
+            return r;
+        int err = errno;
+        if (err == ENOTSOCK && path == GREEN__PATH_SOCKET) {
+            path = green__fd_notsock(s, o->fd);
+            continue;
+        }
+        if ((err = retry(s, o->fd, events_of(o), err)) < 0)
+            return err;
+    }
 }
 
 /* Reading: one successful call is enough, as with POSIX. */
@@ -94,37 +131,37 @@ static bool io_retry(struct green__sched *s, int fd, int events)
 ssize_t green_read(int fd, void *buf, size_t n)
 {
     struct green__sched *s = green__cur;
-    ssize_t r;
     if (!s)
         return read(fd, buf, n);
-    if (io_enter(s, fd) < 0)
-        return -1;
-    while ((r = read(fd, buf, n)) < 0 && io_retry(s, fd, GREEN_IN))
-        ;
-    return r;
+    return result(once(s, &(struct io){.kind = READ, .fd = fd, .buf = buf, .n = n}));
 }
 
 ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt)
 {
     struct green__sched *s = green__cur;
-    ssize_t r;
     if (!s)
         return readv(fd, iov, iovcnt);
-    if (io_enter(s, fd) < 0)
-        return -1;
-    while ((r = readv(fd, iov, iovcnt)) < 0 && io_retry(s, fd, GREEN_IN))
-        ;
-    return r;
+    struct io o = {.kind = READV, .fd = fd, .iov = iov, .iovcnt = iovcnt};
+    return result(once(s, &o));
 }
 
-static ssize_t recv_once(struct green__sched *s, int fd, void *buf, size_t n,
-                         int flags, struct sockaddr *addr, socklen_t *addrlen)
+/* MSG_WAITALL: on a non-blocking call the kernel ignores it; keep reading
+ * until n bytes, end of file or an error, as it would. */
+static ssize_t recv_all(struct green__sched *s, struct io *o)
 {
-    ssize_t r;
-    while ((r = recvfrom(fd, buf, n, flags, addr, addrlen)) < 0 &&
-           io_retry(s, fd, GREEN_IN))
-        ;
-    return r;
+    size_t got = 0, n = o->n;
+    char *buf = o->buf;
+    while (got < n) {
+        o->buf = buf + got;
+        o->n = n - got;
+        ssize_t r = once(s, o);
+        if (r < 0)
+            return partial(got, r);
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
 }
 
 ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
@@ -133,22 +170,9 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
     struct green__sched *s = green__cur;
     if (!s || (flags & MSG_DONTWAIT))
         return recvfrom(fd, buf, n, flags, addr, addrlen);
-    if (io_enter(s, fd) < 0)
-        return -1;
-    if (!(flags & MSG_WAITALL))
-        return recv_once(s, fd, buf, n, flags, addr, addrlen);
-    /* On a non-blocking socket the kernel ignores MSG_WAITALL; keep
-     * reading until n bytes, end of file or an error, as it would. */
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = recv_once(s, fd, (char *)buf + got, n - got, flags, addr, addrlen);
-        if (r < 0)
-            return got ? (ssize_t)got : -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
+    struct io o = {.kind = RECVFROM, .fd = fd, .flags = flags, .buf = buf, .n = n,
+                   .addr = addr, .addrlen = addrlen};
+    return result(flags & MSG_WAITALL ? recv_all(s, &o) : once(s, &o));
 }
 
 ssize_t green_recv(int fd, void *buf, size_t n, int flags)
@@ -160,28 +184,19 @@ ssize_t green_recv(int fd, void *buf, size_t n, int flags)
 
 /* Writing: everything is written before the call returns, as a blocking
  * write would, unless an error, the deadline or cancellation stops it:
- * then the count written so far, or -1 if nothing was. */
+ * then the count written so far, or -errno if nothing was. */
 
-struct out {
-    int fd;
-    bool sock;                     /* sendto rather than write */
-    int flags;
-    const struct sockaddr *addr;
-    socklen_t addrlen;
-};
-
-static ssize_t out_all(struct green__sched *s, const struct out *o,
-                       const char *buf, size_t n)
+static ssize_t out_all(struct green__sched *s, struct io *o)
 {
-    size_t done = 0;
+    size_t done = 0, n = o->n;
+    const char *buf = o->buf;
     do {
-        ssize_t r = o->sock ? sendto(o->fd, buf + done, n - done, o->flags | MSG_NOSIGNAL,
-                                     o->addr, o->addrlen)
-                            : write(o->fd, buf + done, n - done);
-        if (r >= 0)
-            done += (size_t)r;
-        else if (!io_retry(s, o->fd, GREEN_OUT))
-            return done ? (ssize_t)done : -1;
+        o->buf = (void *)(buf + done);
+        o->n = n - done;
+        ssize_t r = once(s, o);
+        if (r < 0)
+            return partial(done, r);
+        done += (size_t)r;
     } while (done < n);
     return (ssize_t)done;
 }
@@ -191,9 +206,7 @@ ssize_t green_write(int fd, const void *buf, size_t n)
     struct green__sched *s = green__cur;
     if (!s)
         return write(fd, buf, n);
-    if (io_enter(s, fd) < 0)
-        return -1;
-    return out_all(s, &(struct out){.fd = fd}, buf, n);
+    return result(out_all(s, &(struct io){.kind = WRITE, .fd = fd, .buf = (void *)buf, .n = n}));
 }
 
 ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
@@ -204,10 +217,9 @@ ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
         return sendto(fd, buf, n, flags, addr, addrlen);
     if (flags & MSG_DONTWAIT)
         return sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen);
-    if (io_enter(s, fd) < 0)
-        return -1;
-    struct out o = {fd, true, flags, addr, addrlen};
-    return out_all(s, &o, buf, n);
+    struct io o = {.kind = SENDTO, .fd = fd, .flags = flags, .buf = (void *)buf, .n = n,
+                   .to = addr, .tolen = addrlen};
+    return result(out_all(s, &o));
 }
 
 ssize_t green_send(int fd, const void *buf, size_t n, int flags)
@@ -228,31 +240,28 @@ static void iov_advance(const struct iovec *iov, int iovcnt, size_t r, int *i, s
     *off = r;
 }
 
-ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
+static ssize_t writev_all(struct green__sched *s, int fd, const struct iovec *iov, int iovcnt)
 {
-    struct green__sched *s = green__cur;
-    if (!s)
-        return writev(fd, iov, iovcnt);
-    if (io_enter(s, fd) < 0)
-        return -1;
     size_t done = 0, off = 0;
     int i = 0;
     do {
-        ssize_t r;
-        while ((r = writev(fd, iov + i, iovcnt - i)) < 0 && io_retry(s, fd, GREEN_OUT))
-            ;
+        struct io o = {.kind = WRITEV, .fd = fd, .iov = iov + i, .iovcnt = iovcnt - i};
+        ssize_t r = once(s, &o);
         if (r < 0)
-            return done ? (ssize_t)done : -1;
+            return partial(done, r);
         done += (size_t)r;
         iov_advance(iov, iovcnt, (size_t)r, &i, &off);
         if (i < iovcnt && off > 0) {
             /* Finish the element writev stopped inside, then go on. */
             size_t rest = iov[i].iov_len - off;
-            ssize_t w = out_all(s, &(struct out){.fd = fd}, (const char *)iov[i].iov_base + off, rest);
-            if (w > 0)
-                done += (size_t)w;
-            if (w < (ssize_t)rest)
-                return done ? (ssize_t)done : -1;
+            struct io w = {.kind = WRITE, .fd = fd,
+                           .buf = (char *)iov[i].iov_base + off, .n = rest};
+            ssize_t k = out_all(s, &w);
+            if (k < 0)
+                return partial(done, k);
+            done += (size_t)k;
+            if (k < (ssize_t)rest)
+                return (ssize_t)done;  /* errno says why, from out_all */
             i++;
         } else if (r == 0 && i < iovcnt) {
             break;  /* the fd takes nothing more: report what it took */
@@ -261,24 +270,77 @@ ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
     return (ssize_t)done;
 }
 
-/* Connections. */
+ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return writev(fd, iov, iovcnt);
+    return result(writev_all(s, fd, iov, iovcnt));
+}
+
+/* Connections: accept and connect have no per-call flag, so the socket
+ * itself is made non-blocking. */
+
+static int accept_one(struct green__sched *s, int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    int path = green__fd_path(s, fd, true);
+    if (path < 0)
+        return path;
+    /* The new socket is made non-blocking at once: it will be used with
+     * green calls, and this saves the first of them two fcntl calls. */
+    for (;;) {
+        int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK);
+        if (c >= 0) {
+            green__poller_fresh(&s->poller, c);
+            return c;
+        }
+        int err = retry(s, fd, GREEN_IN, errno);
+        if (err < 0)
+            return err;
+    }
+}
 
 int green_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
     struct green__sched *s = green__cur;
-    int c;
     if (!s)
         return accept(fd, addr, addrlen);
-    if (io_enter(s, fd) < 0)
-        return -1;
-    /* The new socket is made non-blocking at once: it will be used with
-     * green calls, and this saves the first of them two fcntl calls. */
-    while ((c = accept4(fd, addr, addrlen, SOCK_NONBLOCK)) < 0 &&
-           io_retry(s, fd, GREEN_IN))
-        ;
-    if (c >= 0)
-        green__poller_fresh(&s->poller, c);
-    return c;
+    return (int)result(accept_one(s, fd, addr, addrlen));
+}
+
+/* A TCP connect goes on in the background: wait, then ask how it ended. */
+static int connect_wait(struct green__sched *s, int fd)
+{
+    int r = green__fd_wait(s, fd, GREEN_OUT);
+    if (r < 0)
+        return r;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
+static int connect_one(struct green__sched *s, int fd, const struct sockaddr *addr,
+                       socklen_t addrlen)
+{
+    int path = green__fd_path(s, fd, true);
+    if (path < 0)
+        return path;
+    if (!addr)  /* Linux says EINVAL too, but an emulator may say EFAULT */
+        return -EINVAL;
+    /* A Unix socket whose listener's backlog is full says EAGAIN and must
+     * be asked again. */
+    while (connect(fd, addr, addrlen) < 0) {
+        int err = errno;
+        if (err == EINPROGRESS || err == EINTR)
+            return connect_wait(s, fd);
+        if (err != EAGAIN)
+            return -err;
+        if ((err = retry(s, fd, GREEN_OUT, err)) < 0)
+            return err;
+    }
+    return 0;
 }
 
 int green_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -286,30 +348,7 @@ int green_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     struct green__sched *s = green__cur;
     if (!s)
         return connect(fd, addr, addrlen);
-    if (io_enter(s, fd) < 0)
-        return -1;
-    if (!addr)  /* Linux says EINVAL too, but an emulator may say EFAULT */
-        return green__fail(EINVAL);
-    /* A Unix socket whose listener's backlog is full says EAGAIN and must
-     * be asked again; a TCP connect goes on in the background. */
-    while (connect(fd, addr, addrlen) < 0) {
-        if (errno == EAGAIN) {
-            if (!io_retry(s, fd, GREEN_OUT))
-                return -1;
-            continue;
-        }
-        if (errno != EINPROGRESS && errno != EINTR)
-            return -1;
-        int r = fd_wait(s, fd, GREEN_OUT);
-        if (r < 0)
-            return green__fail(-r);
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            return -1;
-        return err ? green__fail(err) : 0;
-    }
-    return 0;
+    return (int)result(connect_one(s, fd, addr, addrlen));
 }
 
 /* Waiting for readiness, for libraries that do their own I/O. */
@@ -326,40 +365,84 @@ static int poll_one(int fd, int events, int timeout_ms)
     int r;
     while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
         ;
-    if (r <= 0)
-        return r;
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return 0;
     if (p.revents & POLLNVAL)
-        return green__fail(EBADF);
+        return -EBADF;
     int ready = (p.revents & POLLIN ? GREEN_IN : 0) | (p.revents & POLLOUT ? GREEN_OUT : 0) |
                 (p.revents & (POLLERR | POLLHUP) ? GREEN__ERR : 0);
     return ready_events(ready, events);
 }
 
-int green_wait(int fd, int events)
+static int wait_fd(struct green__sched *s, int fd, int events)
 {
-    struct green__sched *s = green__cur;
     if (!events || (events & ~(GREEN_IN | GREEN_OUT)))
-        return green__fail(EINVAL);
+        return -EINVAL;
     if (fd < 0)
-        return green__fail(EBADF);
+        return -EBADF;
     if (!s)
         return poll_one(fd, events, -1);
     green_t *self = s->current;
     if (self->cancelled)
-        return green__fail(ECANCELED);
+        return -ECANCELED;
     /* Past the deadline, a ready fd still counts: look without parking. */
     if (self->deadline >= 0 && self->deadline <= green_now()) {
         int r = poll_one(fd, events, 0);
-        return r == 0 ? green__fail(ETIMEDOUT) : r;
+        return r == 0 ? -ETIMEDOUT : r;
     }
-    int r = fd_wait(s, fd, events);
-    return r < 0 ? green__fail(-r) : ready_events(r, events);
+    int r = green__fd_wait(s, fd, events);
+    return r < 0 ? r : ready_events(r, events);
 }
+
+int green_wait(int fd, int events)
+{
+    return (int)result(wait_fd(green__cur, fd, events));
+}
+
+/* The fd's life: see docs/api.md, "Who owns an fd". */
 
 int green_close(int fd)
 {
     struct green__sched *s = green__cur;
     if (s)
-        green__poller_forget(&s->poller, fd);
+        (void)green__poller_forget(&s->poller, fd);
     return close(fd);
+}
+
+int green_fd_adopt(int fd)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return green__fail(EPERM);
+    if (fd < 0)
+        return green__fail(EBADF);
+    int err = green__poller_adopt(&s->poller, fd);
+    return err < 0 ? green__fail(-err) : 0;
+}
+
+/* Gives the fd back as libgreen found it: blocking again, if libgreen
+ * made it non-blocking. */
+static int release(struct green__poller *p, int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    bool restore = (size_t)fd < p->nfds && p->fds[fd].set_nonblock;
+    (void)green__poller_forget(p, fd);
+    if (restore && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+int green_fd_release(int fd)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return green__fail(EPERM);
+    if (fd < 0)
+        return green__fail(EBADF);
+    int err = release(&s->poller, fd);
+    return err < 0 ? green__fail(-err) : 0;
 }

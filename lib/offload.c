@@ -160,11 +160,19 @@ static void at_fork(void)
     pthread_atfork(prepare_fork, after_fork, forget_in_child);
 }
 
+/* A caller's wait for its job. */
+struct jobwait {
+    struct green__wait wait;
+    struct job *job;
+    bool abandoned;               /* the wait ended before the worker's post */
+};
+
 /* The wait ends before the worker's post (cancellation, the deadline):
  * a job not yet started is dropped, a running one left to its worker. */
-static void job_unlink(green_t *t)
+static void job_unlink(struct green__wait *w)
 {
-    struct job *j = t->w.remote.obj;
+    struct jobwait *jw = green__container_of(w, struct jobwait, wait);
+    struct job *j = jw->job;
     pthread_mutex_lock(&pool.lock);
     bool done = j->done;
     if (!j->started) {
@@ -180,16 +188,16 @@ static void job_unlink(green_t *t)
     if (done)
         green__inbox_unpost(j->inbox, &j->remote);
     else
-        t->w.remote.abandoned = true;
+        jw->abandoned = true;
 }
 
-static void job_describe(const green_t *t, char *buf, size_t n)
+static void job_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    const struct job *j = t->w.remote.obj;
+    const struct job *j = green__container_of(w, struct jobwait, wait)->job;
     snprintf(buf, n, "offload %p(%p)", (void *)(uintptr_t)j->fn, j->arg);
 }
 
-static const struct green__waitop job_op = {job_unlink, job_describe, false};
+static const struct green__waitop job_op = {job_unlink, job_describe};
 
 int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(void *arg))
 {
@@ -226,10 +234,11 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
         return green__fail(-err);
     }
 
-    err = green__inbox_park(s, &job_op, j);
+    struct jobwait jw = {.wait.op = &job_op, .job = j};
+    err = green__inbox_park(s, &jw.wait);
     /* A call that finished as the wait ended counts as done: its result
      * may own memory that only the caller can free. */
-    if (err < 0 && self->w.remote.abandoned)
+    if (err < 0 && jw.abandoned)
         return green__fail(-err);
     if (result)
         *result = j->result;

@@ -1,10 +1,13 @@
 /*
- * The generic part of the poller: the fd table, the waiter lists and the
- * interest bookkeeping that every backend shares.
+ * The generic part of the poller: the fd table, the waiter lists, the
+ * interest bookkeeping that every backend shares, and the fd's life (see
+ * poller.h).
  */
 #include "poller.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +22,27 @@ static const struct green__poller_ops *const backends[] = {
 #endif
     &green__poller_poll,
 };
+
+/* One green thread's wait on one fd, on its stack. */
+struct fdwait {
+    struct green__wait wait;
+    struct green__node node;   /* in the fd record's waiters */
+    int fd;
+    int events;                /* what it waits for: GREEN_IN | GREEN_OUT */
+    int revents;               /* what woke it */
+};
+
+static struct fdwait *fdwait_of(struct green__node *n)
+{
+    return green__container_of(n, struct fdwait, node);
+}
+
+/* A backend whose wait fails this many times in a row is broken. */
+enum { BROKEN_AFTER = 3 };
+
+/* How long a thread parks on a registration that may be stale before the
+ * sweep checks it: between one and two periods. */
+enum { SWEEP_MS = 50 };
 
 const struct green__poller_ops *green__poller_choose(void)
 {
@@ -72,42 +96,194 @@ struct green__fd *green__poller_fd(struct green__poller *p, int fd)
     while (n <= (size_t)fd)
         n *= 2;
     struct green__fd *fds = realloc(p->fds, n * sizeof *fds);
-    if (!fds) {
-        errno = ENOMEM;
+    if (!fds)
         return NULL;
-    }
-    for (size_t i = p->nfds; i < n; i++)
-        fds[i] = (struct green__fd){.backend = -1};
+    memset(fds + p->nfds, 0, (n - p->nfds) * sizeof *fds);
     p->fds = fds;
     p->nfds = n;
     return &fds[fd];
 }
 
-static int set_interest(struct green__poller *p, int fd, struct green__fd *r,
-                        int events)
+/* Interest. */
+
+static void set_interest(struct green__poller *p, struct green__fd *r, int events)
+{
+    p->nwatched += (events != 0) - (r->events != 0);
+    r->events = events;
+}
+
+/* Widens the interest in fd: 0, or the backend's -errno. */
+static int widen(struct green__poller *p, int fd, struct green__fd *r, int events)
 {
     if (events == r->events)
         return 0;
     int err = p->ops->set(p, fd, r, events);
-    if (err < 0)
-        return err;
-    p->nwatched += (events != 0) - (r->events != 0);
-    r->events = events;
-    return 0;
+    if (err == 0)
+        set_interest(p, r, events);
+    return err;
 }
 
-/* Counts w in or out of r's waiters; returns the interest they need. */
-static int count(struct green__fd *r, const struct green__fdwait *w, int delta)
+/* Narrows it.  This never fails: the backend only gives interest up, and
+ * if the kernel refuses, the worst left behind is a spurious wake-up, so
+ * the table (and the deadlock detector that counts it) stays right. */
+static void narrow(struct green__poller *p, int fd, struct green__fd *r, int events)
 {
-    if (w->events & GREEN_IN)
+    if (events == r->events)
+        return;
+    (void)p->ops->set(p, fd, r, events);
+    set_interest(p, r, events);
+}
+
+/* Counts w's events in or out of r's waiters; returns the interest they
+ * need. */
+static int count(struct green__fd *r, int events, int delta)
+{
+    if (events & GREEN_IN)
         r->nin += (unsigned)delta;
-    if (w->events & GREEN_OUT)
+    if (events & GREEN_OUT)
         r->nout += (unsigned)delta;
     return (r->nin ? GREEN_IN : 0) | (r->nout ? GREEN_OUT : 0);
 }
 
-int green__poller_watch(struct green__poller *p, struct green__fdwait *w)
+/* Stale registrations.
+ *
+ * epoll keeps an owned fd registered between waits, but a plain close(2)
+ * makes the kernel drop the registration without a word; a later file with
+ * the same number, whoever made it, would find the table saying
+ * "registered" and park for ever.  Checking the registration at every park
+ * would cost a system call on the hottest path, so instead a park on a
+ * registration held from before is marked unchecked, and a sweep every
+ * SWEEP_MS checks those parked since before the previous sweep.  A park
+ * shorter than that costs nothing; a longer one costs one epoll_ctl, once;
+ * a stale one is mended within two periods. */
+
+static void mark_unchecked(struct green__poller *p, struct green__fd *r)
 {
+    if (!p->ops->check || r->unchecked)
+        return;
+    r->unchecked = true;
+    r->parked_epoch = p->epoch;
+    p->nunchecked++;
+    p->nunchecked_new++;
+}
+
+static void clear_unchecked(struct green__poller *p, struct green__fd *r)
+{
+    if (!r->unchecked)
+        return;
+    r->unchecked = false;
+    p->nunchecked--;
+    if (r->parked_epoch == p->epoch)
+        p->nunchecked_new--;
+}
+
+/* Checks the records parked since before the previous sweep, if there are
+ * any (the table is walked only then), and starts a new epoch. */
+static void sweep(struct green__poller *p, int64_t now)
+{
+    for (size_t fd = 0; fd < p->nfds && p->nunchecked > p->nunchecked_new; fd++) {
+        struct green__fd *r = &p->fds[fd];
+        if (!r->unchecked || r->parked_epoch == p->epoch)
+            continue;
+        clear_unchecked(p, r);
+        if (p->ops->check(p, (int)fd, r) == -EBADF)
+            green__poller_ready(p, (int)fd, GREEN__NVAL);  /* closed under them */
+    }
+    p->epoch++;
+    p->nunchecked_new = 0;
+    p->sweep_at = now + SWEEP_MS;
+}
+
+/* Sweeps if one is due; returns timeout_ms shortened to the next sweep. */
+static int check_stale(struct green__poller *p, int timeout_ms)
+{
+    if (p->nunchecked == 0)
+        return timeout_ms;
+    int64_t now = green_now();
+    if (now >= p->sweep_at)
+        sweep(p, now);
+    if (p->nunchecked == 0)
+        return timeout_ms;
+    int64_t until = p->sweep_at - now;
+    return timeout_ms < 0 || timeout_ms > until ? (int)until : timeout_ms;
+}
+
+/* Waiting. */
+
+/* The backend is broken: its waiters fail with its error. */
+static void fail_waiters(struct green__poller *p, int err)
+{
+    for (size_t fd = 0; fd < p->nfds; fd++) {
+        struct green__list *l = &p->fds[fd].waiters;
+        while (!green__list_empty(l))
+            green__wake(fdwait_of(l->first)->wait.thread, err);  /* it unlinks */
+    }
+}
+
+static void broken(struct green__poller *p, int err)
+{
+    p->broken = err;
+    fprintf(stderr, "libgreen: the %s poller failed for good (%s); its fd waiters fail "
+                    "with that error, and only timers and other OS threads can wake "
+                    "green threads now\n", p->ops->name, strerror(err));
+    fail_waiters(p, err);
+}
+
+/* Without a working backend: sleep until the timeout or the inbox. */
+static void wait_without_backend(struct green__poller *p, int timeout_ms)
+{
+    struct pollfd pfd = {p->wakefd, POLLIN, 0};
+    if (poll(&pfd, p->wakefd >= 0, timeout_ms) > 0)
+        p->woken = true;
+}
+
+void green__poller_wait(struct green__poller *p, int timeout_ms)
+{
+    timeout_ms = check_stale(p, timeout_ms);
+    if (p->broken) {
+        wait_without_backend(p, timeout_ms);
+        return;
+    }
+    int n = p->ops->wait(p, timeout_ms);
+    if (n >= 0) {
+        p->failures = 0;
+    } else if (++p->failures >= BROKEN_AFTER) {
+        broken(p, -n);
+    }
+}
+
+/* Watching one fd. */
+
+static void fd_unlink(struct green__wait *wait)
+{
+    struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    struct green__poller *p = &wait->thread->sched->poller;
+    struct green__fd *r = &p->fds[w->fd];
+    green__list_remove(&r->waiters, &w->node);
+    int events = count(r, w->events, -1);
+    if (events == 0)
+        clear_unchecked(p, r);
+    narrow(p, w->fd, r, events);
+}
+
+static void fd_describe(const struct green__wait *wait, char *buf, size_t n)
+{
+    const struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    int ev = w->events;
+    snprintf(buf, n, "fd %d %s", w->fd,
+             ev == (GREEN_IN | GREEN_OUT) ? "read+write" : ev == GREEN_IN ? "read" : "write");
+}
+
+static const struct green__waitop fd_op = {fd_unlink, fd_describe};
+
+/* Adds w to its fd's waiters and widens the interest.  Returns 0, 1 when
+ * the fd is ready already (an edge came while nobody waited, or it cannot
+ * be watched; w is not added and w->revents says what is ready), or
+ * -errno. */
+static int watch(struct green__poller *p, struct fdwait *w)
+{
+    if (p->broken)
+        return -p->broken;
     struct green__fd *r = green__poller_fd(p, w->fd);
     if (!r)
         return -ENOMEM;
@@ -117,39 +293,38 @@ int green__poller_watch(struct green__poller *p, struct green__fdwait *w)
         r->pending &= ~w->events;
         return 1;
     }
-    int err = set_interest(p, w->fd, r, r->events | w->events);
+    bool held = r->registered != 0;
+    int err = widen(p, w->fd, r, r->events | w->events);
     if (err == -EPERM) {
         w->revents = w->events;  /* a regular file: always ready */
         return 1;
     }
     if (err < 0)
         return err;
-    count(r, w, 1);
+    if (held && green__list_empty(&r->waiters))
+        mark_unchecked(p, r);  /* the registration is from before: it may be stale */
+    count(r, w->events, 1);
     w->revents = 0;
     green__list_push(&r->waiters, &w->node);
     return 0;
 }
 
-void green__poller_unwatch(struct green__poller *p, struct green__fdwait *w)
+int green__fd_wait(struct green__sched *s, int fd, int events)
 {
-    struct green__fd *r = &p->fds[w->fd];
-    green__list_remove(&r->waiters, &w->node);
-    /* Narrowing never fails: it only gives up interest. */
-    (void)set_interest(p, w->fd, r, count(r, w, -1));
-}
-
-int green__poller_wakefd(struct green__poller *p, int fd)
-{
-    green__poller_fresh(p, fd);  /* owned: epoll keeps it registered */
-    struct green__fd *r = green__poller_fd(p, fd);
-    if (!r)
-        return -ENOMEM;
-    int err = p->ops->set(p, fd, r, GREEN_IN);
+    struct green__poller *p = &s->poller;
+    struct fdwait w = {.wait.op = &fd_op, .fd = fd, .events = events};
+    int err = watch(p, &w);
     if (err < 0)
         return err;
-    r->events = GREEN_IN;
-    p->wakefd = fd;
-    return 0;
+    if (err == 1)
+        return w.revents;  /* ready already: no need to park */
+    unsigned gen = p->fds[fd].gen;
+    err = green__park(s, &w.wait, s->current->deadline, ETIMEDOUT);
+    if (err < 0)
+        return err;
+    /* Closed or released after the wake-up, before this thread ran: the
+     * number may be another file by now. */
+    return p->fds[fd].gen == gen ? w.revents : -EBADF;
 }
 
 void green__poller_ready(struct green__poller *p, int fd, int revents)
@@ -166,41 +341,117 @@ void green__poller_ready(struct green__poller *p, int fd, int revents)
     }
     struct green__node *n = r->waiters.first;
     while (n) {
-        struct green__fdwait *w = green__container_of(n, struct green__fdwait, node);
+        struct fdwait *w = fdwait_of(n);
         n = n->next;  /* waking w unlinks it */
         if (!(revents & (w->events | GREEN__ERR | GREEN__NVAL)))
             continue;
         w->revents = revents;
-        green__wake(green__container_of(w, green_t, w.fd),
-                    revents & GREEN__NVAL ? EBADF : 0);
+        green__wake(w->wait.thread, revents & GREEN__NVAL ? EBADF : 0);
     }
 }
 
-static void reset(struct green__fd *r)
+/* The fd's life. */
+
+/* Forgets everything about the file under r's number; the next one is a
+ * new file to the table. */
+static void reset(struct green__poller *p, int fd, struct green__fd *r)
 {
-    r->backend = -1;
-    r->pending = 0;
-    r->nonblock = 0;
+    if (!green__list_empty(&r->waiters))
+        green__poller_ready(p, fd, GREEN__NVAL);
+    if (r->registered || r->pollpos)
+        p->ops->forget(p, fd, r);
+    clear_unchecked(p, r);
+    unsigned gen = r->gen + 1;
+    *r = (struct green__fd){.gen = gen};
 }
 
-void green__poller_forget(struct green__poller *p, int fd)
+int green__poller_forget(struct green__poller *p, int fd)
 {
-    if (fd < 0 || (size_t)fd >= p->nfds)
-        return;
-    green__poller_ready(p, fd, GREEN__NVAL);
-    p->ops->forget(p, fd, &p->fds[fd]);
-    reset(&p->fds[fd]);
+    if (fd < 0)
+        return -EBADF;
+    if ((size_t)fd < p->nfds)
+        reset(p, fd, &p->fds[fd]);
+    return 0;
 }
 
 void green__poller_fresh(struct green__poller *p, int fd)
 {
     struct green__fd *r = green__poller_fd(p, fd);
     if (!r)
-        return;  /* only a cache: the next call asks again */
-    /* No thread can wait on an fd number nobody had yet, but a plain
-     * close() may have left a record behind. */
-    if (r->events == 0) {
-        reset(r);
-        r->nonblock = 1;
+        return;  /* not owned, then: it is registered only while waited on */
+    reset(p, fd, r);
+    r->owned = true;
+}
+
+int green__poller_adopt(struct green__poller *p, int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    struct green__fd *r = green__poller_fd(p, fd);
+    if (!r)
+        return -ENOMEM;
+    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    reset(p, fd, r);
+    r->owned = true;
+    r->set_nonblock = !(flags & O_NONBLOCK);
+    return 0;
+}
+
+int green__poller_wakefd(struct green__poller *p, int fd)
+{
+    green__poller_fresh(p, fd);  /* owned: epoll keeps it registered */
+    struct green__fd *r = green__poller_fd(p, fd);
+    if (!r)
+        return -ENOMEM;
+    int err = p->ops->set(p, fd, r, GREEN_IN);
+    if (err < 0) {
+        reset(p, fd, r);
+        return err;
     }
+    r->events = GREEN_IN;
+    p->wakefd = fd;
+    return 0;
+}
+
+/* The path of the I/O calls. */
+
+/* Makes fd non-blocking, checking the flag every time: a flag remembered
+ * could be an earlier file's.  0 or -errno. */
+static int make_nonblocking(struct green__fd *r, int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    if (flags & O_NONBLOCK)
+        return 0;
+    if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    if (r)
+        r->set_nonblock = true;
+    return 0;
+}
+
+int green__fd_path(struct green__sched *s, int fd, bool plain)
+{
+    if (s->current->cancelled)
+        return -ECANCELED;
+    if (fd < 0)
+        return -EBADF;
+    struct green__fd *r = green__poller_fd(&s->poller, fd);
+    if (r)
+        r->owned = true;  /* without a record it is watched only while waited on */
+    if (!plain && !(r && r->notsock))
+        return GREEN__PATH_SOCKET;
+    int err = make_nonblocking(r, fd);
+    return err < 0 ? err : GREEN__PATH_PLAIN;
+}
+
+int green__fd_notsock(struct green__sched *s, int fd)
+{
+    struct green__fd *r = green__poller_fd(&s->poller, fd);
+    if (r)
+        r->notsock = true;
+    return green__fd_path(s, fd, true);
 }

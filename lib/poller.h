@@ -1,18 +1,27 @@
 /*
- * Waiting for file descriptors.
+ * The poller: waiting for file descriptors, and every fd's life as
+ * libgreen sees it.
  *
  * The generic part (poller.c) keeps a table indexed by fd.  Each record
- * lists the green threads parked on that fd and the interest the backend
- * holds for it, the union of what those threads wait for.  A backend
- * implements green__poller_ops: change the interest in one fd, and wait
- * for readiness, reporting each ready fd to green__poller_ready.  One
- * backend a file (poller_poll.c, ...); the scheduler never sees which.
+ * lists the green threads parked on that fd, the interest the backend
+ * holds for it (the union of what those threads wait for), whether
+ * libgreen owns the fd, and a generation that every close or release
+ * libgreen sees moves on, so that a thread woken for one file never acts
+ * on a later file with the same number.  A backend implements
+ * green__poller_ops: change the interest in one fd, and wait for
+ * readiness, reporting each ready fd to green__poller_ready.  One backend
+ * a file (poller_poll.c, poller_epoll.c); the scheduler never sees which.
+ *
+ * The I/O calls (io.c) enter at two ends only: green__fd_path before a
+ * call, to learn how to make it without blocking, and green__fd_wait when
+ * it would block.
  */
 #ifndef GREEN_POLLER_H
 #define GREEN_POLLER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "list.h"
 
@@ -21,25 +30,27 @@
 #define GREEN__ERR 0x4   /* error or hang-up: every call will fail or see EOF */
 #define GREEN__NVAL 0x8  /* the fd is not open: waiters fail with EBADF */
 
-/* One green thread's wait on one fd. */
-struct green__fdwait {
-    struct green__node node;   /* in the fd record's waiters */
-    int fd;
-    int events;                /* what it waits for: GREEN_IN | GREEN_OUT */
-    int revents;               /* what woke it */
-};
-
 struct green__fd {
-    struct green__list waiters;   /* the green__fdwait of every waiter */
+    struct green__list waiters;   /* the fdwait of every parked thread */
     unsigned nin, nout;           /* waiters for GREEN_IN, for GREEN_OUT */
     int events;                   /* interest of the waiters now */
-    int backend;                  /* the backend's own word for the fd:
-                                     poll's array index, epoll's
-                                     registered events; -1 for none */
+    unsigned gen;                 /* moves on at every close, release or
+                                     new file libgreen sees for the number */
     int pending;                  /* edges seen with no waiter (edge-
                                      triggered backends): GREEN_IN/OUT */
-    int nonblock;                 /* O_NONBLOCK known to be set on the fd:
-                                     libgreen owns it until green_close */
+    bool owned;                   /* libgreen made, adopted or did I/O on
+                                     it: kept registered between waits */
+    bool notsock;                 /* a socket call said ENOTSOCK: the I/O
+                                     calls use plain read and write */
+    bool set_nonblock;            /* libgreen set O_NONBLOCK on it, and
+                                     clears it again on release */
+    bool unchecked;               /* parked on a registration that a plain
+                                     close may have made stale (below) */
+    unsigned parked_epoch;        /* the sweep epoch when it was parked */
+    int registered;               /* epoll: the events the kernel's set
+                                     holds for the fd; 0 for none */
+    int pollpos;                  /* poll: 1 + its place in the pollfd
+                                     array; 0 for none */
 };
 
 struct green__poller;
@@ -55,12 +66,18 @@ struct green__poller_ops {
     /* Makes room to watch n fds at once, so that set never allocates. */
     int (*reserve)(struct green__poller *p, size_t n);
     /* The waiters' interest in fd changes from r->events to events
-     * (either may be 0); the caller then stores events in r->events.
-     * -EPERM means the fd cannot be watched (a regular file): it is
-     * always ready. */
+     * (either may be 0); the caller then stores events in r->events,
+     * whatever set returned when events is narrower.  -EPERM means the
+     * fd cannot be watched (a regular file): it is always ready. */
     int (*set)(struct green__poller *p, int fd, struct green__fd *r, int events);
-    /* Drops whatever the backend holds for fd, which is about to close. */
+    /* Drops whatever the backend holds for fd, which is about to close or
+     * to be given away. */
     void (*forget)(struct green__poller *p, int fd, struct green__fd *r);
+    /* Makes sure the registration held for fd is for the file open under
+     * that number now, registering it afresh if the kernel dropped it.
+     * 0, or -EBADF when nothing is open under the number.  NULL for a
+     * backend that holds nothing between waits. */
+    int (*check)(struct green__poller *p, int fd, struct green__fd *r);
     /* Waits up to timeout_ms (-1: no limit) and reports each ready fd.
      * Returns the number reported, 0 on timeout or EINTR, or -errno. */
     int (*wait)(struct green__poller *p, int timeout_ms);
@@ -76,6 +93,13 @@ struct green__poller {
     int wakefd;                /* the scheduler's inbox, or -1: watched
                                   apart from the waiters, not counted */
     bool woken;                /* wakefd was reported ready */
+    int failures;              /* wait's consecutive failures */
+    int broken;                /* the backend failed for good: its errno */
+    /* The sweep for stale registrations (poller.c, check_stale). */
+    size_t nunchecked;         /* records with unchecked set */
+    size_t nunchecked_new;     /* of those, parked in this epoch */
+    unsigned epoch;            /* sweeps so far */
+    int64_t sweep_at;          /* when the next sweep is due */
 };
 
 extern const struct green__poller_ops green__poller_poll;
@@ -90,28 +114,60 @@ const struct green__poller_ops *green__poller_choose(void);
 int green__poller_init(struct green__poller *p);
 void green__poller_fini(struct green__poller *p);
 
-/* The record for fd, growing the table when needed; NULL and ENOMEM. */
+/* The record for fd, growing the table when needed; NULL when it cannot
+ * grow (ENOMEM). */
 struct green__fd *green__poller_fd(struct green__poller *p, int fd);
 
-/* Adds w to fd's waiters (w->fd and w->events are set by the caller) and
- * widens the interest.  Returns 0, 1 when the fd is ready already (an
- * edge came while nobody waited, or it cannot be watched; w is not
- * added and w->revents says what is ready), or -errno. */
-int green__poller_watch(struct green__poller *p, struct green__fdwait *w);
+/* Waits up to timeout_ms (-1: no limit) for ready fds and wakes their
+ * waiters; sweeps stale registrations when one is due.  A backend that
+ * keeps failing is reported once on stderr, its error given to every fd
+ * waiter, and from then on only the timers and the inbox are waited for. */
+void green__poller_wait(struct green__poller *p, int timeout_ms);
 
-/* Removes w from its fd's waiters and narrows the interest. */
-void green__poller_unwatch(struct green__poller *p, struct green__fdwait *w);
+/* How the I/O calls reach an fd without blocking. */
+enum green__fdpath {
+    GREEN__PATH_SOCKET,   /* socket calls with MSG_DONTWAIT: no flag needed */
+    GREEN__PATH_PLAIN,    /* read and write, the fd made non-blocking */
+};
+
+struct green__sched;
+
+/* Before an I/O call on fd by the running thread: its path, or -errno
+ * (ECANCELED, EBADF, or fcntl's error).  plain asks for the fd to be made
+ * non-blocking whatever it is (accept, connect).  A socket is assumed
+ * until a call says ENOTSOCK (green__fd_notsock); the non-blocking flag
+ * is checked at every call that needs it, never cached, since the number
+ * may have been closed and reused behind libgreen's back. */
+int green__fd_path(struct green__sched *s, int fd, bool plain);
+
+/* A socket call on fd said ENOTSOCK: from now on the plain path.
+ * Returns what green__fd_path returns. */
+int green__fd_notsock(struct green__sched *s, int fd);
+
+/* Parks the running thread until fd is ready for events (GREEN_IN,
+ * GREEN_OUT), under its deadline.  Returns what became ready (GREEN_IN,
+ * GREEN_OUT, GREEN__ERR bits) or -errno: ETIMEDOUT, ECANCELED, ENOMEM,
+ * EBADF when libgreen saw the fd closed or released after it parked (even
+ * if it was woken for readiness first), or the backend's error. */
+int green__fd_wait(struct green__sched *s, int fd, int events);
 
 /* Wakes every waiter of fd with EBADF and forgets the fd, before the
- * caller closes it. */
-void green__poller_forget(struct green__poller *p, int fd);
+ * caller closes it or hands it to other code.  0, or -EBADF when fd is
+ * negative. */
+int green__poller_forget(struct green__poller *p, int fd);
 
-/* fd is new (returned by accept): whatever the table knew of an earlier
- * fd with its number is stale.  Marks it non-blocking, owned. */
+/* fd is a new file that libgreen made (a socket, an accepted connection,
+ * a pidfd): whatever the table knew of an earlier file with its number is
+ * stale, and libgreen owns this one. */
 void green__poller_fresh(struct green__poller *p, int fd);
 
+/* green_fd_adopt: as fresh, for a file made by other code, which is made
+ * non-blocking.  0 or -errno. */
+int green__poller_adopt(struct green__poller *p, int fd);
+
 /* Watches fd for GREEN_IN for good, as the scheduler's inbox: its
- * readiness sets p->woken instead of waking waiters.  0 or -errno. */
+ * readiness sets p->woken instead of waking waiters.  On failure fd's
+ * record is left as a new one.  0 or -errno. */
 int green__poller_wakefd(struct green__poller *p, int fd);
 
 /* Called by backends: fd is ready for revents. */

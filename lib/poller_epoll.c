@@ -1,16 +1,17 @@
 /*
  * The epoll backend, Linux only.
  *
- * An fd that libgreen owns (the green I/O calls made it non-blocking, and
- * it will be closed with green_close) is registered once, edge-triggered,
- * and stays registered across waits: interest only ever widens, so a
- * connection costs one epoll_ctl to add and at most one to add the other
- * direction, and parking costs none.  Edges that come while nobody waits
- * are kept by the generic part as pending.  An fd libgreen does not own
- * (seen only by green_wait, and likely closed by other code without
- * telling libgreen) is registered while it has waiters and removed when
- * the last leaves, so a later fd with its number inherits nothing.
- * green_close removes the registration before closing.
+ * An fd that libgreen owns (it made it, adopted it or did I/O on it) is
+ * registered once, edge-triggered, and stays registered across waits:
+ * interest only ever widens, so a connection costs one epoll_ctl to add
+ * and at most one to add the other direction, and parking costs none.
+ * Edges that come while nobody waits are kept by the generic part as
+ * pending.  An fd libgreen does not own (seen only by green_wait, and
+ * likely closed by other code without telling libgreen) is registered
+ * while it has waiters and removed when the last leaves, so a later fd
+ * with its number inherits nothing.  green_close and green_fd_release
+ * remove the registration; a plain close makes the kernel drop it, which
+ * the generic part's sweep finds with check.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -57,15 +58,17 @@ static int ep_reserve(struct green__poller *p, size_t n)
     return 0;
 }
 
+static uint32_t to_epoll(int events)
+{
+    return (events & GREEN_IN ? EPOLLIN | EPOLLRDHUP : 0) |
+           (events & GREEN_OUT ? EPOLLOUT : 0) | EPOLLET;
+}
+
 static int ctl(struct green__poller *p, int op, int fd, int events)
 {
     struct epollset *es = p->impl;
     p->syscalls++;
-    struct epoll_event ev = {
-        .events = (events & GREEN_IN ? EPOLLIN | EPOLLRDHUP : 0) |
-                  (events & GREEN_OUT ? EPOLLOUT : 0) | EPOLLET,
-        .data.fd = fd,
-    };
+    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
     if (epoll_ctl(es->epfd, op, fd, &ev) == 0)
         return 0;
     /* The kernel dropped a registration when its file was closed, or a
@@ -79,32 +82,48 @@ static int ctl(struct green__poller *p, int op, int fd, int events)
     return epoll_ctl(es->epfd, op, fd, &ev) == 0 ? 0 : -errno;
 }
 
-static int ep_set(struct green__poller *p, int fd, struct green__fd *r, int events)
+/* Drops fd's registration.  Whatever the kernel says, the table holds
+ * none afterwards: ENOENT and EBADF mean it had none; anything else leaves
+ * at worst a registration that reports spurious edges. */
+static int del(struct green__poller *p, int fd, struct green__fd *r)
 {
     struct epollset *es = p->impl;
-    int held = r->backend < 0 ? 0 : r->backend;
-    int want = r->nonblock ? held | events : events;
+    p->syscalls++;
+    int err = epoll_ctl(es->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
+    r->registered = 0;
+    return err == -EBADF || err == -ENOENT ? 0 : err;
+}
+
+static int ep_set(struct green__poller *p, int fd, struct green__fd *r, int events)
+{
+    int held = r->registered;
+    int want = r->owned ? held | events : events;
     if (want == held)
         return 0;
-    int err;
-    if (want == 0) {
-        p->syscalls++;
-        err = epoll_ctl(es->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
-        r->backend = -1;
-        return err == -EBADF || err == -ENOENT ? 0 : err;
-    }
-    err = ctl(p, held ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, want);
+    if (want == 0)
+        return del(p, fd, r);
+    int err = ctl(p, held ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, want);
     if (err == 0)
-        r->backend = want;
+        r->registered = want;
     return err;
 }
 
 static void ep_forget(struct green__poller *p, int fd, struct green__fd *r)
 {
+    if (r->registered)
+        (void)del(p, fd, r);
+}
+
+/* Adding what should be there says EEXIST when it is, and changes
+ * nothing: no edge is re-armed, so no waiter wakes for nothing. */
+static int ep_check(struct green__poller *p, int fd, struct green__fd *r)
+{
     struct epollset *es = p->impl;
-    if (r->backend > 0)
-        (void)epoll_ctl(es->epfd, EPOLL_CTL_DEL, fd, NULL);
-    r->backend = -1;
+    struct epoll_event ev = {.events = to_epoll(r->registered), .data.fd = fd};
+    p->syscalls++;
+    if (epoll_ctl(es->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+        return 0;
+    return errno == EBADF ? -EBADF : 0;
 }
 
 static int from_epoll(uint32_t ev)
@@ -138,5 +157,6 @@ const struct green__poller_ops green__poller_epoll = {
     .reserve = ep_reserve,
     .set = ep_set,
     .forget = ep_forget,
+    .check = ep_check,
     .wait = ep_wait,
 };

@@ -64,25 +64,33 @@ static int from_poll(short revents)
            (revents & POLLNVAL ? GREEN__NVAL : 0);
 }
 
+/* Takes fd's entry out of the array, swapping the last entry into the
+ * hole. */
+static void pp_forget(struct green__poller *p, int fd, struct green__fd *r)
+{
+    struct pollset *ps = p->impl;
+    (void)fd;
+    struct pollfd last = ps->pfd[--ps->n];
+    if ((size_t)r->pollpos != ps->n + 1) {
+        ps->pfd[r->pollpos - 1] = last;
+        p->fds[last.fd].pollpos = r->pollpos;
+    }
+    r->pollpos = 0;
+}
+
 static int pp_set(struct green__poller *p, int fd, struct green__fd *r, int events)
 {
     struct pollset *ps = p->impl;
-    if (r->events == 0) {
+    if (r->pollpos == 0) {
         /* A waiter per fd at the most has been reserved, so there is room. */
         if (ps->n == ps->cap && pp_reserve(p, ps->n + 1) < 0)
             return -ENOMEM;
-        r->backend = (int)ps->n;
         ps->pfd[ps->n++] = (struct pollfd){.fd = fd, .events = to_poll(events)};
+        r->pollpos = (int)ps->n;
     } else if (events == 0) {
-        /* Swap the last entry into the hole. */
-        struct pollfd last = ps->pfd[--ps->n];
-        if ((size_t)r->backend != ps->n) {
-            ps->pfd[r->backend] = last;
-            p->fds[last.fd].backend = r->backend;
-        }
-        r->backend = -1;
+        pp_forget(p, fd, r);
     } else {
-        ps->pfd[r->backend].events = to_poll(events);
+        ps->pfd[r->pollpos - 1].events = to_poll(events);
     }
     return 0;
 }
@@ -107,11 +115,6 @@ static int pp_wait(struct green__poller *p, int timeout_ms)
     return reported;
 }
 
-/* Interest is dropped as soon as the last waiter leaves: nothing to do. */
-static void pp_forget(struct green__poller *p, int fd, struct green__fd *r)
-{
-    (void)p, (void)fd, (void)r;
-}
 
 const struct green__poller_ops green__poller_poll = {
     .name = "poll",
@@ -121,5 +124,6 @@ const struct green__poller_ops green__poller_poll = {
     .reserve = pp_reserve,
     .set = pp_set,
     .forget = pp_forget,
+    .check = NULL,  /* nothing is held between waits: poll sees every file afresh */
     .wait = pp_wait,
 };

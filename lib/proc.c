@@ -18,42 +18,54 @@
 
 enum { POLL_MAX_MS = 50 };
 
-static int pidfd_open_(pid_t pid)
-{
+/* A pidfd for pid, or -errno (ENOSYS where there is none). */
 #ifdef SYS_pidfd_open
-    /* Valgrind 3.19 does not know the call: spare its warning. */
-    if (green__vg_running()) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
-/* Parks on the child's pidfd until waitpid has something; -2 when the
- * kernel has no pidfd for it (the caller polls instead). */
-static pid_t wait_pidfd(pid_t pid, int *status, int options)
+static int open_pidfd(pid_t pid)
 {
-    int pfd = pidfd_open_(pid);
+    /* Valgrind 3.19 does not know the call: spare its warning. */
+    if (green__vg_running())
+        return -ENOSYS;
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return fd >= 0 ? fd : -errno;
+}
+#else
+static int open_pidfd(pid_t pid)
+{
+    (void)pid;
+    return -ENOSYS;
+}
+#endif
+
+/* Parks on the child's pidfd until waitpid has something: its result, or
+ * -errno; -ENOSYS when the kernel has no pidfd for it (the caller polls
+ * instead). */
+static pid_t wait_pidfd(struct green__sched *s, pid_t pid, int *status, int options)
+{
+    int pfd = open_pidfd(pid);
+    if (pfd == -ESRCH) {
+        pid_t r = waitpid(pid, status, options | WNOHANG);
+        return r < 0 ? -errno : r;
+    }
     if (pfd < 0)
-        return errno == ESRCH ? waitpid(pid, status, options | WNOHANG) : -2;
+        return -ENOSYS;
     /* A new fd: what the table knew of an earlier one of its number is
-     * stale (a plain close() leaves such records). */
-    green__poller_fresh(&green__cur->poller, pfd);
+     * stale. */
+    green__poller_fresh(&s->poller, pfd);
     pid_t r;
-    while ((r = waitpid(pid, status, options | WNOHANG)) == 0) {
-        if (green_wait(pfd, GREEN_IN) < 0) {
-            r = -1;
+    for (;;) {
+        r = waitpid(pid, status, options | WNOHANG);
+        if (r < 0)
+            r = -errno;
+        if (r != 0)
+            break;
+        int err = green__fd_wait(s, pfd, GREEN_IN);
+        if (err < 0) {
+            r = err;
             break;
         }
     }
-    int err = errno;
-    green_close(pfd);
-    errno = err;
+    (void)green__poller_forget(&s->poller, pfd);
+    close(pfd);
     return r;
 }
 
@@ -63,10 +75,27 @@ static pid_t wait_polling(pid_t pid, int *status, int options)
     int64_t ms = 1;
     while ((r = waitpid(pid, status, options | WNOHANG)) == 0) {
         if (green_sleep(ms) < 0)
-            return -1;
+            return -errno;
         ms = ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : ms * 2;
     }
-    return r;
+    return r < 0 ? -errno : r;
+}
+
+static pid_t wait_child(struct green__sched *s, pid_t pid, int *status, int options)
+{
+    /* A child that has already changed state is reaped even by a thread
+     * that is cancelled or past its deadline, as green_join does. */
+    pid_t r = waitpid(pid, status, options | WNOHANG);
+    if (r != 0)
+        return r < 0 ? -errno : r;
+    if (s->current->cancelled)
+        return -ECANCELED;
+    if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) {
+        r = wait_pidfd(s, pid, status, options);
+        if (r != -ENOSYS)
+            return r;
+    }
+    return wait_polling(pid, status, options);
 }
 
 pid_t green_waitpid(pid_t pid, int *status, int options)
@@ -74,17 +103,6 @@ pid_t green_waitpid(pid_t pid, int *status, int options)
     struct green__sched *s = green__cur;
     if (!s || (options & WNOHANG))
         return waitpid(pid, status, options);
-    /* A child that has already changed state is reaped even by a thread
-     * that is cancelled or past its deadline, as green_join does. */
-    pid_t r = waitpid(pid, status, options | WNOHANG);
-    if (r != 0)
-        return r;
-    if (s->current->cancelled)
-        return green__fail(ECANCELED);
-    if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) {
-        r = wait_pidfd(pid, status, options);
-        if (r != -2)
-            return r;
-    }
-    return wait_polling(pid, status, options);
+    pid_t r = wait_child(s, pid, status, options);
+    return r < 0 ? green__fail(-r) : r;
 }

@@ -128,6 +128,7 @@ static int get(green_queue_t *q, void *elem)
 /* Parking a green thread, or blocking an OS thread, until woken. */
 
 struct qwait {
+    struct green__wait wait;
     green_queue_t *q;
     struct green__list *list;
     struct qwaiter w;
@@ -135,9 +136,10 @@ struct qwait {
 
 /* The wait ended before or after a wake-up: off the list, or, woken and
  * leaving without retrying, the wake-up goes to the next waiter. */
-static void qwait_unlink(green_t *t)
+static void qwait_unlink(struct green__wait *wait)
 {
-    struct qwait *qw = t->w.remote.obj;
+    struct qwait *qw = green__container_of(wait, struct qwait, wait);
+    green_t *t = wait->thread;
     green_queue_t *q = qw->q;
     pthread_mutex_lock(&q->lock);
     if (!qw->w.woken)
@@ -149,14 +151,14 @@ static void qwait_unlink(green_t *t)
         green__inbox_unpost(qw->w.inbox, &qw->w.remote);
 }
 
-static void qwait_describe(const green_t *t, char *buf, size_t n)
+static void qwait_describe(const struct green__wait *wait, char *buf, size_t n)
 {
-    const struct qwait *qw = t->w.remote.obj;
+    const struct qwait *qw = green__container_of(wait, struct qwait, wait);
     snprintf(buf, n, "queue %p %s", (void *)qw->q,
              qw->list == &qw->q->senders ? "send" : "recv");
 }
 
-static const struct green__waitop qwait_op = {qwait_unlink, qwait_describe, false};
+static const struct green__waitop qwait_op = {qwait_unlink, qwait_describe};
 
 /* Called with the lock held, which it drops and retakes.  0 or -errno. */
 static int wait_green(struct green__sched *s, green_queue_t *q, struct green__list *list)
@@ -165,12 +167,12 @@ static int wait_green(struct green__sched *s, green_queue_t *q, struct green__li
     if (err < 0)
         return err;
     green_t *self = s->current;
-    struct qwait qw = {.q = q, .list = list,
+    struct qwait qw = {.wait.op = &qwait_op, .q = q, .list = list,
                        .w = {.thread = self, .inbox = &s->inbox, .remote.thread = self}};
     green__list_push(list, &qw.w.node);
     pthread_mutex_unlock(&q->lock);
     /* A passed deadline or a cancellation unlinks it again at once. */
-    err = green__inbox_park(s, &qwait_op, &qw);
+    err = green__inbox_park(s, &qw.wait);
     pthread_mutex_lock(&q->lock);
     return err;
 }

@@ -55,8 +55,8 @@ static green_t *runq_pop(struct green__sched *s)
 static void thread_free(struct green__sched *s, green_t *t)
 {
     struct green__stack stack = t->stack;  /* t lives in it */
-    if (t->group)
-        green__group_member_freed(t);
+    if (t->exit_hook)
+        t->exit_hook(t, GREEN__EXIT_FREED);
     green__list_remove(&s->all, &t->all);
     s->nthreads--;
     t->state = GREEN__FREED;
@@ -99,7 +99,7 @@ static void fire_timers(struct green__sched *s)
 static void poll_once(struct green__sched *s, int timeout_ms)
 {
     if (s->poller.nwatched > 0 || s->inbox.waiting > 0 || timeout_ms != 0)
-        (void)s->poller.ops->wait(&s->poller, timeout_ms);
+        green__poller_wait(&s->poller, timeout_ms);
     if (s->poller.woken) {
         s->poller.woken = false;
         green__inbox_drain(&s->inbox);
@@ -171,16 +171,31 @@ static inline green_t *next_thread(struct green__sched *s)
 
 /* Context switches. */
 
+/* Saves the running context in from and resumes to, whose stack is
+ * [lo, lo + size) and whose TSan fiber is fiber, telling the sanitizers.
+ * *fake keeps the running context's ASan fake stack while it is switched
+ * out; fake is NULL when it leaves for good, so that ASan frees it. */
+static void jump(struct green__ctx *from, void **fake, struct green__ctx *to,
+                 const void *lo, size_t size, void *fiber)
+{
+    green__asan_start(fake, lo, size);
+    green__tsan_switch(fiber);
+    green__ctx_switch(from, to);
+    green__asan_finish(fake ? *fake : NULL, NULL, NULL);
+}
+
+/* The usable stack below t's struct, which sits at the top of it. */
+static size_t stack_below(const green_t *t)
+{
+    return (size_t)((const char *)t - (const char *)t->stack.lo);
+}
+
 static void switch_to(struct green__sched *s, green_t *from, green_t *to)
 {
     s->current = to;
     to->state = GREEN__RUNNING;
-    /* A finished thread leaves for good: ASan may drop its fake stack. */
-    green__asan_start(from->state == GREEN__DONE ? NULL : &from->asan_fake,
-                      to->stack.lo, (size_t)((char *)to - (char *)to->stack.lo));
-    green__tsan_switch(to->tsan_fiber);
-    green__ctx_switch(&from->ctx, &to->ctx);
-    green__asan_finish(from->asan_fake, NULL, NULL);
+    jump(&from->ctx, from->state == GREEN__DONE ? NULL : &from->asan_fake, &to->ctx,
+         to->stack.lo, stack_below(to), to->tsan_fiber);
     reap(s);
 }
 
@@ -198,12 +213,19 @@ static void suspend(struct green__sched *s)
 
 /* Parking and waking. */
 
-int green__park(struct green__sched *s, const struct green__waitop *op,
-                int64_t until, int timer_err)
+static void unlink_wait(struct green__wait *w)
+{
+    if (w->op->unlink)
+        w->op->unlink(w);
+}
+
+static int park(struct green__sched *s, struct green__wait *w, int64_t until,
+                int timer_err, bool shielded)
 {
     green_t *self = s->current;
-    if (self->cancelled && !op->shielded) {
-        op->unlink(self);
+    w->thread = self;
+    if (self->cancelled && !shielded) {
+        unlink_wait(w);
         return -ECANCELED;
     }
     if (until >= 0) {
@@ -211,18 +233,29 @@ int green__park(struct green__sched *s, const struct green__waitop *op,
          * ends the wait normally (a sleep) is queued even when its time has
          * passed, so that sleepers wake in the order of their times. */
         if (timer_err && until <= green_now()) {
-            op->unlink(self);
+            unlink_wait(w);
             return -timer_err;
         }
         self->timer.at = until;
         green__timers_add(&s->timers, &self->timer);
     }
-    self->waitop = op;
+    self->wait = w;
+    self->shielded = shielded;
     self->timer_err = timer_err;
     self->state = GREEN__PARKED;
     suspend(s);
-    self->waitop = NULL;
+    self->wait = NULL;
     return -self->wake_err;
+}
+
+int green__park(struct green__sched *s, struct green__wait *w, int64_t until, int timer_err)
+{
+    return park(s, w, until, timer_err, false);
+}
+
+int green__park_shielded(struct green__sched *s, struct green__wait *w)
+{
+    return park(s, w, -1, 0, true);
 }
 
 void green__wake(green_t *t, int err)
@@ -230,7 +263,7 @@ void green__wake(green_t *t, int err)
     if (t->state != GREEN__PARKED)
         return;
     t->wake_err = err;  /* before unlink, which may look at why */
-    t->waitop->unlink(t);
+    unlink_wait(t->wait);
     green__timers_remove(&t->sched->timers, &t->timer);
     runq_push(t->sched, t);
 }
@@ -240,31 +273,46 @@ void green__cancel(green_t *t)
     if (t->state == GREEN__DONE || t->state == GREEN__FREED)
         return;
     t->cancelled = true;
-    if (t->state == GREEN__PARKED && !t->waitop->shielded)
+    if (t->state == GREEN__PARKED && !t->shielded)
         green__wake(t, ECANCELED);
 }
 
 /* Queues of parked threads, for the synchronisation objects. */
 
+static struct green__queued *enqueue(struct green__list *queue, struct green__queued *q,
+                                     const struct green__waitop *op, const void *obj)
+{
+    *q = (struct green__queued){.wait.op = op, .queue = queue, .obj = obj};
+    green__list_push(queue, &q->node);
+    return q;
+}
+
 int green__queue_park(struct green__sched *s, struct green__list *queue,
                       const struct green__waitop *op, const void *obj,
                       int64_t until, int timer_err)
 {
-    green_t *self = s->current;
-    self->w.q.queue = queue;
-    self->w.q.obj = obj;
-    green__list_push(queue, &self->w.q.node);
-    return green__park(s, op, until, timer_err);
+    struct green__queued q;
+    return green__park(s, &enqueue(queue, &q, op, obj)->wait, until, timer_err);
+}
+
+int green__queue_park_shielded(struct green__sched *s, struct green__list *queue,
+                               const struct green__waitop *op, const void *obj)
+{
+    struct green__queued q;
+    return green__park_shielded(s, &enqueue(queue, &q, op, obj)->wait);
 }
 
 green_t *green__queue_first(const struct green__list *queue)
 {
-    return queue->first ? green__container_of(queue->first, green_t, w.q.node) : NULL;
+    if (!queue->first)
+        return NULL;
+    return green__container_of(queue->first, struct green__queued, node)->wait.thread;
 }
 
-void green__queue_unlink(green_t *t)
+void green__queue_unlink(struct green__wait *w)
 {
-    green__list_remove(t->w.q.queue, &t->w.q.node);
+    struct green__queued *q = green__container_of(w, struct green__queued, wait);
+    green__list_remove(q->queue, &q->node);
 }
 
 void green__queue_wake_all(struct green__list *queue, int err)
@@ -288,20 +336,16 @@ uint64_t green__random(struct green__sched *s)
 
 /* The root waits for the others to finish; cancellation cannot end that. */
 
-static void shutdown_unlink(green_t *t)
-{
-    (void)t;
-}
-
-static void shutdown_describe(const green_t *t, char *buf, size_t n)
+static void shutdown_describe(const struct green__wait *w, char *buf, size_t n)
 {
     snprintf(buf, n, "main returned; waiting for %zu green threads to finish",
-             t->sched->nlive - 1);
+             w->thread->sched->nlive - 1);
 }
 
-static const struct green__waitop shutdown_op = {shutdown_unlink, shutdown_describe, true};
+static const struct green__waitop shutdown_op = {NULL, shutdown_describe};
 
 static _Noreturn void thread_exit(struct green__sched *s, green_t *self);
+static void wake_joiner(green_t *t);
 
 static void thread_entry(void)
 {
@@ -322,15 +366,13 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
     self->state = GREEN__DONE;
     s->nlive--;
     if (self->joiner)
-        green__wake(self->joiner, 0);
-    if (self->group)
-        green__group_member_done(self);
+        wake_joiner(self);
+    if (self->exit_hook)
+        self->exit_hook(self, GREEN__EXIT_DONE);
     if (self == s->root) {
-        green__asan_start(NULL, s->main_lo, s->main_size);
-        green__tsan_switch(s->main_fiber);
-        green__ctx_switch(&self->ctx, &s->main_ctx);
+        jump(&self->ctx, NULL, &s->main_ctx, s->main_lo, s->main_size, s->main_fiber);
     } else {
-        if (s->nlive == 1 && s->root->waitop == &shutdown_op)
+        if (s->nlive == 1 && s->root->wait && s->root->wait->op == &shutdown_op)
             green__wake(s->root, 0);
         if (self->detached) {
             self->next = s->zombies;
@@ -386,7 +428,7 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     t->cancelled = s->shutdown;
     if (attr && attr->name)
         strcpy(t->name, attr->name);
-    green__ctx_make(&t->ctx, st.lo, (size_t)((char *)t - (char *)st.lo), thread_entry);
+    green__ctx_make(&t->ctx, st.lo, stack_below(t), thread_entry);
     t->tsan_fiber = green__tsan_new();
     green__list_push(&s->all, &t->all);
     s->nthreads++;
@@ -421,19 +463,31 @@ green_t *green_spawn(void *(*fn)(void *), void *arg)
 
 /* Joining and detaching. */
 
-static void join_unlink(green_t *t)
+/* A join parks on this, and the joinee's joiner field points back. */
+struct joinwait {
+    struct green__wait wait;
+    green_t *target;
+};
+
+static void join_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    t->w.join->joiner = NULL;
+    const green_t *t = green__container_of(w, struct joinwait, wait)->target;
+    snprintf(buf, n, "join #%llu '%s'", (unsigned long long)t->id, t->name);
 }
 
-static void join_describe(const green_t *t, char *buf, size_t n)
-{
-    snprintf(buf, n, "join #%llu '%s'", (unsigned long long)t->w.join->id,
-             t->w.join->name);
-}
+/* Nothing to unlink: the claim (t->joiner) outlives the wait, until the
+ * joiner frees t or gives the claim up. */
+static const struct green__waitop join_op = {NULL, join_describe};
 
-static const struct green__waitop join_op = {join_unlink, join_describe, false};
-static const struct green__waitop join_shielded_op = {join_unlink, join_describe, true};
+/* t finished: its joiner wakes, if it is parked joining t (a gather has
+ * claimed several threads and joins them one at a time). */
+static void wake_joiner(green_t *t)
+{
+    green_t *j = t->joiner;
+    if (j->state == GREEN__PARKED && j->wait->op == &join_op &&
+        green__container_of(j->wait, struct joinwait, wait)->target == t)
+        green__wake(j, 0);
+}
 
 /* Whether t is a live handle of this scheduler's.  A handle used after
  * its thread was joined or reaped is caught while its stack is cached,
@@ -462,16 +516,23 @@ int green__check_join(const struct green__sched *s, const green_t *t)
     return joinable(t) ? 0 : -EINVAL;
 }
 
+void green__claim(struct green__sched *s, green_t *t)
+{
+    t->joiner = s->current;
+}
+
 int green__join(struct green__sched *s, green_t *t, void **result, bool shielded)
 {
     green_t *self = s->current;
+    green__claim(s, t);
     if (t->state != GREEN__DONE) {
-        t->joiner = self;
-        self->w.join = t;
-        int err = shielded ? green__park(s, &join_shielded_op, -1, 0)
-                           : green__park(s, &join_op, self->deadline, ETIMEDOUT);
-        if (err < 0)
+        struct joinwait jw = {.wait.op = &join_op, .target = t};
+        int err = shielded ? green__park_shielded(s, &jw.wait)
+                           : green__park(s, &jw.wait, self->deadline, ETIMEDOUT);
+        if (err < 0) {
+            t->joiner = NULL;  /* it may be joined again */
             return err;
+        }
     }
     if (result)
         *result = t->result;
@@ -568,8 +629,10 @@ static void *root_main(void *unused)
         if (t != s->root)
             green__cancel(t);
     }
-    while (s->nlive > 1)
-        (void)green__park(s, &shutdown_op, -1, 0);
+    while (s->nlive > 1) {
+        struct green__wait w = {.op = &shutdown_op};
+        (void)green__park_shielded(s, &w);
+    }
     /* Free the threads that finished but were never joined. */
     reap(s);
     for (struct green__node *n = s->all.first, *next; n; n = next) {
@@ -664,12 +727,9 @@ int green_run(void *(*main)(void *), void *arg)
     runq_pop(&s);
     s.current = root;
     root->state = GREEN__RUNNING;
-    green__asan_start(&s.main_fake, root->stack.lo,
-                      (size_t)((char *)root - (char *)root->stack.lo));
     s.main_fiber = green__tsan_current();
-    green__tsan_switch(root->tsan_fiber);
-    green__ctx_switch(&s.main_ctx, &root->ctx);
-    green__asan_finish(s.main_fake, NULL, NULL);
+    jump(&s.main_ctx, &s.main_fake, &root->ctx, root->stack.lo, stack_below(root),
+         root->tsan_fiber);
 
     /* Every other thread is freed; only the root's stack is left. */
     thread_free(&s, root);

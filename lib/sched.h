@@ -35,16 +35,32 @@ enum green__state {
     GREEN__FREED,   /* joined or reaped: its stack is back in the cache */
 };
 
-/* What a parked green thread waits on. */
-struct green__chanwait;
+/* What green_t's exit_hook is told. */
+enum green__exit {
+    GREEN__EXIT_DONE,   /* fn returned */
+    GREEN__EXIT_FREED,  /* joined or reaped */
+};
+
+/*
+ * A wait is a record on the parking thread's stack.  Each kind of wait
+ * embeds this header first in a struct of its own (an fd wait, a join, a
+ * select's cases), links the record into whatever it waits on, and parks
+ * with it; the thread points at the record while it is parked.  A new kind
+ * of wait touches only its own file.
+ */
+struct green__wait;
 
 struct green__waitop {
-    /* Takes t off the queue it is parked on. */
-    void (*unlink)(green_t *t);
-    /* Writes what t waits for, for green_dump ("fd 5 read"). */
-    void (*describe)(const green_t *t, char *buf, size_t n);
-    /* A shielded wait is not ended by cancellation. */
-    bool shielded;
+    /* Takes the wait off whatever it is linked into; NULL when it is
+     * linked into nothing but the timer (a sleep). */
+    void (*unlink)(struct green__wait *w);
+    /* Writes what the thread waits for, for green_dump ("fd 5 read"). */
+    void (*describe)(const struct green__wait *w, char *buf, size_t n);
+};
+
+struct green__wait {
+    const struct green__waitop *op;
+    green_t *thread;                /* set by green__park */
 };
 
 struct green {
@@ -60,34 +76,19 @@ struct green {
     bool cancelled;                 /* every blocking call fails with ECANCELED */
     int64_t deadline;               /* for every blocking call; -1 for none */
 
-    /* The current wait; valid while PARKED. */
-    const struct green__waitop *waitop;
+    /* The current wait, on this thread's stack; valid while PARKED. */
+    struct green__wait *wait;
+    bool shielded;                  /* the wait is not ended by cancellation */
     int wake_err;                   /* what green__park returns: 0 or an errno */
     int timer_err;                  /* wake_err to give when the timer fires */
     struct green__timer timer;      /* queued while a timed wait is parked */
-    union {
-        struct green__fdwait fd;    /* fd waits */
-        green_t *join;              /* join: the thread waited for */
-        struct {                    /* waits on a green__list of threads */
-            struct green__node node;
-            struct green__list *queue;
-            const void *obj;        /* the mutex, group, ... for green_dump */
-        } q;
-        struct {                    /* waits on another OS thread */
-            void *obj;              /* the offload job, queue, ... */
-            bool abandoned;         /* the wait ended before its post */
-        } remote;
-        struct {                    /* channel operations and select */
-            struct green__chanwait *waits;
-            size_t n;
-            size_t fired;           /* the case that completed */
-        } chan;
-    } w;
 
-    green_t *joiner;                /* parked in green_join on this one */
+    green_t *joiner;                /* has claimed this one for a join */
+    /* Told when the thread finishes and when it is freed: the one way the
+     * scheduler calls up into a feature (groups set it). */
+    void (*exit_hook)(green_t *t, enum green__exit how);
     struct green_group *group;      /* the group it was spawned into, or NULL */
     struct green__node group_node;  /* in the group's members */
-    bool mark;                      /* scratch for green_gather's checks */
     green_t *next;                  /* run queue, or the list of zombies */
     struct green__node all;         /* in the scheduler's list of threads */
     void *asan_fake;                /* ASan's fake stack while switched out */
@@ -136,13 +137,17 @@ struct green__sched {
 extern __thread struct green__sched *green__cur
     __attribute__((tls_model("initial-exec")));
 
-/* Parks the running thread until green__wake.  The caller has linked it
- * into the queue op->unlink takes it off.  until (-1: never) arms the
- * timer, which wakes it with timer_err.  When the thread is cancelled, or
- * until is a deadline (timer_err set) that has passed, it unlinks at once
- * and does not park.  Returns 0 or -errno. */
-int green__park(struct green__sched *s, const struct green__waitop *op,
-                int64_t until, int timer_err);
+/* Parks the running thread on w until green__wake.  The caller has set
+ * w->op and linked w into what it waits on; park sets w->thread.  until
+ * (-1: never) arms the timer, which wakes the thread with timer_err.  When
+ * the thread is cancelled, or until is a deadline (timer_err set) that has
+ * passed, it unlinks w at once and does not park.  Returns 0 or -errno. */
+int green__park(struct green__sched *s, struct green__wait *w, int64_t until,
+                int timer_err);
+
+/* Parks on w, deaf to the deadline and to cancellation: for cleanup that
+ * must not be cut short.  Returns what the waker gave. */
+int green__park_shielded(struct green__sched *s, struct green__wait *w);
 
 /* Ends t's wait, if it is parked: unlinks it, disarms its timer and makes
  * it runnable; its green__park returns -err. */
@@ -151,14 +156,30 @@ void green__wake(green_t *t, int err);
 /* Cancels t, waking it with ECANCELED if its wait allows. */
 void green__cancel(green_t *t);
 
-/* Parks the running thread at the back of queue, a list of threads that
- * green__queue_first finds in FIFO order; op->unlink must call
- * green__queue_unlink.  obj is what green_dump names. */
+/* A wait in a FIFO queue of waits (a mutex's, a group's): a green__list
+ * whose first waiter green__queue_first finds. */
+struct green__queued {
+    struct green__wait wait;
+    struct green__node node;        /* in *queue */
+    struct green__list *queue;
+    const void *obj;                /* the mutex, group, ... for green_dump */
+};
+
+/* Parks the running thread at the back of queue, as green__park or
+ * green__park_shielded do; op->unlink must call green__queue_unlink. */
 int green__queue_park(struct green__sched *s, struct green__list *queue,
                       const struct green__waitop *op, const void *obj,
                       int64_t until, int timer_err);
+int green__queue_park_shielded(struct green__sched *s, struct green__list *queue,
+                               const struct green__waitop *op, const void *obj);
 green_t *green__queue_first(const struct green__list *queue);
-void green__queue_unlink(green_t *t);
+void green__queue_unlink(struct green__wait *w);
+
+/* The green__queued of a queue wait, for its describe. */
+static inline const struct green__queued *green__queued_of(const struct green__wait *w)
+{
+    return green__container_of(w, struct green__queued, wait);
+}
 
 /* Wakes every thread parked on queue with err. */
 void green__queue_wake_all(struct green__list *queue, int err);
@@ -174,14 +195,13 @@ uint64_t green__random(struct green__sched *s);
  * thread: 0, -EPERM, -EINVAL or -EDEADLK. */
 int green__check_join(const struct green__sched *s, const green_t *t);
 
+/* Claims t for a join by the running thread, so that no other join or
+ * detach may take it (green_gather claims all its threads first). */
+void green__claim(struct green__sched *s, green_t *t);
+
 /* green_spawn_attr on scheduler s: NULL and errno on failure. */
 green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
                       void *(*fn)(void *), void *arg);
-
-/* Called by the scheduler for members of a group: when one finishes, and
- * when one is freed. */
-void green__group_member_done(green_t *t);
-void green__group_member_freed(green_t *t);
 
 /* Binds a synchronisation object to the scheduler using it.  *owner is
  * the object's scheduler while it is in use (held or waited on); another

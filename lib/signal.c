@@ -24,6 +24,7 @@
 #include "sched.h"
 
 struct sigwaiter {
+    struct green__wait wait;
     struct green__node node;      /* in sig.waiters */
     sigset_t set;
     int signo;                    /* 0 until a signal is handed over */
@@ -166,9 +167,9 @@ static bool valid_set(const sigset_t *set)
     return any;
 }
 
-static void sigwait_unlink(green_t *t)
+static void sigwait_unlink(struct green__wait *wait)
 {
-    struct sigwaiter *w = t->w.remote.obj;
+    struct sigwaiter *w = green__container_of(wait, struct sigwaiter, wait);
     pthread_mutex_lock(&sig.lock);
     if (!w->signo)
         green__list_remove(&sig.waiters, &w->node);
@@ -177,9 +178,9 @@ static void sigwait_unlink(green_t *t)
         green__inbox_unpost(w->inbox, &w->remote);
 }
 
-static void sigwait_describe(const green_t *t, char *buf, size_t n)
+static void sigwait_describe(const struct green__wait *wait, char *buf, size_t n)
 {
-    const struct sigwaiter *w = t->w.remote.obj;
+    const struct sigwaiter *w = green__container_of(wait, struct sigwaiter, wait);
     int first = 0;
     for (int s = 1; s < NSIG && !first; s++)
         if (sigismember(&w->set, s) == 1)
@@ -187,7 +188,7 @@ static void sigwait_describe(const green_t *t, char *buf, size_t n)
     snprintf(buf, n, "signal %d", first);
 }
 
-static const struct green__waitop sigwait_op = {sigwait_unlink, sigwait_describe, false};
+static const struct green__waitop sigwait_op = {sigwait_unlink, sigwait_describe};
 
 /* Under the lock: a counted signal of set, or the waiter queued. */
 static int take_or_queue(struct sigwaiter *w)
@@ -217,13 +218,13 @@ int green_signal_wait(const sigset_t *set)
     int err = green__inbox_open(s);
     if (err < 0)
         return green__fail(-err);
-    struct sigwaiter w = {.set = *set, .inbox = &s->inbox, .remote.thread = self};
+    struct sigwaiter w = {.wait.op = &sigwait_op, .set = *set, .inbox = &s->inbox, .remote.thread = self};
     pthread_mutex_lock(&sig.lock);
     int r = take_or_queue(&w);
     pthread_mutex_unlock(&sig.lock);
     if (r != 0)
         return r > 0 ? r : green__fail(-r);
-    err = green__inbox_park(s, &sigwait_op, &w);
+    err = green__inbox_park(s, &w.wait);
     /* A signal handed over as the wait ended is the caller's: it is taken. */
     if (w.signo)
         return w.signo;

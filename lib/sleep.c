@@ -1,34 +1,23 @@
 /*
- * The clock, sleeping and deadlines.
+ * Sleeping and deadlines (the clock is the timer part's).
  *
- * Time is whole milliseconds on CLOCK_MONOTONIC.  A deadline is a scope
- * kept on the green thread: every blocking call it makes reads it, so a
- * helper built from many calls honours its caller's deadline unasked.
+ * A deadline is a scope kept on the green thread: every blocking call it
+ * makes reads it, so a helper built from many calls honours its caller's
+ * deadline unasked.
  */
 #include <errno.h>
 #include <time.h>
 
 #include "sched.h"
 
-int64_t green_now(void)
+static void sleep_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_unlink(green_t *t)
-{
-    (void)t;  /* a sleep waits on the timer alone, which wake disarms */
-}
-
-static void sleep_describe(const green_t *t, char *buf, size_t n)
-{
-    (void)t;  /* green_dump adds when its timer fires */
+    (void)w;  /* green_dump adds when its timer fires */
     snprintf(buf, n, "sleep");
 }
 
-static const struct green__waitop sleep_op = {sleep_unlink, sleep_describe, false};
+/* A sleep waits on the timer alone, which waking disarms. */
+static const struct green__waitop sleep_op = {NULL, sleep_describe};
 
 /* Outside green_run: block the OS thread, resuming after signals. */
 static int sleep_os_thread(int64_t ms)
@@ -68,7 +57,8 @@ int green_sleep(int64_t ms)
         until = self->deadline;
         timer_err = ETIMEDOUT;
     }
-    int err = green__park(s, &sleep_op, until, timer_err);
+    struct green__wait w = {.op = &sleep_op};
+    int err = green__park(s, &w, until, timer_err);
     return err < 0 ? green__fail(-err) : 0;
 }
 

@@ -16,11 +16,6 @@
 
 #include "sched.h"
 
-static void queue_unlink(green_t *t)
-{
-    green__queue_unlink(t);
-}
-
 /* Lets an object with no waiters left move to another scheduler. */
 static void unbind_if_idle(void **sched, const struct green__list *waiters)
 {
@@ -30,9 +25,9 @@ static void unbind_if_idle(void **sched, const struct green__list *waiters)
 
 /* Mutex. */
 
-static void mutex_describe(const green_t *t, char *buf, size_t n)
+static void mutex_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    const green_mutex_t *m = t->w.q.obj;
+    const green_mutex_t *m = green__queued_of(w)->obj;
     if (m->owner)
         snprintf(buf, n, "mutex %p held by #%llu '%s'", (const void *)m,
                  (unsigned long long)m->owner->id, m->owner->name);
@@ -40,8 +35,7 @@ static void mutex_describe(const green_t *t, char *buf, size_t n)
         snprintf(buf, n, "mutex %p", (const void *)m);
 }
 
-static const struct green__waitop mutex_op = {queue_unlink, mutex_describe, false};
-static const struct green__waitop mutex_shielded_op = {queue_unlink, mutex_describe, true};
+static const struct green__waitop mutex_op = {green__queue_unlink, mutex_describe};
 
 int green_mutex_init(green_mutex_t *m)
 {
@@ -75,7 +69,7 @@ static int lock(struct green__sched *s, green_mutex_t *m, bool shielded)
     if (m->owner == self)
         return -EDEADLK;
     if (shielded)
-        return green__queue_park(s, &m->waiters, &mutex_shielded_op, m, -1, 0);
+        return green__queue_park_shielded(s, &m->waiters, &mutex_op, m);
     /* On success, the unlocker made this thread the owner. */
     return green__queue_park(s, &m->waiters, &mutex_op, m, self->deadline, ETIMEDOUT);
 }
@@ -125,12 +119,12 @@ int green_mutex_unlock(green_mutex_t *m)
 
 /* Condition variable. */
 
-static void cond_describe(const green_t *t, char *buf, size_t n)
+static void cond_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    snprintf(buf, n, "cond %p", t->w.q.obj);
+    snprintf(buf, n, "cond %p", green__queued_of(w)->obj);
 }
 
-static const struct green__waitop cond_op = {queue_unlink, cond_describe, false};
+static const struct green__waitop cond_op = {green__queue_unlink, cond_describe};
 
 int green_cond_init(green_cond_t *c)
 {
@@ -200,12 +194,12 @@ int green_cond_broadcast(green_cond_t *c)
 
 /* Semaphore. */
 
-static void sem_describe(const green_t *t, char *buf, size_t n)
+static void sem_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    snprintf(buf, n, "sem %p", t->w.q.obj);
+    snprintf(buf, n, "sem %p", green__queued_of(w)->obj);
 }
 
-static const struct green__waitop sem_op = {queue_unlink, sem_describe, false};
+static const struct green__waitop sem_op = {green__queue_unlink, sem_describe};
 
 int green_sem_init(green_sem_t *sem, size_t value)
 {

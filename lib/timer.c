@@ -1,5 +1,5 @@
 /*
- * The timer heap.  heap[0] is the earliest; the children of i are 2i+1
+ * The clock and the timer heap.  heap[0] is the earliest; the children of i are 2i+1
  * and 2i+2.  Every node records its own position, so removal from the
  * middle (a thread woken before its timer fires) is O(log n) too.
  */
@@ -7,6 +7,17 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
+
+#include "green.h"
+
+/* The clock: whole milliseconds on CLOCK_MONOTONIC. */
+int64_t green_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int earlier(const struct green__timer *a, const struct green__timer *b)
 {

@@ -33,22 +33,18 @@ bool under_asan(void)
 #endif
 }
 
-static void forever_unlink(green_t *t)
+static void forever_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    (void)t;
-}
-
-static void forever_describe(const green_t *t, char *buf, size_t n)
-{
-    (void)t;
+    (void)w;
     snprintf(buf, n, "test wait");
 }
 
-static const struct green__waitop forever_op = {forever_unlink, forever_describe, false};
+static const struct green__waitop forever_op = {NULL, forever_describe};
 
 int park_forever(void)
 {
-    return green__park(green__cur, &forever_op, -1, 0);
+    struct green__wait w = {.op = &forever_op};
+    return green__park(green__cur, &w, -1, 0);
 }
 
 static FILE *captured;
