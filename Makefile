@@ -48,9 +48,9 @@ POLLERS = poll
 endif
 LIB_OBJ = $(patsubst %.S,$(BUILD)/%.o,$(LIB_SRC:%.c=$(BUILD)/%.o))
 
-TEST_SRC = test/main.c test/util.c test/sched.c test/stack.c test/sleep.c \
-           test/io.c test/group.c test/chan.c test/sync.c test/scale.c \
-           test/offload.c test/net.c test/proc.c test/queue.c
+# One suite per part of lib/, listed once in test/suites.h.
+SUITES   = $(shell sed -n 's/^GREEN_SUITE(\(.*\))$$/\1/p' test/suites.h)
+TEST_SRC = test/main.c test/util.c $(SUITES:%=test/%.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/examples/*.c))
@@ -144,7 +144,7 @@ sanitize: deps
 
 # The suites that cross OS threads (the queue, the offload pool, signals)
 # under ThreadSanitizer, which follows each green thread as a fiber.
-TSAN_SUITES = queue offload proc net
+TSAN_SUITES = queue offload proc signal net
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan \
 	    CFLAGS="-O1 -g -fsanitize=thread $(CFLAGS)" LDFLAGS="-fsanitize=thread $(LDFLAGS)" \

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "sched.h"
@@ -100,7 +99,7 @@ static int retry(struct green__sched *s, int fd, int events, int err)
         return 0;
     if (err != EAGAIN && err != EWOULDBLOCK)
         return -err;
-    int r = green__fd_wait(s, fd, events);
+    int r = green__fd_wait(s, fd, events, false);
     return r < 0 ? r : 0;
 }
 
@@ -311,7 +310,7 @@ int green_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 /* A TCP connect goes on in the background: wait, then ask how it ended. */
 static int connect_wait(struct green__sched *s, int fd)
 {
-    int r = green__fd_wait(s, fd, GREEN_OUT);
+    int r = green__fd_wait(s, fd, GREEN_OUT, false);
     if (r < 0)
         return r;
     int err = 0;
@@ -353,29 +352,6 @@ int green_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 /* Waiting for readiness, for libraries that do their own I/O. */
 
-static int ready_events(int revents, int events)
-{
-    return revents & GREEN__ERR ? events : revents & events;
-}
-
-static int poll_one(int fd, int events, int timeout_ms)
-{
-    struct pollfd p = {fd, (short)((events & GREEN_IN ? POLLIN : 0) |
-                                   (events & GREEN_OUT ? POLLOUT : 0)), 0};
-    int r;
-    while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
-        ;
-    if (r < 0)
-        return -errno;
-    if (r == 0)
-        return 0;
-    if (p.revents & POLLNVAL)
-        return -EBADF;
-    int ready = (p.revents & POLLIN ? GREEN_IN : 0) | (p.revents & POLLOUT ? GREEN_OUT : 0) |
-                (p.revents & (POLLERR | POLLHUP) ? GREEN__ERR : 0);
-    return ready_events(ready, events);
-}
-
 static int wait_fd(struct green__sched *s, int fd, int events)
 {
     if (!events || (events & ~(GREEN_IN | GREEN_OUT)))
@@ -383,17 +359,17 @@ static int wait_fd(struct green__sched *s, int fd, int events)
     if (fd < 0)
         return -EBADF;
     if (!s)
-        return poll_one(fd, events, -1);
+        return green__poll_one(fd, events, -1);
     green_t *self = s->current;
     if (self->cancelled)
         return -ECANCELED;
     /* Past the deadline, a ready fd still counts: look without parking. */
     if (self->deadline >= 0 && self->deadline <= green_now()) {
-        int r = poll_one(fd, events, 0);
+        int r = green__poll_one(fd, events, 0);
         return r == 0 ? -ETIMEDOUT : r;
     }
-    int r = green__fd_wait(s, fd, events);
-    return r < 0 ? r : ready_events(r, events);
+    int r = green__fd_wait(s, fd, events, true);
+    return r < 0 ? r : green__ready_events(r, events);
 }
 
 int green_wait(int fd, int events)

@@ -40,8 +40,8 @@ static struct fdwait *fdwait_of(struct green__node *n)
 /* A backend whose wait fails this many times in a row is broken. */
 enum { BROKEN_AFTER = 3 };
 
-/* How long a thread parks on a registration that may be stale before the
- * sweep checks it: between one and two periods. */
+/* How long a thread parks before the sweep first checks its registration
+ * (see mark_unchecked). */
 enum { SWEEP_MS = 50 };
 
 const struct green__poller_ops *green__poller_choose(void)
@@ -147,51 +147,59 @@ static int count(struct green__fd *r, int events, int delta)
 
 /* Stale registrations.
  *
- * epoll keeps an owned fd registered between waits, but a plain close(2)
- * makes the kernel drop the registration without a word; a later file with
- * the same number, whoever made it, would find the table saying
- * "registered" and park for ever.  Checking the registration at every park
- * would cost a system call on the hottest path, so instead a park on a
- * registration held from before is marked unchecked, and a sweep every
- * SWEEP_MS checks those parked since before the previous sweep.  A park
- * shorter than that costs nothing; a longer one costs one epoll_ctl, once;
- * a stale one is mended within two periods. */
+ * epoll keeps a registration between waits, and a plain close(2) makes
+ * the kernel drop it without a word: a waiter parked on the closed file,
+ * or a later file with the same number that the table still calls
+ * registered, would park for ever.  Checking at every park would cost a
+ * system call on the hottest path, so instead every park on such a backend
+ * is marked unchecked, and a sweep checks the marked records whose check
+ * is due: the first SWEEP_MS after they parked, then after doubling gaps
+ * for as long as they stay parked.  A park shorter than SWEEP_MS costs no
+ * system call; a long one costs one per doubling of its length; a stale
+ * registration is mended, or its waiters woken with EBADF, within about
+ * twice the time they have been parked, and at least SWEEP_MS.  The clock
+ * is the coarse one (a few nanoseconds to read), and the table is walked
+ * at most once per SWEEP_MS. */
 
 static void mark_unchecked(struct green__poller *p, struct green__fd *r)
 {
     if (!p->ops->check || r->unchecked)
         return;
     r->unchecked = true;
-    r->parked_epoch = p->epoch;
-    p->nunchecked++;
-    p->nunchecked_new++;
+    r->check_gap = SWEEP_MS;
+    r->check_at = green__coarse_now() + SWEEP_MS;
+    if (p->nunchecked++ == 0 || r->check_at < p->next_check)
+        p->next_check = r->check_at;
 }
 
 static void clear_unchecked(struct green__poller *p, struct green__fd *r)
 {
-    if (!r->unchecked)
-        return;
-    r->unchecked = false;
-    p->nunchecked--;
-    if (r->parked_epoch == p->epoch)
-        p->nunchecked_new--;
+    if (r->unchecked) {
+        r->unchecked = false;
+        p->nunchecked--;
+    }
 }
 
-/* Checks the records parked since before the previous sweep, if there are
- * any (the table is walked only then), and starts a new epoch. */
+/* Checks every record whose check is due and schedules the next. */
 static void sweep(struct green__poller *p, int64_t now)
 {
-    for (size_t fd = 0; fd < p->nfds && p->nunchecked > p->nunchecked_new; fd++) {
+    int64_t next = INT64_MAX;
+    for (size_t fd = 0; fd < p->nfds; fd++) {
         struct green__fd *r = &p->fds[fd];
-        if (!r->unchecked || r->parked_epoch == p->epoch)
+        if (!r->unchecked)
             continue;
-        clear_unchecked(p, r);
-        if (p->ops->check(p, (int)fd, r) == -EBADF)
-            green__poller_ready(p, (int)fd, GREEN__NVAL);  /* closed under them */
+        if (r->check_at <= now) {
+            if (p->ops->check(p, (int)fd, r) == -EBADF) {
+                green__poller_ready(p, (int)fd, GREEN__NVAL);  /* closed under them */
+                continue;
+            }
+            r->check_gap *= 2;
+            r->check_at = now + r->check_gap;
+        }
+        if (r->check_at < next)
+            next = r->check_at;
     }
-    p->epoch++;
-    p->nunchecked_new = 0;
-    p->sweep_at = now + SWEEP_MS;
+    p->next_check = next > now + SWEEP_MS ? next : now + SWEEP_MS;
 }
 
 /* Sweeps if one is due; returns timeout_ms shortened to the next sweep. */
@@ -199,12 +207,14 @@ static int check_stale(struct green__poller *p, int timeout_ms)
 {
     if (p->nunchecked == 0)
         return timeout_ms;
-    int64_t now = green_now();
-    if (now >= p->sweep_at)
+    int64_t now = green__coarse_now();
+    if (now >= p->next_check)
         sweep(p, now);
     if (p->nunchecked == 0)
         return timeout_ms;
-    int64_t until = p->sweep_at - now;
+    int64_t until = p->next_check - now;
+    if (until > INT32_MAX)
+        until = INT32_MAX;
     return timeout_ms < 0 || timeout_ms > until ? (int)until : timeout_ms;
 }
 
@@ -293,7 +303,6 @@ static int watch(struct green__poller *p, struct fdwait *w)
         r->pending &= ~w->events;
         return 1;
     }
-    bool held = r->registered != 0;
     int err = widen(p, w->fd, r, r->events | w->events);
     if (err == -EPERM) {
         w->revents = w->events;  /* a regular file: always ready */
@@ -301,30 +310,69 @@ static int watch(struct green__poller *p, struct fdwait *w)
     }
     if (err < 0)
         return err;
-    if (held && green__list_empty(&r->waiters))
-        mark_unchecked(p, r);  /* the registration is from before: it may be stale */
+    mark_unchecked(p, r);
     count(r, w->events, 1);
     w->revents = 0;
     green__list_push(&r->waiters, &w->node);
     return 0;
 }
 
-int green__fd_wait(struct green__sched *s, int fd, int events)
+int green__poll_one(int fd, int events, int timeout_ms)
+{
+    struct pollfd pfd = {fd, (short)((events & GREEN_IN ? POLLIN : 0) |
+                                     (events & GREEN_OUT ? POLLOUT : 0)), 0};
+    int r;
+    while ((r = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (r <= 0)
+        return r < 0 ? -errno : 0;
+    if (pfd.revents & POLLNVAL)
+        return -EBADF;
+    int ready = (pfd.revents & POLLIN ? GREEN_IN : 0) | (pfd.revents & POLLOUT ? GREEN_OUT : 0) |
+                (pfd.revents & (POLLERR | POLLHUP) ? GREEN__ERR : 0);
+    return green__ready_events(ready, events);
+}
+
+/* Whether a level wait must look at the fd before it parks: an edge-
+ * triggered registration kept from before reports only changes, and the
+ * readiness it last reported may not be used up.  A look is a poll(2), not
+ * an epoll_ctl, and only when readiness was handed out with no edge since. */
+static int level_now(struct green__poller *p, int fd, int events)
+{
+    const struct green__fd *r = &p->fds[fd];
+    if (!p->ops->edge_triggered || !r->owned || !(r->handed & events))
+        return 0;
+    return green__poll_one(fd, events, 0);
+}
+
+int green__fd_wait(struct green__sched *s, int fd, int events, bool level)
 {
     struct green__poller *p = &s->poller;
-    struct fdwait w = {.wait.op = &fd_op, .fd = fd, .events = events};
+    struct fdwait w = {.wait = {&fd_op, s->current}, .fd = fd, .events = events};
     int err = watch(p, &w);
-    if (err < 0)
+    if (err == 0 && level) {
+        int now = level_now(p, fd, events);
+        if (now != 0) {
+            fd_unlink(&w.wait);
+            w.revents = now < 0 ? GREEN__NVAL : now;
+            err = now < 0 ? now : 1;
+        }
+    }
+    if (err == 0) {
+        unsigned gen = p->fds[fd].gen;
+        err = green__park(s, &w.wait, s->current->deadline, ETIMEDOUT);
+        if (err < 0)
+            return err;
+        /* Closed or released after the wake-up, before this thread ran:
+         * the number may be another file by now. */
+        if (p->fds[fd].gen != gen)
+            return -EBADF;
+    } else if (err < 0) {
         return err;
-    if (err == 1)
-        return w.revents;  /* ready already: no need to park */
-    unsigned gen = p->fds[fd].gen;
-    err = green__park(s, &w.wait, s->current->deadline, ETIMEDOUT);
-    if (err < 0)
-        return err;
-    /* Closed or released after the wake-up, before this thread ran: the
-     * number may be another file by now. */
-    return p->fds[fd].gen == gen ? w.revents : -EBADF;
+    }
+    if (level)
+        p->fds[fd].handed |= w.revents & events;
+    return w.revents;
 }
 
 void green__poller_ready(struct green__poller *p, int fd, int revents)
@@ -334,6 +382,7 @@ void green__poller_ready(struct green__poller *p, int fd, int revents)
         return;
     }
     struct green__fd *r = &p->fds[fd];
+    r->handed &= ~revents;
     if (p->ops->edge_triggered) {
         /* Keep the edges no waiter is here to take. */
         int ready = revents & GREEN__ERR ? GREEN_IN | GREEN_OUT : revents;

@@ -44,9 +44,15 @@ struct green__fd {
                                      calls use plain read and write */
     bool set_nonblock;            /* libgreen set O_NONBLOCK on it, and
                                      clears it again on release */
-    bool unchecked;               /* parked on a registration that a plain
-                                     close may have made stale (below) */
-    unsigned parked_epoch;        /* the sweep epoch when it was parked */
+    int handed;                   /* readiness a level wait handed out
+                                     with no edge since: the caller may not
+                                     have used it all up */
+    bool unchecked;               /* waiters are parked on a registration
+                                     that a plain close may have made
+                                     stale: the sweep checks it at check_at
+                                     (coarse ms), then check_gap later */
+    int64_t check_at;
+    int64_t check_gap;
     int registered;               /* epoll: the events the kernel's set
                                      holds for the fd; 0 for none */
     int pollpos;                  /* poll: 1 + its place in the pollfd
@@ -95,11 +101,9 @@ struct green__poller {
     bool woken;                /* wakefd was reported ready */
     int failures;              /* wait's consecutive failures */
     int broken;                /* the backend failed for good: its errno */
-    /* The sweep for stale registrations (poller.c, check_stale). */
+    /* The sweep for stale registrations (poller.c, mark_unchecked). */
     size_t nunchecked;         /* records with unchecked set */
-    size_t nunchecked_new;     /* of those, parked in this epoch */
-    unsigned epoch;            /* sweeps so far */
-    int64_t sweep_at;          /* when the next sweep is due */
+    int64_t next_check;        /* when the next sweep is due (coarse ms) */
 };
 
 extern const struct green__poller_ops green__poller_poll;
@@ -145,11 +149,24 @@ int green__fd_path(struct green__sched *s, int fd, bool plain);
 int green__fd_notsock(struct green__sched *s, int fd);
 
 /* Parks the running thread until fd is ready for events (GREEN_IN,
- * GREEN_OUT), under its deadline.  Returns what became ready (GREEN_IN,
- * GREEN_OUT, GREEN__ERR bits) or -errno: ETIMEDOUT, ECANCELED, ENOMEM,
- * EBADF when libgreen saw the fd closed or released after it parked (even
- * if it was woken for readiness first), or the backend's error. */
-int green__fd_wait(struct green__sched *s, int fd, int events);
+ * GREEN_OUT), under its deadline.  The I/O calls wait only after the fd
+ * said EAGAIN, so a change is what they wait for; level asks for the state
+ * instead (green_wait, whose caller may not have read all there was).
+ * Returns what became ready (GREEN_IN, GREEN_OUT, GREEN__ERR bits) or
+ * -errno: ETIMEDOUT, ECANCELED, ENOMEM, EBADF when libgreen saw the fd
+ * closed or released after it parked (even if it was woken for readiness
+ * first), or the backend's error. */
+int green__fd_wait(struct green__sched *s, int fd, int events, bool level);
+
+/* poll(2) on one fd: the events of events that are ready (GREEN__ERR
+ * counting as all), 0 on timeout, or -errno (EBADF for an fd not open). */
+int green__poll_one(int fd, int events, int timeout_ms);
+
+/* What a wait for events reports, given what the fd said. */
+static inline int green__ready_events(int revents, int events)
+{
+    return revents & GREEN__ERR ? events : revents & events;
+}
 
 /* Wakes every waiter of fd with EBADF and forgets the fd, before the
  * caller closes it or hands it to other code.  0, or -EBADF when fd is

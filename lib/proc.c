@@ -58,7 +58,7 @@ static pid_t wait_pidfd(struct green__sched *s, pid_t pid, int *status, int opti
             r = -errno;
         if (r != 0)
             break;
-        int err = green__fd_wait(s, pfd, GREEN_IN);
+        int err = green__fd_wait(s, pfd, GREEN_IN, false);
         if (err < 0) {
             r = err;
             break;

@@ -23,6 +23,10 @@ struct green__timers {
     uint64_t seq;
 };
 
+/* A clock for checks that need not be precise: milliseconds, monotonic,
+ * a few ticks behind green_now, and much cheaper to read. */
+int64_t green__coarse_now(void);
+
 void green__timers_fini(struct green__timers *q);
 
 /* Makes room for n timers.  Returns 0 or -ENOMEM. */

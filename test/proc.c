@@ -1,4 +1,4 @@
-/* Child processes and signals: green_waitpid, green_signal_wait. */
+/* Child processes: green_waitpid. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -142,131 +142,6 @@ START_TEST(waitpid_outside)
 }
 END_TEST
 
-/* Signals. */
-
-static sigset_t set_of(int a, int b)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, a);
-    if (b)
-        sigaddset(&set, b);
-    return set;
-}
-
-static void *wait_usr1(void *arg)
-{
-    (void)arg;
-    sigset_t set = set_of(SIGUSR1, 0);
-    return (void *)(intptr_t)green_signal_wait(&set);
-}
-
-GREEN_TEST(signal_wait_gets_it)
-{
-    (void)arg;
-    green_t *t = green_spawn(wait_usr1, NULL);
-    green_yield();  /* t waits, and the handler is installed */
-    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
-    void *r;
-    ck_assert_int_eq(green_join(t, &r), 0);
-    ck_assert_int_eq((intptr_t)r, SIGUSR1);
-    /* A signal that comes while nobody waits is kept for the next wait. */
-    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
-    sigset_t set = set_of(SIGUSR2, SIGUSR1);
-    ck_assert_int_eq(green_signal_wait(&set), SIGUSR1);
-    ck_assert_int_eq(kill(getpid(), SIGUSR2), 0);
-    ck_assert_int_eq(green_signal_wait(&set), SIGUSR2);
-    return NULL;
-}
-END_TEST
-
-GREEN_TEST(signal_wait_errors)
-{
-    (void)arg;
-    ck_assert_int_eq(green_signal_wait(NULL), -1);
-    ck_assert_int_eq(errno, EINVAL);
-    sigset_t set;
-    sigemptyset(&set);
-    ck_assert_int_eq(green_signal_wait(&set), -1);
-    ck_assert_int_eq(errno, EINVAL);
-    set = set_of(SIGUSR1, SIGKILL);
-    ck_assert_int_eq(green_signal_wait(&set), -1);
-    ck_assert_int_eq(errno, EINVAL);
-    set = set_of(SIGSEGV, 0);
-    ck_assert_int_eq(green_signal_wait(&set), -1);
-    ck_assert_int_eq(errno, EINVAL);
-    set = set_of(SIGUSR1, 0);
-    green_deadline(green_now() + 20);
-    ck_assert_int_eq(green_signal_wait(&set), -1);
-    ck_assert_int_eq(errno, ETIMEDOUT);
-    green_deadline(GREEN_NEVER);
-    green_t *t = green_spawn(wait_usr1, NULL);
-    green_yield();
-    green_cancel(t);
-    void *r;
-    ck_assert_int_eq(green_join(t, &r), 0);
-    ck_assert_int_eq((intptr_t)r, -1);
-    green_cancel(green_self());
-    ck_assert_int_eq(green_signal_wait(&set), -1);
-    ck_assert_int_eq(errno, ECANCELED);
-    return NULL;
-}
-END_TEST
-
-START_TEST(signal_wait_outside)
-{
-    sigset_t set = set_of(SIGUSR1, 0);
-    ck_assert_int_eq(green_signal_wait(&set), -1);
-    ck_assert_int_eq(errno, EPERM);
-}
-END_TEST
-
-/* Two schedulers on two OS threads, each waiting for its own signal. */
-static int got[2];
-
-static void *wait_one(void *arg)
-{
-    int i = (int)(intptr_t)arg;
-    sigset_t set = set_of(i ? SIGUSR2 : SIGUSR1, 0);
-    got[i] = green_signal_wait(&set);
-    return NULL;
-}
-
-static void *os_thread(void *arg)
-{
-    return (void *)(intptr_t)green_run(wait_one, arg);
-}
-
-/* A wait past its deadline still installs the handlers: from then on the
- * signals are counted, whenever they come. */
-static void *install_handlers(void *arg)
-{
-    (void)arg;
-    sigset_t set = set_of(SIGUSR1, SIGUSR2);
-    green_deadline(green_now() - 1);
-    ck_assert_int_eq(green_signal_wait(&set), -1);
-    ck_assert_int_eq(errno, ETIMEDOUT);
-    return NULL;
-}
-
-START_TEST(signal_wait_two_schedulers)
-{
-    run_green(install_handlers, NULL);
-    pthread_t t[2];
-    for (intptr_t i = 0; i < 2; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, os_thread, (void *)i), 0);
-    ck_assert_int_eq(kill(getpid(), SIGUSR2), 0);
-    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
-    for (int i = 0; i < 2; i++) {
-        void *r;
-        pthread_join(t[i], &r);
-        ck_assert_ptr_null(r);
-    }
-    ck_assert_int_eq(got[0], SIGUSR1);
-    ck_assert_int_eq(got[1], SIGUSR2);
-}
-END_TEST
-
 Suite *proc_suite(void)
 {
     Suite *s = suite_create("proc");
@@ -275,10 +150,6 @@ Suite *proc_suite(void)
     tcase_add_test(tc, waitpid_signal);
     tcase_add_test(tc, waitpid_deadline_and_cancel);
     tcase_add_test(tc, waitpid_outside);
-    tcase_add_test(tc, signal_wait_gets_it);
-    tcase_add_test(tc, signal_wait_errors);
-    tcase_add_test(tc, signal_wait_outside);
-    tcase_add_test(tc, signal_wait_two_schedulers);
     suite_add_tcase(s, tc);
     return s;
 }

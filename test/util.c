@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,14 @@ static void forever_describe(const struct green__wait *w, char *buf, size_t n)
 }
 
 static const struct green__waitop forever_op = {NULL, forever_describe};
+
+void *read_err(void *arg)
+{
+    int *fd_err = arg;
+    char c;
+    fd_err[1] = green_read(fd_err[0], &c, 1) < 0 ? errno : 0;
+    return NULL;
+}
 
 int park_forever(void)
 {

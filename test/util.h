@@ -8,18 +8,10 @@
 
 #include "green.h"
 
-Suite *sched_suite(void);
-Suite *stack_suite(void);
-Suite *sleep_suite(void);
-Suite *io_suite(void);
-Suite *group_suite(void);
-Suite *chan_suite(void);
-Suite *sync_suite(void);
-Suite *scale_suite(void);
-Suite *offload_suite(void);
-Suite *net_suite(void);
-Suite *proc_suite(void);
-Suite *queue_suite(void);
+/* Every suite, from the one list in suites.h. */
+#define GREEN_SUITE(name) Suite *name##_suite(void);
+#include "suites.h"
+#undef GREEN_SUITE
 
 /* Runs fn as green_run's main and checks that green_run returned 0. */
 void run_green(void *(*fn)(void *), void *arg);
@@ -39,6 +31,10 @@ void run_green(void *(*fn)(void *), void *arg);
  * tests cannot share the process with. */
 bool under_valgrind(void);
 bool under_asan(void);
+
+/* A green thread's body: reads a byte from fd_err[0] and stores the
+ * errno it failed with, or 0, in fd_err[1]. */
+void *read_err(void *arg);
 
 /* Parks the running green thread on nothing: only a wake-up from outside
  * (cancellation) ends it.  Returns what green__park returned. */

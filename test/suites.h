@@ -1,0 +1,17 @@
+/* The Check suites, one per part of lib/, in the order they run.  This
+ * list feeds test/main.c and the Makefile (which builds test/NAME.c for
+ * each). */
+GREEN_SUITE(sched)
+GREEN_SUITE(stack)
+GREEN_SUITE(sleep)
+GREEN_SUITE(poller)
+GREEN_SUITE(io)
+GREEN_SUITE(group)
+GREEN_SUITE(chan)
+GREEN_SUITE(sync)
+GREEN_SUITE(scale)
+GREEN_SUITE(offload)
+GREEN_SUITE(net)
+GREEN_SUITE(proc)
+GREEN_SUITE(signal)
+GREEN_SUITE(queue)
