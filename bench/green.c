@@ -8,6 +8,11 @@
  *   green chan64 N      the same with capacity 64
  *   green mutex N       ns per handoff of a mutex between two threads
  *   green io N          us per round trip of one byte over a socketpair
+ *   green wait N        the same, one side doing its own non-blocking I/O
+ *                       and calling green_wait, as a library does
+ *   green wait-adopted N  the same on an fd given to green_fd_adopt
+ *   green waitctl N, green waitctl-adopted N
+ *                       epoll_ctl calls per green_wait in those
  *   green offload N     us per green_offload of a function that returns
  *   green idle N        bytes per green thread parked in a sleep
  *   green spawnscale N  ns per spawn while building up to N threads
@@ -15,6 +20,8 @@
  *
  * The http-hello server is docs/examples/http_server.c.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -187,6 +194,39 @@ static void *run_io(void *arg)
     return NULL;
 }
 
+/* green_wait, used the way a library with its own I/O uses it */
+
+enum { WAIT_ADOPT = 1, WAIT_COUNT_CTL = 2 };
+
+static void *run_wait(void *arg)
+{
+    int how = (int)(intptr_t)arg;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        exit(1);
+    if (how & WAIT_ADOPT ? green_fd_adopt(sv[0]) < 0 : fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+        exit(1);
+    green_t *peer = green_spawn(echo_bytes, &sv[1]);
+    unsigned long ctl0 = green__cur->poller.syscalls, waits = 0;
+    char c = 'x';
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++) {
+        if (send(sv[0], &c, 1, 0) != 1)
+            exit(1);
+        while (recv(sv[0], &c, 1, 0) != 1) {
+            if (errno != EAGAIN || green_wait(sv[0], GREEN_IN) < 0)
+                exit(1);
+            waits++;
+        }
+    }
+    result = how & WAIT_COUNT_CTL ? (double)(green__cur->poller.syscalls - ctl0) / (double)waits
+                                  : (bench_now_ns() - t0) / N / 1000;
+    green_join(peer, NULL);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    return NULL;
+}
+
 /* idle memory and spawn at scale */
 
 static void *parked(void *arg)
@@ -265,6 +305,10 @@ int main(int argc, char **argv)
         {"mutex", run_mutex, NULL},   {"io", run_io, NULL},
         {"idle", run_idle, NULL},     {"spawnscale", run_idle, (void *)1},
         {"timers", run_timers, NULL}, {"offload", run_offload, NULL},
+        {"wait", run_wait, (void *)0},
+        {"wait-adopted", run_wait, (void *)WAIT_ADOPT},
+        {"waitctl", run_wait, (void *)WAIT_COUNT_CTL},
+        {"waitctl-adopted", run_wait, (void *)(WAIT_COUNT_CTL | WAIT_ADOPT)},
     };
     if (argc != 3) {
         fprintf(stderr, "usage: green WORKLOAD N\n");

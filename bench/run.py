@@ -54,11 +54,18 @@ PEERS = {
     "gevent":           dict(cmd=[PY, f"{HERE}/peers/pygevent.py"], kind="peer", scale=0.1,
                              pkg="python3-gevent", module="gevent"),
     "libuv":            dict(cmd=[f"{BUILD}/bench/uv"], kind="peer", pkg="libuv1-dev"),
+    # green_wait on an fd given to green_fd_adopt, beside one that is not.
+    "libgreen adopted": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                             arg={"wait": "wait-adopted", "waitctl": "waitctl-adopted"}),
+    "libgreen poll adopted": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                                  env={"GREEN_POLLER": "poll"},
+                                  arg={"wait": "wait-adopted", "waitctl": "waitctl-adopted"}),
     "setjmp/longjmp":   dict(cmd=[f"{BUILD}/bench/sjlj"], kind="evaluated"),
     "swapcontext":      dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
     "fcontext":         dict(cmd=[f"{BUILD}/bench/fcontext"], kind="floor",
                              pkg="libboost-context-dev"),
-    "epoll by hand":    dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
+    # Its io exchange makes the calls a green_wait pair makes too.
+    "epoll by hand":    dict(cmd=[f"{BUILD}/bench/floor"], kind="floor", arg={"wait": "io"}),
     # The same exchange read as soon as each byte is there: it never waits.
     "no wait at all":   dict(cmd=[f"{BUILD}/bench/floor"], kind="floor",
                              arg={"io": "io-nowait"}),
@@ -88,6 +95,14 @@ WORKLOADS = [
          arg="io", n=100_000, unit="us/round trip", better="lower",
          peers=["libgreen", "libgreen poll", "libgreen fast", "State Threads", "GNU Pth", "Go",
                 "asyncio", "uvloop", "gevent", "libuv", "epoll by hand", "no wait at all"]),
+    dict(name="wait-pingpong",
+         title="wait-pingpong: io-pingpong with one side's own I/O and green_wait, as a library",
+         arg="wait", n=100_000, unit="us/round trip", better="lower",
+         peers=["libgreen", "libgreen adopted", "libgreen poll", "libgreen poll adopted",
+                "epoll by hand"]),
+    dict(name="wait-epoll-ctl", title="wait-epoll-ctl: epoll_ctl calls per green_wait in it",
+         arg="waitctl", n=100_000, unit="epoll_ctl/wait", better="lower",
+         peers=["libgreen", "libgreen adopted"]),
     dict(name="offload", title="offload: a call that returns at once, run on a worker thread",
          arg="offload", n=100_000, unit="us/call", better="lower",
          peers=["libgreen", "libgreen fast", "asyncio", "uvloop"]),
@@ -232,6 +247,9 @@ def table(w, rows):
     base = next((r for r in rows if r["peer"] == "libgreen" and "median" in r), None)
     print(f"\n{w['title']}  ({w['unit']}, {w['better']} is better)")
     print(f"  {'':22} {'median':>12} {'min':>12} {'max':>12}  {'vs libgreen':>11}")
+    # Small figures (us per round trip, calls per wait) keep two decimals.
+    small = all(r["max"] < 10 for r in rows if "median" in r)
+    fmt = "12.2f" if small else "12.1f"
     for r in rows:
         label = r["peer"] + {"floor": " (floor)", "evaluated": " (eval)"}.get(r["kind"], "")
         if "median" not in r:
@@ -239,7 +257,7 @@ def table(w, rows):
             continue
         ratio = r["median"] / base["median"] if base and base["median"] else None
         r["ratio"] = ratio
-        print(f"  {label:22} {r['median']:12.1f} {r['min']:12.1f} {r['max']:12.1f}  "
+        print(f"  {label:22} {r['median']:{fmt}} {r['min']:{fmt}} {r['max']:{fmt}}  "
               f"{(f'{ratio:10.2f}x' if ratio else '')}")
 
 

@@ -78,13 +78,15 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
         errno = -err;
         return NULL;
     }
-    green_t *t = green__spawn(s, attr, fn, arg);
-    if (t) {
-        t->group = g;
-        t->exit_hook = member_exit;
-        green__list_push(&g->members, &t->group_node);
-        g->running++;
+    green_t *t = green__spawn(s, attr, fn, arg, &err);
+    if (!t) {
+        errno = -err;
+        return NULL;
     }
+    t->group = g;
+    t->exit_hook = member_exit;
+    green__list_push(&g->members, &t->group_node);
+    g->running++;
     return t;
 }
 

@@ -89,12 +89,13 @@ static char *dup_or_null(const char *s, bool *failed)
     return d;
 }
 
+/* 0 or -errno. */
 static int lookup_offloaded(const char *node, const char *service,
                             const struct addrinfo *hints, struct addrinfo **res)
 {
     struct lookup *l = calloc(1, sizeof *l);
     if (!l)
-        return green__fail(ENOMEM);
+        return -ENOMEM;
     bool failed = false;
     l->node = dup_or_null(node, &failed);
     l->service = dup_or_null(service, &failed);
@@ -102,30 +103,32 @@ static int lookup_offloaded(const char *node, const char *service,
         l->hints = *hints;
     if (failed) {
         lookup_free(l);
-        return green__fail(ENOMEM);
+        return -ENOMEM;
     }
-    if (green__offload(lookup_run, l, NULL, lookup_free) < 0)
-        return -1;  /* lookup_free runs when the worker is done */
+    int err = green__offload(lookup_run, l, NULL, lookup_free);
+    if (err < 0)
+        return err;  /* lookup_free runs when the worker is done */
     int rc = l->rc;
     if (rc == 0) {
         *res = l->res;
         l->res = NULL;
     } else {
         gai_last = rc;
-        errno = gai_errno(rc, l->sys_errno);
+        err = -gai_errno(rc, l->sys_errno);
     }
     lookup_free(l);
-    return rc == 0 ? 0 : -1;
+    return err;
 }
 
-int green_getaddrinfo(const char *node, const char *service,
-                      const struct addrinfo *hints, struct addrinfo **res)
+/* 0 or -errno. */
+static int lookup(const char *node, const char *service,
+                  const struct addrinfo *hints, struct addrinfo **res)
 {
     gai_last = 0;
     if ((!node && !service) || !res)
-        return green__fail(EINVAL);
+        return -EINVAL;
     if (green__cur && green__cur->current->cancelled)
-        return green__fail(ECANCELED);  /* even for a number: see api.md */
+        return -ECANCELED;  /* even for a number: see api.md */
     *res = NULL;
     int rc;
     if (!green__cur) {
@@ -142,16 +145,30 @@ int green_getaddrinfo(const char *node, const char *service,
     if (rc == 0)
         return 0;
     gai_last = rc;
-    return green__fail(gai_errno(rc, errno));
+    return -gai_errno(rc, errno);
+}
+
+int green_getaddrinfo(const char *node, const char *service,
+                      const struct addrinfo *hints, struct addrinfo **res)
+{
+    int err = lookup(node, service, hints, res);
+    return err < 0 ? green__fail(-err) : 0;
+}
+
+static int fd_result(int r)
+{
+    return r < 0 ? green__fail(-r) : r;
 }
 
 /* A socket, close-on-exec; inside green_run non-blocking and known to
- * the poller as owned. */
+ * the poller as owned.  The fd or -errno. */
 static int open_socket(int family, int type, int protocol)
 {
     struct green__sched *s = green__cur;
     int fd = socket(family, type | SOCK_CLOEXEC | (s ? SOCK_NONBLOCK : 0), protocol);
-    if (fd >= 0 && s)
+    if (fd < 0)
+        return -errno;
+    if (s)
         green__poller_fresh(&s->poller, fd);
     return fd;
 }
@@ -167,85 +184,96 @@ static bool give_up(void)
     return self->cancelled || (self->deadline >= 0 && green_now() >= self->deadline);
 }
 
+/* Connects a new socket to one address: the fd or -errno. */
+static int connect_to(const struct addrinfo *ai)
+{
+    int fd = open_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0 || green_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        return fd;
+    int err = -errno;
+    green_close(fd);
+    return err;
+}
+
 /* Tries each address in turn; the first error that stops it, or the last
- * address's error, is the call's. */
+ * address's error, is the call's.  The fd or -errno. */
 static int connect_any(const char *host, const char *port, int type)
 {
     if (!host || !port)
-        return green__fail(EINVAL);
+        return -EINVAL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type}, *res;
-    if (green_getaddrinfo(host, port, &hints, &res) < 0)
-        return -1;
-    int fd = -1, err = EADDRNOTAVAIL;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = open_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd >= 0 && green_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        err = errno;
-        if (fd >= 0)
-            green_close(fd);
-        fd = -1;
-        if (give_up())
-            break;
-    }
-    freeaddrinfo(res);
+    int fd = lookup(host, port, &hints, &res);
     if (fd < 0)
-        return green__fail(err);
+        return fd;
+    fd = -EADDRNOTAVAIL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if ((fd = connect_to(ai)) >= 0 || give_up())
+            break;
+    freeaddrinfo(res);
     return fd;
 }
 
 int green_tcp_connect(const char *host, const char *port)
 {
-    return connect_any(host, port, SOCK_STREAM);
+    return fd_result(connect_any(host, port, SOCK_STREAM));
 }
 
 int green_udp_connect(const char *host, const char *port)
 {
-    return connect_any(host, port, SOCK_DGRAM);
+    return fd_result(connect_any(host, port, SOCK_DGRAM));
+}
+
+/* Binds, and for a stream socket listens, on one address: 0 or -errno. */
+static int bind_to(int fd, const struct addrinfo *ai, int backlog, int flags)
+{
+    int one = 1;
+    bool stream = ai->ai_socktype == SOCK_STREAM;
+    if ((stream && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
+        ((flags & GREEN_REUSEPORT) &&
+         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        (stream && listen(fd, backlog ? backlog : SOMAXCONN) < 0))
+        return -errno;
+    return 0;
 }
 
 static int bind_any(const char *host, const char *port, int type, int backlog, int flags)
 {
     if (!port || (flags & ~GREEN_REUSEPORT) || backlog < 0)
-        return green__fail(EINVAL);
+        return -EINVAL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
                              .ai_flags = AI_PASSIVE}, *res;
-    if (green_getaddrinfo(host, port, &hints, &res) < 0)
-        return -1;
-    int fd = -1, err = EADDRNOTAVAIL, one = 1;
+    int fd = lookup(host, port, &hints, &res);
+    if (fd < 0)
+        return fd;
+    fd = -EADDRNOTAVAIL;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = open_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd >= 0 &&
-            (type != SOCK_STREAM || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0) &&
-            (!(flags & GREEN_REUSEPORT) ||
-             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0) &&
-            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            (type != SOCK_STREAM || listen(fd, backlog ? backlog : SOMAXCONN) == 0))
+        if (fd < 0)
+            continue;
+        int err = bind_to(fd, ai, backlog, flags);
+        if (err == 0)
             break;
-        err = errno;
-        if (fd >= 0)
-            green_close(fd);
-        fd = -1;
+        green_close(fd);
+        fd = err;
     }
     freeaddrinfo(res);
-    if (fd < 0)
-        return green__fail(err);
     return fd;
 }
 
 int green_tcp_listen_flags(const char *host, const char *port, int backlog, int flags)
 {
-    return bind_any(host, port, SOCK_STREAM, backlog, flags);
+    return fd_result(bind_any(host, port, SOCK_STREAM, backlog, flags));
 }
 
 int green_tcp_listen(const char *host, const char *port, int backlog)
 {
-    return bind_any(host, port, SOCK_STREAM, backlog, 0);
+    return fd_result(bind_any(host, port, SOCK_STREAM, backlog, 0));
 }
 
 int green_udp_bind(const char *host, const char *port, int flags)
 {
-    return bind_any(host, port, SOCK_DGRAM, 0, flags);
+    return fd_result(bind_any(host, port, SOCK_DGRAM, 0, flags));
 }
 
 int green_local_port(int fd)
@@ -266,49 +294,46 @@ int green_local_port(int fd)
 static int unix_address(const char *path, struct sockaddr_un *sun, socklen_t *len)
 {
     if (!path || !*path)
-        return green__fail(EINVAL);
+        return -EINVAL;
     size_t n = strlen(path);
     if (n >= sizeof sun->sun_path)
-        return green__fail(ENAMETOOLONG);
+        return -ENAMETOOLONG;
     *sun = (struct sockaddr_un){.sun_family = AF_UNIX};
     memcpy(sun->sun_path, path, n + 1);
     *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     return 0;
 }
 
-int green_unix_connect(const char *path)
+/* A Unix stream socket connected to path, or listening on it (backlog
+ * >= 0): the fd or -errno. */
+static int unix_socket(const char *path, int backlog)
 {
     struct sockaddr_un sun;
     socklen_t len;
-    if (unix_address(path, &sun, &len) < 0)
-        return -1;
+    int err = unix_address(path, &sun, &len);
+    if (err < 0)
+        return err;
     int fd = open_socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0)
-        return -1;
-    if (green_connect(fd, (struct sockaddr *)&sun, len) < 0) {
-        int err = errno;
+        return fd;
+    if (backlog < 0 ? green_connect(fd, (struct sockaddr *)&sun, len) < 0
+                    : bind(fd, (struct sockaddr *)&sun, len) < 0 ||
+                      listen(fd, backlog ? backlog : SOMAXCONN) < 0) {
+        err = -errno;
         green_close(fd);
-        return green__fail(err);
+        return err;
     }
     return fd;
 }
 
+int green_unix_connect(const char *path)
+{
+    return fd_result(unix_socket(path, -1));
+}
+
 int green_unix_listen(const char *path, int backlog)
 {
-    struct sockaddr_un sun;
-    socklen_t len;
     if (backlog < 0)
         return green__fail(EINVAL);
-    if (unix_address(path, &sun, &len) < 0)
-        return -1;
-    int fd = open_socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&sun, len) < 0 ||
-        listen(fd, backlog ? backlog : SOMAXCONN) < 0) {
-        int err = errno;
-        green_close(fd);
-        return green__fail(err);
-    }
-    return fd;
+    return fd_result(unix_socket(path, backlog));
 }

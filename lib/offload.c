@@ -203,7 +203,7 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
 {
     struct green__sched *s = green__cur;
     if (!fn)
-        return green__fail(EINVAL);
+        return -EINVAL;
     if (!s) {  /* no green thread to park: run it here */
         void *r = fn(arg);
         if (result)
@@ -212,15 +212,15 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
     }
     green_t *self = s->current;
     if (self->cancelled)
-        return green__fail(ECANCELED);
+        return -ECANCELED;
     if (self->deadline >= 0 && self->deadline <= green_now())
-        return green__fail(ETIMEDOUT);
+        return -ETIMEDOUT;
     int err = green__inbox_open(s);
     if (err < 0)
-        return green__fail(-err);
+        return err;
     struct job *j = malloc(sizeof *j);
     if (!j)
-        return green__fail(ENOMEM);
+        return -ENOMEM;
     *j = (struct job){.fn = fn, .arg = arg, .drop = drop, .inbox = &s->inbox,
                       .remote.thread = self};
 
@@ -231,7 +231,7 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
     pthread_mutex_unlock(&pool.lock);
     if (err < 0) {
         free(j);
-        return green__fail(-err);
+        return err;
     }
 
     struct jobwait jw = {.wait.op = &job_op, .job = j};
@@ -239,7 +239,7 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
     /* A call that finished as the wait ended counts as done: its result
      * may own memory that only the caller can free. */
     if (err < 0 && jw.abandoned)
-        return green__fail(-err);
+        return err;
     if (result)
         *result = j->result;
     free(j);
@@ -248,7 +248,8 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
 
 int green_offload(void *(*fn)(void *), void *arg, void **result)
 {
-    return green__offload(fn, arg, result, NULL);
+    int err = green__offload(fn, arg, result, NULL);
+    return err < 0 ? green__fail(-err) : 0;
 }
 
 int green_offload_threads(size_t n)

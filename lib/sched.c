@@ -406,14 +406,14 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     size_t size;
     struct green__stack st;
     if (!fn)
-        *err = EINVAL;
-    else if ((*err = -check_attr(attr, &size)) != 0)
+        *err = -EINVAL;
+    else if ((*err = check_attr(attr, &size)) != 0)
         ;
     else if (green__timers_reserve(&s->timers, s->nthreads + 1) < 0 ||
              s->poller.ops->reserve(&s->poller, s->nthreads + 1) < 0)
-        *err = ENOMEM;
+        *err = -ENOMEM;
     else if (green__stack_get(&s->stacks, size + sizeof(green_t) + 64, &st) < 0)
-        *err = EAGAIN;
+        *err = -EAGAIN;
     if (*err)
         return NULL;
 
@@ -438,22 +438,22 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
 }
 
 green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
-                      void *(*fn)(void *), void *arg)
+                      void *(*fn)(void *), void *arg, int *err)
 {
-    int err;
     if (!s) {
-        errno = EPERM;
+        *err = -EPERM;
         return NULL;
     }
-    green_t *t = spawn(s, attr, fn, arg, &err);
-    if (!t)
-        errno = err;
-    return t;
+    return spawn(s, attr, fn, arg, err);
 }
 
 green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    return green__spawn(green__cur, attr, fn, arg);
+    int err;
+    green_t *t = green__spawn(green__cur, attr, fn, arg, &err);
+    if (!t)
+        errno = -err;
+    return t;
 }
 
 green_t *green_spawn(void *(*fn)(void *), void *arg)
@@ -718,7 +718,7 @@ int green_run(void *(*main)(void *), void *arg)
         green__cur = NULL;
         restore_sigpipe(&s);
         sched_fini(&s);
-        return green__fail(err);
+        return green__fail(-err);
     }
     root->detached = true;  /* nobody joins main */
     s.root = root;

@@ -199,9 +199,10 @@ int green__check_join(const struct green__sched *s, const green_t *t);
  * detach may take it (green_gather claims all its threads first). */
 void green__claim(struct green__sched *s, green_t *t);
 
-/* green_spawn_attr on scheduler s: NULL and errno on failure. */
+/* green_spawn_attr on scheduler s: the thread, or NULL and -errno in
+ * *err. */
 green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
-                      void *(*fn)(void *), void *arg);
+                      void *(*fn)(void *), void *arg, int *err);
 
 /* Binds a synchronisation object to the scheduler using it.  *owner is
  * the object's scheduler while it is in use (held or waited on); another
