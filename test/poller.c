@@ -739,6 +739,9 @@ static void *broken_poller_main(void *arg)
 GREEN_TEST(broken_poller_reported)
 {
     (void)arg;
+    /* Valgrind keeps its own file limit, so poll cannot be broken there. */
+    if (under_valgrind() && strcmp(green_poller_name(), "poll") == 0)
+        return NULL;
     stderr_begin();
     green_t *t = green_spawn(broken_poller_main, NULL);
     green_join(t, NULL);
