@@ -26,17 +26,24 @@ int green_gai_error(void)
     return gai_last;
 }
 
-static int gai_errno(int rc, int sys_errno)
-{
-    switch (rc) {
-    case EAI_NONAME:
+/* The resolver's ways of saying "no such name"; EAI_NODATA and
+ * EAI_ADDRFAMILY are extensions a libc may lack. */
+static const int no_such_name[] = {
+    EAI_NONAME,
 #ifdef EAI_NODATA
-    case EAI_NODATA:
+    EAI_NODATA,
 #endif
 #ifdef EAI_ADDRFAMILY
-    case EAI_ADDRFAMILY:
+    EAI_ADDRFAMILY,
 #endif
-        return ENXIO;
+};
+
+static int gai_errno(int rc, int sys_errno)
+{
+    for (size_t i = 0; i < sizeof no_such_name / sizeof no_such_name[0]; i++)
+        if (rc == no_such_name[i])
+            return ENXIO;
+    switch (rc) {
     case EAI_AGAIN:
         return EAGAIN;
     case EAI_MEMORY:
