@@ -387,17 +387,6 @@ int green_close(int fd)
     return close(fd);
 }
 
-int green_fd_adopt(int fd)
-{
-    struct green__sched *s = green__cur;
-    if (!s)
-        return green__fail(EPERM);
-    if (fd < 0)
-        return green__fail(EBADF);
-    int err = green__poller_adopt(&s->poller, fd);
-    return err < 0 ? green__fail(-err) : 0;
-}
-
 /* Gives the fd back as libgreen found it: blocking again, if libgreen
  * made it non-blocking. */
 static int release(struct green__poller *p, int fd)
@@ -412,13 +401,24 @@ static int release(struct green__poller *p, int fd)
     return 0;
 }
 
-int green_fd_release(int fd)
+/* Adoption and release: fn on this scheduler's table. */
+static int on_table(int fd, int (*fn)(struct green__poller *p, int fd))
 {
     struct green__sched *s = green__cur;
     if (!s)
         return green__fail(EPERM);
     if (fd < 0)
         return green__fail(EBADF);
-    int err = release(&s->poller, fd);
+    int err = fn(&s->poller, fd);
     return err < 0 ? green__fail(-err) : 0;
+}
+
+int green_fd_adopt(int fd)
+{
+    return on_table(fd, green__poller_adopt);
+}
+
+int green_fd_release(int fd)
+{
+    return on_table(fd, release);
 }
