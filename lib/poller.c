@@ -40,9 +40,9 @@ static struct fdwait *fdwait_of(struct green__node *n)
 /* A backend whose wait fails this many times in a row is broken. */
 enum { BROKEN_AFTER = 3 };
 
-/* How long a thread parks before the sweep first checks its registration
- * (see mark_unchecked). */
-enum { SWEEP_MS = 50 };
+/* How long a thread parks before the sweep first checks its registration,
+ * and how much longer each later gap is (see mark_unchecked). */
+enum { SWEEP_MS = 50, GAP_GROWTH = 8 };
 
 const struct green__poller_ops *green__poller_choose(void)
 {
@@ -145,6 +145,8 @@ static int count(struct green__fd *r, int events, int delta)
     return (r->nin ? GREEN_IN : 0) | (r->nout ? GREEN_OUT : 0);
 }
 
+static void reset(struct green__poller *p, int fd, struct green__fd *r);
+
 /* Stale registrations.
  *
  * epoll keeps a registration between waits, and a plain close(2) makes
@@ -153,11 +155,12 @@ static int count(struct green__fd *r, int events, int delta)
  * registered, would park for ever.  Checking at every park would cost a
  * system call on the hottest path, so instead every park on such a backend
  * is marked unchecked, and a sweep checks the marked records whose check
- * is due: the first SWEEP_MS after they parked, then after doubling gaps
- * for as long as they stay parked.  A park shorter than SWEEP_MS costs no
- * system call; a long one costs one per doubling of its length; a stale
- * registration is mended, or its waiters woken with EBADF, within about
- * twice the time they have been parked, and at least SWEEP_MS.  The clock
+ * is due: SWEEP_MS after they parked, then at gaps GAP_GROWTH times
+ * longer each for as long as they stay parked.  The first check is the
+ * one that matters for a new file under an old number, and it comes soon;
+ * the later ones find a file closed under a long-parked waiter, and may
+ * be rare.  A park shorter than SWEEP_MS costs no system call; a longer
+ * one costs one, and one more for each eightfold of its length.  The clock
  * is the coarse one (a few nanoseconds to read), and the table is walked
  * at most once per SWEEP_MS. */
 
@@ -190,10 +193,10 @@ static void sweep(struct green__poller *p, int64_t now)
             continue;
         if (r->check_at <= now) {
             if (p->ops->check(p, (int)fd, r) == -EBADF) {
-                green__poller_ready(p, (int)fd, GREEN__NVAL);  /* closed under them */
+                reset(p, (int)fd, r);  /* closed under them: they fail with EBADF */
                 continue;
             }
-            r->check_gap *= 2;
+            r->check_gap *= GAP_GROWTH;
             r->check_at = now + r->check_gap;
         }
         if (r->check_at < next)
