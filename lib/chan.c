@@ -206,7 +206,12 @@ static int park_cases(struct green__sched *s, green_case_t *cases, size_t n)
     if (n > STACK_WAITS && !(waits = malloc(n * sizeof *waits)))
         return -ENOMEM;
     struct selectwait sw = {.wait.op = &select_op, .cases = waits, .n = n};
-    for (size_t i = 0; i < n; i++) {
+    /* Queued from a random case on, so that of several cases on one
+     * channel the partner that comes (which takes the first in the queue)
+     * completes each as often. */
+    size_t start = n > 1 ? (size_t)(green__random(s) % n) : 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % n;
         green_chan_t *ch = cases[i].chan;
         waits[i] = (struct chanwait){.ch = ch, .sel = &sw, .elem = cases[i].elem,
                                      .index = i, .op = cases[i].op};

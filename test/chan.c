@@ -366,6 +366,43 @@ GREEN_TEST(select_is_fair)
     return NULL;
 }
 
+/* Fairness while parked: a select waiting on two cases of one channel has
+ * either completed by the peer that comes, not always the first (Go's
+ * TestPseudoRandomSend wants each more than 10 times in 100). */
+struct two_cases {
+    green_chan_t *ch;
+    int hits[2];
+};
+
+static void *select_same_channel(void *arg)
+{
+    struct two_cases *tc = arg;
+    int v;
+    for (int i = 0; i < 100; i++) {
+        green_case_t cases[2] = {{tc->ch, GREEN_RECV, &v, 0}, {tc->ch, GREEN_RECV, &v, 0}};
+        int r = green_select(cases, 2);
+        ck_assert_int_ge(r, 0);
+        tc->hits[r]++;
+    }
+    return NULL;
+}
+
+GREEN_TEST(select_parked_is_fair)
+{
+    (void)arg;
+    struct two_cases tc = {green_chan_new(sizeof(int), 0), {0, 0}};
+    green_t *t = green_spawn(select_same_channel, &tc);
+    for (int i = 0; i < 100; i++) {
+        green_yield();  /* the select parks on both cases */
+        ck_assert_int_eq(green_chan_send(tc.ch, &i), 0);
+    }
+    green_join(t, NULL);
+    ck_assert_int_gt(tc.hits[0], 10);
+    ck_assert_int_gt(tc.hits[1], 10);
+    green_chan_free(tc.ch);
+    return NULL;
+}
+
 /* Stress: producers and consumers over buffered and unbuffered channels,
  * consumers receiving directly and through select, some cut off by
  * deadlines.  Every value is counted once and only once. */
@@ -608,6 +645,7 @@ Suite *chan_suite(void)
     tcase_add_test(tc, select_errors);
     tcase_add_test(tc, select_outside);
     tcase_add_test(tc, select_is_fair);
+    tcase_add_test(tc, select_parked_is_fair);
     tcase_add_test(tc, chan_stress);
     tcase_add_test(tc, chan_fifo_one_to_one);
     tcase_add_test(tc, chan_other_os_thread);
