@@ -114,7 +114,7 @@ static int lookup_offloaded(const char *node, const char *service,
     }
     int err = green__offload(lookup_run, l, NULL, lookup_free);
     if (err < 0)
-        return err;  /* lookup_free runs when the worker is done */
+        return err;  /* the pool frees it, now or when the worker is done */
     int rc = l->rc;
     if (rc == 0) {
         *res = l->res;

@@ -199,6 +199,36 @@ static void job_describe(const struct green__wait *w, char *buf, size_t n)
 
 static const struct green__waitop job_op = {job_unlink, job_describe};
 
+/* Queues fn(arg) for a worker, for the running thread to wait for: the
+ * job, or NULL and -errno in *err. */
+static struct job *queue_job(struct green__sched *s, void *(*fn)(void *), void *arg,
+                             void (*drop)(void *arg), int *err)
+{
+    green_t *self = s->current;
+    *err = self->cancelled ? -ECANCELED
+         : self->deadline >= 0 && self->deadline <= green_now() ? -ETIMEDOUT
+         : green__inbox_open(s);
+    if (*err < 0)
+        return NULL;
+    struct job *j = malloc(sizeof *j);
+    if (!j) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    *j = (struct job){.fn = fn, .arg = arg, .drop = drop, .inbox = &s->inbox,
+                      .remote.thread = self};
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, at_fork);
+    pthread_mutex_lock(&pool.lock);
+    *err = submit(j);
+    pthread_mutex_unlock(&pool.lock);
+    if (*err < 0) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
 int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(void *arg))
 {
     struct green__sched *s = green__cur;
@@ -210,30 +240,13 @@ int green__offload(void *(*fn)(void *), void *arg, void **result, void (*drop)(v
             *result = r;
         return 0;
     }
-    green_t *self = s->current;
-    if (self->cancelled)
-        return -ECANCELED;
-    if (self->deadline >= 0 && self->deadline <= green_now())
-        return -ETIMEDOUT;
-    int err = green__inbox_open(s);
-    if (err < 0)
-        return err;
-    struct job *j = malloc(sizeof *j);
-    if (!j)
-        return -ENOMEM;
-    *j = (struct job){.fn = fn, .arg = arg, .drop = drop, .inbox = &s->inbox,
-                      .remote.thread = self};
-
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, at_fork);
-    pthread_mutex_lock(&pool.lock);
-    err = submit(j);
-    pthread_mutex_unlock(&pool.lock);
-    if (err < 0) {
-        free(j);
+    int err;
+    struct job *j = queue_job(s, fn, arg, drop, &err);
+    if (!j) {
+        if (drop)
+            drop(arg);  /* fn never started: nobody wants arg */
         return err;
     }
-
     struct jobwait jw = {.wait.op = &job_op, .job = j};
     err = green__inbox_park(s, &jw.wait);
     /* A call that finished as the wait ended counts as done: its result

@@ -6,10 +6,10 @@
 #define GREEN_OFFLOAD_H
 
 /* green_offload, returning 0 or -errno, and drop(arg) once nobody wants
- * the outcome: when the caller's wait ended (cancellation, deadline)
- * before fn finished, drop runs after fn, on the worker, or at once if fn
- * never started.  On the other outcomes the caller keeps arg.  drop may
- * be NULL. */
+ * the outcome: whenever it fails, drop runs at once if fn never started
+ * (the call failed before queueing it, or the wait ended first), and
+ * after fn, on the worker, if it was running.  On success the caller keeps
+ * arg.  drop may be NULL. */
 int green__offload(void *(*fn)(void *), void *arg, void **result,
                    void (*drop)(void *arg));
 
