@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "sched.h"
@@ -80,6 +81,35 @@ static void *os_thread_main(void *arg)
         return (void *)1;
     return count == 1000 ? NULL : (void *)2;
 }
+
+/* With no fd to spare, green_run cannot make its poller (epoll needs an
+ * fd; poll needs none, and runs). */
+static void *nothing_main(void *arg)
+{
+    return arg;
+}
+
+START_TEST(run_out_of_fds)
+{
+    int lowest = dup(0);  /* the lowest free number */
+    ck_assert_int_ge(lowest, 0);
+    close(lowest);
+    struct rlimit rl, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    low = (struct rlimit){(rlim_t)lowest, rl.rlim_max};
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    errno = 0;
+    int r = green_run(nothing_main, NULL);
+    int err = errno;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (strcmp(green_poller_name(), "epoll") == 0) {
+        ck_assert_int_eq(r, -1);
+        ck_assert_int_eq(err, EMFILE);
+    } else {
+        ck_assert_int_eq(r, 0);
+    }
+}
+END_TEST
 
 START_TEST(run_on_two_os_threads)
 {
@@ -687,6 +717,7 @@ Suite *sched_suite(void)
     TCase *tc = tcase_create("run");
     tcase_add_test(tc, run_runs_main);
     tcase_add_test(tc, run_null_main);
+    tcase_add_test(tc, run_out_of_fds);
     tcase_add_test(tc, run_nested);
     tcase_add_test(tc, run_on_two_os_threads);
     tcase_add_test(tc, run_cancels_leftovers);
