@@ -8,6 +8,8 @@
 #   make valgrind        the suites under memcheck
 #   make sanitize        the suites under AddressSanitizer and UBSan
 #   make tsan            the cross-thread suites under ThreadSanitizer
+#   make test-faults     the suites in the test build with fault points
+#                        (FAULTS=1), which adds the fault suite
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
 #                        run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
@@ -24,20 +26,25 @@ PCDIR      ?= $(LIBDIR)/pkgconfig
 
 CFLAGS  ?= -O2 -g
 SWITCH  ?= ucontext
-# Each switch backend builds apart: build/ for ucontext, build/fast/ ...
-BUILD   ?= build$(if $(filter-out ucontext,$(SWITCH)),/$(SWITCH))
+# FAULTS=1 builds the test build with fault points (lib/fault.h).
+FAULTS  ?=
+# Each switch backend builds apart: build/ for ucontext, build/fast/ ...;
+# the fault build under faults/ in it.
+BUILD   ?= build$(if $(filter-out ucontext,$(SWITCH)),/$(SWITCH))$(if $(FAULTS),/faults)
 ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
 
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 SWITCH_CFLAGS = $(if $(filter fast,$(SWITCH)),-DGREEN_SWITCH_FAST)
-BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS)
+FAULT_CFLAGS  = $(if $(FAULTS),-DGREEN_FAULTS)
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) $(FAULT_CFLAGS)
 LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS)
 
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
           lib/net.c lib/proc.c lib/signal.c lib/queue.c \
-          lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S)
+          lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S) \
+          $(if $(FAULTS),lib/fault.c)
 # epoll is Linux's; elsewhere poll(2) is the only poller.
 ifeq ($(shell uname -s),Linux)
 LIB_SRC += lib/poller_epoll.c
@@ -49,7 +56,7 @@ endif
 LIB_OBJ = $(patsubst %.S,$(BUILD)/%.o,$(LIB_SRC:%.c=$(BUILD)/%.o))
 
 # One suite per part of lib/, listed once in test/suites.h.
-SUITES   = $(shell sed -n 's/^GREEN_SUITE(\(.*\))$$/\1/p' test/suites.h)
+SUITES   = $(shell sed -n 's/^GREEN_SUITE(\([a-z_]*\)).*/\1/p' test/suites.h)
 TEST_SRC = test/main.c test/util.c $(SUITES:%=test/%.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -63,7 +70,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-aarch64
+        valgrind sanitize tsan deps test-run test-aarch64 test-faults
 
 all: $(STATIC) $(SHARED)
 
@@ -115,6 +122,11 @@ test: deps
 test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
 	    GREEN_POLLER=$$p $(BUILD)/test/run || exit 1; done
+
+# The fault build: every call libgreen makes that can fail goes through a
+# fault point (lib/fault.h), and test/fault.c makes them fail.
+test-faults: deps
+	@$(MAKE) --no-print-directory FAULTS=1 test-run
 
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --suppressions=test/valgrind.supp \

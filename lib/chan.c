@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 struct selectwait;
 

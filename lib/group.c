@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 struct green_group {
     struct green__sched *sched;   /* the scheduler it was made on */

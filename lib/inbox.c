@@ -8,11 +8,15 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 /* An eventfd where there is one (one fd, one counter), else a pipe. */
 #ifdef __linux__
-#include <sys/eventfd.h>
 
 static int make_eventfd(void)
 {

@@ -17,6 +17,7 @@
 
 #include "offload.h"
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 /* The resolver's own code for the last failure, as errno is for the rest. */
 static __thread int gai_last;

@@ -22,6 +22,7 @@
 
 #include "offload.h"
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 enum { IDLE_EXIT_S = 10, POOL_MAX = 1024 };
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 /* A fault this far below the guard page is still taken for an overflow:
  * a large frame can step over the guard. */

@@ -13,6 +13,7 @@
 
 #include "green.h"
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 /* The backends this build has, the default first.  epoll exists on
  * Linux only; the build defines GREEN_HAVE_EPOLL there. */

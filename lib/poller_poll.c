@@ -11,6 +11,7 @@
 
 #include "green.h"
 #include "poller.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 struct pollset {
     struct pollfd *pfd;

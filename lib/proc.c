@@ -15,6 +15,7 @@
 
 #include "sanitizer.h"
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 enum { POLL_MAX_MS = 50 };
 
@@ -25,6 +26,9 @@ static int open_pidfd(pid_t pid)
     /* Valgrind 3.19 does not know the call: spare its warning. */
     if (green__vg_running())
         return -ENOSYS;
+    int err = green__fault_errno(GREEN__FAULT_pidfd_open);
+    if (err)
+        return -err;
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     return fd >= 0 ? fd : -errno;
 }
@@ -37,8 +41,8 @@ static int open_pidfd(pid_t pid)
 #endif
 
 /* Parks on the child's pidfd until waitpid has something: its result, or
- * -errno; -ENOSYS when the kernel has no pidfd for it (the caller polls
- * instead). */
+ * -errno; -ENOSYS when there is no pidfd for it or it cannot be watched
+ * (the caller polls instead). */
 static pid_t wait_pidfd(struct green__sched *s, pid_t pid, int *status, int options)
 {
     int pfd = open_pidfd(pid);
@@ -60,7 +64,9 @@ static pid_t wait_pidfd(struct green__sched *s, pid_t pid, int *status, int opti
             break;
         int err = green__fd_wait(s, pfd, GREEN_IN, false);
         if (err < 0) {
-            r = err;
+            /* The deadline and cancellation end the call; a pidfd that
+             * cannot be watched (ENOMEM, say) only means polling. */
+            r = err == -ETIMEDOUT || err == -ECANCELED ? err : -ENOSYS;
             break;
         }
     }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 struct qwaiter {
     struct green__node node;      /* in the queue's senders or receivers */

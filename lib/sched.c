@@ -412,8 +412,8 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     else if (green__timers_reserve(&s->timers, s->nthreads + 1) < 0 ||
              s->poller.ops->reserve(&s->poller, s->nthreads + 1) < 0)
         *err = -ENOMEM;
-    else if (green__stack_get(&s->stacks, size + sizeof(green_t) + 64, &st) < 0)
-        *err = -EAGAIN;
+    else  /* -EAGAIN when no stack can be mapped, -ENOMEM for its bookkeeping */
+        *err = green__stack_get(&s->stacks, size + sizeof(green_t) + 64, &st);
     if (*err)
         return NULL;
 

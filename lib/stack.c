@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "sanitizer.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102  /* Linux 6.13; older headers lack it */

@@ -1,6 +1,6 @@
 /* The Check suites, one per part of lib/, in the order they run.  This
  * list feeds test/main.c and the Makefile (which builds test/NAME.c for
- * each). */
+ * each; a file whose suite is left out here compiles to nothing). */
 GREEN_SUITE(sched)
 GREEN_SUITE(stack)
 GREEN_SUITE(sleep)
@@ -15,3 +15,6 @@ GREEN_SUITE(net)
 GREEN_SUITE(proc)
 GREEN_SUITE(signal)
 GREEN_SUITE(queue)
+#ifdef GREEN_FAULTS
+GREEN_SUITE(fault)  /* only in the test build with fault points */
+#endif
