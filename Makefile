@@ -154,16 +154,18 @@ sanitize: deps
 	    echo $$? > $(BUILD)/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
 	    [ "$$(cat $(BUILD)/sanitize/status)" = 0 ] || exit 1; done
 
-# The suites that cross OS threads (the queue, the offload pool, signals)
-# under ThreadSanitizer, which follows each green thread as a fiber.
-TSAN_SUITES = queue offload proc signal net
+# Every suite that crosses OS threads (two schedulers, objects used from
+# another OS thread, the queue, the offload pool, signals, the resolver)
+# under ThreadSanitizer, which follows each green thread as a fiber, under
+# each poller.
+TSAN_SUITES = sched chan sync group queue offload proc signal net
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan \
 	    CFLAGS="-O1 -g -fsanitize=thread $(CFLAGS)" LDFLAGS="-fsanitize=thread $(LDFLAGS)" \
 	    $(BUILD)/tsan/test/run
-	@for s in $(TSAN_SUITES); do echo "--- tsan: $$s"; \
-	    TSAN_OPTIONS=halt_on_error=1:exitcode=66 CK_RUN_SUITE=$$s CK_TIMEOUT_MULTIPLIER=4 \
-	    $(BUILD)/tsan/test/run || exit 1; done
+	@for p in $(POLLERS); do for s in $(TSAN_SUITES); do echo "--- tsan: $$s, GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p TSAN_OPTIONS=halt_on_error=1:exitcode=66 CK_RUN_SUITE=$$s \
+	    CK_TIMEOUT_MULTIPLIER=4 $(BUILD)/tsan/test/run || exit 1; done; done
 
 # aarch64: the library, the Check suite and the examples cross-compiled
 # and run under qemu-user, with the switch backend SWITCH names.  The
