@@ -18,8 +18,8 @@
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
-/* A fault this far below the guard page is still taken for an overflow:
- * a large frame can step over the guard. */
+/* A fault this far below the guard region is still taken for an
+ * overflow: a frame larger than the guard can step over it. */
 #define SLACK ((size_t)64 * 1024)
 #define ALTSTACK_SIZE ((size_t)64 * 1024)
 
@@ -79,7 +79,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
     const green_t *t = s ? s->current : NULL;
     if (t) {
         const char *a = si->si_addr, *lo = t->stack.lo;
-        size_t below = s->stacks.page + SLACK;
+        size_t below = s->stacks.guard + SLACK;
         if (a < lo && (size_t)(lo - a) <= below) {
             report(t);
             abort();

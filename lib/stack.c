@@ -1,7 +1,7 @@
 /*
  * Stacks: slabs, guard pages, free lists.
  *
- * A slab is one mapping cut into n strides of (guard page + stack).  The
+ * A slab is one mapping cut into n strides of (guard region + stack).  The
  * slab records are malloc'd, outside the mapping, so that releasing a
  * free stack's pages loses nothing.  Slabs are unmapped only when the
  * scheduler ends: their address space costs nothing resident once the
@@ -71,6 +71,7 @@ void green__stack_cache_init(struct green__stack_cache *c)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     *c = (struct green__stack_cache){
         .page = page,
+        .guard = (GREEN__GUARD_BYTES + page - 1) & ~(page - 1),
         .mprotect_guards = green__stack_force_mprotect || !have_guard_install(page),
     };
 }
@@ -114,8 +115,8 @@ static int class_reserve(struct green__stack_class *cl, size_t n)
 
 static int install_guard(const struct green__stack_cache *c, char *addr)
 {
-    int r = c->mprotect_guards ? mprotect(addr, c->page, PROT_NONE)
-                               : madvise(addr, c->page, MADV_GUARD_INSTALL);
+    int r = c->mprotect_guards ? mprotect(addr, c->guard, PROT_NONE)
+                               : madvise(addr, c->guard, MADV_GUARD_INSTALL);
     return r == 0 ? 0 : -EAGAIN;
 }
 
@@ -124,7 +125,7 @@ static int install_guard(const struct green__stack_cache *c, char *addr)
 static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
                     struct green__stack *out)
 {
-    size_t stride = cl->size + c->page;
+    size_t stride = cl->size + c->guard;
     size_t n = c->mprotect_guards || stride >= GREEN__SLAB_BYTES / 2 ? 1 : GREEN__SLAB_BYTES / stride;
     if (class_reserve(cl, cl->total + n) < 0)
         return -ENOMEM;
@@ -151,12 +152,12 @@ static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
     c->maps++;
     cl->total += n;
     for (size_t i = 0; i < n; i++)
-        slab->vg[i] = green__vg_stack_register(base + i * stride + c->page, cl->size);
+        slab->vg[i] = green__vg_stack_register(base + i * stride + c->guard, cl->size);
     /* Hand out the lowest; the rest wait, the next lowest first out. */
     for (size_t i = n; i-- > 1;)
-        cl->free[cl->n++] = (struct green__stack){base + i * stride + c->page, cl->size, slab};
+        cl->free[cl->n++] = (struct green__stack){base + i * stride + c->guard, cl->size, slab};
     cl->clean = cl->n;  /* never touched: nothing to release */
-    *out = (struct green__stack){base + c->page, cl->size, slab};
+    *out = (struct green__stack){base + c->guard, cl->size, slab};
     return 0;
 }
 

@@ -2,7 +2,7 @@
  * Stacks for green threads.
  *
  * Stacks are carved from slabs: one anonymous mapping holds many stacks
- * of one size, each with a guard page below it.  Where the kernel has
+ * of one size, each with a guard region below it.  Where the kernel has
  * MADV_GUARD_INSTALL (Linux 6.13 and later) the guards do not split the
  * mapping, so a slab of 64 stacks costs one entry of vm.max_map_count;
  * elsewhere each guard is made with mprotect, which splits the mapping,
@@ -24,6 +24,12 @@
 /* The bytes a slab of small stacks spans. */
 #define GREEN__SLAB_BYTES ((size_t)16 << 20)
 
+/* The guard region below each stack: large enough that a frame far bigger
+ * than a page (a 32 KiB buffer on the stack) past the end of a stack lands
+ * in it, not in the stack below.  It costs no memory: never touched, and
+ * with MADV_GUARD_INSTALL not even a mapping of its own. */
+#define GREEN__GUARD_BYTES ((size_t)64 * 1024)
+
 struct green__slab;
 
 struct green__stack {
@@ -44,6 +50,7 @@ struct green__stack_class {
 
 struct green__stack_cache {
     size_t page;
+    size_t guard;              /* the guard region's bytes, whole pages */
     bool mprotect_guards;      /* no MADV_GUARD_INSTALL: slabs of one */
     struct green__stack_class *classes;
     size_t nclasses;

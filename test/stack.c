@@ -1,6 +1,7 @@
 /* Stacks: sizes, the cache, guard pages, and running out of mappings. */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -161,6 +162,49 @@ START_TEST(stack_overflow_is_reported)
 }
 END_TEST
 
+/* A frame larger than a page, past the end of a thread's stack: it must
+ * land in the guard region, not in the stack below it in the slab (its
+ * neighbour's), and be reported as this thread's overflow. */
+static void *big_frame(void *arg)
+{
+    (void)arg;
+    volatile char frame[32 * 1024];  /* twice the whole stack */
+    frame[0] = 1;                    /* its lowest byte: far below the stack */
+    return (void *)(intptr_t)frame[0];
+}
+
+static void *neighbours(void *arg)
+{
+    (void)arg;
+    green_attr_t attr = {.stack_size = GREEN_STACK_MIN, .name = "below"};
+    green_t *below = green_spawn_attr(&attr, nothing, NULL);  /* the lowest stack */
+    attr.name = "big";
+    green_t *big = green_spawn_attr(&attr, big_frame, NULL);  /* just above it */
+    green_join(big, NULL);
+    green_join(below, NULL);
+    return NULL;
+}
+
+static void check_big_frame_report(void)
+{
+    char text[512];
+    int status = in_child(neighbours, NULL, text, sizeof text);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "child status %#x, stderr: %s", status, text);
+    ck_assert_msg(strstr(text, "libgreen: stack overflow in green thread #3 'big'") != NULL,
+                  "stderr: %s", text);
+}
+
+START_TEST(big_frame_is_reported)
+{
+    if (under_valgrind() || under_asan())
+        return;  /* both watch the stack themselves */
+    check_big_frame_report();
+    green__stack_force_mprotect = true;
+    check_big_frame_report();
+}
+END_TEST
+
 /* Running out of mappings: spawn until the kernel refuses a stack, then
  * check that every thread spawned still runs and nothing was lost. */
 
@@ -295,6 +339,8 @@ GREEN_TEST(stack_many_guarded)
     for (size_t i = 0; i < n; i++) {
         const char *lo = many[i]->stack.lo;
         ck_assert_msg(!readable(pfd, lo - page), "thread %zu has no guard page", i);
+        ck_assert_msg(!readable(pfd, lo - green__cur->stacks.guard),
+                      "thread %zu's guard is too short", i);
         if (i % 1000 == 0)
             ck_assert(readable(pfd, lo));
     }
@@ -338,6 +384,7 @@ Suite *stack_suite(void)
     tcase_add_test(tc, stack_custom_size);
     tcase_add_test(tc, stack_cache_reuses);
     tcase_add_test(tc, stack_overflow_is_reported);
+    tcase_add_test(tc, big_frame_is_reported);
     tcase_add_test(tc, stack_exhaustion_fails_cleanly);
     tcase_add_test(tc, stack_address_space_exhausted);
     tcase_add_test(tc, stack_many_guarded);
