@@ -197,7 +197,10 @@ static void select_describe(const struct green__wait *wait, char *buf, size_t n)
         snprintf(buf, n, "select over %zu cases", sw->n);
 }
 
-static const struct green__waitop select_op = {select_unlink, select_describe};
+static const struct green__waitop select_op = {
+    .unlink = select_unlink,
+    .describe = select_describe,
+};
 
 /* Parks until a partner completes one of the cases.  Returns its index,
  * or -errno (ETIMEDOUT, ECANCELED, ENOMEM). */

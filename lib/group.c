@@ -26,7 +26,10 @@ static void group_describe(const struct green__wait *w, char *buf, size_t n)
     snprintf(buf, n, "group %p (%zu running)", (const void *)g, g->running);
 }
 
-static const struct green__waitop group_op = {green__queue_unlink, group_describe};
+static const struct green__waitop group_op = {
+    .unlink = green__queue_unlink,
+    .describe = group_describe,
+};
 
 static void member_freed(green_t *t)
 {

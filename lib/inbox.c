@@ -45,6 +45,15 @@ void green__inbox_fini(struct green__inbox *in)
     pthread_mutex_destroy(&in->lock);
 }
 
+void green__inbox_after_fork(struct green__inbox *in)
+{
+    if (in->rfd >= 0)
+        close(in->rfd);
+    if (in->wfd >= 0 && in->wfd != in->rfd)
+        close(in->wfd);
+    green__inbox_init(in);
+}
+
 static int make_fds(struct green__inbox *in)
 {
     int fd = make_eventfd();

@@ -38,6 +38,11 @@ struct green__wait;
 void green__inbox_init(struct green__inbox *in);
 void green__inbox_fini(struct green__inbox *in);
 
+/* In a fork's child: the fd is the parent's too and the lock may have been
+ * held by a thread the child does not have; the inbox starts again,
+ * empty and closed. */
+void green__inbox_after_fork(struct green__inbox *in);
+
 /* Makes the fd and has the poller watch it; 0 or -errno.  Idempotent. */
 int green__inbox_open(struct green__sched *s);
 

@@ -198,7 +198,11 @@ static void job_describe(const struct green__wait *w, char *buf, size_t n)
     snprintf(buf, n, "offload %p(%p)", (void *)(uintptr_t)j->fn, j->arg);
 }
 
-static const struct green__waitop job_op = {job_unlink, job_describe};
+static const struct green__waitop job_op = {
+    .unlink = job_unlink,
+    .describe = job_describe,
+    .forgotten_after_fork = true,
+};
 
 /* Queues fn(arg) for a worker, for the running thread to wait for: the
  * job, or NULL and -errno in *err. */

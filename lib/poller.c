@@ -288,7 +288,11 @@ static void fd_describe(const struct green__wait *wait, char *buf, size_t n)
              ev == (GREEN_IN | GREEN_OUT) ? "read+write" : ev == GREEN_IN ? "read" : "write");
 }
 
-static const struct green__waitop fd_op = {fd_unlink, fd_describe};
+static const struct green__waitop fd_op = {
+    .unlink = fd_unlink,
+    .describe = fd_describe,
+    .forgotten_after_fork = true,
+};
 
 /* Adds w to its fd's waiters and widens the interest.  Returns 0, 1 when
  * the fd is ready already (an edge came while nobody waited, or it cannot
@@ -466,6 +470,23 @@ int green__poller_wakefd(struct green__poller *p, int fd)
     r->events = GREEN_IN;
     p->wakefd = fd;
     return 0;
+}
+
+int green__poller_after_fork(struct green__poller *p)
+{
+    /* Closing the child's copy of the epoll fd leaves the parent's set as
+     * it is; nothing is deleted from it. */
+    p->ops->fini(p);
+    for (size_t fd = 0; fd < p->nfds; fd++)
+        p->fds[fd] = (struct green__fd){.gen = p->fds[fd].gen + 1};
+    p->nwatched = p->nunchecked = 0;
+    p->wakefd = -1;
+    p->woken = false;
+    p->failures = p->broken = 0;
+    int err = p->ops->init(p);
+    if (err < 0)
+        p->broken = -err;
+    return err;
 }
 
 /* The path of the I/O calls. */

@@ -187,6 +187,12 @@ int green__poller_adopt(struct green__poller *p, int fd);
  * record is left as a new one.  0 or -errno. */
 int green__poller_wakefd(struct green__poller *p, int fd);
 
+/* In a fork's child: the backend's kernel state (epoll's set) is the
+ * parent's too, so the child gets a backend of its own, and a table that
+ * knows no fd and no waiter.  0 or -errno (the backend cannot be made: the
+ * child then has a broken poller, as after a failure). */
+int green__poller_after_fork(struct green__poller *p);
+
 /* Called by backends: fd is ready for revents. */
 void green__poller_ready(struct green__poller *p, int fd, int revents);
 

@@ -159,7 +159,11 @@ static void qwait_describe(const struct green__wait *wait, char *buf, size_t n)
              qw->list == &qw->q->senders ? "send" : "recv");
 }
 
-static const struct green__waitop qwait_op = {qwait_unlink, qwait_describe};
+static const struct green__waitop qwait_op = {
+    .unlink = qwait_unlink,
+    .describe = qwait_describe,
+    .forgotten_after_fork = true,
+};
 
 /* Called with the lock held, which it drops and retakes.  0 or -errno. */
 static int wait_green(struct green__sched *s, green_queue_t *q, struct green__list *list)

@@ -342,7 +342,10 @@ static void shutdown_describe(const struct green__wait *w, char *buf, size_t n)
              w->thread->sched->nlive - 1);
 }
 
-static const struct green__waitop shutdown_op = {NULL, shutdown_describe};
+static const struct green__waitop shutdown_op = {
+    .unlink = NULL,
+    .describe = shutdown_describe,
+};
 
 static _Noreturn void thread_exit(struct green__sched *s, green_t *self);
 static void wake_joiner(green_t *t);
@@ -477,7 +480,7 @@ static void join_describe(const struct green__wait *w, char *buf, size_t n)
 
 /* Nothing to unlink: the claim (t->joiner) outlives the wait, until the
  * joiner frees t or gives the claim up. */
-static const struct green__waitop join_op = {NULL, join_describe};
+static const struct green__waitop join_op = {.unlink = NULL, .describe = join_describe};
 
 /* t finished: its joiner wakes, if it is parked joining t (a gather has
  * claimed several threads and joins them one at a time). */
@@ -644,6 +647,56 @@ static void *root_main(void *unused)
     return NULL;
 }
 
+/* fork() in a green thread.
+ *
+ * The child has one OS thread, the one that forked, and it goes on in the
+ * forking green thread, which becomes its scheduler's only thread (and its
+ * root: when it returns, green_run returns in the child).  Every other
+ * green thread is dropped without running again: its waits are unlinked
+ * from what only this process holds (channels, locks, groups) and
+ * forgotten where the state is reset or shared (the poller, the pool,
+ * queues, signals); its stack stays in the cache's slabs, which green_run
+ * unmaps at its end.  The poller and the inbox start again, since their
+ * fds (the epoll set, the eventfd) are the parent's too; the offload pool
+ * and the signal dispatcher reset themselves the same way. */
+
+static void drop_after_fork(green_t *t)
+{
+    if (t->state == GREEN__PARKED && !t->wait->op->forgotten_after_fork)
+        unlink_wait(t->wait);
+    t->state = GREEN__FREED;  /* no wake-up reaches it; no call accepts it */
+}
+
+static void after_fork_in_child(void)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return;  /* the forking OS thread runs no scheduler */
+    green_t *self = s->current;
+    for (struct green__node *n = s->all.first, *next; n; n = next) {
+        next = n->next;
+        green_t *t = green__container_of(n, green_t, all);
+        if (t != self) {
+            drop_after_fork(t);
+            green__list_remove(&s->all, &t->all);
+        }
+    }
+    s->timers.n = 0;  /* only the dropped threads had timers */
+    s->runq_head = s->runq_tail = s->zombies = NULL;
+    s->nrunq = 0;
+    s->nthreads = s->nlive = 1;
+    s->root = self;
+    self->detached = true;
+    self->joiner = NULL;
+    green__inbox_after_fork(&s->inbox);
+    (void)green__poller_after_fork(&s->poller);  /* a failure is the broken poller's */
+}
+
+static void at_fork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
 static int sched_init(struct green__sched *s)
 {
     memset(s, 0, sizeof *s);
@@ -706,6 +759,8 @@ int green_run(void *(*main)(void *), void *arg)
         return green__fail(EINVAL);
     if (green__cur)
         return green__fail(EPERM);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, at_fork);
     struct green__sched s;
     int err = sched_init(&s);
     if (err < 0)

@@ -56,6 +56,10 @@ struct green__waitop {
     void (*unlink)(struct green__wait *w);
     /* Writes what the thread waits for, for green_dump ("fd 5 read"). */
     void (*describe)(const struct green__wait *w, char *buf, size_t n);
+    /* Linked into state that a fork's child resets (the poller) or shares
+     * with other OS threads (the offload pool, queues, signals): the child
+     * forgets such a wait of a thread it drops instead of unlinking it. */
+    bool forgotten_after_fork;
 };
 
 struct green__wait {

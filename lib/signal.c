@@ -189,7 +189,11 @@ static void sigwait_describe(const struct green__wait *wait, char *buf, size_t n
     snprintf(buf, n, "signal %d", first);
 }
 
-static const struct green__waitop sigwait_op = {sigwait_unlink, sigwait_describe};
+static const struct green__waitop sigwait_op = {
+    .unlink = sigwait_unlink,
+    .describe = sigwait_describe,
+    .forgotten_after_fork = true,
+};
 
 /* Under the lock: a counted signal of set, or the waiter queued. */
 static int take_or_queue(struct sigwaiter *w)

@@ -35,7 +35,10 @@ static void mutex_describe(const struct green__wait *w, char *buf, size_t n)
         snprintf(buf, n, "mutex %p", (const void *)m);
 }
 
-static const struct green__waitop mutex_op = {green__queue_unlink, mutex_describe};
+static const struct green__waitop mutex_op = {
+    .unlink = green__queue_unlink,
+    .describe = mutex_describe,
+};
 
 int green_mutex_init(green_mutex_t *m)
 {
@@ -124,7 +127,10 @@ static void cond_describe(const struct green__wait *w, char *buf, size_t n)
     snprintf(buf, n, "cond %p", green__queued_of(w)->obj);
 }
 
-static const struct green__waitop cond_op = {green__queue_unlink, cond_describe};
+static const struct green__waitop cond_op = {
+    .unlink = green__queue_unlink,
+    .describe = cond_describe,
+};
 
 int green_cond_init(green_cond_t *c)
 {
@@ -199,7 +205,10 @@ static void sem_describe(const struct green__wait *w, char *buf, size_t n)
     snprintf(buf, n, "sem %p", green__queued_of(w)->obj);
 }
 
-static const struct green__waitop sem_op = {green__queue_unlink, sem_describe};
+static const struct green__waitop sem_op = {
+    .unlink = green__queue_unlink,
+    .describe = sem_describe,
+};
 
 int green_sem_init(green_sem_t *sem, size_t value)
 {

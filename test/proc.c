@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -142,6 +143,108 @@ START_TEST(waitpid_outside)
 }
 END_TEST
 
+/* fork() in a green thread: the child goes on in the forking thread alone,
+ * with a scheduler, poller, inbox and offload pool of its own, and may use
+ * every call; the parent's other threads never run there (a ticker that
+ * writes its pid to a pipe each time it runs writes none of the child's),
+ * and green_run returns in the child when the forking thread does. */
+static int marks[2], verdict[2];
+
+static void *ticker_pid(void *arg)
+{
+    (void)arg;
+    pid_t me;
+    do
+        me = getpid();
+    while (write(marks[1], &me, sizeof me) == sizeof me && green_sleep(1) == 0);
+    return NULL;
+}
+
+static void *answer(void *arg)
+{
+    return arg;
+}
+
+static void *send_byte(void *arg)
+{
+    green_write(*(int *)arg, "b", 1);
+    return NULL;
+}
+
+/* What the child checks; 1 when all hold. */
+static int child_works(void)
+{
+    void *r = NULL;
+    green_t *t = green_spawn(answer, (void *)7);
+    if (green_sleep(20) < 0 || !t || green_join(t, &r) < 0 || r != (void *)7)
+        return 0;
+    if (green_offload(answer, (void *)8, &r) < 0 || r != (void *)8)
+        return 0;
+    int p[2];
+    if (pipe(p) < 0)
+        return 0;
+    char c = 0;
+    t = green_spawn(send_byte, &p[1]);
+    bool io = green_read(p[0], &c, 1) == 1 && c == 'b' && green_join(t, NULL) == 0;
+    green_close(p[0]);
+    green_close(p[1]);
+    return io && green_run(answer, NULL) == -1 && errno == EPERM;
+}
+
+static void *forker(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    if (pid != 0)
+        return (void *)(intptr_t)pid;
+    int ok = child_works();
+    if (write(verdict[1], &ok, sizeof ok) != sizeof ok)
+        _exit(4);
+    return NULL;  /* green_run returns in the child */
+}
+
+static void *fork_main(void *arg)
+{
+    (void)arg;
+    make_pipe(marks);
+    make_pipe(verdict);
+    green_t *tick = green_spawn(ticker_pid, NULL);
+    green_yield();
+    void *r;
+    ck_assert_int_eq(green_join(green_spawn(forker, NULL), &r), 0);
+    pid_t child = (pid_t)(intptr_t)r;
+    ck_assert_int_gt(child, 0);
+    int status, ok = 0;
+    ck_assert_int_eq(green_waitpid(child, &status, 0), child);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+    ck_assert_int_eq(green_read(verdict[0], &ok, sizeof ok), sizeof ok);
+    ck_assert_int_eq(ok, 1);
+    green_cancel(tick);
+    green_join(tick, NULL);
+    close(marks[1]);
+    pid_t who;
+    size_t n = 0;
+    while (green_read(marks[0], &who, sizeof who) == sizeof who) {
+        ck_assert_int_ne(who, child);
+        n++;
+    }
+    ck_assert_uint_gt(n, 0);
+    green_close(marks[0]);
+    green_close(verdict[0]);
+    green_close(verdict[1]);
+    return NULL;
+}
+
+START_TEST(fork_in_green_thread)
+{
+    pid_t parent = getpid();
+    int r = green_run(fork_main, NULL);
+    if (getpid() != parent)
+        _exit(r == 0 ? 0 : 3);  /* the child, once its forking thread returned */
+    ck_assert_int_eq(r, 0);
+}
+END_TEST
+
 Suite *proc_suite(void)
 {
     Suite *s = suite_create("proc");
@@ -150,6 +253,7 @@ Suite *proc_suite(void)
     tcase_add_test(tc, waitpid_signal);
     tcase_add_test(tc, waitpid_deadline_and_cancel);
     tcase_add_test(tc, waitpid_outside);
+    tcase_add_test(tc, fork_in_green_thread);
     suite_add_tcase(s, tc);
     return s;
 }

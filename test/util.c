@@ -40,7 +40,10 @@ static void forever_describe(const struct green__wait *w, char *buf, size_t n)
     snprintf(buf, n, "test wait");
 }
 
-static const struct green__waitop forever_op = {NULL, forever_describe};
+static const struct green__waitop forever_op = {
+    .unlink = NULL,
+    .describe = forever_describe,
+};
 
 void *read_err(void *arg)
 {
