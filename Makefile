@@ -10,6 +10,7 @@
 #   make tsan            the cross-thread suites under ThreadSanitizer
 #   make test-faults     the suites in the test build with fault points
 #                        (FAULTS=1), which adds the fault suite
+#   make coverage        line and branch coverage of lib/ by those suites
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
 #                        run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
@@ -74,7 +75,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-aarch64 test-faults
+        valgrind sanitize tsan deps test-run test-aarch64 test-faults coverage
 
 all: $(STATIC) $(SHARED)
 
@@ -131,6 +132,20 @@ test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 # fault point (lib/fault.h), and test/fault.c makes them fail.
 test-faults: deps
 	@$(MAKE) --no-print-directory FAULTS=1 test-run
+
+# Coverage: the fault build with gcov, every suite under each poller, then
+# gcovr's line and branch tables for lib/.
+COVERAGE_BUILD = build/coverage
+coverage: deps
+	@sh test/deps.sh coverage
+	@rm -rf $(COVERAGE_BUILD)
+	@$(MAKE) --no-print-directory FAULTS=1 BUILD=$(COVERAGE_BUILD) \
+	    CFLAGS="-O0 -g --coverage -DGREEN_COVERAGE" LDFLAGS="--coverage" test-run
+	@echo "--- lines"
+	@gcovr -r . --filter lib/ --object-directory $(COVERAGE_BUILD) | sed -n '/^File/,$$p'
+	@echo "--- branches"
+	@gcovr -r . --filter lib/ --object-directory $(COVERAGE_BUILD) --branches \
+	    --exclude-unreachable-branches | sed -n '/^File/,$$p'
 
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --suppressions=test/valgrind.supp \

@@ -2,6 +2,7 @@
 # Makes sure a make target has what it needs from the distribution:
 #   deps.sh check      pkg-config, Check and OpenSSL's headers, for make test
 #   deps.sh valgrind   valgrind, for make valgrind
+#   deps.sh coverage   gcovr, for make coverage
 #   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
 #                      for make test-aarch64
 # As root with apt-get it installs what is missing; otherwise it stops and
@@ -19,6 +20,9 @@ check)
     ;;
 valgrind)
     command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+    ;;
+coverage)
+    command -v gcovr >/dev/null 2>&1 || missing="$missing gcovr"
     ;;
 aarch64)
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-aarch64-linux-gnu"
