@@ -2,13 +2,23 @@
  * (make FAULTS=1; lib/fault.h).  In the ordinary build this suite is not
  * run (test/suites.h). */
 #ifdef GREEN_FAULTS
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The points' controls, without turning this file's own calls into
+ * points. */
+#define GREEN_FAULT_IMPL
 #include "fault.h"
 #include "util.h"
 
@@ -83,6 +93,449 @@ GREEN_TEST(waitpid_polls_when_pidfd_unwatchable)
     return NULL;
 }
 
+
+/* The sweep: a program that uses every part (spawn and join, channels and
+ * select, mutex, condition and semaphore, groups, pipe and socket I/O,
+ * offload, TCP by number and by name, Unix sockets, waitpid, signal_wait,
+ * the cross-thread queue, deadlines and cancellation) is run with each
+ * fault point failing, once and from then on, at calls spread over all
+ * the calls the program makes through it.  Every run must end: each step
+ * either works or fails with an errno libgreen documents for it (or the
+ * injected one, passed on); no crash, no hang, no fd left open; and the
+ * same program works again once the fault is gone. */
+
+static int bad_errno;  /* the first step failure with an errno not allowed */
+static int injected;
+
+static bool allowed(int err)
+{
+    switch (err) {
+    case ENOMEM: case EAGAIN: case EMFILE: case EIO: case ETIMEDOUT: case ECANCELED:
+    case EPIPE: case ECONNRESET: case ECONNREFUSED: case EBADF: case ENXIO:
+    case EADDRNOTAVAIL:
+        return true;
+    }
+    return err == injected;
+}
+
+/* A step that failed: fine if its errno is one libgreen may give. */
+static void failed(void)
+{
+    if (!allowed(errno) && !bad_errno)
+        bad_errno = errno ? errno : -1;
+}
+
+static bool ok(bool cond)
+{
+    if (!cond)
+        failed();
+    return cond;
+}
+
+static void *echo_arg(void *arg)
+{
+    return arg;
+}
+
+static void step_spawn(void)
+{
+    green_t *t = green_spawn(echo_arg, (void *)1);
+    void *r;
+    if (ok(t != NULL))
+        ok(green_join(t, &r) == 0 && r == (void *)1);
+}
+
+static void *send_twice(void *arg)
+{
+    int v = 5;
+    if (green_chan_send(arg, &v) < 0 || green_chan_send(arg, &v) < 0)
+        green_chan_close(arg);
+    return NULL;
+}
+
+static void step_chan(void)
+{
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    if (!ok(ch != NULL))
+        return;
+    green_t *t = green_spawn(send_twice, ch);
+    int v;
+    if (ok(t != NULL)) {
+        ok(green_chan_recv(ch, &v) == 0);
+        green_case_t cases[10] = {{ch, GREEN_RECV, &v, 0}};  /* over 8: it allocates */
+        for (int i = 1; i < 10; i++)
+            cases[i] = (green_case_t){NULL, GREEN_RECV, &v, 0};
+        ok(green_select(cases, 10) == 0);
+        green_join(t, NULL);
+    }
+    green_chan_free(ch);
+}
+
+static green_mutex_t mu = GREEN_MUTEX_INIT;
+static green_cond_t cv = GREEN_COND_INIT;
+static green_sem_t sem = GREEN_SEM_INIT(0);
+static bool flag;
+
+static void *signal_flag(void *arg)
+{
+    (void)arg;
+    green_mutex_lock(&mu);
+    flag = true;
+    green_cond_signal(&cv);
+    green_mutex_unlock(&mu);
+    green_sem_release(&sem);
+    return NULL;
+}
+
+static void step_sync(void)
+{
+    flag = false;
+    green_t *t = green_spawn(signal_flag, NULL);
+    if (!ok(t != NULL))
+        return;
+    green_mutex_lock(&mu);
+    while (!flag && ok(green_cond_wait(&cv, &mu) == 0))
+        ;
+    green_mutex_unlock(&mu);
+    ok(green_sem_acquire(&sem) == 0);
+    green_join(t, NULL);
+}
+
+static void step_group(void)
+{
+    green_group_t *g = green_group_new();
+    if (!ok(g != NULL))
+        return;
+    for (int i = 0; i < 3; i++)
+        ok(green_group_spawn(g, echo_arg, NULL) != NULL);
+    ok(green_group_wait(g) == 0);
+    green_group_free(g);
+}
+
+/* Writes what it was given, then closes its end. */
+struct sender {
+    int fd;
+    size_t n;
+};
+
+static void *send_all(void *arg)
+{
+    struct sender *sd = arg;
+    static char buf[65536];
+    memset(buf, 'x', sd->n);
+    green_write(sd->fd, buf, sd->n);
+    green_close(sd->fd);
+    return NULL;
+}
+
+/* Sends n bytes from one end to the other and checks them. */
+static void exchange(int rfd, int wfd, size_t n)
+{
+    struct sender sd = {wfd, n};
+    green_t *t = green_spawn(send_all, &sd);
+    if (!ok(t != NULL)) {
+        green_close(wfd);
+        green_close(rfd);
+        return;
+    }
+    static char buf[65536];
+    size_t got = 0;
+    ssize_t r;
+    while (got < n && (r = green_read(rfd, buf + got, n - got)) > 0)
+        got += (size_t)r;
+    if (got < n)
+        ok(false);
+    green_join(t, NULL);
+    green_close(rfd);
+}
+
+static void step_pipe_socketpair(void)
+{
+    int p[2];
+    if (pipe(p) == 0)
+        exchange(p[0], p[1], 65536);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0)
+        exchange(sv[0], sv[1], 4096);
+}
+
+static void step_offload(void)
+{
+    void *r;
+    for (int i = 0; i < 3; i++)
+        ok(green_offload(echo_arg, (void *)2, &r) == 0 && r == (void *)2);
+}
+
+/* Accepts one connection on a listener and echoes what comes. */
+static void *serve_once(void *arg)
+{
+    int l = *(int *)arg;
+    int c = green_accept(l, NULL, NULL);
+    green_close(l);  /* refuses the rest, so no client waits for ever */
+    if (c < 0)
+        return NULL;
+    char buf[8];
+    ssize_t n = green_read(c, buf, sizeof buf);
+    if (n > 0)
+        green_write(c, buf, (size_t)n);
+    green_close(c);
+    return NULL;
+}
+
+static void talk(int fd)
+{
+    char buf[4];
+    if (!ok(fd >= 0))
+        return;
+    ok(green_write(fd, "ping", 4) == 4 && green_read(fd, buf, 4) == 4);
+    green_close(fd);
+}
+
+static void step_tcp(const char *host)
+{
+    int l = green_tcp_listen("127.0.0.1", "0", 0);
+    if (!ok(l >= 0))
+        return;
+    char port[16];
+    int n = green_local_port(l);
+    if (!ok(n > 0)) {
+        green_close(l);
+        return;
+    }
+    snprintf(port, sizeof port, "%d", n);
+    green_t *t = green_spawn(serve_once, &l);
+    if (!ok(t != NULL)) {
+        green_close(l);
+        return;
+    }
+    talk(green_tcp_connect(host, port));
+    green_join(t, NULL);
+}
+
+static void step_unix(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/green-sweep-%d.sock", (int)getpid());
+    unlink(path);
+    int l = green_unix_listen(path, 0);
+    if (!ok(l >= 0))
+        return;
+    green_t *t = green_spawn(serve_once, &l);
+    if (ok(t != NULL)) {
+        talk(green_unix_connect(path));
+        green_join(t, NULL);
+    } else {
+        green_close(l);
+    }
+    unlink(path);
+}
+
+static void step_waitpid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(3);
+    int status;
+    if (pid > 0)
+        ok(green_waitpid(pid, &status, 0) == pid && WEXITSTATUS(status) == 3);
+}
+
+static void *wait_usr1(void *arg)
+{
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    ok(green_signal_wait(&set) == SIGUSR1);
+    return NULL;
+}
+
+static void step_signal(void)
+{
+    green_t *t = green_spawn(wait_usr1, NULL);
+    if (!ok(t != NULL))
+        return;
+    green_yield();
+    kill(getpid(), SIGUSR1);  /* ignored if the handler could not be installed */
+    green_join(t, NULL);
+}
+
+static void *produce(void *arg)
+{
+    for (int i = 0; i < 8; i++)
+        if (green_queue_send(arg, &i) < 0)
+            break;
+    return NULL;
+}
+
+static void step_queue(void)
+{
+    green_queue_t *q = green_queue_new(sizeof(int), 4);
+    if (!ok(q != NULL))
+        return;
+    pthread_t pt;
+    if (pthread_create(&pt, NULL, produce, q) == 0) {
+        int v;
+        for (int i = 0; i < 8 && ok(green_queue_recv(q, &v) == 0 && v == i); i++)
+            ;
+        green_queue_close(q);
+        pthread_join(pt, NULL);
+    }
+    while (green_queue_free(q) < 0)
+        green_yield();
+}
+
+static void *sleep_long(void *arg)
+{
+    (void)arg;
+    green_sleep(10000);
+    return NULL;
+}
+
+static void step_deadline_cancel(void)
+{
+    green_t *t = green_spawn(sleep_long, NULL);
+    if (ok(t != NULL)) {
+        green_yield();
+        green_cancel(t);
+        green_join(t, NULL);
+    }
+    int p[2];
+    if (pipe(p) < 0)
+        return;
+    int64_t prev = green_deadline(green_now() + 5);
+    char c;
+    ssize_t r = green_read(p[0], &c, 1);
+    ok(r < 0 && (errno == ETIMEDOUT || allowed(errno)));
+    green_deadline(prev);
+    green_close(p[0]);
+    green_close(p[1]);
+}
+
+/* Each step's deadline.  A step cut short by a fault may wait for it (a
+ * peer that could not be started, a wake-up that could not be written);
+ * ETIMEDOUT is then what it reports, which is allowed. */
+enum { STEP_MS = 250 };
+
+static void *workload(void *arg)
+{
+    (void)arg;
+    static void (*const steps[])(void) = {
+        step_spawn, step_chan, step_sync, step_group, step_pipe_socketpair, step_offload,
+        step_unix, step_waitpid, step_signal, step_queue, step_deadline_cancel,
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        green_deadline(green_now() + STEP_MS);  /* nothing waits for long */
+        steps[i]();
+    }
+    green_deadline(green_now() + STEP_MS);
+    step_tcp("127.0.0.1");
+    green_deadline(green_now() + STEP_MS);
+    step_tcp("localhost");
+    return NULL;
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* One run with p failing at its nth call; in a child of the sweep, so a
+ * crash or a hang (the alarm) is the child's.  Exits 0 when all holds. */
+static void sweep_one(enum green__fault_point p, unsigned long nth, bool persistent)
+{
+    alarm(30);
+    /* What libgreen says of the faults (a broken poller) is expected. */
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    /* The child starts its own signal dispatcher and pipe (the parent's are
+     * not inherited): a clean run first, then count. */
+    if (green_run(workload, NULL) < 0 || bad_errno)
+        _exit(9);
+    int fds = open_fds();
+    injected = p == GREEN__FAULT_getaddrinfo ? EIO : p == GREEN__FAULT_malloc ||
+               p == GREEN__FAULT_calloc || p == GREEN__FAULT_realloc ||
+               p == GREEN__FAULT_strdup || p == GREEN__FAULT_mmap ? ENOMEM : EIO;
+    green__fault_set(p, nth, persistent, injected);
+    int r = green_run(workload, NULL);
+    int err = errno;
+    green__fault_clear();
+    if (r < 0 && !allowed(err))
+        _exit(10);
+    if (bad_errno)
+        _exit(11);
+    if (green_run(workload, NULL) < 0 || bad_errno)
+        _exit(12);  /* not usable afterwards */
+    _exit(open_fds() == fds ? 0 : 13);
+}
+
+static unsigned long counts[GREEN__FAULT_NPOINTS];
+
+/* The calls the workload makes through each point, counted in a child. */
+static void count_calls(void)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        green__fault_clear();
+        int r = green_run(workload, NULL);
+        for (int p = 0; p < GREEN__FAULT_NPOINTS; p++)
+            counts[p] = green__fault_calls((enum green__fault_point)p);
+        _exit(write(pfd[1], counts, sizeof counts) == sizeof counts && r == 0 && !bad_errno
+                  ? 0 : 1);
+    }
+    close(pfd[1]);
+    ck_assert_int_eq(read(pfd[0], counts, sizeof counts), sizeof counts);
+    close(pfd[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the workload fails");
+}
+
+enum { TRIES = 6 };  /* calls tried per point, spread over its count */
+
+START_TEST(fault_sweep)
+{
+    signal(SIGUSR1, SIG_IGN);
+    green_offload_threads(2);
+    ck_assert_int_eq(green_run(workload, NULL), 0);  /* warm: handlers, pool */
+    ck_assert_int_eq(bad_errno, 0);
+    count_calls();
+    unsigned runs = 0;
+    for (int p = 0; p < GREEN__FAULT_NPOINTS; p++) {
+        unsigned long c = counts[p];
+        for (unsigned k = 0; k < TRIES && k < c; k++) {
+            unsigned long nth = c <= TRIES ? k + 1 : 1 + k * (c - 1) / (TRIES - 1);
+            for (int persistent = 0; persistent < 2; persistent++) {
+                pid_t pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0)
+                    sweep_one((enum green__fault_point)p, nth, persistent);
+                int status;
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                              "%s failing at call %lu of %lu%s: status %#x",
+                              green__fault_name((enum green__fault_point)p), nth, c,
+                              persistent ? " and after" : "", status);
+                runs++;
+            }
+        }
+    }
+    ck_assert_uint_gt(runs, 100);
+}
+END_TEST
+
 Suite *fault_suite(void)
 {
     Suite *s = suite_create("fault");
@@ -91,6 +544,10 @@ Suite *fault_suite(void)
     tcase_add_test(tc, run_bookkeeping_enomem);
     tcase_add_test(tc, waitpid_polls_when_pidfd_unwatchable);
     suite_add_tcase(s, tc);
+    TCase *sweep = tcase_create("sweep");
+    tcase_set_timeout(sweep, 240);
+    tcase_add_test(sweep, fault_sweep);
+    suite_add_tcase(s, sweep);
     return s;
 }
 #endif

@@ -53,6 +53,23 @@ void *read_err(void *arg)
     return NULL;
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
+bool under_tsan(void)
+{
+#ifdef TEST_TSAN
+    return true;
+#else
+    return false;
+#endif
+}
+
 int park_forever(void)
 {
     struct green__wait w = {.op = &forever_op};

@@ -32,6 +32,10 @@ void run_green(void *(*fn)(void *), void *arg);
 bool under_valgrind(void);
 bool under_asan(void);
 
+/* Whether the tests run under ThreadSanitizer, which cannot start threads
+ * in the child of a fork made while threads ran. */
+bool under_tsan(void);
+
 /* A green thread's body: reads a byte from fd_err[0] and stores the
  * errno it failed with, or 0, in fd_err[1]. */
 void *read_err(void *arg);
