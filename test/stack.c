@@ -141,14 +141,19 @@ static int in_child(void *(*fn)(void *), void *arg, char *text, size_t cap)
     return status;
 }
 
-static void check_overflow_report(void)
+/* Runs fn in a child, which must abort with want on its stderr. */
+static void expect_overflow(void *(*fn)(void *), const char *want)
 {
     char text[512];
-    int status = in_child(spawn_overflow, NULL, text, sizeof text);
+    int status = in_child(fn, NULL, text, sizeof text);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "child status %#x, stderr: %s", status, text);
-    ck_assert_msg(strstr(text, "libgreen: stack overflow in green thread #2 'deep' (stack ") != NULL,
-                  "stderr: %s", text);
+    ck_assert_msg(strstr(text, want) != NULL, "stderr: %s", text);
+}
+
+static void check_overflow_report(void)
+{
+    expect_overflow(spawn_overflow, "libgreen: stack overflow in green thread #2 'deep' (stack ");
 }
 
 START_TEST(stack_overflow_is_reported)
@@ -189,12 +194,7 @@ static void *neighbours(void *arg)
 
 static void check_big_frame_report(void)
 {
-    char text[512];
-    int status = in_child(neighbours, NULL, text, sizeof text);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-                  "child status %#x, stderr: %s", status, text);
-    ck_assert_msg(strstr(text, "libgreen: stack overflow in green thread #3 'big'") != NULL,
-                  "stderr: %s", text);
+    expect_overflow(neighbours, "libgreen: stack overflow in green thread #3 'big'");
 }
 
 START_TEST(big_frame_is_reported)
