@@ -11,6 +11,8 @@
 #   make test-faults     the suites in the test build with fault points
 #                        (FAULTS=1), which adds the fault suite
 #   make coverage        line and branch coverage of lib/ by those suites
+#   make soak            an echo server under normal and hostile clients for
+#                        SECONDS (20) under each poller
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
 #                        run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
@@ -75,7 +77,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-aarch64 test-faults coverage
+        valgrind sanitize tsan deps test-run test-aarch64 test-faults coverage soak
 
 all: $(STATIC) $(SHARED)
 
@@ -132,6 +134,16 @@ test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 # fault point (lib/fault.h), and test/fault.c makes them fail.
 test-faults: deps
 	@$(MAKE) --no-print-directory FAULTS=1 test-run
+
+# The soak, its own runner: long by design, so not one of suites.h.
+SECONDS ?= 20
+$(BUILD)/test/soak: $(BUILD)/test/soak.o $(BUILD)/test/util.o $(STATIC)
+	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+soak: deps
+	@$(MAKE) --no-print-directory $(BUILD)/test/soak
+	@for p in $(POLLERS); do echo "--- soak, GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p GREEN_SOAK_SECONDS=$(SECONDS) $(BUILD)/test/soak || exit 1; done
 
 # Coverage: the fault build with gcov, every suite under each poller, then
 # gcovr's line and branch tables for lib/.
@@ -265,4 +277,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d
