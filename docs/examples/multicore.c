@@ -132,9 +132,13 @@ static void *run_server(void *arg)
     }
     green_t *stopper = green_spawn(wait_for_stop, NULL);
     green_yield();  /* it waits: from here on the signals are caught */
-    printf("listening on 127.0.0.1:%d with %d schedulers\n", green_local_port(holder), started);
-    fflush(stdout);
+    /* The holder leaves before anyone is told the port: a connection that
+     * came to it (SO_REUSEPORT spreads them over every listener) would be
+     * reset when it closed. */
+    int port = green_local_port(holder);
     green_close(holder);
+    printf("listening on 127.0.0.1:%d with %d schedulers\n", port, started);
+    fflush(stdout);
 
     if (started < srv->n)
         green_cancel(stopper);  /* a worker failed: stop the others */
