@@ -461,7 +461,7 @@ static void sweep_one(enum green__fault_point p, unsigned long nth, bool persist
     /* The child starts its own signal dispatcher and pipe (the parent's are
      * not inherited): a clean run first, then count. */
     if (green_run(workload, NULL) < 0 || bad_errno)
-        _exit(9);
+        exit_child(9);
     int fds = open_fds();
     injected = p == GREEN__FAULT_getaddrinfo ? EIO : p == GREEN__FAULT_malloc ||
                p == GREEN__FAULT_calloc || p == GREEN__FAULT_realloc ||
@@ -471,12 +471,12 @@ static void sweep_one(enum green__fault_point p, unsigned long nth, bool persist
     int err = errno;
     green__fault_clear();
     if (r < 0 && !allowed(err))
-        _exit(10);
+        exit_child(10);
     if (bad_errno)
-        _exit(11);
+        exit_child(11);
     if (green_run(workload, NULL) < 0 || bad_errno)
-        _exit(12);  /* not usable afterwards */
-    _exit(open_fds() == fds ? 0 : 13);
+        exit_child(12);  /* not usable afterwards */
+    exit_child(open_fds() == fds ? 0 : 13);
 }
 
 static unsigned long counts[GREEN__FAULT_NPOINTS];
@@ -492,7 +492,7 @@ static void count_calls(void)
         int r = green_run(workload, NULL);
         for (int p = 0; p < GREEN__FAULT_NPOINTS; p++)
             counts[p] = green__fault_calls((enum green__fault_point)p);
-        _exit(write(pfd[1], counts, sizeof counts) == sizeof counts && r == 0 && !bad_errno
+        exit_child(write(pfd[1], counts, sizeof counts) == sizeof counts && r == 0 && !bad_errno
                   ? 0 : 1);
     }
     close(pfd[1]);

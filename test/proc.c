@@ -244,7 +244,7 @@ START_TEST(fork_in_green_thread)
     pid_t parent = getpid();
     int r = green_run(fork_main, NULL);
     if (getpid() != parent)
-        _exit(r == 0 ? 0 : 3);  /* the child, once its forking thread returned */
+        exit_child(r == 0 ? 0 : 3);  /* the child, once its forking thread returned */
     ck_assert_int_eq(r, 0);
 }
 END_TEST

@@ -99,11 +99,11 @@ static void *server(void *arg)
     for (int i = 0; i < nconns; i++) {
         int fd = green_accept(lfd, NULL, NULL);
         if (fd < 0)
-            _exit(10);
+            exit_child(10);
         green_t *t = green_group_spawn_attr(g, &(green_attr_t){.stack_size = 32 * 1024},
                                             echo_conn, (void *)(intptr_t)fd);
         if (!t)
-            _exit(11);
+            exit_child(11);
         green_detach(t);
     }
     green_group_wait(g);  /* every client has hung up */
@@ -177,7 +177,7 @@ START_TEST(c10k_echo)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0)
-        _exit(green_run(server, &lfd) == 0 ? 0 : 12);
+        exit_child(green_run(server, &lfd) == 0 ? 0 : 12);
     close(lfd);
     static struct clients c;
     c.addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(port),

@@ -127,7 +127,7 @@ static int in_child(void *(*fn)(void *), void *arg, char *text, size_t cap)
     if (pid == 0) {
         dup2(pfd[1], STDERR_FILENO);
         green_run(fn, arg);
-        _exit(0);
+        exit_child(0);
     }
     close(pfd[1]);
     size_t got = 0;

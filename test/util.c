@@ -70,6 +70,25 @@ bool under_tsan(void)
 #endif
 }
 
+/* gcov writes its counts at exit, which _exit skips. */
+#ifdef GREEN_COVERAGE
+void __gcov_dump(void);
+static void flush_coverage(void)
+{
+    __gcov_dump();
+}
+#else
+static void flush_coverage(void)
+{
+}
+#endif
+
+void exit_child(int code)
+{
+    flush_coverage();
+    _exit(code);
+}
+
 int park_forever(void)
 {
     struct green__wait w = {.op = &forever_op};

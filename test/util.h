@@ -32,6 +32,10 @@ void run_green(void *(*fn)(void *), void *arg);
 bool under_valgrind(void);
 bool under_asan(void);
 
+/* Ends a child the test forked, as _exit does; a coverage build writes
+ * the child's counts first. */
+_Noreturn void exit_child(int code);
+
 /* Whether the tests run under ThreadSanitizer, which cannot start threads
  * in the child of a fork made while threads ran. */
 bool under_tsan(void);
