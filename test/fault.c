@@ -20,6 +20,7 @@
  * points. */
 #define GREEN_FAULT_IMPL
 #include "fault.h"
+#include "sched.h"
 #include "util.h"
 
 static void *nothing(void *arg)
@@ -57,6 +58,40 @@ START_TEST(run_bookkeeping_enomem)
     ck_assert_int_eq(green_run(nothing, NULL), 0);
 }
 END_TEST
+
+/* Without an eventfd (ENOSYS) the inbox is a pipe, and works. */
+GREEN_TEST(inbox_falls_back_to_pipe)
+{
+    (void)arg;
+    void *r = NULL;
+    green__fault_set(GREEN__FAULT_eventfd, 1, true, ENOSYS);
+    ck_assert_int_eq(green_offload(nothing, (void *)5, &r), 0);
+    ck_assert_ptr_eq(r, (void *)5);
+    green__fault_clear();
+    return NULL;
+}
+
+/* An inbox whose fd the poller refuses (epoll_ctl: ENOMEM) fails the
+ * offload, leaves nothing open, and is made afresh by the next. */
+GREEN_TEST(inbox_refused_by_poller)
+{
+    (void)arg;
+    void *r = NULL;
+    green__fault_set(GREEN__FAULT_epoll_ctl, 1, true, ENOMEM);
+    int got = green_offload(nothing, (void *)6, &r);
+    int err = errno;
+    green__fault_clear();
+    if (strcmp(green_poller_name(), "epoll") == 0) {
+        ck_assert_int_eq(got, -1);
+        ck_assert_int_eq(err, ENOMEM);
+        ck_assert_int_eq(green__cur->inbox.rfd, -1);  /* closed again */
+    } else {
+        ck_assert_int_eq(got, 0);  /* poll tells the kernel nothing */
+    }
+    ck_assert_int_eq(green_offload(nothing, (void *)7, &r), 0);
+    ck_assert_ptr_eq(r, (void *)7);
+    return NULL;
+}
 
 /* The pidfd cannot be watched (epoll_ctl says ENOMEM): green_waitpid
  * polls instead of failing.  Only epoll can refuse to watch it. */
@@ -543,6 +578,8 @@ Suite *fault_suite(void)
     tcase_add_test(tc, spawn_bookkeeping_enomem);
     tcase_add_test(tc, run_bookkeeping_enomem);
     tcase_add_test(tc, waitpid_polls_when_pidfd_unwatchable);
+    tcase_add_test(tc, inbox_falls_back_to_pipe);
+    tcase_add_test(tc, inbox_refused_by_poller);
     suite_add_tcase(s, tc);
     TCase *sweep = tcase_create("sweep");
     tcase_set_timeout(sweep, 240);

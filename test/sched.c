@@ -702,6 +702,50 @@ GREEN_TEST(dump_lists_threads)
     return NULL;
 }
 
+/* The other states, a deadline, a cancellation, and stderr by default. */
+static void *read_with_deadline(void *arg)
+{
+    green_deadline(green_now() + 60000);
+    return read_pipe(arg);
+}
+
+GREEN_TEST(dump_states)
+{
+    (void)arg;
+    int fds[2];
+    make_pipe(fds);
+    green_t *fresh = green_spawn_attr(&(green_attr_t){.name = "fresh"}, sleep_long, NULL);
+    green_t *done = green_spawn_attr(&(green_attr_t){.name = "done"}, read_pipe, &fds[0]);
+    green_t *timed = green_spawn_attr(&(green_attr_t){.name = "timed"}, read_with_deadline,
+                                      &fds[0]);
+    ck_assert_int_eq(write(fds[1], "x", 1), 1);
+    green_yield();  /* done reads its byte and finishes; timed parks */
+    green_cancel(fresh);
+    green_t *late = green_spawn_attr(&(green_attr_t){.name = "late"}, sleep_long, NULL);
+    green_cancel(late);  /* runnable, never run, cancelled */
+    FILE *f = tmpfile();
+    green_dump(f);
+    char *text = file_text(f);
+    ck_assert_ptr_nonnull(strstr(text, "'done' done"));
+    ck_assert_ptr_nonnull(strstr(text, "'timed' parked: fd "));
+    ck_assert_ptr_nonnull(strstr(text, "(deadline in "));
+    ck_assert_ptr_nonnull(strstr(text, "'late' runnable [cancelled]"));
+    free(text);
+    stderr_begin();
+    green_dump(NULL);  /* NULL is stderr */
+    text = stderr_end();
+    ck_assert_ptr_nonnull(strstr(text, "'late' runnable"));
+    free(text);
+    green_cancel(timed);
+    green_join(fresh, NULL);
+    green_join(done, NULL);
+    green_join(timed, NULL);
+    green_join(late, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+}
+
 START_TEST(dump_outside)
 {
     FILE *f = tmpfile();
@@ -752,6 +796,7 @@ Suite *sched_suite(void)
     tcase_add_test(tc, self_and_names);
     tcase_add_test(tc, self_outside);
     tcase_add_test(tc, dump_lists_threads);
+    tcase_add_test(tc, dump_states);
     tcase_add_test(tc, dump_outside);
     suite_add_tcase(s, tc);
     return s;
