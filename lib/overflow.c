@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "sanitizer.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
@@ -45,20 +46,6 @@ static size_t put_num(char *buf, size_t at, size_t cap, unsigned long long v)
         buf[at++] = digits[--n];
     return at;
 }
-
-/* A coverage build writes its counts before the abort that ends an
- * overflow, or the handler would never be counted. */
-#ifdef GREEN_COVERAGE
-void __gcov_dump(void);
-static void flush_coverage(void)
-{
-    __gcov_dump();
-}
-#else
-static void flush_coverage(void)
-{
-}
-#endif
 
 static void report(const green_t *t)
 {
@@ -96,7 +83,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
         size_t below = s->stacks.guard + SLACK;
         if (a < lo && (size_t)(lo - a) <= below) {
             report(t);
-            flush_coverage();
+            green__coverage_flush();  /* or the handler is never counted */
             abort();
         }
     }

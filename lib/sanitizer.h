@@ -1,6 +1,6 @@
 /*
  * Hooks that tell AddressSanitizer, ThreadSanitizer and Valgrind about
- * green stacks.
+ * green stacks, and gcov when to write its counts.
  *
  * Each hook is a no-op unless the build uses the tool: ASan is detected
  * from the compiler, Valgrind from the presence of its headers.  The
@@ -156,6 +156,20 @@ static inline void green__vg_stack_deregister(unsigned id)
 static inline bool green__vg_running(void)
 {
     return false;
+}
+#endif
+
+/* gcov writes a process's counts at exit, which abort() and _exit() skip:
+ * a coverage build (GREEN_COVERAGE) writes them here first. */
+#ifdef GREEN_COVERAGE
+void __gcov_dump(void);
+static inline void green__coverage_flush(void)
+{
+    __gcov_dump();
+}
+#else
+static inline void green__coverage_flush(void)
+{
 }
 #endif
 

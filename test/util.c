@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -45,6 +46,18 @@ static const struct green__waitop forever_op = {
     .describe = forever_describe,
 };
 
+void *echo_fd(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];  /* on this green thread's own stack */
+    ssize_t n;
+    while ((n = green_read(fd, buf, sizeof buf)) > 0)
+        if (green_write(fd, buf, (size_t)n) != n)
+            break;
+    green_close(fd);
+    return NULL;
+}
+
 void *read_err(void *arg)
 {
     int *fd_err = arg;
@@ -70,22 +83,9 @@ bool under_tsan(void)
 #endif
 }
 
-/* gcov writes its counts at exit, which _exit skips. */
-#ifdef GREEN_COVERAGE
-void __gcov_dump(void);
-static void flush_coverage(void)
-{
-    __gcov_dump();
-}
-#else
-static void flush_coverage(void)
-{
-}
-#endif
-
 void exit_child(int code)
 {
-    flush_coverage();
+    green__coverage_flush();
     _exit(code);
 }
 
