@@ -80,18 +80,6 @@ static void raise_nofile(int need)
                   (unsigned long)rl.rlim_max, need);
 }
 
-static void *echo_conn(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    char buf[256];
-    ssize_t n;
-    while ((n = green_read(fd, buf, sizeof buf)) > 0)
-        if (green_write(fd, buf, (size_t)n) != n)
-            break;
-    green_close(fd);
-    return NULL;
-}
-
 static void *server(void *arg)
 {
     int lfd = *(int *)arg;
@@ -101,7 +89,7 @@ static void *server(void *arg)
         if (fd < 0)
             exit_child(10);
         green_t *t = green_group_spawn_attr(g, &(green_attr_t){.stack_size = 32 * 1024},
-                                            echo_conn, (void *)(intptr_t)fd);
+                                            echo_fd, (void *)(intptr_t)fd);
         if (!t)
             exit_child(11);
         green_detach(t);

@@ -33,18 +33,6 @@ static green_queue_t *started;    /* the server's port is known */
 
 /* The server. */
 
-static void *echo(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    static __thread char buf[16384];
-    ssize_t n;
-    while ((n = green_read(fd, buf, sizeof buf)) > 0)
-        if (green_write(fd, buf, (size_t)n) != n)
-            break;
-    green_close(fd);
-    return NULL;
-}
-
 static void *serve(void *arg)
 {
     green_queue_t *stop = arg;
@@ -58,7 +46,7 @@ static void *serve(void *arg)
         green_deadline(green_now() + 100);  /* look at stop now and then */
         int c = green_accept(l, NULL, NULL);
         green_deadline(GREEN_NEVER);
-        if (c >= 0 && !green_group_spawn(g, echo, (void *)(intptr_t)c))
+        if (c >= 0 && !green_group_spawn(g, echo_fd, (void *)(intptr_t)c))
             green_close(c);
     }
     green_close(l);

@@ -44,6 +44,10 @@ bool under_tsan(void);
  * errno it failed with, or 0, in fd_err[1]. */
 void *read_err(void *arg);
 
+/* A green thread's body: echoes what comes on fd (passed as intptr_t)
+ * until end of file or an error, then closes it. */
+void *echo_fd(void *arg);
+
 /* Parks the running green thread on nothing: only a wake-up from outside
  * (cancellation) ends it.  Returns what green__park returned. */
 int park_forever(void);
