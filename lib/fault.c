@@ -1,10 +1,13 @@
 /*
  * Fault points, for the test build only (make FAULTS=1; see fault.h).
  *
- * Each point counts its calls and, when it is the point set to fail and
- * its count has come to the chosen call, sets errno and fails the way its
- * call fails; otherwise it makes the real call.  Counts are atomic: the
- * offload workers and the signal handler pass through points too.
+ * Each point counts its calls and notes its call site; when it is the
+ * point set to fail and its count has come to the chosen call, or the
+ * site set to fail, it sets errno and fails the way its call fails;
+ * otherwise it makes the real call.  It also keeps the books of what
+ * libgreen allocated and mapped, for the sweep to find leaks.  All is
+ * atomic: the offload workers and the signal handler pass through points
+ * too.
  */
 #define GREEN_FAULT_IMPL
 #include "fault.h"
@@ -17,6 +20,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,21 +39,37 @@ static const char *const names[] = {
 
 static atomic_ulong calls[GREEN__FAULT_NPOINTS];
 
-/* The one point set to fail; point -1 for none. */
+/* What is set to fail: a point from its nth call, or a site; point -1
+ * for nothing.  A site set to fail once is spent by its first call. */
 static struct {
     atomic_int point;
     unsigned long nth;
+    _Atomic(const char *) site;
+    atomic_bool spent;
     bool persistent;
     int err;
-} armed = {-1, 0, false, 0};
+} armed = {-1, 0, NULL, false, false, 0};
 
-void green__fault_set(enum green__fault_point p, unsigned long nth, bool persistent, int err)
+static void arm(enum green__fault_point p, unsigned long nth, const char *site,
+                bool persistent, int err)
 {
     atomic_store(&armed.point, -1);
     armed.nth = nth;
+    atomic_store(&armed.site, site);
+    atomic_store(&armed.spent, false);
     armed.persistent = persistent;
     armed.err = err;
     atomic_store(&armed.point, (int)p);
+}
+
+void green__fault_set(enum green__fault_point p, unsigned long nth, bool persistent, int err)
+{
+    arm(p, nth, NULL, persistent, err);
+}
+
+void green__fault_set_site(const char *site, bool persistent, int err)
+{
+    arm(GREEN__FAULT_NPOINTS, 0, site, persistent, err);
 }
 
 void green__fault_clear(void)
@@ -69,10 +89,68 @@ const char *green__fault_name(enum green__fault_point p)
     return names[p];
 }
 
-int green__fault_errno(enum green__fault_point p)
+/* Every site seen, in a table open-addressed by the site's address: a
+ * site is one string object, so the address names it.  Lock-free, for the
+ * signal handler's calls. */
+enum { MAX_SITES = 1024 };
+static struct {
+    _Atomic(const char *) name;
+    atomic_int point;
+} sites[MAX_SITES];
+
+static void note_site(enum green__fault_point p, const char *site)
+{
+    size_t h = ((uintptr_t)site >> 3) % MAX_SITES;
+    for (size_t i = 0; i < MAX_SITES; i++, h = (h + 1) % MAX_SITES) {
+        const char *seen = atomic_load(&sites[h].name);
+        if (seen == site)
+            return;
+        if (!seen && atomic_compare_exchange_strong(&sites[h].name, &seen, site)) {
+            atomic_store(&sites[h].point, (int)p);
+            return;
+        }
+        if (seen == site)
+            return;
+    }
+}
+
+size_t green__fault_sites(const char **names_out, enum green__fault_point *points, size_t max)
+{
+    size_t n = 0;
+    for (size_t h = 0; h < MAX_SITES; h++) {
+        const char *site = atomic_load(&sites[h].name);
+        if (!site)
+            continue;
+        if (n < max) {
+            names_out[n] = site;
+            points[n] = (enum green__fault_point)atomic_load(&sites[h].point);
+        }
+        n++;
+    }
+    return n;
+}
+
+static atomic_long blocks, addrinfos, mapped;
+
+struct green__fault_books green__fault_books(void)
+{
+    return (struct green__fault_books){atomic_load(&blocks), atomic_load(&addrinfos),
+                                       atomic_load(&mapped)};
+}
+
+int green__fault_check(enum green__fault_point p, const char *site)
 {
     unsigned long n = atomic_fetch_add(&calls[p], 1) + 1;
-    if (atomic_load(&armed.point) != (int)p)
+    note_site(p, site);
+    int armed_point = atomic_load(&armed.point);
+    if (armed_point == GREEN__FAULT_NPOINTS) {
+        if (atomic_load(&armed.site) != site)
+            return 0;
+        if (armed.persistent || !atomic_exchange(&armed.spent, true))
+            return armed.err;
+        return 0;
+    }
+    if (armed_point != (int)p)
         return 0;
     if (n == armed.nth || (armed.persistent && n > armed.nth))
         return armed.err;
@@ -80,104 +158,119 @@ int green__fault_errno(enum green__fault_point p)
 }
 
 /* Whether this call through p fails; if so errno says why. */
-static bool fails(enum green__fault_point p)
+static bool fails(enum green__fault_point p, const char *site)
 {
-    int err = green__fault_errno(p);
+    int err = green__fault_check(p, site);
     if (err)
         errno = err;
     return err != 0;
 }
 
 #define POINT(p, failure) \
-    if (fails(GREEN__FAULT_##p)) \
+    if (fails(GREEN__FAULT_##p, site)) \
         return failure
 
-void *green__fault_malloc(size_t n)
+/* A block handed out goes into the books. */
+static void *counted(void *block)
+{
+    if (block)
+        atomic_fetch_add(&blocks, 1);
+    return block;
+}
+
+void *green__fault_malloc(const char *site, size_t n)
 {
     POINT(malloc, NULL);
-    return malloc(n);
+    return counted(malloc(n));
 }
 
-void *green__fault_calloc(size_t n, size_t size)
+void *green__fault_calloc(const char *site, size_t n, size_t size)
 {
     POINT(calloc, NULL);
-    return calloc(n, size);
+    return counted(calloc(n, size));
 }
 
-void *green__fault_realloc(void *p, size_t n)
+void *green__fault_realloc(const char *site, void *p, size_t n)
 {
     POINT(realloc, NULL);
-    return realloc(p, n);
+    void *r = realloc(p, n);
+    return p ? r : counted(r);
 }
 
-char *green__fault_strdup(const char *s)
+char *green__fault_strdup(const char *site, const char *s)
 {
     POINT(strdup, NULL);
-    return strdup(s);
+    return counted(strdup(s));
 }
 
-void *green__fault_mmap(void *addr, size_t n, int prot, int flags, int fd, off_t off)
+void *green__fault_mmap(const char *site, void *addr, size_t n, int prot, int flags, int fd, off_t off)
 {
     POINT(mmap, MAP_FAILED);
-    return mmap(addr, n, prot, flags, fd, off);
+    void *r = mmap(addr, n, prot, flags, fd, off);
+    if (r != MAP_FAILED)
+        atomic_fetch_add(&mapped, (long)n);
+    return r;
 }
 
-int green__fault_munmap(void *addr, size_t n)
+int green__fault_munmap(const char *site, void *addr, size_t n)
 {
     POINT(munmap, -1);
-    return munmap(addr, n);
+    int r = munmap(addr, n);
+    if (r == 0)
+        atomic_fetch_sub(&mapped, (long)n);
+    return r;
 }
 
-int green__fault_madvise(void *addr, size_t n, int advice)
+int green__fault_madvise(const char *site, void *addr, size_t n, int advice)
 {
     POINT(madvise, -1);
     return madvise(addr, n, advice);
 }
 
-int green__fault_mprotect(void *addr, size_t n, int prot)
+int green__fault_mprotect(const char *site, void *addr, size_t n, int prot)
 {
     POINT(mprotect, -1);
     return mprotect(addr, n, prot);
 }
 
-int green__fault_epoll_create1(int flags)
+int green__fault_epoll_create1(const char *site, int flags)
 {
     POINT(epoll_create1, -1);
     return epoll_create1(flags);
 }
 
-int green__fault_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+int green__fault_epoll_ctl(const char *site, int epfd, int op, int fd, struct epoll_event *ev)
 {
     POINT(epoll_ctl, -1);
     return epoll_ctl(epfd, op, fd, ev);
 }
 
-int green__fault_epoll_wait(int epfd, struct epoll_event *ev, int n, int timeout)
+int green__fault_epoll_wait(const char *site, int epfd, struct epoll_event *ev, int n, int timeout)
 {
     POINT(epoll_wait, -1);
     return epoll_wait(epfd, ev, n, timeout);
 }
 
-int green__fault_poll(struct pollfd *fds, nfds_t n, int timeout)
+int green__fault_poll(const char *site, struct pollfd *fds, nfds_t n, int timeout)
 {
     POINT(poll, -1);
     return poll(fds, n, timeout);
 }
 
-int green__fault_eventfd(unsigned int value, int flags)
+int green__fault_eventfd(const char *site, unsigned int value, int flags)
 {
     POINT(eventfd, -1);
     return eventfd(value, flags);
 }
 
-int green__fault_pipe2(int fds[2], int flags)
+int green__fault_pipe2(const char *site, int fds[2], int flags)
 {
     POINT(pipe2, -1);
     return pipe2(fds, flags);
 }
 
 /* libgreen passes fcntl an int, or nothing with the commands that get. */
-int green__fault_fcntl(int fd, int cmd, ...)
+int green__fault_fcntl(const char *site, int fd, int cmd, ...)
 {
     POINT(fcntl, -1);
     if (cmd == F_GETFL || cmd == F_GETFD)
@@ -189,148 +282,173 @@ int green__fault_fcntl(int fd, int cmd, ...)
     return fcntl(fd, cmd, arg);
 }
 
-int green__fault_socket(int family, int type, int protocol)
+int green__fault_socket(const char *site, int family, int type, int protocol)
 {
     POINT(socket, -1);
     return socket(family, type, protocol);
 }
 
-int green__fault_bind(int fd, const struct sockaddr *addr, socklen_t len)
+int green__fault_bind(const char *site, int fd, const struct sockaddr *addr, socklen_t len)
 {
     POINT(bind, -1);
     return bind(fd, addr, len);
 }
 
-int green__fault_listen(int fd, int backlog)
+int green__fault_listen(const char *site, int fd, int backlog)
 {
     POINT(listen, -1);
     return listen(fd, backlog);
 }
 
-int green__fault_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+int green__fault_accept4(const char *site, int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     POINT(accept4, -1);
     return accept4(fd, addr, len, flags);
 }
 
-int green__fault_connect(int fd, const struct sockaddr *addr, socklen_t len)
+int green__fault_connect(const char *site, int fd, const struct sockaddr *addr, socklen_t len)
 {
     POINT(connect, -1);
     return connect(fd, addr, len);
 }
 
-int green__fault_setsockopt(int fd, int level, int name, const void *v, socklen_t len)
+int green__fault_setsockopt(const char *site, int fd, int level, int name, const void *v, socklen_t len)
 {
     POINT(setsockopt, -1);
     return setsockopt(fd, level, name, v, len);
 }
 
-int green__fault_getsockopt(int fd, int level, int name, void *v, socklen_t *len)
+int green__fault_getsockopt(const char *site, int fd, int level, int name, void *v, socklen_t *len)
 {
     POINT(getsockopt, -1);
     return getsockopt(fd, level, name, v, len);
 }
 
-int green__fault_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+int green__fault_getsockname(const char *site, int fd, struct sockaddr *addr, socklen_t *len)
 {
     POINT(getsockname, -1);
     return getsockname(fd, addr, len);
 }
 
-/* The resolver fails as it does when a system call under it fails. */
-int green__fault_getaddrinfo(const char *node, const char *service,
+/* The resolver fails as it does when a system call under it fails (err
+ * an errno), or with err itself when that is one of its EAI_ codes (which
+ * are negative). */
+int green__fault_getaddrinfo(const char *site, const char *node, const char *service,
                              const struct addrinfo *hints, struct addrinfo **res)
 {
-    POINT(getaddrinfo, EAI_SYSTEM);
-    return getaddrinfo(node, service, hints, res);
+    int err = green__fault_check(GREEN__FAULT_getaddrinfo, site);
+    if (err > 0) {
+        errno = err;
+        return EAI_SYSTEM;
+    }
+    if (err < 0)
+        return err;
+    int rc = getaddrinfo(node, service, hints, res);
+    if (rc == 0)
+        atomic_fetch_add(&addrinfos, 1);
+    return rc;
 }
 
-ssize_t green__fault_read(int fd, void *buf, size_t n)
+ssize_t green__fault_read(const char *site, int fd, void *buf, size_t n)
 {
     POINT(read, -1);
     return read(fd, buf, n);
 }
 
-ssize_t green__fault_write(int fd, const void *buf, size_t n)
+ssize_t green__fault_write(const char *site, int fd, const void *buf, size_t n)
 {
     POINT(write, -1);
     return write(fd, buf, n);
 }
 
-ssize_t green__fault_readv(int fd, const struct iovec *iov, int n)
+ssize_t green__fault_readv(const char *site, int fd, const struct iovec *iov, int n)
 {
     POINT(readv, -1);
     return readv(fd, iov, n);
 }
 
-ssize_t green__fault_writev(int fd, const struct iovec *iov, int n)
+ssize_t green__fault_writev(const char *site, int fd, const struct iovec *iov, int n)
 {
     POINT(writev, -1);
     return writev(fd, iov, n);
 }
 
-ssize_t green__fault_recv(int fd, void *buf, size_t n, int flags)
+ssize_t green__fault_recv(const char *site, int fd, void *buf, size_t n, int flags)
 {
     POINT(recv, -1);
     return recv(fd, buf, n, flags);
 }
 
-ssize_t green__fault_send(int fd, const void *buf, size_t n, int flags)
+ssize_t green__fault_send(const char *site, int fd, const void *buf, size_t n, int flags)
 {
     POINT(send, -1);
     return send(fd, buf, n, flags);
 }
 
-ssize_t green__fault_recvfrom(int fd, void *buf, size_t n, int flags,
+ssize_t green__fault_recvfrom(const char *site, int fd, void *buf, size_t n, int flags,
                               struct sockaddr *addr, socklen_t *len)
 {
     POINT(recvfrom, -1);
     return recvfrom(fd, buf, n, flags, addr, len);
 }
 
-ssize_t green__fault_sendto(int fd, const void *buf, size_t n, int flags,
+ssize_t green__fault_sendto(const char *site, int fd, const void *buf, size_t n, int flags,
                             const struct sockaddr *addr, socklen_t len)
 {
     POINT(sendto, -1);
     return sendto(fd, buf, n, flags, addr, len);
 }
 
-ssize_t green__fault_recvmsg(int fd, struct msghdr *m, int flags)
+ssize_t green__fault_recvmsg(const char *site, int fd, struct msghdr *m, int flags)
 {
     POINT(recvmsg, -1);
     return recvmsg(fd, m, flags);
 }
 
-ssize_t green__fault_sendmsg(int fd, const struct msghdr *m, int flags)
+ssize_t green__fault_sendmsg(const char *site, int fd, const struct msghdr *m, int flags)
 {
     POINT(sendmsg, -1);
     return sendmsg(fd, m, flags);
 }
 
 /* pthread_create returns its error instead of setting errno. */
-int green__fault_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+int green__fault_pthread_create(const char *site, pthread_t *t, const pthread_attr_t *attr,
                                 void *(*fn)(void *), void *arg)
 {
-    int err = green__fault_errno(GREEN__FAULT_pthread_create);
+    int err = green__fault_check(GREEN__FAULT_pthread_create, site);
     if (err)
         return err;
     return pthread_create(t, attr, fn, arg);
 }
 
-pid_t green__fault_waitpid(pid_t pid, int *status, int options)
+pid_t green__fault_waitpid(const char *site, pid_t pid, int *status, int options)
 {
     POINT(waitpid, -1);
     return waitpid(pid, status, options);
 }
 
-int green__fault_sigaction(int signo, const struct sigaction *sa, struct sigaction *old)
+int green__fault_sigaction(const char *site, int signo, const struct sigaction *sa, struct sigaction *old)
 {
     POINT(sigaction, -1);
     return sigaction(signo, sa, old);
 }
 
-int green__fault_sigaltstack(const stack_t *ss, stack_t *old)
+int green__fault_sigaltstack(const char *site, const stack_t *ss, stack_t *old)
 {
     POINT(sigaltstack, -1);
     return sigaltstack(ss, old);
+}
+
+void green__fault_free(void *p)
+{
+    if (p)
+        atomic_fetch_sub(&blocks, 1);
+    free(p);
+}
+
+void green__fault_freeaddrinfo(struct addrinfo *ai)
+{
+    if (ai)
+        atomic_fetch_sub(&addrinfos, 1);
+    freeaddrinfo(ai);
 }

@@ -482,9 +482,43 @@ static int open_fds(void)
     return n;
 }
 
-/* One run with p failing at its nth call; in a child of the sweep, so a
- * crash or a hang (the alarm) is the child's.  Exits 0 when all holds. */
-static void sweep_one(enum green__fault_point p, unsigned long nth, bool persistent)
+/* What one run of the sweep makes fail: point p from its nth call, or
+ * (site not NULL) one call site, once or for good. */
+struct fault {
+    enum green__fault_point p;
+    unsigned long nth;
+    const char *site;
+    bool persistent;
+};
+
+static void arm(const struct fault *f)
+{
+    enum green__fault_point p = f->p;
+    bool memory = p == GREEN__FAULT_malloc || p == GREEN__FAULT_calloc ||
+                  p == GREEN__FAULT_realloc || p == GREEN__FAULT_strdup ||
+                  p == GREEN__FAULT_mmap;
+    injected = memory ? ENOMEM : EIO;
+    if (f->site)
+        green__fault_set_site(f->site, f->persistent, injected);
+    else
+        green__fault_set(p, f->nth, f->persistent, injected);
+}
+
+/* Why a run failed, by its exit status. */
+static const char *const verdicts[] = {
+    [9] = "the clean run before fails",
+    [10] = "green_run fails with an errno not documented",
+    [11] = "a call fails with an errno not documented",
+    [12] = "libgreen is not usable afterwards",
+    [13] = "an fd is left open",
+    [14] = "a block of memory is left allocated",
+    [15] = "an address list of getaddrinfo is left",
+    [16] = "a mapping is left",
+};
+
+/* One run with f failing; in a child of the sweep, so a crash or a hang
+ * (the alarm) is the child's.  Exits 0 when all holds. */
+static void sweep_one(const struct fault *f)
 {
     alarm(30);
     /* What libgreen says of the faults (a broken poller) is expected. */
@@ -498,10 +532,8 @@ static void sweep_one(enum green__fault_point p, unsigned long nth, bool persist
     if (green_run(workload, NULL) < 0 || bad_errno)
         exit_child(9);
     int fds = open_fds();
-    injected = p == GREEN__FAULT_getaddrinfo ? EIO : p == GREEN__FAULT_malloc ||
-               p == GREEN__FAULT_calloc || p == GREEN__FAULT_realloc ||
-               p == GREEN__FAULT_strdup || p == GREEN__FAULT_mmap ? ENOMEM : EIO;
-    green__fault_set(p, nth, persistent, injected);
+    struct green__fault_books before = green__fault_books();
+    arm(f);
     int r = green_run(workload, NULL);
     int err = errno;
     green__fault_clear();
@@ -511,12 +543,23 @@ static void sweep_one(enum green__fault_point p, unsigned long nth, bool persist
         exit_child(11);
     if (green_run(workload, NULL) < 0 || bad_errno)
         exit_child(12);  /* not usable afterwards */
-    exit_child(open_fds() == fds ? 0 : 13);
+    struct green__fault_books after = green__fault_books();
+    /* What munmap refused to unmap stays mapped: nothing else can be done. */
+    bool unmapped = after.mapped == before.mapped || f->p == GREEN__FAULT_munmap;
+    exit_child(open_fds() != fds ? 13 : after.blocks != before.blocks ? 14
+               : after.addrinfos != before.addrinfos ? 15 : !unmapped ? 16 : 0);
 }
 
-static unsigned long counts[GREEN__FAULT_NPOINTS];
+/* What the workload does, counted in a child: the calls through each
+ * point, and the call sites it reaches. */
+enum { MAX_SITES = 512 };
+static struct {
+    unsigned long calls[GREEN__FAULT_NPOINTS];
+    const char *sites[MAX_SITES];  /* the same addresses in every child */
+    enum green__fault_point points[MAX_SITES];
+    size_t nsites;
+} seen;
 
-/* The calls the workload makes through each point, counted in a child. */
 static void count_calls(void)
 {
     int pfd[2];
@@ -526,16 +569,39 @@ static void count_calls(void)
         green__fault_clear();
         int r = green_run(workload, NULL);
         for (int p = 0; p < GREEN__FAULT_NPOINTS; p++)
-            counts[p] = green__fault_calls((enum green__fault_point)p);
-        exit_child(write(pfd[1], counts, sizeof counts) == sizeof counts && r == 0 && !bad_errno
-                  ? 0 : 1);
+            seen.calls[p] = green__fault_calls((enum green__fault_point)p);
+        seen.nsites = green__fault_sites(seen.sites, seen.points, MAX_SITES);
+        exit_child(write(pfd[1], &seen, sizeof seen) == sizeof seen && r == 0 && !bad_errno
+                   ? 0 : 1);
     }
     close(pfd[1]);
-    ck_assert_int_eq(read(pfd[0], counts, sizeof counts), sizeof counts);
+    ck_assert_int_eq(read_blocking(pfd[0], &seen, sizeof seen), sizeof seen);
     close(pfd[0]);
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the workload fails");
+    ck_assert_uint_le(seen.nsites, MAX_SITES);
+}
+
+/* Runs f in a child, once and for good; the number of runs. */
+static unsigned sweep_both(struct fault f)
+{
+    for (int persistent = 0; persistent < 2; persistent++) {
+        f.persistent = persistent;
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0)
+            sweep_one(&f);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+        const char *why = code > 0 && (size_t)code < sizeof verdicts / sizeof verdicts[0] &&
+                          verdicts[code] ? verdicts[code] : "it crashed or hung";
+        ck_assert_msg(WIFEXITED(status) && code == 0, "%s failing %s%s%lu%s: %s (status %#x)",
+                      green__fault_name(f.p), f.site ? "at " : "", f.site ? f.site : "at call ",
+                      f.site ? 0 : f.nth, persistent ? " and after" : "", why, status);
+    }
+    return 2;
 }
 
 enum { TRIES = 6 };  /* calls tried per point, spread over its count */
@@ -549,24 +615,15 @@ START_TEST(fault_sweep)
     count_calls();
     unsigned runs = 0;
     for (int p = 0; p < GREEN__FAULT_NPOINTS; p++) {
-        unsigned long c = counts[p];
+        unsigned long c = seen.calls[p];
         for (unsigned k = 0; k < TRIES && k < c; k++) {
             unsigned long nth = c <= TRIES ? k + 1 : 1 + k * (c - 1) / (TRIES - 1);
-            for (int persistent = 0; persistent < 2; persistent++) {
-                pid_t pid = fork();
-                ck_assert_int_ge(pid, 0);
-                if (pid == 0)
-                    sweep_one((enum green__fault_point)p, nth, persistent);
-                int status;
-                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-                ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                              "%s failing at call %lu of %lu%s: status %#x",
-                              green__fault_name((enum green__fault_point)p), nth, c,
-                              persistent ? " and after" : "", status);
-                runs++;
-            }
+            runs += sweep_both((struct fault){.p = (enum green__fault_point)p, .nth = nth});
         }
     }
+    /* Then each call site on its own: the failure path of every call. */
+    for (size_t i = 0; i < seen.nsites; i++)
+        runs += sweep_both((struct fault){.p = seen.points[i], .site = seen.sites[i]});
     ck_assert_uint_gt(runs, 100);
 }
 END_TEST

@@ -194,7 +194,7 @@ static int child_works(void)
 static void *forker(void *arg)
 {
     (void)arg;
-    pid_t pid = fork();
+    pid_t pid = fork_counted();
     if (pid != 0)
         return (void *)(intptr_t)pid;
     int ok = child_works();

@@ -89,6 +89,29 @@ void exit_child(int code)
     _exit(code);
 }
 
+pid_t fork_counted(void)
+{
+    /* A coverage build turns a call of fork into one that clears the
+     * child's counts after the fork handlers ran; called through a
+     * pointer, it is the plain one, and the handlers' counts stay. */
+    pid_t (*volatile plain_fork)(void) = fork;
+    return plain_fork();
+}
+
+ssize_t read_blocking(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return got ? (ssize_t)got : r;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 int park_forever(void)
 {
     struct green__wait w = {.op = &forever_op};

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "green.h"
 
@@ -35,6 +36,13 @@ bool under_asan(void);
 /* Ends a child the test forked, as _exit does; a coverage build writes
  * the child's counts first. */
 _Noreturn void exit_child(int code);
+
+/* fork(), but in a coverage build the child keeps the counts of the fork
+ * handlers (pthread_atfork) that ran in it. */
+pid_t fork_counted(void);
+
+/* Reads n bytes from a blocking fd, or up to end of file or an error. */
+ssize_t read_blocking(int fd, void *buf, size_t n);
 
 /* Whether the tests run under ThreadSanitizer, which cannot start threads
  * in the child of a fork made while threads ran. */
