@@ -6,17 +6,11 @@
 
 #include "sched.h"
 
-static const char *state_name(enum green__state st)
-{
-    switch (st) {
-    case GREEN__RUNNABLE: return "runnable";
-    case GREEN__RUNNING: return "running";
-    case GREEN__PARKED: return "parked";
-    case GREEN__DONE: return "done";
-    case GREEN__FREED: break;
-    }
-    return "freed";
-}
+/* A freed thread is in no list, so it is never dumped. */
+static const char *const state_names[] = {
+    [GREEN__RUNNABLE] = "runnable", [GREEN__RUNNING] = "running",
+    [GREEN__PARKED] = "parked", [GREEN__DONE] = "done",
+};
 
 static void dump_one(const green_t *t, FILE *out)
 {
@@ -27,7 +21,7 @@ static void dump_one(const green_t *t, FILE *out)
         t->wait->op->describe(t->wait, what + 2, sizeof what - 2);
     }
     fprintf(out, "  #%llu '%s' %s%s", (unsigned long long)t->id, t->name,
-            state_name(t->state), what);
+            state_names[t->state], what);
     if (t->state == GREEN__PARKED && t->timer.idx)
         fprintf(out, " (%s in %lld ms)", t->timer_err == ETIMEDOUT ? "deadline" : "wakes",
                 (long long)(t->timer.at - green_now()));

@@ -25,14 +25,12 @@ static void unbind_if_idle(void **sched, const struct green__list *waiters)
 
 /* Mutex. */
 
+/* A mutex with waiters always has an owner: unlock hands it on. */
 static void mutex_describe(const struct green__wait *w, char *buf, size_t n)
 {
     const green_mutex_t *m = green__queued_of(w)->obj;
-    if (m->owner)
-        snprintf(buf, n, "mutex %p held by #%llu '%s'", (const void *)m,
-                 (unsigned long long)m->owner->id, m->owner->name);
-    else
-        snprintf(buf, n, "mutex %p", (const void *)m);
+    snprintf(buf, n, "mutex %p held by #%llu '%s'", (const void *)m,
+             (unsigned long long)m->owner->id, m->owner->name);
 }
 
 static const struct green__waitop mutex_op = {

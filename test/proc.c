@@ -208,9 +208,11 @@ static void *fork_main(void *arg)
     (void)arg;
     make_pipe(marks);
     make_pipe(verdict);
+    void *r;
+    /* The pool has a worker when the fork comes: the child has none. */
+    ck_assert_int_eq(green_offload(answer, (void *)9, &r), 0);
     green_t *tick = green_spawn(ticker_pid, NULL);
     green_yield();
-    void *r;
     ck_assert_int_eq(green_join(green_spawn(forker, NULL), &r), 0);
     pid_t child = (pid_t)(intptr_t)r;
     ck_assert_int_gt(child, 0);
@@ -235,6 +237,22 @@ static void *fork_main(void *arg)
     return NULL;
 }
 
+/* fork() outside green_run, once libgreen's fork handlers are in place:
+ * the child has no scheduler to reset, and can run its own. */
+START_TEST(fork_outside_green_run)
+{
+    if (under_tsan())
+        return;
+    ck_assert_int_eq(green_run(answer, NULL), 0);
+    pid_t pid = fork_counted();
+    if (pid == 0)
+        exit_child(green_run(answer, NULL) == 0 ? 0 : 1);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(status, 0);
+}
+END_TEST
+
 START_TEST(fork_in_green_thread)
 {
     /* TSan does not follow a child forked while threads ran (it refuses
@@ -258,6 +276,7 @@ Suite *proc_suite(void)
     tcase_add_test(tc, waitpid_deadline_and_cancel);
     tcase_add_test(tc, waitpid_outside);
     tcase_add_test(tc, fork_in_green_thread);
+    tcase_add_test(tc, fork_outside_green_run);
     suite_add_tcase(s, tc);
     return s;
 }

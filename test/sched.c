@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -746,6 +747,152 @@ GREEN_TEST(dump_states)
     return NULL;
 }
 
+/* Every kind of wait names itself in the dump. */
+static green_chan_t *dump_chans[2];
+static green_queue_t *dump_full, *dump_empty;
+static green_mutex_t dump_mutex = GREEN_MUTEX_INIT;
+static green_sem_t dump_sem = GREEN_SEM_INIT(0);
+static int dump_block[2];
+
+static void *select_two(void *arg)
+{
+    (void)arg;
+    int a, b;
+    green_case_t cases[] = {{dump_chans[0], GREEN_RECV, &a, 0}, {dump_chans[1], GREEN_RECV, &b, 0}};
+    green_select(cases, 2);
+    return NULL;
+}
+
+static void *blocking_read(void *arg)
+{
+    char c;
+    return (void *)(intptr_t)read(*(int *)arg, &c, 1);
+}
+
+static void *offload_blocked(void *arg)
+{
+    green_offload(blocking_read, arg, NULL);
+    return NULL;
+}
+
+static void *queue_send_full(void *arg)
+{
+    (void)arg;
+    int v = 2;
+    green_queue_send(dump_full, &v);
+    return NULL;
+}
+
+static void *queue_recv_empty(void *arg)
+{
+    (void)arg;
+    int v;
+    green_queue_recv(dump_empty, &v);
+    return NULL;
+}
+
+static void *wait_usr2(void *arg)
+{
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    green_signal_wait(&set);
+    return NULL;
+}
+
+static void *lock_held(void *arg)
+{
+    (void)arg;
+    if (green_mutex_lock(&dump_mutex) == 0)
+        green_mutex_unlock(&dump_mutex);
+    return NULL;
+}
+
+static void *acquire_sem(void *arg)
+{
+    (void)arg;
+    green_sem_acquire(&dump_sem);
+    return NULL;
+}
+
+GREEN_TEST(dump_names_every_wait)
+{
+    (void)arg;
+    dump_chans[0] = green_chan_new(sizeof(int), 0);
+    dump_chans[1] = green_chan_new(sizeof(int), 0);
+    dump_full = green_queue_new(sizeof(int), 1);
+    dump_empty = green_queue_new(sizeof(int), 1);
+    ck_assert_int_eq(green_queue_trysend(dump_full, &(int){1}), 0);
+    make_pipe(dump_block);
+    green_mutex_lock(&dump_mutex);
+    void *(*const fns[])(void *) = {select_two, offload_blocked, queue_send_full,
+                                    queue_recv_empty, wait_usr2, lock_held, acquire_sem};
+    enum { N = sizeof fns / sizeof fns[0] };
+    green_t *t[N];
+    for (size_t i = 0; i < N; i++)
+        t[i] = green_spawn(fns[i], &dump_block[0]);
+    green_yield();
+    FILE *f = tmpfile();
+    green_dump(f);
+    char *text = file_text(f);
+    char want[N][96];
+    snprintf(want[0], sizeof want[0], "parked: select over 2 cases");
+    snprintf(want[1], sizeof want[1], "parked: offload %p(%p)",
+             (void *)(uintptr_t)blocking_read, (void *)&dump_block[0]);
+    snprintf(want[2], sizeof want[2], "parked: queue %p send", (void *)dump_full);
+    snprintf(want[3], sizeof want[3], "parked: queue %p recv", (void *)dump_empty);
+    snprintf(want[4], sizeof want[4], "parked: signal %d", SIGUSR2);
+    snprintf(want[5], sizeof want[5], "parked: mutex %p held by #1 'main'", (void *)&dump_mutex);
+    snprintf(want[6], sizeof want[6], "parked: sem %p", (void *)&dump_sem);
+    for (size_t i = 0; i < N; i++)
+        ck_assert_msg(strstr(text, want[i]), "no \"%s\" in:\n%s", want[i], text);
+    free(text);
+    green_mutex_unlock(&dump_mutex);
+    ck_assert_int_eq(write(dump_block[1], "x", 1), 1);  /* the worker's read ends */
+    for (size_t i = 0; i < N; i++)
+        green_cancel(t[i]);
+    for (size_t i = 0; i < N; i++)
+        green_join(t[i], NULL);
+    green_chan_free(dump_chans[0]);
+    green_chan_free(dump_chans[1]);
+    green_queue_free(dump_full);
+    green_queue_free(dump_empty);
+    close(dump_block[0]);
+    close(dump_block[1]);
+    return NULL;
+}
+
+/* After main returns, the root waits for the others, and says so. */
+static char *shutdown_text;
+
+static void *dump_after_main(void *arg)
+{
+    (void)arg;
+    green_yield();  /* main returns and parks */
+    FILE *f = tmpfile();
+    green_dump(f);
+    shutdown_text = file_text(f);
+    return NULL;
+}
+
+static void *main_leaves_one(void *arg)
+{
+    (void)arg;
+    green_detach(green_spawn(dump_after_main, NULL));
+    return NULL;
+}
+
+START_TEST(dump_shutdown)
+{
+    run_green(main_leaves_one, NULL);
+    ck_assert_ptr_nonnull(shutdown_text);
+    ck_assert_msg(strstr(shutdown_text, "'main' parked: main returned; waiting for 1 green "
+                                        "threads to finish"), "%s", shutdown_text);
+    free(shutdown_text);
+}
+END_TEST
+
 START_TEST(dump_outside)
 {
     FILE *f = tmpfile();
@@ -798,6 +945,8 @@ Suite *sched_suite(void)
     tcase_add_test(tc, dump_lists_threads);
     tcase_add_test(tc, dump_states);
     tcase_add_test(tc, dump_outside);
+    tcase_add_test(tc, dump_names_every_wait);
+    tcase_add_test(tc, dump_shutdown);
     suite_add_tcase(s, tc);
     return s;
 }

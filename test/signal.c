@@ -44,6 +44,38 @@ GREEN_TEST(signal_wait_gets_it)
 }
 END_TEST
 
+/* A child forked once the dispatcher runs has none: its first wait starts
+ * its own (or the wait would never end). */
+static int child_waits(void)
+{
+    green_t *t = green_spawn(wait_usr1, NULL);
+    green_yield();
+    void *r = NULL;
+    kill(getpid(), SIGUSR1);
+    return green_join(t, &r) == 0 && (intptr_t)r == SIGUSR1 ? 0 : 1;
+}
+
+GREEN_TEST(signal_wait_after_fork)
+{
+    (void)arg;
+    if (under_tsan())
+        return NULL;  /* it does not follow a child forked while threads ran */
+    green_t *t = green_spawn(wait_usr1, NULL);
+    green_yield();
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    pid_t pid = fork_counted();
+    if (pid == 0) {
+        alarm(20);  /* a child that never gets it ends all the same */
+        exit_child(child_waits());
+    }
+    int status;
+    green_deadline(green_now() + 10000);
+    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(status, 0);
+    return NULL;
+}
+
 GREEN_TEST(signal_wait_errors)
 {
     (void)arg;
@@ -137,6 +169,7 @@ Suite *signal_suite(void)
     TCase *tc = tcase_create("signal");
     tcase_add_test(tc, signal_wait_gets_it);
     tcase_add_test(tc, signal_wait_errors);
+    tcase_add_test(tc, signal_wait_after_fork);
     tcase_add_test(tc, signal_wait_outside);
     tcase_add_test(tc, signal_wait_two_schedulers);
     suite_add_tcase(s, tc);
