@@ -71,6 +71,7 @@ static void chain(int sig, siginfo_t *si, void *uctx)
         /* Returning re-runs the faulting instruction, which now gets the
          * default action. */
         signal(sig, SIG_DFL);
+        green__coverage_flush();  /* or the path is never counted */
     }
 }
 
