@@ -50,10 +50,17 @@ static struct {
     int err;
 } armed = {-1, 0, NULL, false, false, 0};
 
+void green__fault_clear(void)
+{
+    atomic_store(&armed.point, -1);
+    for (int p = 0; p < GREEN__FAULT_NPOINTS; p++)
+        atomic_store(&calls[p], 0);
+}
+
 static void arm(enum green__fault_point p, unsigned long nth, const char *site,
                 bool persistent, int err)
 {
-    atomic_store(&armed.point, -1);
+    green__fault_clear();
     armed.nth = nth;
     atomic_store(&armed.site, site);
     atomic_store(&armed.spent, false);
@@ -72,12 +79,6 @@ void green__fault_set_site(const char *site, bool persistent, int err)
     arm(GREEN__FAULT_NPOINTS, 0, site, persistent, err);
 }
 
-void green__fault_clear(void)
-{
-    atomic_store(&armed.point, -1);
-    for (int p = 0; p < GREEN__FAULT_NPOINTS; p++)
-        atomic_store(&calls[p], 0);
-}
 
 unsigned long green__fault_calls(enum green__fault_point p)
 {

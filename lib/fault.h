@@ -46,7 +46,7 @@ enum green__fault_point {
 #define GREEN__FAULT_SITE (__FILE__ ":" GREEN__FAULT_STR(__LINE__))
 
 /* For the tests: point p fails with err on its nth call (counting from 1
- * since the last green__fault_clear), and, when persistent, on every call
+ * from now: the counts start again), and, when persistent, on every call
  * after it.  One point or site fails at a time; setting another replaces
  * it. */
 void green__fault_set(enum green__fault_point p, unsigned long nth, bool persistent, int err);

@@ -129,6 +129,173 @@ GREEN_TEST(waitpid_polls_when_pidfd_unwatchable)
 }
 
 
+/* The resolver's codes, each turned into the errno api.md gives it, with
+ * the code itself kept for green_gai_error. */
+GREEN_TEST(getaddrinfo_codes_map_to_errno)
+{
+    (void)arg;
+    static const struct {
+        int code, err;
+    } map[] = {
+        {EAI_NONAME, ENXIO}, {EAI_NODATA, ENXIO}, {EAI_ADDRFAMILY, ENXIO},
+        {EAI_AGAIN, EAGAIN}, {EAI_FAIL, EIO}, {EAI_MEMORY, ENOMEM}, {EAI_SERVICE, EINVAL},
+        {EAI_FAMILY, EINVAL}, {EAI_SOCKTYPE, EINVAL}, {EAI_BADFLAGS, EINVAL},
+        {EAI_OVERFLOW, EIO},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        struct addrinfo *res = NULL;
+        green__fault_set(GREEN__FAULT_getaddrinfo, 1, true, map[i].code);
+        errno = 0;
+        int r = green_getaddrinfo("localhost", "80", NULL, &res);
+        green__fault_clear();
+        ck_assert_int_eq(r, -1);
+        ck_assert_msg(errno == map[i].err, "%s: errno %d", gai_strerror(map[i].code), errno);
+        ck_assert_int_eq(green_gai_error(), map[i].code);
+        ck_assert_ptr_null(res);
+    }
+    /* EAI_SYSTEM passes on the system's errno. */
+    green__fault_set(GREEN__FAULT_getaddrinfo, 1, true, EMFILE);
+    struct addrinfo *res = NULL;
+    ck_assert_int_eq(green_getaddrinfo("localhost", "80", NULL, &res), -1);
+    green__fault_clear();
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_eq(green_gai_error(), EAI_SYSTEM);
+    return NULL;
+}
+
+/* A call the kernel interrupts (EINTR) is made again, unseen. */
+GREEN_TEST(interrupted_call_is_made_again)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    green__fault_set(GREEN__FAULT_recv, 1, false, EINTR);
+    char c = 0;
+    ck_assert_int_eq(green_read(sv[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'x');
+    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_recv), 2);
+    green__fault_clear();
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* No worker can be started and none runs: EAGAIN, and nothing is left
+ * queued; the next offload starts one. */
+GREEN_TEST(offload_without_a_worker)
+{
+    (void)arg;
+    void *r = NULL;
+    green__fault_set(GREEN__FAULT_pthread_create, 1, true, EAGAIN);
+    ck_assert_int_eq(green_offload(nothing, (void *)3, &r), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    green__fault_clear();
+    ck_assert_int_eq(green_offload(nothing, (void *)4, &r), 0);
+    ck_assert_ptr_eq(r, (void *)4);
+    return NULL;
+}
+
+/* green_signal_wait when its pipe, its dispatcher or its handler cannot
+ * be had: each failure is reported, and the next wait works. */
+static void *usr1_or_error(void *arg)
+{
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    return (void *)(intptr_t)green_signal_wait(&set);
+}
+
+GREEN_TEST(signal_wait_set_up_fails)
+{
+    (void)arg;
+    static const struct {
+        enum green__fault_point p;
+        int err;
+    } faults[] = {
+        {GREEN__FAULT_pipe2, EMFILE},
+        {GREEN__FAULT_pthread_create, EAGAIN},
+        {GREEN__FAULT_sigaction, EINVAL},
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        green__fault_set(faults[i].p, 1, true, faults[i].err);
+        ck_assert_int_eq((intptr_t)usr1_or_error(NULL), -1);
+        ck_assert_int_eq(errno, faults[i].err);
+        green__fault_clear();
+    }
+    green_t *t = green_spawn(usr1_or_error, NULL);
+    green_yield();
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    void *r;
+    ck_assert_int_eq(green_join(t, &r), 0);
+    ck_assert_int_eq((intptr_t)r, SIGUSR1);
+    return NULL;
+}
+
+/* A kernel without MADV_GUARD_INSTALL (EINVAL): guards are made with
+ * mprotect, and threads run as before. */
+START_TEST(guards_without_madvise)
+{
+    green__fault_set(GREEN__FAULT_madvise, 1, false, EINVAL);
+    ck_assert_int_eq(green_run(nothing, NULL), 0);
+    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_mprotect), 0);
+    green__fault_clear();
+}
+END_TEST
+
+/* Adoption when the table cannot grow or the flag cannot be set, and
+ * release when the flags cannot be read: each error is reported, and
+ * the fd can be adopted and released afterwards. */
+GREEN_TEST(adopt_and_release_fail)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    int fd = dup2(p[0], 300);  /* past the table's first size */
+    ck_assert_int_eq(fd, 300);
+    green__fault_set(GREEN__FAULT_realloc, 1, true, ENOMEM);
+    ck_assert_int_eq(green_fd_adopt(fd), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    green__fault_set(GREEN__FAULT_fcntl, 2, false, EBADF);  /* F_SETFL */
+    ck_assert_int_eq(green_fd_adopt(fd), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green__fault_clear();
+    ck_assert_int_eq(green_fd_adopt(fd), 0);
+    green__fault_set(GREEN__FAULT_fcntl, 1, false, EBADF);  /* F_GETFL */
+    ck_assert_int_eq(green_fd_release(fd), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green__fault_clear();
+    ck_assert_int_eq(green_fd_release(fd), 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* A select over more cases than fit on the stack allocates their waits:
+ * ENOMEM when it cannot, and nothing is left queued on the channel. */
+GREEN_TEST(select_many_cases_enomem)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    enum { N = 40 };
+    int v[N];
+    green_case_t cases[N];
+    for (int i = 0; i < N; i++)
+        cases[i] = (green_case_t){ch, GREEN_RECV, &v[i], 0};
+    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
+    ck_assert_int_eq(green_select(cases, N), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_chan_trysend(ch, &(int){1}), -1);
+    ck_assert_int_eq(errno, EAGAIN);  /* no receiver was left behind */
+    green_chan_free(ch);
+    return NULL;
+}
+
 /* The sweep: a program that uses every part (spawn and join, channels and
  * select, mutex, condition and semaphore, groups, pipe and socket I/O,
  * offload, TCP by number and by name, Unix sockets, waitpid, signal_wait,
@@ -637,6 +804,13 @@ Suite *fault_suite(void)
     tcase_add_test(tc, waitpid_polls_when_pidfd_unwatchable);
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
+    tcase_add_test(tc, getaddrinfo_codes_map_to_errno);
+    tcase_add_test(tc, interrupted_call_is_made_again);
+    tcase_add_test(tc, offload_without_a_worker);
+    tcase_add_test(tc, signal_wait_set_up_fails);
+    tcase_add_test(tc, guards_without_madvise);
+    tcase_add_test(tc, adopt_and_release_fail);
+    tcase_add_test(tc, select_many_cases_enomem);
     suite_add_tcase(s, tc);
     TCase *sweep = tcase_create("sweep");
     tcase_set_timeout(sweep, 240);
