@@ -72,9 +72,9 @@ static ssize_t on_socket(const struct io *o)
     case RECVFROM: return recvfrom(o->fd, o->buf, o->n, o->flags | in, o->addr, o->addrlen);
     case WRITE: return send(o->fd, o->buf, o->n, out);
     case WRITEV: return bad_count ? plain(o) : sendmsg(o->fd, &m, out);
-    case SENDTO: return sendto(o->fd, o->buf, o->n, o->flags | out, o->to, o->tolen);
+    case SENDTO: break;
     }
-    return -1;
+    return sendto(o->fd, o->buf, o->n, o->flags | out, o->to, o->tolen);
 }
 
 /* The call itself, on an fd made non-blocking. */
@@ -86,9 +86,9 @@ static ssize_t plain(const struct io *o)
     case RECVFROM: return recvfrom(o->fd, o->buf, o->n, o->flags, o->addr, o->addrlen);
     case WRITE: return write(o->fd, o->buf, o->n);
     case WRITEV: return writev(o->fd, o->iov, o->iovcnt);
-    case SENDTO: return sendto(o->fd, o->buf, o->n, o->flags | MSG_NOSIGNAL, o->to, o->tolen);
+    case SENDTO: break;
     }
-    return -1;
+    return sendto(o->fd, o->buf, o->n, o->flags | MSG_NOSIGNAL, o->to, o->tolen);
 }
 
 /* After a call failed with err: 0 to try it again (it was interrupted, or
@@ -396,9 +396,9 @@ static int release(struct green__poller *p, int fd)
     if (flags < 0)
         return -errno;
     bool restore = (size_t)fd < p->nfds && p->fds[fd].set_nonblock;
-    (void)green__poller_forget(p, fd);
     if (restore && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-        return -errno;
+        return -errno;  /* nothing forgotten: a second release can restore it */
+    (void)green__poller_forget(p, fd);
     return 0;
 }
 

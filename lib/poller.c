@@ -43,7 +43,7 @@ enum { BROKEN_AFTER = 3 };
 
 /* How long a thread parks before the sweep first checks its registration,
  * and how much longer each later gap is (see mark_unchecked). */
-enum { SWEEP_MS = 50, GAP_GROWTH = 8 };
+enum { SWEEP_MS = 50, GAP_GROWTH = 8, GAP_MAX_MS = 60000 };
 
 const struct green__poller_ops *green__poller_choose(void)
 {
@@ -157,11 +157,12 @@ static void reset(struct green__poller *p, int fd, struct green__fd *r);
  * system call on the hottest path, so instead every park on such a backend
  * is marked unchecked, and a sweep checks the marked records whose check
  * is due: SWEEP_MS after they parked, then at gaps GAP_GROWTH times
- * longer each for as long as they stay parked.  The first check is the
+ * longer each, up to GAP_MAX_MS, for as long as they stay parked.  The first check is the
  * one that matters for a new file under an old number, and it comes soon;
  * the later ones find a file closed under a long-parked waiter, and may
  * be rare.  A park shorter than SWEEP_MS costs no system call; a longer
- * one costs one, and one more for each eightfold of its length.  The clock
+ * one costs one, one more for each eightfold of its length, and one a
+ * minute once parked for minutes.  The clock
  * is the coarse one (a few nanoseconds to read), and the table is walked
  * at most once per SWEEP_MS. */
 
@@ -197,7 +198,8 @@ static void sweep(struct green__poller *p, int64_t now)
                 reset(p, (int)fd, r);  /* closed under them: they fail with EBADF */
                 continue;
             }
-            r->check_gap *= GAP_GROWTH;
+            r->check_gap = r->check_gap * GAP_GROWTH < GAP_MAX_MS
+                         ? r->check_gap * GAP_GROWTH : GAP_MAX_MS;
             r->check_at = now + r->check_gap;
         }
         if (r->check_at < next)
@@ -216,9 +218,7 @@ static int check_stale(struct green__poller *p, int timeout_ms)
         sweep(p, now);
     if (p->nunchecked == 0)
         return timeout_ms;
-    int64_t until = p->next_check - now;
-    if (until > INT32_MAX)
-        until = INT32_MAX;
+    int64_t until = p->next_check - now;  /* at most GAP_MAX_MS */
     return timeout_ms < 0 || timeout_ms > until ? (int)until : timeout_ms;
 }
 

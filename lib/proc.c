@@ -46,12 +46,8 @@ static int open_pidfd(pid_t pid)
 static pid_t wait_pidfd(struct green__sched *s, pid_t pid, int *status, int options)
 {
     int pfd = open_pidfd(pid);
-    if (pfd == -ESRCH) {
-        pid_t r = waitpid(pid, status, options | WNOHANG);
-        return r < 0 ? -errno : r;
-    }
     if (pfd < 0)
-        return -ENOSYS;
+        return -ENOSYS;  /* ESRCH too: polling's first waitpid says why */
     /* A new fd: what the table knew of an earlier one of its number is
      * stale. */
     green__poller_fresh(&s->poller, pfd);

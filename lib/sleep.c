@@ -24,12 +24,9 @@ static int sleep_os_thread(int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    long ns = ts.tv_nsec + (long)(ms % 1000) * 1000000;  /* < 2 s */
+    ts.tv_sec += ms / 1000 + ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
     int err;
     while ((err = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR)
         ;

@@ -308,6 +308,18 @@ GREEN_TEST(select_deadline_and_cancel)
     /* No channel at all: only the deadline ends it. */
     ck_assert_int_eq(green_select(NULL, 0), -1);
     ck_assert_int_eq(errno, ETIMEDOUT);
+    /* A case never ready beside a send to a full channel: the same, and
+     * the send is not left queued (the slot freed stays free). */
+    green_chan_t *full = green_chan_new(sizeof(int), 1);
+    ck_assert_int_eq(green_chan_send(full, &(int){5}), 0);
+    green_case_t two[] = {{NULL, GREEN_RECV, NULL, -1}, {full, GREEN_SEND, &(int){6}, -1}};
+    ck_assert_int_eq(green_select(two, 2), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(green_chan_recv(full, &v), 0);
+    ck_assert_int_eq(v, 5);
+    ck_assert_int_eq(green_chan_tryrecv(full, &v), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    green_chan_free(full);
     green_deadline(GREEN_NEVER);
     green_cancel(green_self());
     ck_assert_int_eq(green_select(&c, 1), -1);
@@ -565,10 +577,18 @@ GREEN_TEST(chan_fifo_one_to_one)
 /* A channel used from another OS thread's scheduler while in use here. */
 static green_chan_t *shared;
 
+/* Each call on it from there fails with EXDEV: a send, a select whose
+ * other case is a channel of that scheduler (left as it was), a close. */
 static void *foreign_send(void *arg)
 {
-    int v = 1;
-    *(int *)arg = green_chan_trysend(shared, &v) < 0 ? errno : 0;
+    int *errs = arg, v = 1;
+    errs[0] = green_chan_trysend(shared, &v) < 0 ? errno : 0;
+    green_chan_t *own = green_chan_new(sizeof(int), 1);
+    green_case_t cases[] = {{own, GREEN_SEND, &v, 0}, {shared, GREEN_SEND, &v, 0}};
+    errs[1] = green_select(cases, 2) < 0 ? errno : 0;
+    errs[2] = green_chan_close(shared) < 0 ? errno : 0;
+    errs[3] = green_chan_trysend(own, &v) < 0 ? errno : 0;  /* own is not bound */
+    green_chan_free(own);
     return NULL;
 }
 
@@ -591,11 +611,13 @@ GREEN_TEST(chan_other_os_thread)
     shared = green_chan_new(sizeof(int), 0);
     green_t *r = green_spawn(hold_parked, shared);
     green_yield();  /* r is parked on it: it is bound to this scheduler */
-    int err = -1;
+    int errs[4] = {-1, -1, -1, -1};
     pthread_t pt;
-    pthread_create(&pt, NULL, foreign_thread, &err);
+    pthread_create(&pt, NULL, foreign_thread, errs);
     pthread_join(pt, NULL);
-    ck_assert_int_eq(err, EXDEV);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(errs[i], EXDEV);
+    ck_assert_int_eq(errs[3], 0);
     green_cancel(r);
     green_join(r, NULL);
     green_chan_free(shared);

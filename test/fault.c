@@ -266,7 +266,11 @@ GREEN_TEST(adopt_and_release_fail)
     green__fault_set(GREEN__FAULT_fcntl, 1, false, EBADF);  /* F_GETFL */
     ck_assert_int_eq(green_fd_release(fd), -1);
     ck_assert_int_eq(errno, EBADF);
+    green__fault_set(GREEN__FAULT_fcntl, 2, false, EBADF);  /* F_SETFL */
+    ck_assert_int_eq(green_fd_release(fd), -1);
+    ck_assert_int_eq(errno, EBADF);
     green__fault_clear();
+    /* A release that failed forgot nothing: this one clears the flag. */
     ck_assert_int_eq(green_fd_release(fd), 0);
     ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
     close(fd);

@@ -31,6 +31,15 @@ START_TEST(group_outside)
     errno = 0;
     ck_assert_ptr_null(green_group_new());
     ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_ptr_null(green_group_spawn(NULL, NULL, NULL));
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(green_group_wait(NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(green_group_cancel(NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
     green_group_free(NULL);
 }
 END_TEST

@@ -279,6 +279,36 @@ GREEN_TEST(write_partial_on_deadline)
     return NULL;
 }
 
+/* The same for writev, stopped inside an element or between two. */
+GREEN_TEST(writev_partial_on_deadline)
+{
+    (void)arg;
+    unsigned char *src = pattern(BIG, 5);
+    for (int between = 0; between < 2; between++) {
+        int p[2];
+        make_pipe(p);
+        /* The pipe takes 64 KiB: the first element fills it exactly, or
+         * the first one stops inside the second. */
+        size_t first = between ? 65536 : 1000;
+        struct iovec iov[2] = {{src, first}, {src + first, BIG - first}};
+        green_deadline(green_now() + 20);
+        errno = 0;
+        ssize_t n = green_writev(p[1], iov, 2);
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_lt(n, BIG);
+        ck_assert_int_eq(errno, ETIMEDOUT);
+        green_deadline(GREEN_NEVER);
+        unsigned char *dst = malloc((size_t)n);
+        ck_assert_int_eq(read_full(p[0], dst, (size_t)n), n);
+        ck_assert_mem_eq(dst, src, (size_t)n);
+        free(dst);
+        green_close(p[0]);
+        green_close(p[1]);
+    }
+    free(src);
+    return NULL;
+}
+
 /* recv, send, recvfrom, sendto */
 
 GREEN_TEST(send_recv)
@@ -326,6 +356,16 @@ GREEN_TEST(recv_waitall)
     green_close(sv[1]);
     ck_assert_int_eq(green_recv(sv[0], buf, 8, MSG_WAITALL), 1);
     green_close(sv[0]);
+    /* The deadline ends it with what came, and says so. */
+    make_socketpair(sv);
+    green_send(sv[1], "ab", 2, 0);
+    green_deadline(green_now() + 10);
+    errno = 0;
+    ck_assert_int_eq(green_recv(sv[0], buf, 8, MSG_WAITALL), 2);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    green_close(sv[0]);
+    green_close(sv[1]);
     return NULL;
 }
 
@@ -660,6 +700,7 @@ Suite *io_suite(void)
     tcase_add_test(tc, io_outside_is_posix);
     tcase_add_test(tc, readv_writev);
     tcase_add_test(tc, readv_writev_bad_count);
+    tcase_add_test(tc, writev_partial_on_deadline);
     tcase_add_test(tc, write_partial_on_deadline);
     tcase_add_test(tc, send_recv);
     tcase_add_test(tc, recv_waitall);

@@ -67,6 +67,17 @@ static void *recv_one(void *arg)
     return (void *)(intptr_t)v;
 }
 
+static void *send_cancelled(void *arg)
+{
+    green_cancel(green_self());
+    int v = 3;
+    if (green_queue_send(arg, &v) == 0)
+        return NULL;
+    int err = errno;
+    return (void *)(intptr_t)(green_queue_trysend(arg, &v) == 0 &&
+                              green_queue_tryrecv(arg, &v) == 0 ? err : -1);
+}
+
 GREEN_TEST(queue_parks_deadline_cancel)
 {
     (void)arg;
@@ -89,6 +100,13 @@ GREEN_TEST(queue_parks_deadline_cancel)
     void *r;
     ck_assert_int_eq(green_join(t, &r), 0);
     ck_assert_int_eq((intptr_t)r, -ECANCELED);
+    /* A cancelled caller's send fails even with room, and sends nothing;
+     * the try calls are no cancellation points. */
+    t = green_spawn(send_cancelled, q);
+    ck_assert_int_eq(green_join(t, &r), 0);
+    ck_assert_int_eq((intptr_t)r, ECANCELED);
+    ck_assert_int_eq(green_queue_tryrecv(q, &v), -1);
+    ck_assert_int_eq(errno, EAGAIN);
     /* Close wakes a parked receiver with EPIPE. */
     t = green_spawn(recv_one, q);
     green_yield();

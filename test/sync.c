@@ -369,6 +369,10 @@ static void *touch_foreign(void *arg)
     errs[0] = green_mutex_trylock(&foreign_m) < 0 ? errno : 0;
     errs[1] = green_sem_release(&foreign_s) < 0 ? errno : 0;
     errs[2] = green_cond_signal(&foreign_c) < 0 ? errno : 0;
+    green_mutex_t own = GREEN_MUTEX_INIT;
+    green_mutex_lock(&own);
+    errs[3] = green_cond_wait(&foreign_c, &own) < 0 ? errno : 0;
+    errs[4] = green_mutex_unlock(&own) < 0 ? errno : 0;  /* still held */
     return NULL;
 }
 
@@ -395,12 +399,13 @@ GREEN_TEST(sync_other_os_thread)
     green_t *s = green_spawn(acquire_err, &foreign_s);
     green_t *c = green_spawn(cond_waiter, NULL);
     green_yield();
-    int errs[3] = {-1, -1, -1};
+    int errs[5] = {-1, -1, -1, -1, -1};
     pthread_t pt;
     pthread_create(&pt, NULL, foreign_thread, errs);
     pthread_join(pt, NULL);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         ck_assert_int_eq(errs[i], EXDEV);
+    ck_assert_int_eq(errs[4], 0);
     green_mutex_unlock(&foreign_m);
     green_cancel(s);
     green_cancel(c);
