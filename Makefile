@@ -146,8 +146,10 @@ soak: deps
 	    GREEN_POLLER=$$p GREEN_SOAK_SECONDS=$(SECONDS) $(BUILD)/test/soak || exit 1; done
 
 # Coverage: the fault build with gcov, every suite under each poller, then
-# gcovr's line and branch tables for lib/.
+# gcovr's line and branch tables for lib/; it fails under the bar.
 COVERAGE_BUILD = build/coverage
+COVERAGE_LINES = 98
+COVERAGE_BRANCHES = 92
 coverage: deps
 	@sh test/deps.sh coverage
 	@rm -rf $(COVERAGE_BUILD)
@@ -158,6 +160,10 @@ coverage: deps
 	@echo "--- branches"
 	@gcovr -r . --filter lib/ --exclude lib/fault.c --object-directory $(COVERAGE_BUILD) --branches \
 	    --exclude-unreachable-branches | sed -n '/^File/,$$p'
+	@gcovr -r . --filter lib/ --exclude lib/fault.c --object-directory $(COVERAGE_BUILD) \
+	    --exclude-unreachable-branches --fail-under-line $(COVERAGE_LINES) \
+	    --fail-under-branch $(COVERAGE_BRANCHES) >/dev/null || \
+	    { echo "coverage is under the bar: $(COVERAGE_LINES)% of lines, $(COVERAGE_BRANCHES)% of branches"; exit 1; }
 
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --suppressions=test/valgrind.supp \

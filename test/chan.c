@@ -319,6 +319,10 @@ GREEN_TEST(select_deadline_and_cancel)
     ck_assert_int_eq(v, 5);
     ck_assert_int_eq(green_chan_tryrecv(full, &v), -1);
     ck_assert_int_eq(errno, EAGAIN);
+    green_case_t send_full = {full, GREEN_SEND, &(int){7}, -1};
+    ck_assert_int_eq(green_chan_send(full, &(int){5}), 0);
+    ck_assert_int_eq(green_tryselect(&send_full, 1), -1);
+    ck_assert_int_eq(errno, EAGAIN);
     green_chan_free(full);
     green_deadline(GREEN_NEVER);
     green_cancel(green_self());

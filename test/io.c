@@ -328,6 +328,15 @@ GREEN_TEST(send_recv)
     ck_assert_int_eq(green_recv(sv[0], buf, 1, 0), 1);
     green_close(sv[0]);
     green_close(sv[1]);
+    /* On a pipe, the socket calls fail as the kernel's do. */
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(green_send(p[1], "e", 1, 0), -1);
+    ck_assert_int_eq(errno, ENOTSOCK);
+    ck_assert_int_eq(green_recv(p[0], buf, 1, 0), -1);
+    ck_assert_int_eq(errno, ENOTSOCK);
+    green_close(p[0]);
+    green_close(p[1]);
     return NULL;
 }
 
