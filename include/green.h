@@ -112,7 +112,9 @@ GREEN_API green_t *green_spawn_attr(const green_attr_t *attr,
 GREEN_API int green_join(green_t *t, void **result);
 GREEN_API int green_detach(green_t *t);
 GREEN_API int green_cancel(green_t *t);
-GREEN_API void green_yield(void);
+GREEN_API int green_yield(void);
+GREEN_API int green_checkpoint(void);
+GREEN_API int green_shield(int on);
 GREEN_API green_t *green_self(void);
 GREEN_API const char *green_name(const green_t *t);
 GREEN_API uint64_t green_id(const green_t *t);
@@ -194,6 +196,8 @@ GREEN_API int green_chan_trysend(green_chan_t *ch, const void *elem);
 GREEN_API int green_chan_tryrecv(green_chan_t *ch, void *elem);
 GREEN_API int green_chan_close(green_chan_t *ch);
 GREEN_API void green_chan_free(green_chan_t *ch);
+GREEN_API size_t green_chan_len(const green_chan_t *ch);
+GREEN_API size_t green_chan_cap(const green_chan_t *ch);
 GREEN_API int green_select(green_case_t *cases, size_t n);
 GREEN_API int green_tryselect(green_case_t *cases, size_t n);
 

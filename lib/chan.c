@@ -268,7 +268,7 @@ static int do_select(green_case_t *cases, size_t n, bool block)
     int r = check_cases(s, cases, n);
     if (r < 0)
         return green__fail(-r);
-    if (block && s->current->cancelled)
+    if (block && green__cancel_due(s->current))
         r = -ECANCELED;
     else if ((r = perform_ready(s, cases, n)) == -EAGAIN && block)
         r = park_cases(s, cases, n);
@@ -351,6 +351,17 @@ int green_chan_close(green_chan_t *ch)
     wake_all(&ch->sendq, EPIPE);
     ch->sched = NULL;
     return 0;
+}
+
+/* Go's len and cap; a NULL channel, like Go's nil one, has 0 of both. */
+size_t green_chan_len(const green_chan_t *ch)
+{
+    return ch ? ch->count : 0;
+}
+
+size_t green_chan_cap(const green_chan_t *ch)
+{
+    return ch ? ch->cap : 0;
 }
 
 void green_chan_free(green_chan_t *ch)

@@ -25,8 +25,12 @@ static void dump_one(const green_t *t, FILE *out)
     if (t->state == GREEN__PARKED && t->timer.idx)
         fprintf(out, " (%s in %lld ms)", t->timer_err == ETIMEDOUT ? "deadline" : "wakes",
                 (long long)(t->timer.at - green_now()));
+    if (t->group)
+        fprintf(out, " in group %p", (void *)t->group);
     if (t->cancelled && t->state != GREEN__DONE)
-        fputs(" [cancelled]", out);
+        fputs(t->shield ? " [cancelled, shielded]" : " [cancelled]", out);
+    else if (t->shield)
+        fputs(" [shielded]", out);
     fputc('\n', out);
 }
 

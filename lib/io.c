@@ -362,7 +362,7 @@ static int wait_fd(struct green__sched *s, int fd, int events)
     if (!s)
         return green__poll_one(fd, events, -1);
     green_t *self = s->current;
-    if (self->cancelled)
+    if (green__cancel_due(self))
         return -ECANCELED;
     /* Past the deadline, a ready fd still counts: look without parking. */
     if (self->deadline >= 0 && self->deadline <= green_now()) {

@@ -19,12 +19,18 @@
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
-/* The resolver's own code for the last failure, as errno is for the rest. */
-static __thread int gai_last;
+/* The resolver's own code for the last failure, as errno is for the
+ * rest: the green thread's, or the OS thread's outside green_run. */
+static __thread int gai_outside;
+
+static int *gai_last(void)
+{
+    return green__cur ? &green__cur->current->gai_error : &gai_outside;
+}
 
 int green_gai_error(void)
 {
-    return gai_last;
+    return *gai_last();
 }
 
 /* The resolver's ways of saying "no such name"; EAI_NODATA and
@@ -121,7 +127,7 @@ static int lookup_offloaded(const char *node, const char *service,
         *res = l->res;
         l->res = NULL;
     } else {
-        gai_last = rc;
+        *gai_last() = rc;
         err = -gai_errno(rc, l->sys_errno);
     }
     lookup_free(l);
@@ -132,10 +138,10 @@ static int lookup_offloaded(const char *node, const char *service,
 static int lookup(const char *node, const char *service,
                   const struct addrinfo *hints, struct addrinfo **res)
 {
-    gai_last = 0;
+    *gai_last() = 0;
     if ((!node && !service) || !res)
         return -EINVAL;
-    if (green__cur && green__cur->current->cancelled)
+    if (green__cur && green__cancel_due(green__cur->current))
         return -ECANCELED;  /* even for a number: see api.md */
     *res = NULL;
     int rc;
@@ -152,7 +158,7 @@ static int lookup(const char *node, const char *service,
     }
     if (rc == 0)
         return 0;
-    gai_last = rc;
+    *gai_last() = rc;
     return -gai_errno(rc, errno);
 }
 
@@ -189,7 +195,7 @@ static bool give_up(void)
     if (!s)
         return false;
     green_t *self = s->current;
-    return self->cancelled || (self->deadline >= 0 && green_now() >= self->deadline);
+    return green__cancel_due(self) || (self->deadline >= 0 && green_now() >= self->deadline);
 }
 
 /* Connects a new socket to one address: the fd or -errno. */

@@ -210,7 +210,7 @@ static struct job *queue_job(struct green__sched *s, void *(*fn)(void *), void *
                              void (*drop)(void *arg), int *err)
 {
     green_t *self = s->current;
-    *err = self->cancelled ? -ECANCELED
+    *err = green__cancel_due(self) ? -ECANCELED
          : self->deadline >= 0 && self->deadline <= green_now() ? -ETIMEDOUT
          : green__inbox_open(s);
     if (*err < 0)

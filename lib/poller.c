@@ -509,7 +509,7 @@ static int make_nonblocking(struct green__fd *r, int fd)
 
 int green__fd_path(struct green__sched *s, int fd, bool plain)
 {
-    if (s->current->cancelled)
+    if (green__cancel_due(s->current))
         return -ECANCELED;
     if (fd < 0)
         return -EBADF;

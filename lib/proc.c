@@ -90,7 +90,7 @@ static pid_t wait_child(struct green__sched *s, pid_t pid, int *status, int opti
     pid_t r = waitpid(pid, status, options | WNOHANG);
     if (r != 0)
         return r < 0 ? -errno : r;
-    if (s->current->cancelled)
+    if (green__cancel_due(s->current))
         return -ECANCELED;
     if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) {
         r = wait_pidfd(s, pid, status, options);

@@ -192,13 +192,17 @@ static size_t stack_below(const green_t *t)
     return (size_t)((const char *)t - (const char *)t->stack.lo);
 }
 
+/* errno is each green thread's own: it waits on from's stack while from
+ * is switched out. */
 static void switch_to(struct green__sched *s, green_t *from, green_t *to)
 {
+    int saved_errno = errno;
     s->current = to;
     to->state = GREEN__RUNNING;
     jump(&from->ctx, from->state == GREEN__DONE ? NULL : &from->asan_fake, &to->ctx,
          to->stack.lo, stack_below(to), to->tsan_fiber);
     reap(s);
+    errno = saved_errno;
 }
 
 /* Runs other threads until the running one is runnable again and its
@@ -226,7 +230,7 @@ static int park(struct green__sched *s, struct green__wait *w, int64_t until,
 {
     green_t *self = s->current;
     w->thread = self;
-    if (self->cancelled && !shielded) {
+    if (green__cancel_due(self) && !shielded) {
         unlink_wait(w);
         return -ECANCELED;
     }
@@ -275,7 +279,7 @@ void green__cancel(green_t *t)
     if (t->state == GREEN__DONE || t->state == GREEN__FREED)
         return;
     t->cancelled = true;
-    if (t->state == GREEN__PARKED && !t->shielded)
+    if (t->state == GREEN__PARKED && !t->shielded && !t->shield)
         green__wake(t, ECANCELED);
 }
 
@@ -362,6 +366,7 @@ static void thread_entry(void)
     else
         green__asan_finish(NULL, NULL, NULL);
     reap(s);
+    errno = 0;  /* as a new pthread's */
     self->result = self->fn(self->arg);
     thread_exit(s, self);
 }
@@ -580,15 +585,42 @@ int green_cancel(green_t *t)
 
 /* The running thread. */
 
-void green_yield(void)
+int green_yield(void)
 {
     struct green__sched *s = green__cur;
     if (!s) {
         sched_yield();
-        return;
+        return 0;
     }
     runq_push(s, s->current);
     suspend(s);
+    /* Others have run first: a loop of yields that ignores the answer
+     * still lets them. */
+    return green__cancel_due(s->current) ? green__fail(ECANCELED) : 0;
+}
+
+int green_checkpoint(void)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return 0;
+    green_t *self = s->current;
+    if (green__cancel_due(self))
+        return green__fail(ECANCELED);
+    if (self->deadline >= 0 && green_now() >= self->deadline)
+        return green__fail(ETIMEDOUT);
+    return 0;
+}
+
+int green_shield(int on)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return green__fail(EPERM);
+    green_t *self = s->current;
+    int was = self->shield;
+    self->shield = on != 0;
+    return was;
 }
 
 green_t *green_self(void)
@@ -763,6 +795,7 @@ int green_run(void *(*main)(void *), void *arg)
         return green__fail(EPERM);
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, at_fork);
+    int caller_errno = errno;  /* the green threads' errno is their own */
     struct green__sched s;
     int err = sched_init(&s);
     if (err < 0)
@@ -795,5 +828,6 @@ int green_run(void *(*main)(void *), void *arg)
     sched_fini(&s);
     if (s.deadlocked)
         return green__fail(EDEADLK);
+    errno = caller_errno;
     return 0;
 }

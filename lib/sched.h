@@ -78,6 +78,8 @@ struct green {
     enum green__state state;
     bool detached;                  /* reaped when it finishes */
     bool cancelled;                 /* every blocking call fails with ECANCELED */
+    bool shield;                    /* green_shield: cancellation held back */
+    int gai_error;                  /* green_gai_error's answer */
     int64_t deadline;               /* for every blocking call; -1 for none */
 
     /* The current wait, on this thread's stack; valid while PARKED. */
@@ -136,6 +138,13 @@ struct green__sched {
     bool shutdown;                  /* main returned: new threads start cancelled */
     bool deadlocked;                /* green_run will fail with EDEADLK */
 };
+
+/* Whether t's blocking calls are to fail with ECANCELED: it is cancelled
+ * and no green_shield holds that back. */
+static inline bool green__cancel_due(const green_t *t)
+{
+    return t->cancelled && !t->shield;
+}
 
 /* The scheduler of this OS thread, or NULL outside green_run. */
 extern __thread struct green__sched *green__cur

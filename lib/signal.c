@@ -218,7 +218,7 @@ int green_signal_wait(const sigset_t *set)
     if (!s)
         return green__fail(EPERM);
     green_t *self = s->current;
-    if (self->cancelled)
+    if (green__cancel_due(self))
         return green__fail(ECANCELED);
     int err = green__inbox_open(s);
     if (err < 0)

@@ -41,7 +41,7 @@ int green_sleep(int64_t ms)
     if (!s)
         return sleep_os_thread(ms);
     green_t *self = s->current;
-    if (self->cancelled)
+    if (green__cancel_due(self))
         return green__fail(ECANCELED);
     if (ms == 0) {
         green_yield();

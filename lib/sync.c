@@ -156,7 +156,7 @@ int green_cond_wait(green_cond_t *c, green_mutex_t *m)
     if (err < 0)
         return green__fail(-err);
     green_t *self = s->current;
-    if (self->cancelled) {
+    if (green__cancel_due(self)) {
         unbind_if_idle(&c->sched, &c->waiters);
         return green__fail(ECANCELED);  /* the mutex stays held */
     }

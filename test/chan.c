@@ -58,8 +58,12 @@ GREEN_TEST(chan_buffered_fifo)
 {
     (void)arg;
     green_chan_t *ch = green_chan_new(sizeof(int), 3);
-    for (int i = 0; i < 3; i++)
+    ck_assert_uint_eq(green_chan_cap(ch), 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(green_chan_len(ch), (size_t)i);
         ck_assert_int_eq(green_chan_trysend(ch, &i), 0);
+    }
+    ck_assert_uint_eq(green_chan_len(ch), 3);
     int v = 99;
     errno = 0;
     ck_assert_int_eq(green_chan_trysend(ch, &v), -1);
@@ -73,7 +77,15 @@ GREEN_TEST(chan_buffered_fifo)
         ck_assert_int_eq(v, want[i]);
     }
     green_join(t, NULL);
+    ck_assert_uint_eq(green_chan_len(ch), 0);
     green_chan_free(ch);
+    /* Unbuffered: nothing is ever held; a NULL channel, as Go's nil. */
+    ch = green_chan_new(sizeof(int), 0);
+    ck_assert_uint_eq(green_chan_cap(ch), 0);
+    ck_assert_uint_eq(green_chan_len(ch), 0);
+    green_chan_free(ch);
+    ck_assert_uint_eq(green_chan_len(NULL), 0);
+    ck_assert_uint_eq(green_chan_cap(NULL), 0);
     return NULL;
 }
 

@@ -832,6 +832,8 @@ GREEN_TEST(dump_names_every_wait)
     green_t *t[N];
     for (size_t i = 0; i < N; i++)
         t[i] = green_spawn(fns[i], &dump_block[0]);
+    green_group_t *g = green_group_new();
+    green_t *member = green_group_spawn(g, acquire_sem, NULL);
     green_yield();
     FILE *f = tmpfile();
     green_dump(f);
@@ -847,7 +849,14 @@ GREEN_TEST(dump_names_every_wait)
     snprintf(want[6], sizeof want[6], "parked: sem %p", (void *)&dump_sem);
     for (size_t i = 0; i < N; i++)
         ck_assert_msg(strstr(text, want[i]), "no \"%s\" in:\n%s", want[i], text);
+    char in_group[96];
+    snprintf(in_group, sizeof in_group, "#%llu '' parked: sem %p in group %p",
+             (unsigned long long)green_id(member), (void *)&dump_sem, (void *)g);
+    ck_assert_msg(strstr(text, in_group), "no \"%s\" in:\n%s", in_group, text);
     free(text);
+    green_group_cancel(g);
+    green_group_wait(g);
+    green_group_free(g);
     green_mutex_unlock(&dump_mutex);
     ck_assert_int_eq(write(dump_block[1], "x", 1), 1);  /* the worker's read ends */
     for (size_t i = 0; i < N; i++)

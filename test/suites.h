@@ -2,6 +2,7 @@
  * list feeds test/main.c and the Makefile (which builds test/NAME.c for
  * each; a file whose suite is left out here compiles to nothing). */
 GREEN_SUITE(sched)
+GREEN_SUITE(cancel)
 GREEN_SUITE(stack)
 GREEN_SUITE(sleep)
 GREEN_SUITE(poller)

@@ -1,0 +1,250 @@
+/* What is each green thread's own, and cancellation as the thread sees
+ * it: errno, green_yield, green_checkpoint and green_shield. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* errno */
+
+static void *set_and_yield(void *arg)
+{
+    int mine = (int)(intptr_t)arg;
+    ck_assert_int_eq(errno, 0);  /* a new thread's errno is 0 */
+    errno = mine;
+    green_yield();
+    int after_yield = errno;
+    errno = mine;
+    green_sleep(1);  /* a park, not a yield */
+    return (void *)(intptr_t)(after_yield == mine && errno == mine);
+}
+
+GREEN_TEST(errno_is_per_thread)
+{
+    (void)arg;
+    errno = EINTR;
+    green_t *a = green_spawn(set_and_yield, (void *)(intptr_t)EIO);
+    green_t *b = green_spawn(set_and_yield, (void *)(intptr_t)ENOENT);
+    void *ra, *rb;
+    ck_assert_int_eq(green_join(a, &ra), 0);
+    ck_assert_int_eq(errno, EINTR);  /* the joiner's own, through the join */
+    ck_assert_int_eq(green_join(b, &rb), 0);
+    ck_assert_ptr_eq(ra, (void *)1);
+    ck_assert_ptr_eq(rb, (void *)1);
+    return NULL;
+}
+
+static void *clobber_errno(void *arg)
+{
+    (void)arg;
+    errno = EIO;
+    return NULL;
+}
+
+/* green_gai_error is each thread's own too. */
+static void *bad_lookup_then_yield(void *arg)
+{
+    (void)arg;
+    struct addrinfo hints = {.ai_flags = -1}, *res;
+    if (green_getaddrinfo("127.0.0.1", "80", &hints, &res) == 0)
+        return NULL;
+    int code = green_gai_error();
+    green_yield();  /* the other thread's lookup succeeds meanwhile */
+    return (void *)(intptr_t)(code == EAI_BADFLAGS && green_gai_error() == EAI_BADFLAGS);
+}
+
+static void *good_lookup(void *arg)
+{
+    (void)arg;
+    struct addrinfo *res;
+    int r = green_getaddrinfo("127.0.0.1", "80", NULL, &res);
+    if (r == 0)
+        freeaddrinfo(res);
+    return (void *)(intptr_t)(r == 0 && green_gai_error() == 0);
+}
+
+GREEN_TEST(gai_error_is_per_thread)
+{
+    (void)arg;
+    green_t *a = green_spawn(bad_lookup_then_yield, NULL);
+    green_t *b = green_spawn(good_lookup, NULL);
+    void *ra, *rb;
+    green_join(a, &ra);
+    green_join(b, &rb);
+    ck_assert_ptr_eq(ra, (void *)1);
+    ck_assert_ptr_eq(rb, (void *)1);
+    return NULL;
+}
+
+/* green_run leaves its caller's errno as it was when it succeeds. */
+START_TEST(errno_kept_by_green_run)
+{
+    errno = ERANGE;
+    ck_assert_int_eq(green_run(clobber_errno, NULL), 0);
+    ck_assert_int_eq(errno, ERANGE);
+}
+END_TEST
+
+/* green_yield */
+
+static int ran;
+
+static void *count_run(void *arg)
+{
+    (void)arg;
+    ran++;
+    return NULL;
+}
+
+GREEN_TEST(yield_reports_cancellation)
+{
+    (void)arg;
+    ck_assert_int_eq(green_yield(), 0);
+    green_t *t = green_spawn(count_run, NULL);
+    green_cancel(green_self());
+    errno = 0;
+    ck_assert_int_eq(green_yield(), -1);  /* but the others ran first */
+    ck_assert_int_eq(errno, ECANCELED);
+    ck_assert_int_eq(ran, 1);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(green_shield(1), 0);
+    ck_assert_int_eq(green_yield(), 0);  /* held back */
+    return NULL;
+}
+
+START_TEST(yield_and_checkpoint_outside)
+{
+    ck_assert_int_eq(green_yield(), 0);
+    ck_assert_int_eq(green_checkpoint(), 0);
+}
+END_TEST
+
+/* green_checkpoint */
+
+GREEN_TEST(checkpoint_reports_deadline_and_cancellation)
+{
+    (void)arg;
+    ck_assert_int_eq(green_checkpoint(), 0);
+    green_deadline(green_now() + 5);
+    ck_assert_int_eq(green_checkpoint(), 0);
+    green_deadline(green_now() - 1);  /* passed */
+    errno = 0;
+    ck_assert_int_eq(green_checkpoint(), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    green_cancel(green_self());
+    ck_assert_int_eq(green_checkpoint(), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    green_shield(1);
+    ck_assert_int_eq(green_checkpoint(), 0);
+    return NULL;
+}
+
+/* green_shield */
+
+START_TEST(shield_outside)
+{
+    errno = 0;
+    ck_assert_int_eq(green_shield(1), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+static void *answer(void *arg)
+{
+    return arg;
+}
+
+/* A cancelled thread's cleanup under the shield: a sleep that the
+ * cancellation arrives in finishes, and an offload runs; the deadline
+ * still applies; once the shield is lifted, the next blocking call gets
+ * the cancellation. */
+struct cleanup {
+    int sleep_err, offload_err, deadline_err, after_err;
+    void *offloaded;
+};
+
+static void *cleanup_under_shield(void *arg)
+{
+    struct cleanup *c = arg;
+    ck_assert_int_eq(green_shield(1), 0);
+    c->sleep_err = green_sleep(20) < 0 ? errno : 0;  /* cancelled meanwhile */
+    c->offload_err = green_offload(answer, (void *)11, &c->offloaded) < 0 ? errno : 0;
+    green_deadline(green_now() + 5);
+    c->deadline_err = green_sleep(10000) < 0 ? errno : 0;
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(green_shield(0), 1);
+    c->after_err = green_sleep(10000) < 0 ? errno : 0;
+    return NULL;
+}
+
+GREEN_TEST(shield_holds_cancellation_back)
+{
+    (void)arg;
+    struct cleanup c = {-1, -1, -1, -1, NULL};
+    green_t *t = green_spawn(cleanup_under_shield, &c);
+    green_yield();  /* t is in its shielded sleep */
+    ck_assert_int_eq(green_cancel(t), 0);
+    FILE *f = tmpfile();
+    green_dump(f);
+    char *text = file_text(f);
+    ck_assert_msg(strstr(text, "parked: sleep (wakes in ") && strstr(text, "[cancelled, shielded]"),
+                  "%s", text);
+    free(text);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(c.sleep_err, 0);
+    ck_assert_int_eq(c.offload_err, 0);
+    ck_assert_ptr_eq(c.offloaded, (void *)11);
+    ck_assert_int_eq(c.deadline_err, ETIMEDOUT);
+    ck_assert_int_eq(c.after_err, ECANCELED);
+    return NULL;
+}
+
+/* A shielded thread still ends when green_run shuts down: it is
+ * cancelled, finishes its cleanup, and green_run waits for it. */
+static int finished_cleanup;
+
+static void *shielded_worker(void *arg)
+{
+    (void)arg;
+    green_shield(1);
+    if (green_sleep(30) == 0)
+        finished_cleanup = 1;
+    return NULL;
+}
+
+static void *main_leaves_worker(void *arg)
+{
+    (void)arg;
+    green_detach(green_spawn(shielded_worker, NULL));
+    green_yield();
+    return NULL;
+}
+
+START_TEST(shield_outlives_shutdown_cancel)
+{
+    run_green(main_leaves_worker, NULL);
+    ck_assert_int_eq(finished_cleanup, 1);
+}
+END_TEST
+
+Suite *cancel_suite(void)
+{
+    Suite *s = suite_create("cancel");
+    TCase *tc = tcase_create("cancel");
+    tcase_add_test(tc, errno_is_per_thread);
+    tcase_add_test(tc, errno_kept_by_green_run);
+    tcase_add_test(tc, gai_error_is_per_thread);
+    tcase_add_test(tc, yield_reports_cancellation);
+    tcase_add_test(tc, yield_and_checkpoint_outside);
+    tcase_add_test(tc, checkpoint_reports_deadline_and_cancellation);
+    tcase_add_test(tc, shield_outside);
+    tcase_add_test(tc, shield_holds_cancellation_back);
+    tcase_add_test(tc, shield_outlives_shutdown_cancel);
+    suite_add_tcase(s, tc);
+    return s;
+}
