@@ -117,6 +117,17 @@ static bool anything_waits(const struct green__sched *s)
     return s->poller.nwatched > 0 || s->timers.n > 0 || s->inbox.waiting > 0;
 }
 
+/* When only green_shield held the cancellation back: a cleanup that
+ * waits for ever will never end, so a deadlock breaks the shields. */
+static void break_shields(struct green__sched *s)
+{
+    for (struct green__node *n = s->all.first; n; n = n->next) {
+        green_t *t = green__container_of(n, green_t, all);
+        if (t->state == GREEN__PARKED && !t->shielded)
+            green__wake(t, ECANCELED);
+    }
+}
+
 /* Every thread is parked and nothing can wake one: report it, and cancel
  * them all so that they unwind and green_run can return EDEADLK. */
 static void deadlock(struct green__sched *s)
@@ -128,9 +139,12 @@ static void deadlock(struct green__sched *s)
     size_t woken = s->nrunq;
     for (struct green__node *n = s->all.first; n; n = n->next)
         green__cancel(green__container_of(n, green_t, all));
+    if (s->nrunq == woken)
+        break_shields(s);
     if (s->nrunq == woken) {
-        /* Only a shielded wait could refuse, and the root's wait for the
-         * others cannot be the last one parked.  Not reached. */
+        /* Only libgreen's own shielded waits could refuse, and the root's
+         * wait for the others cannot be the last one parked.  Not
+         * reached. */
         /* GCOVR_EXCL_START */
         fprintf(stderr, "libgreen: internal error: deadlock cannot be broken\n");
         abort();
@@ -655,6 +669,18 @@ uint64_t green_id(const green_t *t)
 
 /* The root thread: runs main, then cancels and waits for every other
  * thread, the way asyncio.run ends its tasks. */
+/* Threads still alive this long after main returned and they were
+ * cancelled are named, once. */
+enum { STUBBORN_MS = 2000 };
+
+static void report_stubborn(struct green__sched *s)
+{
+    fprintf(stderr, "libgreen: %zu green threads still running %d s after main returned "
+                    "and they were cancelled; waiting for them:\n",
+            s->nlive - 1, STUBBORN_MS / 1000);
+    green__dump(s, stderr);
+}
+
 static void *root_main(void *unused)
 {
     struct green__sched *s = green__cur;
@@ -666,9 +692,13 @@ static void *root_main(void *unused)
         if (t != s->root)
             green__cancel(t);
     }
+    int64_t report_at = green_now() + STUBBORN_MS;
     while (s->nlive > 1) {
         struct green__wait w = {.op = &shutdown_op};
-        (void)green__park_shielded(s, &w);
+        if (park(s, &w, report_at, ETIMEDOUT, true) == -ETIMEDOUT) {
+            report_stubborn(s);
+            report_at = -1;  /* once; then wait as long as they take */
+        }
     }
     /* Free the threads that finished but were never joined. */
     reap(s);

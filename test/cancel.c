@@ -232,6 +232,79 @@ START_TEST(shield_outlives_shutdown_cancel)
 }
 END_TEST
 
+/* A thread still alive 2 s after green_run cancelled it is named on
+ * stderr, once, and green_run goes on waiting for it. */
+static int stubborn_done;
+
+static void *stubborn(void *arg)
+{
+    (void)arg;
+    green_shield(1);
+    if (green_sleep(2500) == 0)
+        stubborn_done = 1;
+    return NULL;
+}
+
+static void *main_leaves_stubborn(void *arg)
+{
+    (void)arg;
+    green_detach(green_spawn_attr(&(green_attr_t){.name = "stubborn"}, stubborn, NULL));
+    return NULL;
+}
+
+START_TEST(stubborn_thread_is_named)
+{
+    stderr_begin();
+    int r = green_run(main_leaves_stubborn, NULL);
+    char *text = stderr_end();
+    ck_assert_int_eq(r, 0);
+    ck_assert_int_eq(stubborn_done, 1);
+    const char *report = strstr(text, "libgreen: 1 green threads still running 2 s after main "
+                                      "returned and they were cancelled; waiting for them:");
+    ck_assert_msg(report, "%s", text);
+    ck_assert_msg(strstr(report, "'stubborn' parked: sleep (wakes in "), "%s", text);
+    ck_assert_msg(!strstr(strstr(report, "waiting for them:"), "still running"),
+                  "reported twice: %s", text);
+    free(text);
+}
+END_TEST
+
+/* A shielded cleanup that waits for what never comes: the deadlock
+ * breaks the shield, and green_run returns EDEADLK. */
+static int cleanup_err;
+
+static void *cleanup_forever(void *arg)
+{
+    green_shield(1);
+    int v;
+    cleanup_err = green_chan_recv(arg, &v) < 0 ? errno : 0;
+    return NULL;
+}
+
+static void *main_leaves_cleanup(void *arg)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    green_detach(green_spawn(cleanup_forever, ch));
+    green_yield();
+    return NULL;  /* ch is left to the process's end */
+}
+
+START_TEST(deadlock_breaks_shield)
+{
+    stderr_begin();
+    errno = 0;
+    int r = green_run(main_leaves_cleanup, NULL);
+    int err = errno;
+    char *text = stderr_end();
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(err, EDEADLK);
+    ck_assert_int_eq(cleanup_err, ECANCELED);
+    ck_assert_msg(strstr(text, "libgreen: deadlock"), "%s", text);
+    free(text);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -245,6 +318,8 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, shield_outside);
     tcase_add_test(tc, shield_holds_cancellation_back);
     tcase_add_test(tc, shield_outlives_shutdown_cancel);
+    tcase_add_test(tc, stubborn_thread_is_named);
+    tcase_add_test(tc, deadlock_breaks_shield);
     suite_add_tcase(s, tc);
     return s;
 }
