@@ -98,8 +98,12 @@ static void fire_timers(struct green__sched *s)
  * one is ready), then fires due timers. */
 static void poll_once(struct green__sched *s, int timeout_ms)
 {
+    if (s->watch.on)
+        green__watch_idle(&s->watch, true);
     if (s->poller.nwatched > 0 || s->inbox.waiting > 0 || timeout_ms != 0)
         green__poller_wait(&s->poller, timeout_ms);
+    if (s->watch.on)
+        green__watch_idle(&s->watch, false);
     if (s->poller.woken) {
         s->poller.woken = false;
         green__inbox_drain(&s->inbox);
@@ -213,6 +217,8 @@ static void switch_to(struct green__sched *s, green_t *from, green_t *to)
     int saved_errno = errno;
     s->current = to;
     to->state = GREEN__RUNNING;
+    if (s->watch.on)
+        green__watch_switch(&s->watch, to);
     jump(&from->ctx, from->state == GREEN__DONE ? NULL : &from->asan_fake, &to->ctx,
          to->stack.lo, stack_below(to), to->tsan_fiber);
     reap(s);
@@ -608,6 +614,8 @@ int green_yield(void)
     }
     runq_push(s, s->current);
     suspend(s);
+    if (s->watch.on)
+        green__watch_idle(&s->watch, false);  /* a yield is no stall */
     /* Others have run first: a loop of yields that ignores the answer
      * still lets them. */
     return green__cancel_due(s->current) ? green__fail(ECANCELED) : 0;
@@ -752,6 +760,7 @@ static void after_fork_in_child(void)
     s->root = self;
     self->detached = true;
     self->joiner = NULL;
+    s->watch.on = false;  /* the child has no watchdog */
     green__inbox_after_fork(&s->inbox);
     (void)green__poller_after_fork(&s->poller);  /* a failure is the broken poller's */
 }
@@ -848,8 +857,10 @@ int green_run(void *(*main)(void *), void *arg)
     s.current = root;
     root->state = GREEN__RUNNING;
     s.main_fiber = green__tsan_current();
+    green__watch_start(&s.watch, root);
     jump(&s.main_ctx, &s.main_fake, &root->ctx, root->stack.lo, stack_below(root),
          root->tsan_fiber);
+    green__watch_stop(&s.watch);
 
     /* Every other thread is freed; only the root's stack is left. */
     thread_free(&s, root);

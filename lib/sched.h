@@ -22,6 +22,7 @@
 #include "list.h"
 #include "inbox.h"
 #include "overflow.h"
+#include "watch.h"
 #include "poller.h"
 #include "stack.h"
 #include "switch.h"
@@ -123,6 +124,7 @@ struct green__sched {
 
     struct green__stack_cache stacks;
     struct green__overflow overflow;
+    struct green__watch watch;      /* the stall detector's view of it */
 
     /* green_run's own context, resumed once the root has finished. */
     struct green__ctx main_ctx;

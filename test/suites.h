@@ -16,6 +16,7 @@ GREEN_SUITE(net)
 GREEN_SUITE(proc)
 GREEN_SUITE(signal)
 GREEN_SUITE(queue)
+GREEN_SUITE(watch)
 #ifdef GREEN_FAULTS
 GREEN_SUITE(fault)  /* only in the test build with fault points */
 #endif
