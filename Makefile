@@ -26,6 +26,10 @@ PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
+DATADIR    ?= $(PREFIX)/share
+# gdb loads a library's script from here by itself (for PREFIX=/usr; else
+# see docs/api.md, "From a debugger").
+GDB_AUTOLOAD = $(DATADIR)/gdb/auto-load$(LIBDIR)
 
 CFLAGS  ?= -O2 -g
 SWITCH  ?= ucontext
@@ -106,6 +110,10 @@ $(BUILD)/test/%.o: test/%.c
 $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
 	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
 
+# The program the gdb extension's test debugs.
+$(BUILD)/test/gdb_target: $(BUILD)/test/gdb_target.o $(STATIC)
+	$(CC) -o $@ $^ -pthread $(LDFLAGS)
+
 $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(STACK_CLASH) $(CFLAGS) -o $@ $< $(STATIC) $(EXAMPLE_LIBS) -pthread $(LDFLAGS)
@@ -120,8 +128,9 @@ deps:
 
 # CK_TIMEOUT_MULTIPLIER stretches Check's per-test timeout under tools.
 test: deps
-	@$(MAKE) --no-print-directory test-run
+	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
+	sh test/gdb.sh $(BUILD)/test/gdb_target
 	bash test/examples.sh $(BUILD)/examples
 	CC="$(CC)" sh test/install.sh $(BUILD)
 
@@ -273,12 +282,17 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lib/green.pc.in > $(DESTDIR)$(PCDIR)/green.pc
+	install -d $(DESTDIR)$(DATADIR)/libgreen $(DESTDIR)$(GDB_AUTOLOAD)
+	install -m 644 lib/green-gdb.py $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py
+	install -m 644 lib/green-gdb.py $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/green.h $(DESTDIR)$(LIBDIR)/libgreen.a \
 	      $(DESTDIR)$(LIBDIR)/libgreen.so.$(VERSION) \
 	      $(DESTDIR)$(LIBDIR)/libgreen.so.$(SOVERSION) \
-	      $(DESTDIR)$(LIBDIR)/libgreen.so $(DESTDIR)$(PCDIR)/green.pc
+	      $(DESTDIR)$(LIBDIR)/libgreen.so $(DESTDIR)$(PCDIR)/green.pc \
+	      $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py \
+	      $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
 
 clean:
 	rm -rf build

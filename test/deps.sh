@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
-#   deps.sh check      pkg-config, Check and OpenSSL's headers, for make test
+#   deps.sh check      pkg-config, Check, OpenSSL's headers and gdb, for make test
 #   deps.sh valgrind   valgrind, for make valgrind
 #   deps.sh coverage   gcovr, for make coverage
 #   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
@@ -17,6 +17,8 @@ check)
     fi
     # The OpenSSL example, docs/examples/tls_echo.c.
     [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
+    # The gdb extension's test, test/gdb.sh.
+    command -v gdb >/dev/null 2>&1 || missing="$missing gdb"
     ;;
 valgrind)
     command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
