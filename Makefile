@@ -204,7 +204,7 @@ sanitize: deps
 # another OS thread, the queue, the offload pool, signals, the resolver)
 # under ThreadSanitizer, which follows each green thread as a fiber, under
 # each poller.
-TSAN_SUITES = sched chan sync group queue offload proc signal net watch
+TSAN_SUITES = sched cancel chan sync group queue offload proc signal net watch
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan \
 	    CFLAGS="-O1 -g -fsanitize=thread $(CFLAGS)" LDFLAGS="-fsanitize=thread $(LDFLAGS)" \
