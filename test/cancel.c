@@ -205,64 +205,45 @@ GREEN_TEST(shield_holds_cancellation_back)
 }
 
 /* A shielded thread still ends when green_run shuts down: it is
- * cancelled, finishes its cleanup, and green_run waits for it. */
-static int finished_cleanup;
+ * cancelled, finishes its cleanup (a sleep of arg ms), and green_run waits
+ * for it. */
+static int napped;
 
-static void *shielded_worker(void *arg)
+static void *shielded_nap(void *arg)
 {
-    (void)arg;
     green_shield(1);
-    if (green_sleep(30) == 0)
-        finished_cleanup = 1;
+    if (green_sleep((int64_t)(intptr_t)arg) == 0)
+        napped = 1;
     return NULL;
 }
 
-static void *main_leaves_worker(void *arg)
+static void *main_leaves_napper(void *arg)
 {
-    (void)arg;
-    green_detach(green_spawn(shielded_worker, NULL));
+    green_detach(green_spawn_attr(&(green_attr_t){.name = "napper"}, shielded_nap, arg));
     green_yield();
     return NULL;
 }
 
 START_TEST(shield_outlives_shutdown_cancel)
 {
-    run_green(main_leaves_worker, NULL);
-    ck_assert_int_eq(finished_cleanup, 1);
+    run_green(main_leaves_napper, (void *)30);
+    ck_assert_int_eq(napped, 1);
 }
 END_TEST
 
 /* A thread still alive 2 s after green_run cancelled it is named on
  * stderr, once, and green_run goes on waiting for it. */
-static int stubborn_done;
-
-static void *stubborn(void *arg)
-{
-    (void)arg;
-    green_shield(1);
-    if (green_sleep(2500) == 0)
-        stubborn_done = 1;
-    return NULL;
-}
-
-static void *main_leaves_stubborn(void *arg)
-{
-    (void)arg;
-    green_detach(green_spawn_attr(&(green_attr_t){.name = "stubborn"}, stubborn, NULL));
-    return NULL;
-}
-
 START_TEST(stubborn_thread_is_named)
 {
     stderr_begin();
-    int r = green_run(main_leaves_stubborn, NULL);
+    int r = green_run(main_leaves_napper, (void *)2500);
     char *text = stderr_end();
     ck_assert_int_eq(r, 0);
-    ck_assert_int_eq(stubborn_done, 1);
+    ck_assert_int_eq(napped, 1);
     const char *report = strstr(text, "libgreen: 1 green threads still running 2 s after main "
                                       "returned and they were cancelled; waiting for them:");
     ck_assert_msg(report, "%s", text);
-    ck_assert_msg(strstr(report, "'stubborn' parked: sleep (wakes in "), "%s", text);
+    ck_assert_msg(strstr(report, "'napper' parked: sleep (wakes in "), "%s", text);
     ck_assert_msg(!strstr(strstr(report, "waiting for them:"), "still running"),
                   "reported twice: %s", text);
     free(text);

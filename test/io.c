@@ -249,6 +249,21 @@ GREEN_TEST(readv_writev_bad_count)
     return NULL;
 }
 
+/* A write of BIG bytes of src that the deadline stopped returned n: part
+ * of them, with errno ETIMEDOUT, and exactly those n are in the pipe
+ * (nothing dropped).  Clears the deadline. */
+static void stopped_by_deadline(int rfd, ssize_t n, const unsigned char *src)
+{
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_lt(n, BIG);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    unsigned char *dst = malloc((size_t)n);
+    ck_assert_int_eq(read_full(rfd, dst, (size_t)n), n);
+    ck_assert_mem_eq(dst, src, (size_t)n);
+    free(dst);
+}
+
 /* A write stopped part way reports the count written and why. */
 GREEN_TEST(write_partial_on_deadline)
 {
@@ -258,15 +273,7 @@ GREEN_TEST(write_partial_on_deadline)
     unsigned char *src = pattern(BIG, 3);
     green_deadline(green_now() + 20);
     errno = 0;
-    ssize_t n = green_write(p[1], src, BIG);
-    ck_assert_int_gt(n, 0);
-    ck_assert_int_lt(n, BIG);
-    ck_assert_int_eq(errno, ETIMEDOUT);
-    /* Nothing is dropped: exactly the bytes reported are in the pipe. */
-    green_deadline(GREEN_NEVER);
-    unsigned char *dst = malloc((size_t)n);
-    ck_assert_int_eq(read_full(p[0], dst, (size_t)n), n);
-    ck_assert_mem_eq(dst, src, (size_t)n);
+    stopped_by_deadline(p[0], green_write(p[1], src, BIG), src);
     char c;
     ck_assert_int_eq(green_read(p[0], &c, 0), 0);
     green_deadline(green_now() + 5);
@@ -275,7 +282,6 @@ GREEN_TEST(write_partial_on_deadline)
     green_close(p[0]);
     green_close(p[1]);
     free(src);
-    free(dst);
     return NULL;
 }
 
@@ -293,15 +299,7 @@ GREEN_TEST(writev_partial_on_deadline)
         struct iovec iov[2] = {{src, first}, {src + first, BIG - first}};
         green_deadline(green_now() + 20);
         errno = 0;
-        ssize_t n = green_writev(p[1], iov, 2);
-        ck_assert_int_gt(n, 0);
-        ck_assert_int_lt(n, BIG);
-        ck_assert_int_eq(errno, ETIMEDOUT);
-        green_deadline(GREEN_NEVER);
-        unsigned char *dst = malloc((size_t)n);
-        ck_assert_int_eq(read_full(p[0], dst, (size_t)n), n);
-        ck_assert_mem_eq(dst, src, (size_t)n);
-        free(dst);
+        stopped_by_deadline(p[0], green_writev(p[1], iov, 2), src);
         green_close(p[0]);
         green_close(p[1]);
     }

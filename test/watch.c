@@ -40,6 +40,19 @@ static size_t count(const char *text, const char *what)
     return n;
 }
 
+/* Runs fn under green_run with GREEN_SLOW_MS=ms (unset for NULL); what
+ * it wrote to stderr (malloc'd). */
+static char *run_watched(const char *ms, void *(*fn)(void *))
+{
+    if (ms)
+        setenv("GREEN_SLOW_MS", ms, 1);
+    else
+        unsetenv("GREEN_SLOW_MS");
+    stderr_begin();
+    run_green(fn, NULL);
+    return stderr_end();
+}
+
 /* Two stalls, each reported once while it goes on. */
 static void *busy(void *arg)
 {
@@ -71,10 +84,7 @@ static void *two_stalls(void *arg)
 
 START_TEST(stall_is_reported_while_it_lasts)
 {
-    setenv("GREEN_SLOW_MS", "50", 1);
-    stderr_begin();
-    run_green(two_stalls, NULL);
-    char *text = stderr_end();
+    char *text = run_watched("50", two_stalls);
     ck_assert_uint_eq(count(text, "without parking"), 2);
     ck_assert_msg(strstr(text, "libgreen: green thread #3 'busy' has run "), "%s", text);
     ck_assert_msg(strstr(text, " ms without parking (GREEN_SLOW_MS=50)"), "%s", text);
@@ -96,10 +106,7 @@ static void *parks_often(void *arg)
 
 START_TEST(parking_is_no_stall)
 {
-    setenv("GREEN_SLOW_MS", "50", 1);
-    stderr_begin();
-    run_green(parks_often, NULL);
-    char *text = stderr_end();
+    char *text = run_watched("50", parks_often);
     ck_assert_msg(!strstr(text, "without parking"), "%s", text);
     free(text);
 }
@@ -118,13 +125,7 @@ START_TEST(off_unless_asked)
 {
     static const char *const values[] = {NULL, "", "0", "-5", "abc", "50ms"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        if (values[i])
-            setenv("GREEN_SLOW_MS", values[i], 1);
-        else
-            unsetenv("GREEN_SLOW_MS");
-        stderr_begin();
-        run_green(stall_briefly, NULL);
-        char *text = stderr_end();
+        char *text = run_watched(values[i], stall_briefly);
         ck_assert_msg(!strstr(text, "without parking"), "GREEN_SLOW_MS=%s: %s",
                       values[i] ? values[i] : "(unset)", text);
         free(text);
