@@ -1,6 +1,5 @@
 /*
- * The offload pool, for libgreen's own blocking calls (green_getaddrinfo),
- * and the OS threads libgreen starts.
+ * The offload pool, for libgreen's own blocking calls (green_getaddrinfo).
  */
 #ifndef GREEN_OFFLOAD_H
 #define GREEN_OFFLOAD_H
@@ -12,9 +11,5 @@
  * arg.  drop may be NULL. */
 int green__offload(void *(*fn)(void *), void *arg, void **result,
                    void (*drop)(void *arg));
-
-/* Starts a detached OS thread running fn(arg) with every signal blocked:
- * libgreen's own threads leave signals to the program's.  0 or -errno. */
-int green__os_thread(void *(*fn)(void *), void *arg);
 
 #endif

@@ -20,7 +20,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "offload.h"
+#include "os_thread.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 

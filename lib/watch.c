@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "offload.h"
+#include "os_thread.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
