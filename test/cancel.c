@@ -262,13 +262,15 @@ static void *cleanup_forever(void *arg)
     return NULL;
 }
 
+static green_chan_t *never_sent;
+
 static void *main_leaves_cleanup(void *arg)
 {
     (void)arg;
-    green_chan_t *ch = green_chan_new(sizeof(int), 0);
-    green_detach(green_spawn(cleanup_forever, ch));
+    never_sent = green_chan_new(sizeof(int), 0);
+    green_detach(green_spawn(cleanup_forever, never_sent));
     green_yield();
-    return NULL;  /* ch is left to the process's end */
+    return NULL;
 }
 
 START_TEST(deadlock_breaks_shield)
@@ -283,6 +285,7 @@ START_TEST(deadlock_breaks_shield)
     ck_assert_int_eq(cleanup_err, ECANCELED);
     ck_assert_msg(strstr(text, "libgreen: deadlock"), "%s", text);
     free(text);
+    green_chan_free(never_sent);
 }
 END_TEST
 
