@@ -130,7 +130,8 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
-	sh test/gdb.sh $(BUILD)/test/gdb_target
+	@for p in $(POLLERS); do echo "--- gdb, GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p sh test/gdb.sh $(BUILD)/test/gdb_target || exit 1; done
 	bash test/examples.sh $(BUILD)/examples
 	CC="$(CC)" sh test/install.sh $(BUILD)
 
