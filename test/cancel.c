@@ -172,6 +172,11 @@ static void *cleanup_under_shield(void *arg)
 {
     struct cleanup *c = arg;
     ck_assert_int_eq(green_shield(1), 0);
+    FILE *f = tmpfile();
+    green_dump(f);
+    char *text = file_text(f);
+    ck_assert_msg(strstr(text, "running [shielded]"), "%s", text);
+    free(text);
     c->sleep_err = green_sleep(20) < 0 ? errno : 0;  /* cancelled meanwhile */
     c->offload_err = green_offload(answer, (void *)11, &c->offloaded) < 0 ? errno : 0;
     green_deadline(green_now() + 5);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -92,13 +93,18 @@ START_TEST(stall_is_reported_while_it_lasts)
 }
 END_TEST
 
-/* Threads that park, and a scheduler idle in the poller, stall nothing. */
+/* Threads that park or yield, and a scheduler idle in the poller, stall
+ * nothing. */
 static void *parks_often(void *arg)
 {
     (void)arg;
     for (int i = 0; i < 100; i++) {
         spin_for(1);
         green_sleep(1);
+    }
+    for (int i = 0; i < 150; i++) {  /* alone: a yield switches to nobody */
+        spin_for(1);
+        green_yield();
     }
     green_sleep(150);  /* everyone idle */
     return NULL;
@@ -123,13 +129,65 @@ static void *stall_briefly(void *arg)
 
 START_TEST(off_unless_asked)
 {
-    static const char *const values[] = {NULL, "", "0", "-5", "abc", "50ms"};
+    static const char *const values[] = {NULL, "", "0", "-5", "abc", "50ms",
+                                         "99999999999999999999"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char *text = run_watched(values[i], stall_briefly);
         ck_assert_msg(!strstr(text, "without parking"), "GREEN_SLOW_MS=%s: %s",
                       values[i] ? values[i] : "(unset)", text);
         free(text);
     }
+}
+END_TEST
+
+/* Watching starts again with the next green_run (the watchdog, left with
+ * nothing to watch, waits for it). */
+static void *one_stall(void *arg)
+{
+    (void)arg;
+    ck_assert(spin_until_reported());
+    return NULL;
+}
+
+START_TEST(watched_again)
+{
+    for (int i = 0; i < 2; i++) {
+        char *text = run_watched("20", one_stall);
+        ck_assert_uint_eq(count(text, "without parking"), 1);
+        free(text);
+    }
+}
+END_TEST
+
+/* A child of fork has no watchdog: its stall goes unreported, and its
+ * green_run ends as usual (its scheduler leaves no watchdog it has not). */
+static bool child_unreported;
+
+static void *fork_and_stall(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork_counted();
+    if (pid == 0) {
+        off_t before = stderr_size();
+        spin_for(100);
+        child_unreported = stderr_size() == before;
+        return NULL;  /* green_run returns in the child */
+    }
+    int status;
+    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(status, 0);
+    return NULL;
+}
+
+START_TEST(forked_child_is_not_watched)
+{
+    if (under_tsan())
+        return;  /* it does not follow a child forked while threads ran */
+    pid_t parent = getpid();
+    char *text = run_watched("20", fork_and_stall);
+    free(text);
+    if (getpid() != parent)
+        exit_child(child_unreported ? 0 : 3);
 }
 END_TEST
 
@@ -140,6 +198,8 @@ Suite *watch_suite(void)
     tcase_add_test(tc, stall_is_reported_while_it_lasts);
     tcase_add_test(tc, parking_is_no_stall);
     tcase_add_test(tc, off_unless_asked);
+    tcase_add_test(tc, watched_again);
+    tcase_add_test(tc, forked_child_is_not_watched);
     suite_add_tcase(s, tc);
     return s;
 }
