@@ -40,13 +40,15 @@ static void report(struct green__watch *w, int64_t ms)
 {
     uint64_t words[GREEN__WATCH_NAME_WORDS];
     uint_fast64_t seq, id;
-    do {  /* the seqlock's read side: a copy made while no switch wrote */
+    /* The seqlock's read side: a copy made while no switch wrote.  The
+     * acquire loads keep the second look at seq after the copy (no
+     * fences: TSan does not follow them). */
+    do {
         seq = atomic_load_explicit(&w->seq, memory_order_acquire);
-        id = atomic_load_explicit(&w->id, memory_order_relaxed);
+        id = atomic_load_explicit(&w->id, memory_order_acquire);
         for (int i = 0; i < GREEN__WATCH_NAME_WORDS; i++)
-            words[i] = atomic_load_explicit(&w->name[i], memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire);
-    } while ((seq & 1) || seq != atomic_load_explicit(&w->seq, memory_order_relaxed));
+            words[i] = atomic_load_explicit(&w->name[i], memory_order_acquire);
+    } while ((seq & 1) || seq != atomic_load_explicit(&w->seq, memory_order_acquire));
     char name[GREEN_NAME_MAX];
     memcpy(name, words, sizeof name);
     name[GREEN_NAME_MAX - 1] = '\0';
@@ -150,12 +152,13 @@ void green__watch_switch(struct green__watch *w, const green_t *t)
 {
     uint64_t words[GREEN__WATCH_NAME_WORDS];
     memcpy(words, t->name, sizeof words);
+    /* The write side: release stores keep the odd seq before the copy and
+     * the copy before the even one (plain moves on x86-64). */
     uint_fast64_t seq = atomic_load_explicit(&w->seq, memory_order_relaxed);
     atomic_store_explicit(&w->seq, seq + 1, memory_order_relaxed);  /* odd: writing */
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&w->id, t->id, memory_order_relaxed);
+    atomic_store_explicit(&w->id, t->id, memory_order_release);
     for (int i = 0; i < GREEN__WATCH_NAME_WORDS; i++)
-        atomic_store_explicit(&w->name[i], words[i], memory_order_relaxed);
+        atomic_store_explicit(&w->name[i], words[i], memory_order_release);
     atomic_store_explicit(&w->seq, seq + 2, memory_order_release);
 }
 
