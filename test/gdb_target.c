@@ -12,15 +12,21 @@ void all_parked(void);
 
 static int pipefd[2];
 
+/* Each parks and keeps its frame: the empty asm after the call leaves the
+ * compiler no tail call to make of it. */
 __attribute__((noinline)) int park_in_sleep(void)
 {
-    return green_sleep(600000);
+    int r = green_sleep(600000);
+    __asm__ volatile("" ::: "memory");
+    return r;
 }
 
 __attribute__((noinline)) ssize_t park_in_read(void)
 {
     char c;
-    return green_read(pipefd[0], &c, 1);
+    ssize_t r = green_read(pipefd[0], &c, 1);
+    __asm__ volatile("" ::: "memory");
+    return r;
 }
 
 /* With an argument, the program dumps core here, for gdb to read. */
