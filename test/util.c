@@ -89,6 +89,11 @@ void exit_child(int code)
     _exit(code);
 }
 
+bool under_qemu(void)
+{
+    return getenv("GREEN_TEST_QEMU") != NULL;
+}
+
 pid_t fork_counted(void)
 {
     /* A coverage build turns a call of fork into one that clears the

@@ -44,6 +44,10 @@ pid_t fork_counted(void);
 /* Reads n bytes from a blocking fd, or up to end of file or an error. */
 ssize_t read_blocking(int fd, void *buf, size_t n);
 
+/* Whether the tests run under qemu-user (make test-aarch64 says so), whose
+ * fork() in a process with other threads fails its own assertions. */
+bool under_qemu(void);
+
 /* Whether the tests run under ThreadSanitizer, which cannot start threads
  * in the child of a fork made while threads ran. */
 bool under_tsan(void);
