@@ -125,6 +125,7 @@ struct green__sched {
     struct green__stack_cache stacks;
     struct green__overflow overflow;
     struct green__watch watch;      /* the stall detector's view of it */
+    int *errno_at;                  /* this OS thread's errno */
 
     /* green_run's own context, resumed once the root has finished. */
     struct green__ctx main_ctx;
