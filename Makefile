@@ -53,7 +53,7 @@ LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS) $(STACK_
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
-          lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c \
+          lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S) \
           $(if $(FAULTS),lib/fault.c)
 # epoll is Linux's; elsewhere poll(2) is the only poller.

@@ -139,6 +139,8 @@ GREEN_API ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
 GREEN_API int green_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 GREEN_API int green_connect(int fd, const struct sockaddr *addr,
                             socklen_t addrlen);
+GREEN_API ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags);
+GREEN_API ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags);
 GREEN_API int green_wait(int fd, int events);
 GREEN_API int green_close(int fd);
 GREEN_API int green_fd_adopt(int fd);
@@ -163,6 +165,32 @@ GREEN_API int green_udp_bind(const char *host, const char *port, int flags);
 GREEN_API int green_unix_connect(const char *path);
 GREEN_API int green_unix_listen(const char *path, int backlog);
 GREEN_API int green_local_port(int fd);
+GREEN_API int green_tcp_close(int fd);
+
+/* Buffered streams over an fd or over any transport shaped like
+ * green_read and green_write (TLS, a test double). */
+typedef struct green_stream green_stream_t;
+typedef struct green_stream_io {
+    ssize_t (*read)(void *ctx, void *buf, size_t n);
+    ssize_t (*write)(void *ctx, const void *buf, size_t n);
+    int (*close)(void *ctx);            /* NULL: nothing to close */
+} green_stream_io_t;
+
+GREEN_API green_stream_t *green_stream_open(int fd, size_t limit);
+GREEN_API green_stream_t *green_stream_open_io(const green_stream_io_t *io, void *ctx,
+                                               size_t limit);
+GREEN_API ssize_t green_stream_read(green_stream_t *s, void *buf, size_t n);
+GREEN_API ssize_t green_stream_readexactly(green_stream_t *s, void *buf, size_t n);
+GREEN_API ssize_t green_stream_readuntil(green_stream_t *s, const void *delim, size_t dlen,
+                                         void *buf, size_t n);
+GREEN_API ssize_t green_stream_readline(green_stream_t *s, char *buf, size_t n);
+GREEN_API ssize_t green_stream_peek(green_stream_t *s, const void **data, size_t want);
+GREEN_API int green_stream_consume(green_stream_t *s, size_t n);
+GREEN_API size_t green_stream_buffered(const green_stream_t *s);
+GREEN_API ssize_t green_stream_write(green_stream_t *s, const void *buf, size_t n);
+GREEN_API int green_stream_flush(green_stream_t *s);
+GREEN_API int green_stream_close(green_stream_t *s);
+GREEN_API int green_stream_fd(const green_stream_t *s);
 
 /* Child processes and signals. */
 GREEN_API pid_t green_waitpid(pid_t pid, int *status, int options);
