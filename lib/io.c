@@ -35,8 +35,8 @@ static ssize_t partial(size_t done, ssize_t err)
     return (ssize_t)done;
 }
 
-/* One I/O call, whichever of the eight it is. */
-enum kind { READ, READV, RECVFROM, WRITE, WRITEV, SENDTO };
+/* One I/O call, whichever of the ten it is; the reading kinds first. */
+enum kind { READ, READV, RECVFROM, RECVMSG, WRITE, WRITEV, SENDTO, SENDMSG };
 
 struct io {
     enum kind kind;
@@ -50,6 +50,7 @@ struct io {
     socklen_t *addrlen;
     const struct sockaddr *to;    /* sendto's */
     socklen_t tolen;
+    struct msghdr *msg;           /* recvmsg's and sendmsg's */
 };
 
 static int events_of(const struct io *o)
@@ -70,8 +71,10 @@ static ssize_t on_socket(const struct io *o)
     case READ: return recv(o->fd, o->buf, o->n, in);
     case READV: return bad_count ? plain(o) : recvmsg(o->fd, &m, in);
     case RECVFROM: return recvfrom(o->fd, o->buf, o->n, o->flags | in, o->addr, o->addrlen);
+    case RECVMSG: return recvmsg(o->fd, o->msg, o->flags | in);
     case WRITE: return send(o->fd, o->buf, o->n, out);
     case WRITEV: return bad_count ? plain(o) : sendmsg(o->fd, &m, out);
+    case SENDMSG: return sendmsg(o->fd, o->msg, o->flags | out);
     case SENDTO: break;
     }
     return sendto(o->fd, o->buf, o->n, o->flags | out, o->to, o->tolen);
@@ -84,8 +87,10 @@ static ssize_t plain(const struct io *o)
     case READ: return read(o->fd, o->buf, o->n);
     case READV: return readv(o->fd, o->iov, o->iovcnt);
     case RECVFROM: return recvfrom(o->fd, o->buf, o->n, o->flags, o->addr, o->addrlen);
+    case RECVMSG: return recvmsg(o->fd, o->msg, o->flags);
     case WRITE: return write(o->fd, o->buf, o->n);
     case WRITEV: return writev(o->fd, o->iov, o->iovcnt);
+    case SENDMSG: return sendmsg(o->fd, o->msg, o->flags | MSG_NOSIGNAL);
     case SENDTO: break;
     }
     return sendto(o->fd, o->buf, o->n, o->flags | MSG_NOSIGNAL, o->to, o->tolen);
@@ -276,6 +281,63 @@ ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
     if (!s)
         return writev(fd, iov, iovcnt);
     return result(writev_all(s, fd, iov, iovcnt));
+}
+
+/* Messages: recvmsg makes one successful call, as recvfrom does; sendmsg
+ * sends everything, as a blocking sendmsg would.  The ancillary data goes
+ * with the first bytes; on a stream socket that took only part, the rest
+ * follows without it. */
+
+ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    struct green__sched *s = green__cur;
+    if (!s || (flags & MSG_DONTWAIT))
+        return recvmsg(fd, msg, flags);
+    if (!msg)
+        return green__fail(EINVAL);
+    return result(once(s, &(struct io){.kind = RECVMSG, .fd = fd, .flags = flags, .msg = msg}));
+}
+
+static ssize_t sendmsg_rest(struct green__sched *s, int fd, const struct msghdr *msg, size_t r)
+{
+    const struct iovec *iov = msg->msg_iov;
+    int i = 0, n = (int)msg->msg_iovlen;
+    size_t off, done = r;
+    iov_advance(iov, n, r, &i, &off);
+    if (i < n && off) {
+        size_t rest = iov[i].iov_len - off;
+        struct io w = {.kind = WRITE, .fd = fd, .buf = (char *)iov[i].iov_base + off, .n = rest};
+        ssize_t k = out_all(s, &w);
+        if (k < 0)
+            return partial(done, k);
+        done += (size_t)k;
+        if (k < (ssize_t)rest)
+            return (ssize_t)done;
+        i++;
+    }
+    if (i == n)
+        return (ssize_t)done;
+    ssize_t k = writev_all(s, fd, iov + i, n - i);
+    return k < 0 ? partial(done, k) : (ssize_t)(done + (size_t)k);
+}
+
+ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return sendmsg(fd, msg, flags);
+    if (flags & MSG_DONTWAIT)
+        return sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+    if (!msg)
+        return green__fail(EINVAL);
+    struct io o = {.kind = SENDMSG, .fd = fd, .flags = flags, .msg = (struct msghdr *)msg};
+    ssize_t r = once(s, &o);
+    if (r < 0)
+        return result(r);
+    size_t total = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++)
+        total += msg->msg_iov[i].iov_len;
+    return (size_t)r < total ? result(sendmsg_rest(s, fd, msg, (size_t)r)) : r;
 }
 
 /* Connections: accept and connect have no per-call flag, so the socket

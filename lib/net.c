@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "offload.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
@@ -198,8 +199,7 @@ static bool give_up(void)
     return green__cancel_due(self) || (self->deadline >= 0 && green_now() >= self->deadline);
 }
 
-/* Connects a new socket to one address: the fd or -errno. */
-static int connect_to(const struct addrinfo *ai)
+int green__connect_to(const struct addrinfo *ai)
 {
     int fd = open_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
     if (fd < 0 || green_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
@@ -210,7 +210,8 @@ static int connect_to(const struct addrinfo *ai)
 }
 
 /* Tries each address in turn; the first error that stops it, or the last
- * address's error, is the call's.  The fd or -errno. */
+ * address's error, is the call's.  Several addresses of a TCP name race
+ * each other inside green_run (lib/race.c).  The fd or -errno. */
 static int connect_any(const char *host, const char *port, int type)
 {
     if (!host || !port)
@@ -219,10 +220,14 @@ static int connect_any(const char *host, const char *port, int type)
     int fd = lookup(host, port, &hints, &res);
     if (fd < 0)
         return fd;
-    fd = -EADDRNOTAVAIL;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-        if ((fd = connect_to(ai)) >= 0 || give_up())
-            break;
+    if (type == SOCK_STREAM && green__cur && res->ai_next) {
+        fd = green__connect_race(res);
+    } else {
+        fd = -EADDRNOTAVAIL;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+            if ((fd = green__connect_to(ai)) >= 0 || give_up())
+                break;
+    }
     freeaddrinfo(res);
     return fd;
 }
@@ -301,6 +306,31 @@ int green_local_port(int fd)
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return green__fail(EAFNOSUPPORT);
+}
+
+/* A graceful close: the peer is told that nothing more comes, what it
+ * still sends is read and dropped until its own end of file (or the
+ * deadline), and then the socket is closed, so that the peer's last
+ * bytes cannot turn the close into a reset that loses what was sent. */
+int green_tcp_close(int fd)
+{
+    if (fd < 0)
+        return green__fail(EBADF);
+    int err = 0;
+    if (shutdown(fd, SHUT_WR) < 0) {
+        err = errno;
+        if (err == EBADF)
+            return green__fail(EBADF);
+    } else {
+        char drop[512];
+        ssize_t r;
+        while ((r = green_read(fd, drop, sizeof drop)) > 0)
+            continue;
+        if (r < 0)
+            err = errno;
+    }
+    green_close(fd);
+    return err ? green__fail(err) : 0;
 }
 
 /* Unix-domain sockets. */

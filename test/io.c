@@ -651,6 +651,138 @@ GREEN_TEST(many_readers_on_one_fd)
     return NULL;
 }
 
+/* sendmsg and recvmsg: an fd passed over a Unix socket, a message larger
+ * than the socket holds sent in full with its fd once, and the errors. */
+
+static ssize_t send_fd(int sock, int fd, const void *buf, size_t n)
+{
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = {(void *)buf, n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                       .msg_controllen = sizeof ctl.space};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return green_sendmsg(sock, &m, 0);
+}
+
+/* Receives up to n bytes and any fd that came with them (-1 if none). */
+static ssize_t recv_fd(int sock, void *buf, size_t n, int *fd)
+{
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {buf, n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                       .msg_controllen = sizeof ctl.space};
+    ssize_t r = green_recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    *fd = -1;
+    struct cmsghdr *c = r >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    return r;
+}
+
+struct fd_recv {
+    int sock, fd;
+    ssize_t r;
+    unsigned char *buf;
+    size_t n;
+};
+
+static void *receive_fd(void *arg)
+{
+    struct fd_recv *x = arg;
+    x->r = recv_fd(x->sock, x->buf, x->n, &x->fd);
+    if (x->r > 0 && x->n > 1000)  /* a large one: the rest, without fds */
+        x->r += (ssize_t)read_full(x->sock, x->buf + x->r, x->n - (size_t)x->r);
+    return NULL;
+}
+
+GREEN_TEST(sendmsg_recvmsg_pass_fd)
+{
+    (void)arg;
+    int sv[2], p[2];
+    make_socketpair(sv);
+    make_pipe(p);
+    /* The receiver parks first. */
+    unsigned char small[16];
+    struct fd_recv x = {.sock = sv[1], .buf = small, .n = sizeof small};
+    green_t *t = green_spawn(receive_fd, &x);
+    green_yield();
+    ck_assert_int_eq(send_fd(sv[0], p[1], "hi", 2), 2);
+    green_join(t, NULL);
+    ck_assert_int_eq(x.r, 2);
+    ck_assert_int_ge(x.fd, 0);
+    ck_assert_int_eq(green_write(x.fd, "!", 1), 1);  /* the pipe's write end */
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    ck_assert_int_eq(c, '!');
+    green_close(x.fd);
+
+    /* More than the socket holds: all of it, the fd with the first part. */
+    unsigned char *src = pattern(BIG, 7), *dst = malloc(BIG);
+    struct fd_recv y = {.sock = sv[1], .buf = dst, .n = BIG};
+    t = green_spawn(receive_fd, &y);
+    ck_assert_int_eq(send_fd(sv[0], p[1], src, BIG), BIG);
+    green_join(t, NULL);
+    ck_assert_int_eq(y.r, BIG);
+    ck_assert_int_ge(y.fd, 0);
+    ck_assert_mem_eq(dst, src, BIG);
+    green_close(y.fd);
+
+    /* Errors, a deadline, and MSG_DONTWAIT passed on. */
+    errno = 0;
+    ck_assert_int_eq(green_sendmsg(sv[0], NULL, 0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_recvmsg(sv[0], NULL, 0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    struct iovec iov = {&c, 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    ck_assert_int_eq(green_recvmsg(-1, &m, 0), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_sendmsg(p[0], &m, 0), -1);
+    ck_assert_int_eq(errno, ENOTSOCK);
+    ck_assert_int_eq(green_recvmsg(sv[1], &m, MSG_DONTWAIT), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(green_sendmsg(sv[0], &m, MSG_DONTWAIT), 1);
+    ck_assert_int_eq(green_recvmsg(sv[1], &m, 0), 1);
+    green_deadline(green_now() + 10);
+    ck_assert_int_eq(green_recvmsg(sv[1], &m, 0), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    free(src);
+    free(dst);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+START_TEST(sendmsg_recvmsg_outside)
+{
+    int sv[2];
+    make_socketpair(sv);
+    char c = 'x';
+    struct iovec iov = {&c, 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    ck_assert_int_eq(green_sendmsg(sv[0], &m, 0), 1);
+    c = 0;
+    ck_assert_int_eq(green_recvmsg(sv[1], &m, 0), 1);
+    ck_assert_int_eq(c, 'x');
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 /* Cancellation and deadlines in I/O. */
 
 GREEN_TEST(cancel_read)
@@ -721,6 +853,8 @@ Suite *io_suite(void)
     tcase_add_test(tc, reader_and_writer_on_one_socket);
     tcase_add_test(tc, two_readers_on_one_fd);
     tcase_add_test(tc, many_readers_on_one_fd);
+    tcase_add_test(tc, sendmsg_recvmsg_pass_fd);
+    tcase_add_test(tc, sendmsg_recvmsg_outside);
     tcase_add_test(tc, cancel_read);
     tcase_add_test(tc, read_ready_past_deadline);
     suite_add_tcase(s, tc);

@@ -1,5 +1,7 @@
 /* Connecting and listening by name: green_getaddrinfo, green_tcp_*,
  * green_udp_*, green_unix_*, green_local_port.  Loopback only. */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "util.h"
 
 /* A name the resolver refuses without asking any server: it is not a
@@ -198,6 +201,204 @@ GREEN_TEST(tcp_connect_deadline)
 }
 END_TEST
 
+/* Happy Eyeballs.  A black hole: a listener on family's loopback whose
+ * accept queue is full, so that a connect to it is never answered. */
+struct hole {
+    int lfd, fill[8];
+    struct sockaddr_storage addr;
+    socklen_t len;
+};
+
+static void hole_open(struct hole *h, int family)
+{
+    h->lfd = green_tcp_listen(family == AF_INET6 ? "::1" : "127.0.0.1", "0", 1);
+    ck_assert_int_ge(h->lfd, 0);
+    h->len = sizeof h->addr;
+    ck_assert_int_eq(getsockname(h->lfd, (struct sockaddr *)&h->addr, &h->len), 0);
+    for (int i = 0; i < 8; i++) {
+        h->fill[i] = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(h->fill[i], (struct sockaddr *)&h->addr, h->len);
+    }
+}
+
+static void hole_close(struct hole *h)
+{
+    for (int i = 0; i < 8; i++)
+        close(h->fill[i]);
+    green_close(h->lfd);
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static struct addrinfo entry(const struct sockaddr_storage *addr, socklen_t len,
+                             struct addrinfo *next)
+{
+    return (struct addrinfo){.ai_family = addr->ss_family, .ai_socktype = SOCK_STREAM,
+                             .ai_addr = (struct sockaddr *)addr, .ai_addrlen = len,
+                             .ai_next = next};
+}
+
+static int peer_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    ck_assert_int_eq(getpeername(fd, (struct sockaddr *)&ss, &len), 0);
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* The first address never answers (on IPv6 where there is one): the next,
+ * on the other family, is tried after the delay and wins, and the first
+ * attempt is cancelled and closed. */
+GREEN_TEST(connect_race_black_hole)
+{
+    (void)arg;
+    struct hole h;
+    hole_open(&h, have_ipv6_loopback() ? AF_INET6 : AF_INET);
+    int lfd = green_tcp_listen("127.0.0.1", "0", 8);
+    struct sockaddr_storage good;
+    socklen_t len = sizeof good;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&good, &len), 0);
+    struct addrinfo second = entry(&good, len, NULL), first = entry(&h.addr, h.len, &second);
+    int fds = open_fds();
+    int64_t start = green_now();
+    int fd = green__connect_race(&first);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(green_now() - start, 250);  /* the second waited its turn */
+    ck_assert_int_eq(peer_port(fd), green_local_port(lfd));
+    ck_assert_int_eq(open_fds(), fds + 1);  /* the losing attempt is closed */
+    green_close(fd);
+    /* The same through the list: what green_tcp_connect gives it. */
+    fd = green__connect_race(&second);
+    ck_assert_int_ge(fd, 0);
+    green_close(fd);
+    green_close(lfd);
+    hole_close(&h);
+    return NULL;
+}
+
+/* A refusal starts the next attempt at once; when every address fails,
+ * the last error is the call's. */
+GREEN_TEST(connect_race_failures)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 8), dead = green_tcp_listen("127.0.0.1", "0", 8);
+    struct sockaddr_storage good, gone;
+    socklen_t len = sizeof good, glen = sizeof gone;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&good, &len), 0);
+    ck_assert_int_eq(getsockname(dead, (struct sockaddr *)&gone, &glen), 0);
+    green_close(dead);  /* nobody listens there now */
+    struct addrinfo c = entry(&good, len, NULL), b = entry(&gone, glen, &c),
+                    a = entry(&gone, glen, &b);
+    int64_t start = green_now();
+    int fd = green__connect_race(&a);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_lt(green_now() - start, 250);  /* no delay after a refusal */
+    green_close(fd);
+    b.ai_next = NULL;
+    errno = 0;
+    ck_assert_int_eq(green__connect_race(&a), -ECONNREFUSED);
+    green_close(lfd);
+    return NULL;
+}
+
+/* The caller's deadline and cancellation end the whole race, and every
+ * attempt with it. */
+struct holes {
+    int r;
+    struct hole h;
+};
+
+static void *race_holes(void *arg)
+{
+    struct holes *x = arg;
+    struct addrinfo b = entry(&x->h.addr, x->h.len, NULL), a = entry(&x->h.addr, x->h.len, &b);
+    x->r = green__connect_race(&a);
+    return NULL;
+}
+
+GREEN_TEST(connect_race_deadline_and_cancel)
+{
+    (void)arg;
+    struct holes x;
+    hole_open(&x.h, AF_INET);
+    int fds = open_fds();
+    green_deadline(green_now() + 300);
+    race_holes(&x);
+    ck_assert_int_eq(x.r, -ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(open_fds(), fds);
+    green_t *t = green_spawn(race_holes, &x);
+    green_yield();
+    green_cancel(t);
+    green_join(t, NULL);
+    ck_assert_int_eq(x.r, -ECANCELED);
+    ck_assert_int_eq(open_fds(), fds);
+    hole_close(&x.h);
+    return NULL;
+}
+
+/* A graceful close: what the peer sends until its own close is read and
+ * dropped; the deadline bounds it. */
+static void *send_then_close(void *arg)
+{
+    int fd = green_accept((int)(intptr_t)arg, NULL, NULL);
+    char buf[4096] = {0};
+    for (int i = 0; i < 64; i++)
+        green_write(fd, buf, sizeof buf);
+    char c;
+    ck_assert_int_eq(green_read(fd, &c, 1), 0);  /* the other side shut down */
+    green_close(fd);
+    return NULL;
+}
+
+GREEN_TEST(tcp_close_graceful)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 8);
+    char port[16];
+    port_of(lfd, port);
+    green_t *t = green_spawn(send_then_close, (void *)(intptr_t)lfd);
+    int fd = green_tcp_connect("127.0.0.1", port);
+    ck_assert_int_eq(green_tcp_close(fd), 0);
+    green_join(t, NULL);
+
+    /* A peer that never closes: the deadline, and the socket is closed. */
+    fd = green_tcp_connect("127.0.0.1", port);
+    int c = green_accept(lfd, NULL, NULL);
+    green_deadline(green_now() + 20);
+    errno = 0;
+    ck_assert_int_eq(green_tcp_close(fd), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+    char b;
+    ck_assert_int_eq(green_read(c, &b, 1), 0);
+    green_close(c);
+
+    /* Not connected: said, and closed. */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    errno = 0;
+    ck_assert_int_eq(green_tcp_close(fd), -1);
+    ck_assert_int_eq(errno, ENOTCONN);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+    ck_assert_int_eq(green_tcp_close(-1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_tcp_close(fd), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green_close(lfd);
+    return NULL;
+}
+
 GREEN_TEST(tcp_listen_errors)
 {
     (void)arg;
@@ -363,6 +564,10 @@ Suite *net_suite(void)
     tcase_add_test(tc, tcp_ipv6_loopback);
     tcase_add_test(tc, tcp_connect_refused);
     tcase_add_test(tc, tcp_connect_deadline);
+    tcase_add_test(tc, connect_race_black_hole);
+    tcase_add_test(tc, connect_race_failures);
+    tcase_add_test(tc, connect_race_deadline_and_cancel);
+    tcase_add_test(tc, tcp_close_graceful);
     tcase_add_test(tc, tcp_listen_errors);
     tcase_add_test(tc, local_port_errors);
     tcase_add_test(tc, udp_bind_connect);
