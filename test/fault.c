@@ -20,6 +20,7 @@
  * points. */
 #define GREEN_FAULT_IMPL
 #include "fault.h"
+#include "net.h"
 #include "sched.h"
 #include "util.h"
 
@@ -507,6 +508,63 @@ static void talk(int fd)
     green_close(fd);
 }
 
+/* Echoes lines through a stream until end of file. */
+static void *stream_echo(void *arg)
+{
+    int fd = *(int *)arg;
+    green_stream_t *s = green_stream_open(fd, 0);
+    if (!ok(s != NULL)) {
+        green_close(fd);
+        return NULL;
+    }
+    static char line[16384];
+    ssize_t n;
+    while ((n = green_stream_readline(s, line, sizeof line)) > 0)
+        if (green_stream_write(s, line, (size_t)n) < 0) {
+            failed();
+            break;
+        }
+    if (n < 0)
+        failed();
+    if (green_stream_close(s) < 0)
+        failed();
+    return NULL;
+}
+
+/* A short line and one longer than the stream's buffer, there and back.
+ * When the server failed it closed: end of file here is no error. */
+static void step_stream(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return;
+    green_t *t = green_spawn(stream_echo, &sv[1]);
+    if (!ok(t != NULL)) {
+        green_close(sv[0]);
+        green_close(sv[1]);
+        return;
+    }
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    if (!ok(s != NULL)) {
+        green_close(sv[0]);
+        green_join(t, NULL);
+        return;
+    }
+    static char long_line[10001], buf[16384];
+    memset(long_line, 'x', sizeof long_line - 1);
+    long_line[sizeof long_line - 1] = '\n';
+    ssize_t r = -1;
+    if (ok(green_stream_write(s, "ping\n", 5) == 5) &&
+        (r = green_stream_readline(s, buf, sizeof buf)) == 5 &&
+        ok(green_stream_write(s, long_line, sizeof long_line) == sizeof long_line))
+        r = green_stream_readline(s, buf, sizeof buf);
+    if (r < 0)
+        failed();
+    if (green_stream_close(s) < 0)
+        failed();
+    green_join(t, NULL);
+}
+
 static void step_tcp(const char *host)
 {
     int l = green_tcp_listen("127.0.0.1", "0", 0);
@@ -638,7 +696,7 @@ static void *workload(void *arg)
     (void)arg;
     static void (*const steps[])(void) = {
         step_spawn, step_chan, step_sync, step_group, step_pipe_socketpair, step_offload,
-        step_unix, step_waitpid, step_signal, step_queue, step_deadline_cancel,
+        step_unix, step_waitpid, step_signal, step_queue, step_deadline_cancel, step_stream,
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         green_deadline(green_now() + STEP_MS);  /* nothing waits for long */
@@ -799,6 +857,79 @@ static unsigned sweep_both(struct fault f)
 
 enum { TRIES = 6 };  /* calls tried per point, spread over its count */
 
+/* A stream that cannot be allocated, a buffer that cannot grow for a long
+ * line (nothing is lost: the line is there once memory is), and one that
+ * cannot shrink back (it stays large, and works). */
+GREEN_TEST(stream_enomem)
+{
+    (void)arg;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    /* The poller's records of the two fds are made first: they are the
+     * scheduler's, and stay. */
+    char c;
+    ck_assert_int_eq(green_write(sv[1], "w", 1), 1);
+    ck_assert_int_eq(green_read(sv[0], &c, 1), 1);
+    struct green__fault_books before = green__fault_books();
+    for (unsigned long nth = 1; nth <= 2; nth++) {
+        green__fault_set(GREEN__FAULT_malloc, nth, false, ENOMEM);
+        errno = 0;
+        ck_assert_ptr_null(green_stream_open(sv[0], 0));
+        ck_assert_int_eq(errno, ENOMEM);
+        ck_assert_int_eq(green__fault_books().blocks, before.blocks);
+    }
+    green__fault_clear();
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_ptr_nonnull(s);
+    static char line[9000], buf[9000];
+    memset(line, 'y', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    ck_assert_int_eq(green_write(sv[1], line, sizeof line), sizeof line);
+    green__fault_set(GREEN__FAULT_realloc, 1, false, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_set(GREEN__FAULT_realloc, 2, false, ENOMEM);  /* the shrink */
+    ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), sizeof line);
+    ck_assert_mem_eq(buf, line, sizeof line);
+    green__fault_clear();
+    ck_assert_int_eq(green_write(sv[1], "z\n", 2), 2);
+    ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), 2);
+    ck_assert_int_eq(green_stream_close(s), 0);
+    green_close(sv[1]);
+    ck_assert_int_eq(green__fault_books().blocks, before.blocks);
+    return NULL;
+}
+
+/* A race whose bookkeeping cannot be allocated fails with ENOMEM; one
+ * whose attempt cannot start (no stack) goes on to the next address. */
+GREEN_TEST(connect_race_enomem)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 8);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
+    struct addrinfo b = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
+                         .ai_addr = (struct sockaddr *)&ss, .ai_addrlen = len};
+    struct addrinfo a = b;
+    a.ai_next = &b;
+    struct green__fault_books before = green__fault_books();
+    green__fault_set(GREEN__FAULT_calloc, 1, false, ENOMEM);
+    ck_assert_int_eq(green__connect_race(&a), -ENOMEM);
+    green__fault_set(GREEN__FAULT_calloc, 2, false, ENOMEM);
+    ck_assert_int_eq(green__connect_race(&a), -ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green__fault_books().blocks, before.blocks);
+    green__fault_set(GREEN__FAULT_mmap, 1, false, ENOMEM);  /* the first attempt's stack */
+    int fd = green__connect_race(&a);
+    green__fault_clear();
+    ck_assert_int_ge(fd, 0);
+    green_close(fd);
+    green_close(lfd);
+    return NULL;
+}
+
 START_TEST(fault_sweep)
 {
     signal(SIGUSR1, SIG_IGN);
@@ -837,6 +968,8 @@ Suite *fault_suite(void)
     tcase_add_test(tc, guards_without_madvise);
     tcase_add_test(tc, adopt_and_release_fail);
     tcase_add_test(tc, select_many_cases_enomem);
+    tcase_add_test(tc, stream_enomem);
+    tcase_add_test(tc, connect_race_enomem);
     suite_add_tcase(s, tc);
     TCase *sweep = tcase_create("sweep");
     tcase_set_timeout(sweep, 240);
