@@ -235,9 +235,9 @@ test-aarch64:
 # make bench: libgreen's programs, then each peer whose package is
 # installed (bench-deps installs them all), then bench/run.py.
 BENCH_CFLAGS = $(BASE_CFLAGS) -iquote lib $(CFLAGS)
-BENCH_GREEN  = $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/floor
+BENCH_GREEN  = $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/http_raw
 
-$(BUILD)/bench/green $(BUILD)/bench/loadgen: $(BUILD)/bench/%: bench/%.c bench/common.h $(STATIC)
+$(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/http_raw: $(BUILD)/bench/%: bench/%.c bench/common.h $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
 

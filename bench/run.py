@@ -43,6 +43,10 @@ PEERS = {
                              env={"GREEN_POLLER": "poll"}),
     "libgreen fast":    dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
                              http=[f"{BUILD}/fast/examples/http_server"]),
+    # The http-hello server as it was before streams: its own buffer, no
+    # parsing (bench/http_raw.c), beside the example on a stream.
+    "libgreen own buffer": dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
+                                http=[f"{BUILD}/bench/http_raw"]),
     "State Threads":    dict(cmd=[f"{BUILD}/bench/st"], kind="peer", pkg="libst-dev"),
     "GNU Pth":          dict(cmd=[f"{BUILD}/bench/pth"], kind="peer", pkg="libpth-dev", scale=0.1),
     "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
@@ -118,9 +122,9 @@ WORKLOADS = [
          notes={"GNU Pth": "not run: its scheduler walks every thread on each switch; "
                            "100,000 take it minutes"}),
 ]
-HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
+HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen own buffer", "State Threads", "GNU Pth", "Go", "asyncio",
               "uvloop", "gevent", "libuv", "epoll by hand"]
-IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads")]
+IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "libgreen own buffer")]
 SELECT_LIMIT = "not run: it waits with select(2), which stops at 1024 fds"
 
 

@@ -221,20 +221,26 @@ static void consume(green_stream_t *s, size_t n)
     }
 }
 
-/* Makes room for need bytes in all, from rbuf[0]: 0 or -1/ENOMEM. */
-static int reserve(green_stream_t *s, size_t need)
+/* Makes room at the end of the buffer for the next read: moves what is
+ * buffered to the front, or, when it fills the buffer, grows the buffer
+ * to want bytes (more than it holds: the caller wants more than that).
+ * 0 or -1/ENOMEM. */
+static int make_room(green_stream_t *s, size_t want)
 {
-    if (s->rpos && s->rpos + need > s->rcap) {
+    if (s->rpos + s->rlen < s->rcap)
+        return 0;
+    if (s->rpos) {
         memmove(s->rbuf, s->rbuf + s->rpos, s->rlen);
         s->rpos = 0;
-    }
-    if (need <= s->rcap)
         return 0;
-    char *big = realloc(s->rbuf, need);
+    }
+    if (want <= s->rcap)
+        want = 2 * s->rcap;  /* not reached: a full buffer is less than wanted */
+    char *big = realloc(s->rbuf, want);
     if (!big)
         return green__fail(ENOMEM);
     s->rbuf = big;
-    s->rcap = need;
+    s->rcap = want;
     return 0;
 }
 
@@ -253,13 +259,13 @@ static int send_first(green_stream_t *s)
     return r < 0 && !s->werr ? -1 : 0;
 }
 
-/* Reads once more into the buffer, which is made to hold at least want
- * bytes in all: the count read, 0 at end of file, or -1. */
+/* Reads once more into the buffer, for a caller that wants want bytes
+ * buffered in all: the count read, 0 at end of file, or -1. */
 static ssize_t fill(green_stream_t *s, size_t want)
 {
     if (send_first(s) < 0)
         return -1;
-    if (reserve(s, want < BUF_SIZE ? BUF_SIZE : want) < 0)
+    if (make_room(s, want) < 0)
         return -1;
     size_t end = s->rpos + s->rlen;
     ssize_t r = (s->io->read)(s->ctx, s->rbuf + end, s->rcap - end);

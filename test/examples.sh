@@ -91,21 +91,37 @@ else
 fi
 stop_server
 
-# http_server: two requests on one keep-alive connection, two answers.
+# http_server: pipelined keep-alive requests, HTTP/1.0 keep-alive said
+# back, "Connection: close" honoured, a body with a blank line in it read
+# as a body, garbage refused with 400, and a server that cannot listen
+# exits non-zero.  Each exchange ends with a close, so cat reads all.
+http_exchange() {
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf "$1" >&3
+    timeout 10 cat <&3
+    exec 3>&-
+}
+# Answers follow bodies without a newline: count them, not lines.
 if ! start_server http_server; then
     bad http_server "did not start: $line"
 else
-    exec 3<>"/dev/tcp/127.0.0.1/$port"
-    printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n' >&3
-    # Each answer is 84 bytes, and the body ends without a newline.
-    reply=""
-    read -r -t 10 -N 168 reply <&3
-    exec 3>&-
-    answers=$(printf '%s' "$reply" | grep -o 'Hello, World!' | wc -l)
-    if [ "$answers" = 2 ]; then
+    why=""
+    out=$(http_exchange 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n')
+    [ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 200 OK' | wc -l)" = 3 ] &&
+        [ "$(printf '%s' "$out" | grep -c '^Connection: close')" = 1 ] || why="$why pipelined:[$out]"
+    out=$(http_exchange 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n')
+    [ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 200 OK' | wc -l)" = 2 ] &&
+        printf '%s' "$out" | grep -q '^Connection: keep-alive' || why="$why http/1.0:[$out]"
+    out=$(http_exchange 'POST / HTTP/1.1\r\nContent-Length: 8\r\n\r\n\r\n\r\nabcdGET / HTTP/1.1\r\nConnection: close\r\n\r\n')
+    [ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 200 OK' | wc -l)" = 2 ] || why="$why body:[$out]"
+    out=$(http_exchange 'GARBAGE\r\n\r\n')
+    printf '%s' "$out" | grep -q '^HTTP/1.1 400 Bad Request' || why="$why garbage:[$out]"
+    timeout 10 $run "$dir/http_server" "$port" >/dev/null 2>&1
+    [ $? = 1 ] || why="$why no non-zero exit when the port is taken"
+    if [ -z "$why" ]; then
         ok http_server
     else
-        bad http_server "got $answers answers"
+        bad http_server "$why"
     fi
 fi
 stop_server

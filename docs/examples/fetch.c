@@ -1,7 +1,7 @@
 /*
  * Fetches several URLs at once, a green thread each, and gathers the
  * pages: what asyncio users write with aiohttp and asyncio.gather, in C,
- * with a small HTTP/1.1 GET over green_tcp_connect.
+ * with a small HTTP/1.1 GET over green_tcp_connect and a buffered stream.
  *
  *   cc fetch.c $(pkg-config --cflags --libs green) -o fetch
  *   ./fetch http://127.0.0.1:8080/ http://localhost:8080/other ...
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct page {
     const char *url;
@@ -48,55 +49,72 @@ static int parse_url(const char *url, char *host, size_t hostcap, char *port,
     return 0;
 }
 
-/* Writes all of buf; -1 on error. */
-static int write_all(int fd, const char *buf, size_t n)
+enum { BODY_MAX = 16 << 20 };
+
+/* A body of unknown length: read to the end of the connection. */
+static char *read_to_end(green_stream_t *s, size_t *length)
 {
-    return green_write(fd, buf, n) == (ssize_t)n ? 0 : -1;
+    size_t cap = 16384, got = 0;
+    char *body = malloc(cap + 1);
+    ssize_t n = 1;
+    while (body && got <= BODY_MAX && (n = green_stream_read(s, body + got, cap - got)) > 0) {
+        got += (size_t)n;
+        char *bigger = got == cap ? realloc(body, (cap *= 2) + 1) : body;
+        if (!bigger)
+            free(body);
+        body = bigger;
+    }
+    if (!body || n < 0 || got > BODY_MAX) {
+        free(body);
+        return NULL;
+    }
+    *length = got;
+    return body;
 }
 
-/* Reads the response: headers up to the blank line, then the body by its
- * Content-Length, or to the end of the connection. */
-static int read_response(int fd, struct page *p)
+/* Reads the response: the status line and the headers a line at a time,
+ * then the body by its Content-Length, or to the end of the connection. */
+static int read_response(green_stream_t *s, struct page *p)
 {
-    size_t cap = 16384, have = 0;
-    char *buf = malloc(cap + 1), *body = NULL;
-    ssize_t n;
-    while (buf && !body && (n = green_read(fd, buf + have, cap - have)) > 0) {
-        have += (size_t)n;
-        buf[have] = '\0';
-        body = strstr(buf, "\r\n\r\n");
-        if (!body && have == cap)
-            break;  /* headers too long for this small client */
-    }
-    if (!body) {
-        p->error = buf ? "no complete header" : "out of memory";
-        free(buf);
+    char line[2048];
+    ssize_t n = green_stream_readline(s, line, sizeof line - 1);
+    if (n <= 0) {
+        p->error = n == 0 ? "no answer" : NULL;  /* NULL: errno says */
         return -1;
     }
-    body += 4;
-    p->status = atoi(buf + strcspn(buf, " "));
-    const char *cl = strstr(buf, "Content-Length:");
-    size_t want = cl && cl < body ? strtoul(cl + 15, NULL, 10) : SIZE_MAX;
-    size_t got = have - (size_t)(body - buf);
-    size_t room = want == SIZE_MAX ? cap : want + 1;
-    if (got > room - 1)
-        got = room - 1;
-    p->body = malloc(room);
-    if (p->body)
-        memcpy(p->body, body, got);
-    free(buf);
-    if (!p->body) {
-        p->error = "out of memory";
+    line[n] = '\0';
+    if (sscanf(line, "HTTP/1.%*d %d", &p->status) != 1) {
+        p->error = "not an HTTP answer";
         return -1;
     }
-    while (got < want && got < room - 1 && (n = green_read(fd, p->body + got, room - 1 - got)) > 0)
-        got += (size_t)n;
-    p->body[got] = '\0';
-    p->length = got;
-    if (want != SIZE_MAX && got < want) {
-        p->error = "the connection ended early";
+    size_t want = SIZE_MAX;
+    while ((n = green_stream_readline(s, line, sizeof line - 1)) > 0) {
+        line[n] = '\0';
+        if (strcmp(line, "\r\n") == 0 || strcmp(line, "\n") == 0)
+            break;  /* the blank line: the body follows */
+        if (strncasecmp(line, "Content-Length:", 15) == 0)
+            want = strtoul(line + 15, NULL, 10);
+    }
+    if (n <= 0) {
+        p->error = n == 0 ? "no complete header" : NULL;
         return -1;
     }
+    if (want == SIZE_MAX) {
+        p->body = read_to_end(s, &p->length);
+        p->error = p->body ? NULL : "the body could not be read";
+        return p->body ? 0 : -1;
+    }
+    if (want > BODY_MAX || !(p->body = malloc(want + 1))) {
+        p->error = "the body is too large";
+        return -1;
+    }
+    n = green_stream_readexactly(s, p->body, want);
+    if (n < 0 || (size_t)n < want) {
+        p->error = n < 0 && errno != ENODATA ? NULL : "the connection ended early";
+        return -1;
+    }
+    p->body[want] = '\0';
+    p->length = want;
     return 0;
 }
 
@@ -111,17 +129,21 @@ static void *fetch(void *arg)
     }
     green_deadline(green_now() + 10000);
     int fd = green_tcp_connect(host, port);
-    if (fd < 0) {
+    green_stream_t *s = fd < 0 ? NULL : green_stream_open(fd, 0);
+    if (!s) {
         p->error = strerror(errno);
+        if (fd >= 0)
+            green_close(fd);
         return p;
     }
     int len = snprintf(request, sizeof request,
                        "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
-    if (len >= (int)sizeof request || write_all(fd, request, (size_t)len) < 0)
+    /* The request waits in the stream's buffer; the first read sends it. */
+    if (len >= (int)sizeof request || green_stream_write(s, request, (size_t)len) < 0)
         p->error = "could not send the request";
-    else if (read_response(fd, p) < 0 && !p->error)
+    else if (read_response(s, p) < 0 && !p->error)
         p->error = strerror(errno);
-    green_close(fd);
+    green_stream_close(s);
     return p;
 }
 
