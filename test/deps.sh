@@ -1,6 +1,7 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
-#   deps.sh check      pkg-config, Check, OpenSSL's headers and gdb, for make test
+#   deps.sh check      pkg-config, Check, OpenSSL's headers, gdb and redis-tools,
+#                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
 #   deps.sh coverage   gcovr, for make coverage
 #   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
@@ -19,6 +20,8 @@ check)
     [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
     # The gdb extension's test, test/gdb.sh.
     command -v gdb >/dev/null 2>&1 || missing="$missing gdb"
+    # The kv_server example's test talks to it with the real client.
+    command -v redis-benchmark >/dev/null 2>&1 || missing="$missing redis-tools"
     ;;
 valgrind)
     command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"

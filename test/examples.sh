@@ -142,6 +142,30 @@ else
 fi
 stop_server
 
+# kv_server: the real redis-cli and redis-benchmark against it (Debian's
+# redis-tools, which test/deps.sh installs): replies as Redis gives them,
+# pipelined benchmarks without an error, and every INCR counted.
+if ! start_server kv_server; then
+    bad kv_server "did not start: $line"
+else
+    cli() { timeout 10 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>&1; }
+    got="$(cli ping) $(cli set greeting hello) $(cli get greeting) $(cli incr n) $(cli incr n)"
+    got="$got $(cli del greeting n nothing) $(cli exists greeting) $(cli incr "$(printf 'x\r\ny')")"
+    bench=$(timeout 60 redis-benchmark -h 127.0.0.1 -p "$port" -t ping,set,get,incr \
+            -n 20000 -P 16 -q 2>&1 | tr '\r' '\n' | grep -v 'rps=')
+    count=$(cli get counter:__rand_int__)
+    if [ "$got" != "PONG OK hello 1 2 2 0 1" ]; then
+        bad kv_server "redis-cli got: $got"
+    elif echo "$bench" | grep -qi 'error' || [ "$(echo "$bench" | grep -c 'requests per second')" != 5 ]; then
+        bad kv_server "redis-benchmark: $bench"
+    elif [ "$count" != 20000 ]; then
+        bad kv_server "20000 INCRs counted $count"
+    else
+        ok kv_server
+    fi
+fi
+stop_server
+
 # sync_vs_green: both ways finish every request, and say how long.
 out=$(timeout 30 $run "$dir/sync_vs_green" 5) || bad sync_vs_green "exit $?: $out"
 if echo "$out" | grep -q '^one after another: 5 requests in [0-9]* ms$' &&
@@ -186,7 +210,8 @@ else
 fi
 stop_server
 
-# tls_echo: OpenSSL through green_wait, three clients at once.
+# tls_echo: OpenSSL through green_wait under a stream, three clients at
+# once; then as a server, two lines through the real openssl s_client.
 out=$(timeout 20 $run "$dir/tls_echo") || bad tls_echo "exit $?: $out"
 if [ "$(echo "$out" | grep -c 'got back "hello from green thread #[0-9]*"$')" = 3 ] &&
    echo "$out" | grep -q '^3 of 3 lines echoed over TLS$'; then
@@ -194,4 +219,22 @@ if [ "$(echo "$out" | grep -c 'got back "hello from green thread #[0-9]*"$')" = 
 else
     bad tls_echo "$out"
 fi
+if ! start_server tls_echo; then
+    bad "tls_echo (server)" "did not start: $line"
+else
+    coproc SCLIENT { exec timeout 20 openssl s_client -connect "127.0.0.1:$port" -quiet -no_ign_eof 2>/dev/null; }
+    a="" b=""
+    echo "first line over TLS" >&"${SCLIENT[1]}"
+    read -r -t 10 a <&"${SCLIENT[0]}"
+    echo "second line" >&"${SCLIENT[1]}"
+    read -r -t 10 b <&"${SCLIENT[0]}"
+    exec {SCLIENT[1]}>&-
+    wait "$SCLIENT_PID" 2>/dev/null
+    if [ "$a" = "first line over TLS" ] && [ "$b" = "second line" ]; then
+        ok "tls_echo (server, openssl s_client)"
+    else
+        bad "tls_echo (server)" "s_client got '$a' and '$b'"
+    fi
+fi
+stop_server
 exit $fail
