@@ -11,6 +11,7 @@
 #   make test-faults     the suites in the test build with fault points
 #                        (FAULTS=1), which adds the fault suite
 #   make coverage        line and branch coverage of lib/ by those suites
+#   make fuzz            the stream reader's fuzz target for FUZZ_SECONDS (30)
 #   make soak            an echo server under normal and hostile clients for
 #                        SECONDS (20) under each poller
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
@@ -81,7 +82,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-aarch64 test-faults coverage soak
+        valgrind sanitize tsan deps test-run test-aarch64 test-faults coverage soak fuzz
 
 all: $(STATIC) $(SHARED)
 
@@ -174,6 +175,25 @@ coverage: deps
 	    --exclude-unreachable-branches --fail-under-line $(COVERAGE_LINES) \
 	    --fail-under-branch $(COVERAGE_BRANCHES) >/dev/null || \
 	    { echo "coverage is under the bar: $(COVERAGE_LINES)% of lines, $(COVERAGE_BRANCHES)% of branches"; exit 1; }
+
+# make fuzz: the stream reader's fuzz target (test/fuzz_stream.c) for
+# FUZZ_SECONDS, built with clang's libFuzzer, ASan and UBSan; where
+# libFuzzer is missing, with a driver of random inputs instead.
+FUZZ_BUILD   = build/fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS  = $(BASE_CFLAGS) $(POLLER_CFLAGS) -iquote lib -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+fuzz:
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	@if clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(FUZZ_BUILD)/fuzz_stream \
+	        test/fuzz_stream.c $(LIB_SRC) -pthread 2>$(FUZZ_BUILD)/build.log; then \
+	    $(FUZZ_BUILD)/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        $(FUZZ_BUILD)/corpus >$(FUZZ_BUILD)/fuzz.log 2>&1; rc=$$?; \
+	    if [ $$rc = 0 ]; then grep -E "DONE|^Done" $(FUZZ_BUILD)/fuzz.log; \
+	    else tail -40 $(FUZZ_BUILD)/fuzz.log; exit 1; fi; \
+	else echo "fuzz: no libFuzzer here (Debian's libclang-rt-14-dev): random inputs instead"; \
+	    clang $(FUZZ_CFLAGS) -DGREEN_FUZZ_DRIVER -o $(FUZZ_BUILD)/fuzz_driver \
+	        test/fuzz_stream.c $(LIB_SRC) -pthread && $(FUZZ_BUILD)/fuzz_driver $(FUZZ_SECONDS); fi
 
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --suppressions=test/valgrind.supp \
