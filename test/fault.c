@@ -895,6 +895,15 @@ GREEN_TEST(stream_enomem)
     green__fault_clear();
     ck_assert_int_eq(green_write(sv[1], "z\n", 2), 2);
     ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), 2);
+    /* A counted read the buffer cannot grow for: nothing lost either. */
+    ck_assert_int_eq(green_write(sv[1], line, sizeof line), sizeof line);
+    green__fault_set(GREEN__FAULT_realloc, 1, false, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_stream_readexactly(s, buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_stream_readexactly(s, buf, sizeof buf), sizeof buf);
+    ck_assert_mem_eq(buf, line, sizeof buf);
     ck_assert_int_eq(green_stream_close(s), 0);
     green_close(sv[1]);
     ck_assert_int_eq(green__fault_books().blocks, before.blocks);

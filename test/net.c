@@ -391,6 +391,12 @@ GREEN_TEST(tcp_close_graceful)
     ck_assert_int_eq(green_tcp_close(fd), -1);
     ck_assert_int_eq(errno, ENOTCONN);
     ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(green_tcp_close(p[0]), -1);
+    ck_assert_int_eq(errno, ENOTSOCK);
+    ck_assert_int_eq(fcntl(p[0], F_GETFD), -1);
+    close(p[1]);
     ck_assert_int_eq(green_tcp_close(-1), -1);
     ck_assert_int_eq(errno, EBADF);
     ck_assert_int_eq(green_tcp_close(fd), -1);

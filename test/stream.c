@@ -446,6 +446,11 @@ GREEN_TEST(deadline_and_cancel_mid_line)
     ck_assert_int_eq(errno, EBUSY);  /* one reader at a time */
     ck_assert_int_eq(green_stream_close(s), -1);
     ck_assert_int_eq(errno, EBUSY);
+    const void *p;
+    ck_assert_int_eq(green_stream_peek(s, &p, 0), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    ck_assert_int_eq(green_stream_consume(s, 0), -1);
+    ck_assert_int_eq(errno, EBUSY);
     ck_assert_int_eq(green_write(sv[1], "-ial", 4), 4);
     green_yield();
     green_cancel(t);
@@ -496,6 +501,62 @@ GREEN_TEST(request_reply_without_flush)
         ck_assert_line(s, green_stream_readline, "again\n");
     ck_assert_int_eq(green_stream_close(s), 0);
     green_join(t, NULL);
+    return NULL;
+}
+
+/* Reads n bytes with green_read, or up to end of file. */
+static ssize_t read_blocking_green(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    ssize_t r;
+    while (got < n && (r = green_read(fd, buf + got, n - got)) > 0)
+        got += (size_t)r;
+    return (ssize_t)got;
+}
+
+/* Two writers: the second meets EBUSY while the first is parked sending,
+ * and a small write still joins the buffer behind it. */
+struct big_write {
+    green_stream_t *s;
+    const char *buf;
+    size_t n;
+    ssize_t r;
+};
+
+static void *write_big(void *arg)
+{
+    struct big_write *w = arg;
+    w->r = green_stream_write(w->s, w->buf, w->n);
+    return NULL;
+}
+
+GREEN_TEST(second_writer_busy)
+{
+    (void)arg;
+    enum { N = 1 << 20 };
+    int sv[2];
+    make_socketpair(sv);
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    char *big = calloc(1, N);
+    struct big_write w = {s, big, N, 0};
+    green_t *t = green_spawn(write_big, &w);
+    green_yield();  /* it parks: the socket holds far less */
+    errno = 0;
+    ck_assert_int_eq(green_stream_flush(s), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    ck_assert_int_eq(green_stream_write(s, big, 8192), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    ck_assert_int_eq(green_stream_write(s, "tail", 4), 4);
+    char *in = malloc(N + 4);
+    ck_assert_uint_eq((size_t)read_blocking_green(sv[1], in, N), N);
+    green_join(t, NULL);
+    ck_assert_int_eq(w.r, N);
+    ck_assert_int_eq(green_stream_close(s), 0);  /* sends the tail */
+    ck_assert_int_eq(green_read(sv[1], in, 8), 4);
+    ck_assert_mem_eq(in, "tail", 4);
+    green_close(sv[1]);
+    free(in);
+    free(big);
     return NULL;
 }
 
@@ -664,6 +725,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, deadline_and_cancel_mid_line);
     tcase_add_test(tc, request_reply_without_flush);
     tcase_add_test(tc, write_to_closed_peer);
+    tcase_add_test(tc, second_writer_busy);
     tcase_add_test(tc, random_chunkings);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, stream_outside_run);
