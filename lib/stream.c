@@ -168,7 +168,8 @@ ssize_t green_stream_write(green_stream_t *s, const void *buf, size_t n)
     if (s->werr)
         return green__fail(s->werr);
     if (n <= BUF_SIZE - s->wlen) {
-        memcpy(s->wbuf + s->wlen, buf, n);
+        if (n)  /* buf may be NULL then */
+            memcpy(s->wbuf + s->wlen, buf, n);
         s->wlen += n;
         return (ssize_t)n;
     }
@@ -290,7 +291,8 @@ static int start_reading(green_stream_t *s, const void *buf, size_t n)
 
 static ssize_t hand_out(green_stream_t *s, void *buf, size_t n)
 {
-    memcpy(buf, s->rbuf + s->rpos, n);
+    if (n)  /* buf may be NULL then */
+        memcpy(buf, s->rbuf + s->rpos, n);
     consume(s, n);
     return (ssize_t)n;
 }

@@ -686,6 +686,8 @@ GREEN_TEST(bad_input)
     ck_assert_int_eq(green_stream_write(s, NULL, 1), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(green_stream_read(s, buf, 0), 0);
+    ck_assert_int_eq(green_stream_read(s, NULL, 0), 0);
+    ck_assert_int_eq(green_stream_readexactly(s, NULL, 0), 0);
     ck_assert_int_eq(sc.reads, 0);
     ck_assert_line(s, green_stream_readline, "abc\n");  /* nothing was lost */
     ck_assert_int_eq(green_stream_close(s), 0);
