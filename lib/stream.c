@@ -224,8 +224,8 @@ static void consume(green_stream_t *s, size_t n)
 
 /* Makes room at the end of the buffer for the next read: moves what is
  * buffered to the front, or, when it fills the buffer, grows the buffer
- * to want bytes (more than it holds: the caller wants more than that).
- * 0 or -1/ENOMEM. */
+ * to want bytes.  Every caller reads only to have more than is buffered,
+ * so a full buffer holds fewer than want.  0 or -1/ENOMEM. */
 static int make_room(green_stream_t *s, size_t want)
 {
     if (s->rpos + s->rlen < s->rcap)
@@ -235,8 +235,6 @@ static int make_room(green_stream_t *s, size_t want)
         s->rpos = 0;
         return 0;
     }
-    if (want <= s->rcap)
-        want = 2 * s->rcap;  /* not reached: a full buffer is less than wanted */
     char *big = realloc(s->rbuf, want);
     if (!big)
         return green__fail(ENOMEM);

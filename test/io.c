@@ -767,6 +767,37 @@ GREEN_TEST(sendmsg_recvmsg_pass_fd)
     return NULL;
 }
 
+/* A message of several parts larger than the socket holds: every byte,
+ * in order; and cut short by the deadline, the count it sent. */
+GREEN_TEST(sendmsg_large_vector)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    unsigned char *src = pattern(2 * BIG, 3), *dst = malloc(2 * BIG);
+    struct iovec iov[3] = {{src, BIG / 2}, {src + BIG / 2, BIG}, {src + 3 * BIG / 2, BIG / 2}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 3};
+    struct reader rd = {sv[1], dst, 2 * BIG, 0};
+    green_t *t = green_spawn(read_into, &rd);
+    ck_assert_int_eq(green_sendmsg(sv[0], &m, 0), 2 * BIG);
+    green_join(t, NULL);
+    ck_assert_uint_eq(rd.got, 2 * BIG);
+    ck_assert_mem_eq(dst, src, 2 * BIG);
+    /* Nobody reads now: the deadline stops it after the socket is full. */
+    green_deadline(green_now() + 20);
+    errno = 0;
+    ssize_t r = green_sendmsg(sv[0], &m, 0);
+    ck_assert_int_gt(r, 0);
+    ck_assert_int_lt(r, 2 * BIG);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    free(src);
+    free(dst);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    return NULL;
+}
+
 START_TEST(sendmsg_recvmsg_outside)
 {
     int sv[2];
@@ -855,6 +886,7 @@ Suite *io_suite(void)
     tcase_add_test(tc, many_readers_on_one_fd);
     tcase_add_test(tc, sendmsg_recvmsg_pass_fd);
     tcase_add_test(tc, sendmsg_recvmsg_outside);
+    tcase_add_test(tc, sendmsg_large_vector);
     tcase_add_test(tc, cancel_read);
     tcase_add_test(tc, read_ready_past_deadline);
     suite_add_tcase(s, tc);

@@ -311,6 +311,44 @@ GREEN_TEST(connect_race_failures)
     return NULL;
 }
 
+/* The families take turns: with one address of the first family and two
+ * of the other, the second of those comes last.  A Unix socket stands
+ * for the other family, which the race treats like any. */
+GREEN_TEST(connect_race_families_take_turns)
+{
+    (void)arg;
+    int dead = green_tcp_listen("127.0.0.1", "0", 8);
+    struct sockaddr_storage gone;
+    socklen_t glen = sizeof gone;
+    ck_assert_int_eq(getsockname(dead, (struct sockaddr *)&gone, &glen), 0);
+    green_close(dead);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/green-race-%d.sock", (int)getpid());
+    unlink(path);
+    int lfd = green_unix_listen(path, 8);
+    ck_assert_int_ge(lfd, 0);
+    struct sockaddr_storage un;
+    socklen_t ulen = sizeof un;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&un, &ulen), 0);
+    /* refused (inet), refused (inet), unix: the unix one comes second. */
+    struct addrinfo c = entry(&un, ulen, NULL), b = entry(&gone, glen, &c),
+                    a = entry(&gone, glen, &b);
+    int64_t start = green_now();
+    int fd = green__connect_race(&a);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_lt(green_now() - start, 250);
+    green_close(fd);
+    /* refused inet, unix, unix: the inet one first, then both unix. */
+    struct addrinfo f = entry(&un, ulen, NULL), e = entry(&un, ulen, &f),
+                    d = entry(&gone, glen, &e);
+    fd = green__connect_race(&d);
+    ck_assert_int_ge(fd, 0);
+    green_close(fd);
+    green_close(lfd);
+    unlink(path);
+    return NULL;
+}
+
 /* The caller's deadline and cancellation end the whole race, and every
  * attempt with it. */
 struct holes {
@@ -332,7 +370,10 @@ GREEN_TEST(connect_race_deadline_and_cancel)
     struct holes x;
     hole_open(&x.h, AF_INET);
     int fds = open_fds();
-    green_deadline(green_now() + 300);
+    green_deadline(green_now() + 300);  /* the second attempt starts */
+    race_holes(&x);
+    ck_assert_int_eq(x.r, -ETIMEDOUT);
+    green_deadline(green_now() + 50);  /* it does not */
     race_holes(&x);
     ck_assert_int_eq(x.r, -ETIMEDOUT);
     green_deadline(GREEN_NEVER);
@@ -573,6 +614,7 @@ Suite *net_suite(void)
     tcase_add_test(tc, connect_race_black_hole);
     tcase_add_test(tc, connect_race_failures);
     tcase_add_test(tc, connect_race_deadline_and_cancel);
+    tcase_add_test(tc, connect_race_families_take_turns);
     tcase_add_test(tc, tcp_close_graceful);
     tcase_add_test(tc, tcp_listen_errors);
     tcase_add_test(tc, local_port_errors);

@@ -23,6 +23,7 @@ struct script {
     size_t sunk, write_cap;
     int write_err;
     int reads, writes, closes;
+    int close_err;          /* close fails with it */
 };
 
 static ssize_t script_read(void *ctx, void *buf, size_t n)
@@ -59,7 +60,12 @@ static ssize_t script_write(void *ctx, const void *buf, size_t n)
 
 static int script_close(void *ctx)
 {
-    ((struct script *)ctx)->closes++;
+    struct script *sc = ctx;
+    sc->closes++;
+    if (sc->close_err) {
+        errno = sc->close_err;
+        return -1;
+    }
     return 0;
 }
 
@@ -402,6 +408,91 @@ GREEN_TEST(write_timeout_does_not_stick)
     return NULL;
 }
 
+/* A read that must go to the transport sends the buffered writes first;
+ * when the deadline or cancellation stops that, the read fails with it
+ * (it would meet it too) and both buffers keep their bytes. */
+GREEN_TEST(read_after_unsendable_write)
+{
+    (void)arg;
+    static const int errs[] = {ETIMEDOUT, ECANCELED, EAGAIN, EINTR};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        struct script sc;
+        script_init(&sc, "line\n", NULL, 0);
+        sc.write_cap = 0;
+        sc.write_err = errs[i];
+        green_stream_t *s = script_stream(&sc, 0);
+        ck_assert_int_eq(green_stream_write(s, "ask\n", 4), 4);
+        char buf[8192];
+        errno = 0;
+        ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), -1);
+        ck_assert_int_eq(errno, errs[i]);
+        errno = 0;
+        ck_assert_int_eq(green_stream_read(s, buf, sizeof buf), -1);  /* the direct read too */
+        ck_assert_int_eq(errno, errs[i]);
+        ck_assert_int_eq(sc.reads, 0);
+        /* A write that does not fit meets it as well, and takes nothing. */
+        ck_assert_int_eq(green_stream_write(s, buf, sizeof buf), -1);
+        ck_assert_int_eq(errno, errs[i]);
+        sc.write_cap = sizeof sc.sink;
+        ck_assert_line(s, green_stream_readline, "line\n");
+        ck_assert_uint_eq(sc.sunk, 4);
+        green_stream_close(s);
+    }
+    return NULL;
+}
+
+/* A large write that a write error cuts short: -1, and it sticks. */
+GREEN_TEST(large_write_error)
+{
+    (void)arg;
+    struct script sc;
+    script_init(&sc, "", NULL, 0);
+    sc.write_cap = 5000;
+    sc.write_err = ECONNRESET;
+    green_stream_t *s = script_stream(&sc, 0);
+    static char big[10000];
+    errno = 0;
+    ck_assert_int_eq(green_stream_write(s, big, sizeof big), -1);
+    ck_assert_int_eq(errno, ECONNRESET);
+    ck_assert_int_eq(green_stream_flush(s), -1);
+    ck_assert_int_eq(errno, ECONNRESET);
+    /* A transport whose close fails: the close says so, and frees. */
+    sc.close_err = EIO;
+    errno = 0;
+    ck_assert_int_eq(green_stream_close(s), -1);
+    ck_assert_int_eq(errno, EIO);
+    script_init(&sc, "", NULL, 0);
+    sc.close_err = EIO;
+    s = script_stream(&sc, 0);
+    errno = 0;
+    ck_assert_int_eq(green_stream_close(s), -1);
+    ck_assert_int_eq(errno, EIO);
+    return NULL;
+}
+
+/* Peeking past the limit works when the bytes are buffered already; a
+ * read error while peeking is the peek's. */
+GREEN_TEST(peek_edges)
+{
+    (void)arg;
+    struct script sc;
+    script_init(&sc, "abcdefgh", NULL, 0);
+    green_stream_t *s = script_stream(&sc, 4);
+    const void *p;
+    ck_assert_int_eq(green_stream_peek(s, &p, 1), 8);
+    ck_assert_int_eq(green_stream_peek(s, &p, 6), 8);  /* over the limit, but there */
+    green_stream_close(s);
+    script_init(&sc, "ab", NULL, 0);
+    sc.read_err = ECONNRESET;
+    s = script_stream(&sc, 0);
+    errno = 0;
+    ck_assert_int_eq(green_stream_peek(s, &p, 3), -1);
+    ck_assert_int_eq(errno, ECONNRESET);
+    ck_assert_uint_eq(green_stream_buffered(s), 2);
+    green_stream_close(s);
+    return NULL;
+}
+
 /* Over a real socket: a deadline and a cancellation in the middle of a
  * line lose nothing. */
 
@@ -547,6 +638,14 @@ GREEN_TEST(second_writer_busy)
     ck_assert_int_eq(green_stream_write(s, big, 8192), -1);
     ck_assert_int_eq(errno, EBUSY);
     ck_assert_int_eq(green_stream_write(s, "tail", 4), 4);
+    ck_assert_int_eq(green_stream_close(s), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    /* A reader meanwhile leaves the writer's buffer to the writer. */
+    int64_t old = green_deadline(green_now() + 10);
+    char c;
+    ck_assert_int_eq(green_stream_read(s, &c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(old);
     char *in = malloc(N + 4);
     ck_assert_uint_eq((size_t)read_blocking_green(sv[1], in, N), N);
     green_join(t, NULL);
@@ -652,8 +751,10 @@ GREEN_TEST(bad_input)
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_ptr_null(green_stream_open_io(NULL, NULL, 0));
     ck_assert_int_eq(errno, EINVAL);
-    green_stream_io_t half = {script_read, NULL, NULL};
+    green_stream_io_t half = {script_read, NULL, NULL}, other_half = {NULL, script_write, NULL};
     ck_assert_ptr_null(green_stream_open_io(&half, NULL, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_ptr_null(green_stream_open_io(&other_half, NULL, 0));
     ck_assert_int_eq(errno, EINVAL);
 
     ck_assert_int_eq(green_stream_read(NULL, buf, 1), -1);
@@ -684,6 +785,12 @@ GREEN_TEST(bad_input)
     ck_assert_int_eq(green_stream_read(s, NULL, 1), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(green_stream_write(s, NULL, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_stream_write(s, buf, (size_t)SSIZE_MAX + 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_stream_read(s, buf, (size_t)SSIZE_MAX + 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_stream_readuntil(NULL, "\n", 1, buf, sizeof buf), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(green_stream_read(s, buf, 0), 0);
     ck_assert_int_eq(green_stream_read(s, NULL, 0), 0);
@@ -724,6 +831,9 @@ Suite *stream_suite(void)
     tcase_add_test(tc, writes_are_buffered);
     tcase_add_test(tc, write_error_sticks);
     tcase_add_test(tc, write_timeout_does_not_stick);
+    tcase_add_test(tc, read_after_unsendable_write);
+    tcase_add_test(tc, large_write_error);
+    tcase_add_test(tc, peek_edges);
     tcase_add_test(tc, deadline_and_cancel_mid_line);
     tcase_add_test(tc, request_reply_without_flush);
     tcase_add_test(tc, write_to_closed_peer);
