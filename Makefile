@@ -54,7 +54,7 @@ LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS) $(STACK_
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
-          lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c \
+          lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c lib/sys.c \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S) \
           $(if $(FAULTS),lib/fault.c)
 # epoll is Linux's; elsewhere poll(2) is the only poller.
@@ -76,15 +76,20 @@ EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/exam
 
 STATIC = $(BUILD)/libgreen.a
 SHARED = $(BUILD)/libgreen.so.$(VERSION)
+# libgreen-hook: the blocking calls interposed (docs/hooks.md); opt-in,
+# and built apart from libgreen, on its public API.
+HOOK_SRC = lib/hook.c lib/hook_wait.c
+HOOK_OBJ = $(HOOK_SRC:%.c=$(BUILD)/%.o)
+HOOK_SO  = $(BUILD)/libgreen-hook.so.$(VERSION)
 
 # Check's flags are looked up when used, after test/deps.sh has run.
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-aarch64 test-faults coverage soak fuzz
+        valgrind sanitize tsan deps test-run test-hook test-aarch64 test-faults coverage soak fuzz
 
-all: $(STATIC) $(SHARED)
+all: $(STATIC) $(SHARED) $(HOOK_SO)
 
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -103,6 +108,12 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libgreen.so.$(VERSION) $(BUILD)/libgreen.so.$(SOVERSION)
 	ln -sf libgreen.so.$(VERSION) $(BUILD)/libgreen.so
 
+$(HOOK_SO): $(HOOK_OBJ) $(SHARED)
+	$(CC) -shared -Wl,-soname,libgreen-hook.so.$(SOVERSION) -o $@ $(HOOK_OBJ) \
+	    -L$(BUILD) -lgreen -pthread $(LDFLAGS)
+	ln -sf libgreen-hook.so.$(VERSION) $(BUILD)/libgreen-hook.so.$(SOVERSION)
+	ln -sf libgreen-hook.so.$(VERSION) $(BUILD)/libgreen-hook.so
+
 # Tests link the static library, so they can reach internal counters.
 $(BUILD)/test/%.o: test/%.c
 	@mkdir -p $(@D)
@@ -110,6 +121,12 @@ $(BUILD)/test/%.o: test/%.c
 
 $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
 	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+# The hook's suite links the shared libraries, as a program that opts in.
+$(BUILD)/test/hook: test/hook.c $(HOOK_SO)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook.c -L$(BUILD) -lgreen-hook -lgreen \
+	    -Wl,-rpath,$(abspath $(BUILD)) $(CHECK_LIBS) -pthread $(LDFLAGS)
 
 # The program the gdb extension's test debugs.
 $(BUILD)/test/gdb_target: $(BUILD)/test/gdb_target.o $(STATIC)
@@ -131,6 +148,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
+	@$(MAKE) --no-print-directory test-hook
 	@for p in $(POLLERS); do echo "--- gdb, GREEN_POLLER=$$p"; \
 	    GREEN_POLLER=$$p sh test/gdb.sh $(BUILD)/test/gdb_target || exit 1; done
 	bash test/examples.sh $(BUILD)/examples
@@ -140,6 +158,11 @@ test: deps
 test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
 	    GREEN_POLLER=$$p $(BUILD)/test/run || exit 1; done
+
+# libgreen-hook's suite, a runner of its own, under each poller.
+test-hook: $(BUILD)/test/hook
+	@for p in $(POLLERS); do echo "--- hook, GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p $(BUILD)/test/hook || exit 1; done
 
 # The fault build: every call libgreen makes that can fail goes through a
 # fault point (lib/fault.h), and test/fault.c makes them fail.
@@ -202,9 +225,11 @@ VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
 
 valgrind: deps
 	@sh test/deps.sh valgrind
-	@$(MAKE) --no-print-directory $(BUILD)/test/run
+	@$(MAKE) --no-print-directory $(BUILD)/test/run $(BUILD)/test/hook
 	@for p in $(POLLERS); do echo "--- GREEN_POLLER=$$p"; \
-	    GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=10 $(VALGRIND) $(BUILD)/test/run || exit 1; done
+	    GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=10 $(VALGRIND) $(BUILD)/test/run || exit 1; \
+	    echo "--- hook, GREEN_POLLER=$$p"; \
+	    GREEN_POLLER=$$p CK_TIMEOUT_MULTIPLIER=10 $(VALGRIND) $(BUILD)/test/hook || exit 1; done
 
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=all
@@ -303,6 +328,12 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lib/green.pc.in > $(DESTDIR)$(PCDIR)/green.pc
+	install -m 755 $(HOOK_SO) $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(VERSION)
+	ln -sf libgreen-hook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(SOVERSION)
+	ln -sf libgreen-hook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen-hook.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    lib/green-hook.pc.in > $(DESTDIR)$(PCDIR)/green-hook.pc
 	install -d $(DESTDIR)$(DATADIR)/libgreen $(DESTDIR)$(GDB_AUTOLOAD)
 	install -m 644 lib/green-gdb.py $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py
 	install -m 644 lib/green-gdb.py $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
@@ -312,10 +343,13 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libgreen.so.$(VERSION) \
 	      $(DESTDIR)$(LIBDIR)/libgreen.so.$(SOVERSION) \
 	      $(DESTDIR)$(LIBDIR)/libgreen.so $(DESTDIR)$(PCDIR)/green.pc \
+	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(VERSION) \
+	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(SOVERSION) \
+	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so $(DESTDIR)$(PCDIR)/green-hook.pc \
 	      $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py \
 	      $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
 
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(HOOK_OBJ:.o=.d)

@@ -10,7 +10,6 @@
  * too.
  */
 #define GREEN_FAULT_IMPL
-#include "fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +29,8 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "fault.h"  /* after the system headers: it brings lib/sys.h's macros */
 
 static const char *const names[] = {
 #define GREEN__FAULT_NAME(name) #name,

@@ -11,7 +11,8 @@
  * Each .c file of lib/ that makes such calls includes this header last,
  * after every system header: in a test build it turns the calls of this
  * file into calls of the points (lib/fault.c), which then make the real
- * call unless they are to fail.
+ * call unless they are to fail.  In every build it also brings lib/sys.h,
+ * the table through which libgreen passes by libgreen-hook.
  */
 #ifndef GREEN_FAULT_H
 #define GREEN_FAULT_H
@@ -139,8 +140,30 @@ int green__fault_sigaltstack(const char *site, const stack_t *ss, stack_t *old);
 void green__fault_free(void *p);
 void green__fault_freeaddrinfo(struct addrinfo *ai);
 
+/* The calls around the hook (lib/sys.h), after every system header; the
+ * points below replace those that are points, and make the call through
+ * the table themselves. */
+#include "sys.h"
+
 /* The calls, turned into their points everywhere but in fault.c. */
 #ifndef GREEN_FAULT_IMPL
+#undef read
+#undef write
+#undef readv
+#undef writev
+#undef recv
+#undef send
+#undef recvfrom
+#undef sendto
+#undef recvmsg
+#undef sendmsg
+#undef accept4
+#undef connect
+#undef socket
+#undef fcntl
+#undef poll
+#undef epoll_wait
+#undef getaddrinfo
 #undef strdup
 #define malloc(n) green__fault_malloc(GREEN__FAULT_SITE, n)
 #define calloc(n, size) green__fault_calloc(GREEN__FAULT_SITE, n, size)
@@ -191,6 +214,9 @@ static inline int green__fault_errno(enum green__fault_point p)
     (void)p;
     return 0;
 }
+
+/* The calls around the hook. */
+#include "sys.h"
 
 #endif /* GREEN_FAULTS */
 

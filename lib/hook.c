@@ -1,0 +1,283 @@
+/*
+ * libgreen-hook: the blocking calls of the C library, interposed, so that
+ * a library written for blocking I/O (libpq, hiredis, libcurl) parks only
+ * the green thread that called it.  Opt-in: a program links -lgreen-hook
+ * or runs with LD_PRELOAD=libgreen-hook.so; libgreen itself interposes
+ * nothing, and reaches the C library around this file (lib/sys.h).
+ *
+ * Every call here is the real one outside a green thread (plain OS
+ * threads, the offload workers, before and after green_run) and on an fd
+ * the program itself made non-blocking.  Inside a green thread, on an fd
+ * the program sees as blocking, it is the green call: the same result,
+ * but the wait parks the green thread, under its deadline and
+ * cancellation.  The program's view of O_NONBLOCK is kept per fd (view),
+ * since libgreen makes fds non-blocking underneath; fcntl reports the
+ * view.
+ *
+ * This file uses libgreen's public API only.  docs/hooks.md says what is
+ * interposed, how each call behaves, and the limits.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "green.h"
+
+#include "hook.h"
+
+struct green__hook_real green__hook_real;
+
+/* The program's view of each fd's O_NONBLOCK: UNKNOWN until a call looks
+ * (then the fd's own flag), BLOCKING or NONBLOCKING as the program set
+ * it; and UNDER once libgreen has made the fd non-blocking underneath a
+ * blocking view, so that the flag stays while the program toggles its
+ * own.  One byte per fd up to the fd limit; fds beyond it count as
+ * UNKNOWN, looked up each time. */
+#define UNKNOWN GREEN__HOOK_UNKNOWN
+#define BLOCKING GREEN__HOOK_BLOCKING
+#define NONBLOCKING GREEN__HOOK_NONBLOCKING
+enum { VIEW = 3, UNDER = 4 };
+static _Atomic unsigned char *view;
+static size_t nview;
+
+#define LOAD(name) *(void **)&green__hook_real.name = dlsym(RTLD_NEXT, #name)
+
+static void load(void)
+{
+    LOAD(read); LOAD(write); LOAD(readv); LOAD(writev); LOAD(recv); LOAD(send);
+    LOAD(recvfrom); LOAD(sendto); LOAD(recvmsg); LOAD(sendmsg); LOAD(accept);
+    LOAD(accept4); LOAD(connect); LOAD(socket); LOAD(fcntl); LOAD(close);
+    LOAD(dup2); LOAD(dup3); LOAD(poll); LOAD(ppoll); LOAD(select); LOAD(epoll_wait);
+    LOAD(nanosleep); LOAD(clock_nanosleep); LOAD(usleep); LOAD(sleep);
+    LOAD(getaddrinfo); LOAD(getnameinfo); LOAD(gethostbyname_r); LOAD(gethostbyname);
+    struct rlimit rl;
+    size_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
+                   ? (size_t)rl.rlim_max : 1u << 20;
+    if (n > 1u << 20)
+        n = 1u << 20;
+    view = calloc(n, 1);
+    nview = view ? n : 0;
+}
+
+static pthread_once_t loaded = PTHREAD_ONCE_INIT;
+
+void green__hook_load(void)
+{
+    pthread_once(&loaded, load);
+}
+
+__attribute__((constructor)) static void hook_init(void)
+{
+    green__hook_load();
+}
+
+static int entry(int fd)
+{
+    return fd >= 0 && (size_t)fd < nview
+               ? atomic_load_explicit(&view[fd], memory_order_relaxed) : UNKNOWN;
+}
+
+static void set_entry(int fd, int e)
+{
+    if (fd >= 0 && (size_t)fd < nview)
+        atomic_store_explicit(&view[fd], (unsigned char)e, memory_order_relaxed);
+}
+
+/* The program's view of fd, learnt from the fd's own flag the first time. */
+int green__hook_view(int fd)
+{
+    int v = entry(fd) & VIEW;
+    if (v == UNKNOWN) {
+        int flags = REAL(fcntl)(fd, F_GETFL);
+        v = flags >= 0 && (flags & O_NONBLOCK) ? NONBLOCKING : BLOCKING;
+        if (flags >= 0)
+            set_entry(fd, v);
+    }
+    return v;
+}
+
+bool green__hook_greened(int fd)
+{
+    return green__hook_in_green() && green__hook_view(fd) == BLOCKING;
+}
+
+/* Reading and writing. */
+
+HOOK ssize_t read(int fd, void *buf, size_t n)
+{
+    return green__hook_greened(fd) ? green_read(fd, buf, n) : REAL(read)(fd, buf, n);
+}
+
+HOOK ssize_t write(int fd, const void *buf, size_t n)
+{
+    return green__hook_greened(fd) ? green_write(fd, buf, n) : REAL(write)(fd, buf, n);
+}
+
+HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+    return green__hook_greened(fd) ? green_readv(fd, iov, n) : REAL(readv)(fd, iov, n);
+}
+
+HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    return green__hook_greened(fd) ? green_writev(fd, iov, n) : REAL(writev)(fd, iov, n);
+}
+
+HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return green__hook_greened(fd) ? green_recv(fd, buf, n, flags) : REAL(recv)(fd, buf, n, flags);
+}
+
+HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return green__hook_greened(fd) ? green_send(fd, buf, n, flags) : REAL(send)(fd, buf, n, flags);
+}
+
+HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                      socklen_t *len)
+{
+    return green__hook_greened(fd) ? green_recvfrom(fd, buf, n, flags, addr, len)
+                       : REAL(recvfrom)(fd, buf, n, flags, addr, len);
+}
+
+HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                    socklen_t len)
+{
+    return green__hook_greened(fd) ? green_sendto(fd, buf, n, flags, addr, len)
+                       : REAL(sendto)(fd, buf, n, flags, addr, len);
+}
+
+HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return green__hook_greened(fd) ? green_recvmsg(fd, msg, flags) : REAL(recvmsg)(fd, msg, flags);
+}
+
+HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return green__hook_greened(fd) ? green_sendmsg(fd, msg, flags) : REAL(sendmsg)(fd, msg, flags);
+}
+
+/* Connections.  A socket libgreen accepted or connected is non-blocking
+ * underneath; the program sees what it asked for. */
+
+static int accepted(int c, int flags)
+{
+    if (c < 0)
+        return c;
+    if ((flags & SOCK_CLOEXEC) && REAL(fcntl)(c, F_SETFD, FD_CLOEXEC) < 0) {
+        int err = errno;
+        green_close(c);
+        errno = err;
+        return -1;
+    }
+    set_entry(c, flags & SOCK_NONBLOCK ? NONBLOCKING : BLOCKING);
+    return c;
+}
+
+HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    if (!green__hook_greened(fd)) {
+        int c = REAL(accept4)(fd, addr, len, flags);
+        if (c >= 0)
+            set_entry(c, flags & SOCK_NONBLOCK ? NONBLOCKING : BLOCKING);
+        return c;
+    }
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return accepted(green_accept(fd, addr, len), flags);
+}
+
+HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return accept4(fd, addr, len, 0);
+}
+
+HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    return green__hook_greened(fd) ? green_connect(fd, addr, len) : REAL(connect)(fd, addr, len);
+}
+
+HOOK int socket(int family, int type, int protocol)
+{
+    int fd = REAL(socket)(family, type, protocol);
+    if (fd >= 0)
+        set_entry(fd, type & SOCK_NONBLOCK ? NONBLOCKING : BLOCKING);
+    return fd;
+}
+
+/* fcntl: O_NONBLOCK as the program set it; libgreen's own flag, where it
+ * set one, stays underneath. */
+HOOK int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);  /* an int or a pointer: passed on as it came */
+    va_end(ap);
+    if (cmd != F_GETFL && cmd != F_SETFL)
+        return REAL(fcntl)(fd, cmd, arg);
+    int now = REAL(fcntl)(fd, F_GETFL);
+    if (now < 0)
+        return now;
+    int v = green__hook_view(fd), under = entry(fd) & UNDER;
+    if (v == BLOCKING && (now & O_NONBLOCK))
+        under = UNDER;  /* libgreen's flag, not the program's */
+    if (cmd == F_GETFL)
+        return v == BLOCKING ? now & ~O_NONBLOCK : now;
+    int flags = (int)(intptr_t)arg;
+    int r = REAL(fcntl)(fd, F_SETFL, flags | (under ? O_NONBLOCK : 0));
+    if (r == 0)
+        set_entry(fd, (flags & O_NONBLOCK ? NONBLOCKING : BLOCKING) | under);
+    return r;
+}
+
+/* Closing: libgreen hears of every close, so that no record of an fd
+ * outlives it and a new fd with the same number starts clean. */
+
+HOOK int close(int fd)
+{
+    set_entry(fd, UNKNOWN);
+    return green__hook_in_green() ? green_close(fd) : REAL(close)(fd);
+}
+
+/* dup2 and dup3 close newfd first: libgreen forgets it (as it would on a
+ * green_close), and newfd takes oldfd's view, as it takes its flags. */
+static int duplicated(int oldfd, int newfd, int r)
+{
+    if (r >= 0) {
+        (void)green__hook_view(oldfd);
+        set_entry(newfd, entry(oldfd));  /* one file: one flag */
+    }
+    return r;
+}
+
+HOOK int dup2(int oldfd, int newfd)
+{
+    if (green__hook_in_green() && oldfd != newfd)
+        (void)green_fd_release(newfd);
+    return duplicated(oldfd, newfd, REAL(dup2)(oldfd, newfd));
+}
+
+HOOK int dup3(int oldfd, int newfd, int flags)
+{
+    if (green__hook_in_green() && oldfd != newfd)
+        (void)green_fd_release(newfd);
+    return duplicated(oldfd, newfd, REAL(dup3)(oldfd, newfd, flags));
+}

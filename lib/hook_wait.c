@@ -1,0 +1,387 @@
+/*
+ * libgreen-hook's waiting calls: poll, ppoll, select and epoll_wait park
+ * on all their fds and their timeout; the sleeps park; the resolver's
+ * calls run on the offload pool.  Outside a green thread each is the real
+ * call (lib/hook.c says why and how).
+ *
+ * A call's own timeout and the green thread's deadline both bound the
+ * wait: the earlier is set for it, and the thread's is put back after.
+ * The call's own timeout ending the wait is the call's usual result (0
+ * ready fds, a full sleep); the thread's deadline or cancellation is -1
+ * with ETIMEDOUT or ECANCELED (for the resolver, EAI_SYSTEM with that
+ * errno), which a library sees as an error and gives up on.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hook.h"
+
+/* The wait's bound: the earlier of the call's timeout (ms, negative for
+ * none) and the thread's deadline.  Returns the thread's deadline, to be
+ * put back; *mine gets the call's own, as a time. */
+static int64_t bound(int64_t timeout_ms, int64_t *mine)
+{
+    int64_t old = green_deadline(GREEN_NEVER);
+    *mine = timeout_ms < 0 ? GREEN_NEVER : green_now() + timeout_ms;
+    int64_t d = old < 0 ? *mine : *mine < 0 || old < *mine ? old : *mine;
+    green_deadline(d);
+    return old;
+}
+
+/* After a wait failed with err under bound(): whether it was the call's
+ * own timeout that ended it, rather than the thread's deadline. */
+static bool own_timeout(int err, int64_t mine, int64_t old)
+{
+    int64_t now = green_now();
+    return err == ETIMEDOUT && mine >= 0 && now >= mine && (old < 0 || now < old);
+}
+
+static uint32_t epoll_events(short events)
+{
+    return (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0) |
+           (events & POLLPRI ? EPOLLPRI : 0) | (events & POLLRDHUP ? EPOLLRDHUP : 0);
+}
+
+/* Parks until one of fds may be ready: 0, or -1 with errno.  One fd of
+ * reading or writing is a green_wait; more, an epoll set of them, made for
+ * the wait. */
+static int park_on(struct pollfd *fds, nfds_t n)
+{
+    if (n == 1 && fds[0].fd >= 0 && fds[0].events &&
+        !(fds[0].events & ~(POLLIN | POLLOUT))) {
+        int ev = (fds[0].events & POLLIN ? GREEN_IN : 0) | (fds[0].events & POLLOUT ? GREEN_OUT : 0);
+        return green_wait(fds[0].fd, ev) < 0 ? -1 : 0;
+    }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -1;
+    for (nfds_t i = 0; i < n; i++) {
+        struct epoll_event e = {.events = epoll_events(fds[i].events), .data.fd = fds[i].fd};
+        if (fds[i].fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &e) == 0)
+            continue;
+        if (errno == EEXIST) {  /* the same fd twice: wait for both */
+            for (nfds_t j = 0; j < i; j++)
+                if (fds[j].fd == fds[i].fd)
+                    e.events |= epoll_events(fds[j].events);
+            if (epoll_ctl(ep, EPOLL_CTL_MOD, fds[i].fd, &e) == 0)
+                continue;
+        }
+        /* A regular file (EPERM) is always ready: look again at once. */
+        green_close(ep);
+        return errno == EPERM ? 0 : -1;
+    }
+    int r = green_wait(ep, GREEN_IN), err = errno;
+    green_close(ep);
+    errno = err;
+    return r < 0 ? -1 : 0;
+}
+
+/* poll inside a green thread, timeout in ms (negative for none). */
+static int poll_green(struct pollfd *fds, nfds_t n, int64_t timeout)
+{
+    int r = REAL(poll)(fds, n, 0);
+    if (r != 0 || timeout == 0)
+        return r;
+    int64_t mine, old = bound(timeout, &mine);
+    int err = 0;
+    while (r == 0) {
+        if (n == 0 ? green_sleep(timeout < 0 ? INT64_MAX / 2 : mine - green_now()) < 0
+                   : park_on(fds, n) < 0) {
+            err = errno;
+            break;
+        }
+        r = n == 0 ? 0 : REAL(poll)(fds, n, 0);
+        if (n == 0)
+            break;  /* slept its time */
+    }
+    green_deadline(old);
+    if (r != 0 || err == 0 || own_timeout(err, mine, old))
+        return r;
+    errno = err;
+    return -1;
+}
+
+HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    if (!green__hook_in_green())
+        return REAL(poll)(fds, n, timeout);
+    return poll_green(fds, n, timeout);
+}
+
+/* A timespec as ms, rounded up; -1 for NULL, -2 when it is not valid. */
+static int64_t ms_of(const struct timespec *ts)
+{
+    if (!ts)
+        return -1;
+    if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
+        return -2;
+    if (ts->tv_sec > INT64_MAX / 2000)
+        return INT64_MAX / 2;
+    return (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+}
+
+/* ppoll's signal mask is not applied: every green thread of an OS thread
+ * shares its mask (docs/hooks.md). */
+HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+    if (!green__hook_in_green())
+        return REAL(ppoll)(fds, n, ts, mask);
+    int64_t ms = ms_of(ts);
+    if (ms == -2) {
+        errno = EINVAL;
+        return -1;
+    }
+    return poll_green(fds, n, ms);
+}
+
+/* select, as a poll of the fds in its sets. */
+HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    if (!green__hook_in_green())
+        return REAL(select)(nfds, rd, wr, ex, tv);
+    if (nfds < 0 || nfds > FD_SETSIZE ||
+        (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000))) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct pollfd *p = calloc((size_t)nfds + 1, sizeof *p);
+    if (!p) {
+        errno = ENOMEM;
+        return -1;
+    }
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) |
+                           (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
+                           (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
+        if (ev)
+            p[n++] = (struct pollfd){.fd = fd, .events = ev};
+    }
+    int64_t ms = tv ? (int64_t)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000 : -1;
+    int r = poll_green(p, n, ms);
+    if (r >= 0) {
+        for (nfds_t i = 0; i < n && r >= 0; i++)
+            if (p[i].revents & POLLNVAL)
+                r = -1;
+        if (r < 0) {
+            errno = EBADF;
+        } else {
+            if (rd)
+                FD_ZERO(rd);
+            if (wr)
+                FD_ZERO(wr);
+            if (ex)
+                FD_ZERO(ex);
+            r = 0;
+            for (nfds_t i = 0; i < n; i++) {
+                short got = p[i].revents, ev = p[i].events;
+                if ((ev & POLLIN) && (got & (POLLIN | POLLHUP | POLLERR)))
+                    FD_SET(p[i].fd, rd), r++;
+                if ((ev & POLLOUT) && (got & (POLLOUT | POLLERR)))
+                    FD_SET(p[i].fd, wr), r++;
+                if ((ev & POLLPRI) && (got & POLLPRI))
+                    FD_SET(p[i].fd, ex), r++;
+            }
+            if (tv && r == 0)
+                *tv = (struct timeval){0, 0};  /* as Linux: what is left */
+        }
+    }
+    free(p);
+    return r;
+}
+
+/* A library's own epoll set: park on the epoll fd's readiness. */
+HOOK int epoll_wait(int ep, struct epoll_event *events, int max, int timeout)
+{
+    if (!green__hook_in_green())
+        return REAL(epoll_wait)(ep, events, max, timeout);
+    int r = REAL(epoll_wait)(ep, events, max, 0);
+    if (r != 0 || timeout == 0)
+        return r;
+    int64_t mine, old = bound(timeout, &mine);
+    int err = 0;
+    while (r == 0) {
+        if (green_wait(ep, GREEN_IN) < 0) {
+            err = errno;
+            break;
+        }
+        r = REAL(epoll_wait)(ep, events, max, 0);
+    }
+    green_deadline(old);
+    if (r != 0 || own_timeout(err, mine, old))
+        return r;
+    errno = err;
+    return -1;
+}
+
+/* Sleeps. */
+
+/* Sleeps ms: 0, or -1 with errno and *left_ms what was left. */
+static int sleep_green(int64_t ms, int64_t *left_ms)
+{
+    int64_t until = green_now() + ms;
+    if (green_sleep(ms) == 0)
+        return 0;
+    int err = errno;
+    int64_t left = until - green_now();
+    *left_ms = left > 0 ? left : 0;
+    errno = err;
+    return -1;
+}
+
+HOOK unsigned sleep(unsigned s)
+{
+    if (!green__hook_in_green())
+        return REAL(sleep)(s);
+    int64_t left;
+    return sleep_green((int64_t)s * 1000, &left) == 0 ? 0 : (unsigned)((left + 999) / 1000);
+}
+
+HOOK int usleep(useconds_t us)
+{
+    if (!green__hook_in_green())
+        return REAL(usleep)(us);
+    int64_t left;
+    return sleep_green(((int64_t)us + 999) / 1000, &left);
+}
+
+static void set_left(struct timespec *rem, int64_t ms)
+{
+    if (rem)
+        *rem = (struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+}
+
+HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    if (!green__hook_in_green())
+        return REAL(nanosleep)(req, rem);
+    int64_t ms = ms_of(req), left;
+    if (ms < 0) {
+        errno = ms == -1 ? EFAULT : EINVAL;
+        return -1;
+    }
+    if (sleep_green(ms, &left) == 0)
+        return 0;
+    set_left(rem, left);
+    return -1;
+}
+
+/* Returns an error number, as clock_nanosleep does. */
+HOOK int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req,
+                         struct timespec *rem)
+{
+    if (!green__hook_in_green())
+        return REAL(clock_nanosleep)(clock, flags, req, rem);
+    struct timespec rel = req ? *req : (struct timespec){0, 0}, now;
+    if (flags & TIMER_ABSTIME) {
+        if (clock_gettime(clock, &now) < 0)
+            return EINVAL;
+        rel.tv_sec -= now.tv_sec;
+        rel.tv_nsec -= now.tv_nsec;
+        if (rel.tv_nsec < 0) {
+            rel.tv_nsec += 1000000000;
+            rel.tv_sec--;
+        }
+        if (rel.tv_sec < 0)
+            return 0;  /* the time has passed */
+    }
+    int64_t ms = ms_of(req ? &rel : NULL), left;
+    if (ms < 0)
+        return ms == -1 ? EFAULT : EINVAL;
+    if (sleep_green(ms, &left) == 0)
+        return 0;
+    if (!(flags & TIMER_ABSTIME))
+        set_left(rem, left);
+    return errno;
+}
+
+/* The resolver. */
+
+HOOK int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                     struct addrinfo **res)
+{
+    if (!green__hook_in_green())
+        return REAL(getaddrinfo)(node, service, hints, res);
+    if (!node && !service)
+        return EAI_NONAME;
+    if (green_getaddrinfo(node, service, hints, res) == 0)
+        return 0;
+    int rc = green_gai_error();
+    return rc ? rc : errno == ENOMEM ? EAI_MEMORY : EAI_SYSTEM;
+}
+
+/* green_offload, waited for to the end: the job writes the caller's
+ * buffers, so the wait is not cut short (a cancellation stays pending
+ * for the next call). */
+static int offload_whole(void *(*fn)(void *), void *arg)
+{
+    int was = green_shield(1);
+    int64_t old = green_deadline(GREEN_NEVER);
+    int r = green_offload(fn, arg, NULL);
+    green_deadline(old);
+    green_shield(was);
+    return r;
+}
+
+struct nameinfo {
+    const struct sockaddr *sa;
+    socklen_t salen, hostlen, servlen;
+    char *host, *serv;
+    int flags, rc;
+};
+
+static void *nameinfo_run(void *arg)
+{
+    struct nameinfo *c = arg;
+    c->rc = REAL(getnameinfo)(c->sa, c->salen, c->host, c->hostlen, c->serv, c->servlen,
+                              c->flags);
+    return NULL;
+}
+
+HOOK int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
+                     char *serv, socklen_t servlen, int flags)
+{
+    if (!green__hook_in_green())
+        return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
+    struct nameinfo c = {sa, salen, hostlen, servlen, host, serv, flags, 0};
+    if (offload_whole(nameinfo_run, &c) < 0)
+        return errno == ENOMEM ? EAI_MEMORY : EAI_SYSTEM;
+    return c.rc;
+}
+
+/* gethostbyname's answer lives in a buffer per OS thread, as the C
+ * library's lives in one per process: valid until the next call. */
+static __thread struct hostent host_entry;
+static __thread char host_buf[8192];
+
+struct hostbyname {
+    const char *name;
+    struct hostent *entry, *result;  /* the caller's OS thread's buffers */
+    char *buf;
+    int rc, herr;
+};
+
+static void *hostbyname_run(void *arg)
+{
+    struct hostbyname *c = arg;
+    c->rc = REAL(gethostbyname_r)(c->name, c->entry, c->buf, sizeof host_buf, &c->result,
+                                  &c->herr);
+    return NULL;
+}
+
+HOOK struct hostent *gethostbyname(const char *name)
+{
+    if (!green__hook_in_green())
+        return REAL(gethostbyname)(name);
+    struct hostbyname c = {name, &host_entry, NULL, host_buf, 0, 0};
+    if (offload_whole(hostbyname_run, &c) < 0) {
+        h_errno = TRY_AGAIN;
+        return NULL;
+    }
+    if (!c.result)
+        h_errno = c.herr;
+    return c.result;
+}

@@ -1,0 +1,424 @@
+/*
+ * libgreen-hook: plain blocking calls, interposed, park only the green
+ * thread that makes them.  A Check runner of its own (make test runs it
+ * under each poller): it links libgreen-hook and libgreen as shared
+ * libraries, as a program that opts in does, and uses the public API
+ * only.  Every call below that looks blocking is the C library's name,
+ * reaching the hook.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "green.h"
+
+#define GREEN_TEST(name)                                        \
+    static void *name##_main(void *arg);                        \
+    START_TEST(name)                                            \
+    {                                                           \
+        ck_assert_int_eq(green_run(name##_main, NULL), 0);      \
+    }                                                           \
+    END_TEST                                                    \
+    static void *name##_main(void *arg)
+
+static void make_pipe(int p[2])
+{
+    ck_assert_int_eq(pipe(p), 0);
+}
+
+/* The fd's real flags, which fcntl no longer tells: /proc says them. */
+static int real_flags(int fd)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int flags = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "flags: %o", (unsigned *)&flags) == 1)
+            break;
+    fclose(f);
+    return flags;
+}
+
+/* Sleeps: a hundred sleep(1) take about one second together. */
+
+static void *sleep_one(void *arg)
+{
+    (void)arg;
+    ck_assert_uint_eq(sleep(1), 0);
+    return NULL;
+}
+
+GREEN_TEST(sleeps_park)
+{
+    (void)arg;
+    green_t *t[100];
+    int64_t start = green_now();
+    for (int i = 0; i < 100; i++)
+        t[i] = green_spawn(sleep_one, NULL);
+    ck_assert_int_eq(green_gather(t, 100, NULL), 0);
+    int64_t took = green_now() - start;
+    ck_assert_int_ge(took, 1000);
+    ck_assert_int_lt(took, 20000);  /* one after another: 100 s */
+    /* The others, and what they leave when cut short. */
+    ck_assert_int_eq(usleep(1000), 0);
+    struct timespec ts = {0, 2000000}, rem;
+    ck_assert_int_eq(nanosleep(&ts, &rem), 0);
+    ck_assert_int_eq(clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL), 0);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    now.tv_nsec += 2000000;
+    if (now.tv_nsec >= 1000000000) {
+        now.tv_nsec -= 1000000000;
+        now.tv_sec++;
+    }
+    ck_assert_int_eq(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &now, NULL), 0);
+    green_deadline(green_now() + 20);
+    ts = (struct timespec){5, 0};
+    errno = 0;
+    ck_assert_int_eq(nanosleep(&ts, &rem), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_ge(rem.tv_sec, 4);
+    ck_assert_uint_ge(sleep(5), 4);
+    ck_assert_int_eq(usleep(5000000), -1);
+    ck_assert_int_eq(clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem), ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    ts.tv_nsec = 1000000000;
+    ck_assert_int_eq(nanosleep(&ts, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+/* The resolver: a hundred lookups at once, on the offload pool. */
+
+static void *look_up(void *arg)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+    *(int *)arg = getaddrinfo("localhost", "80", &hints, &res);
+    if (*(int *)arg == 0)
+        freeaddrinfo(res);
+    return NULL;
+}
+
+GREEN_TEST(resolver_parks)
+{
+    (void)arg;
+    green_t *t[100];
+    int rc[100];
+    for (int i = 0; i < 100; i++)
+        t[i] = green_spawn(look_up, &rc[i]);
+    ck_assert_int_eq(green_gather(t, 100, NULL), 0);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(rc[i], 0);
+    struct addrinfo *res;
+    ck_assert_int_eq(getaddrinfo(NULL, NULL, NULL, &res), EAI_NONAME);
+    ck_assert_int_ne(getaddrinfo("not a valid host name", "80", NULL, &res), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(80),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char host[256], serv[32];
+    ck_assert_int_eq(getnameinfo((struct sockaddr *)&sin, sizeof sin, host, sizeof host, serv,
+                                 sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_str_eq(serv, "80");
+    struct hostent *he = gethostbyname("localhost");
+    ck_assert_ptr_nonnull(he);
+    ck_assert_ptr_null(gethostbyname("not a valid host name"));
+    return NULL;
+}
+
+/* Plain read and write between two green threads over blocking fds: each
+ * parks in turn (without the hook the first read would stall both). */
+
+static void *echo_plain(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[64];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        ck_assert_int_eq(write(fd, buf, (size_t)n), n);
+    close(fd);
+    return NULL;
+}
+
+GREEN_TEST(plain_io_parks)
+{
+    (void)arg;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    green_t *t = green_spawn(echo_plain, (void *)(intptr_t)sv[1]);
+    for (int i = 0; i < 1000; i++) {
+        char out[16], in[16];
+        int k = snprintf(out, sizeof out, "ping %d", i);
+        ck_assert_int_eq(write(sv[0], out, (size_t)k), k);
+        ck_assert_int_eq(read(sv[0], in, sizeof in), k);
+        ck_assert_mem_eq(in, out, (size_t)k);
+    }
+    struct iovec iov[2] = {{"ab", 2}, {"cd", 2}};
+    ck_assert_int_eq(writev(sv[0], iov, 2), 4);
+    char buf[8];
+    ck_assert_int_eq(recv(sv[0], buf, 4, MSG_WAITALL), 4);
+    ck_assert_int_eq(send(sv[0], "ef", 2, 0), 2);
+    struct iovec back = {buf, sizeof buf};
+    ck_assert_int_eq(readv(sv[0], &back, 1), 2);
+    close(sv[0]);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+/* The program's view of O_NONBLOCK: libgreen makes a pipe non-blocking
+ * underneath, fcntl says it is blocking, and an fd the program made
+ * non-blocking says EAGAIN as it would. */
+
+static void *write_later(void *arg)
+{
+    green_yield();
+    ck_assert_int_eq(write((int)(intptr_t)arg, "x", 1), 1);
+    return NULL;
+}
+
+GREEN_TEST(fcntl_view)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    green_t *t = green_spawn(write_later, (void *)(intptr_t)p[1]);
+    char c;
+    ck_assert_int_eq(read(p[0], &c, 1), 1);  /* parked, then read */
+    green_join(t, NULL);
+    ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
+    ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_eq(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK), 0);
+    ck_assert_int_ne(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    errno = 0;
+    ck_assert_int_eq(read(p[0], &c, 1), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    /* Blocking again in the program's eyes: libgreen's flag stays. */
+    ck_assert_int_eq(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_NONBLOCK), 0);
+    ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
+    t = green_spawn(write_later, (void *)(intptr_t)p[1]);
+    ck_assert_int_eq(read(p[0], &c, 1), 1);
+    green_join(t, NULL);
+    ck_assert_int_eq(fcntl(p[0], F_GETFD) & FD_CLOEXEC, 0);  /* others pass */
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ck_assert_int_ne(fcntl(s, F_GETFL) & O_NONBLOCK, 0);
+    close(s);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* poll, select and epoll_wait park on all their fds and their timeout. */
+
+GREEN_TEST(poll_select_epoll_park)
+{
+    (void)arg;
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    green_t *t = green_spawn(write_later, (void *)(intptr_t)b[1]);
+    struct pollfd fds[2] = {{a[0], POLLIN, 0}, {b[0], POLLIN, 0}};
+    ck_assert_int_eq(poll(fds, 2, -1), 1);
+    ck_assert_int_eq(fds[1].revents, POLLIN);
+    green_join(t, NULL);
+    char c;
+    ck_assert_int_eq(read(b[0], &c, 1), 1);
+    ck_assert_int_eq(poll(fds, 2, 30), 0);  /* the timeout */
+    ck_assert_int_eq(poll(NULL, 0, 10), 0);
+    struct timespec ts = {0, 10000000};
+    ck_assert_int_eq(ppoll(fds, 1, &ts, NULL), 0);
+
+    t = green_spawn(write_later, (void *)(intptr_t)a[1]);
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(a[0], &rd);
+    FD_SET(b[0], &rd);
+    int top = (a[0] > b[0] ? a[0] : b[0]) + 1;
+    ck_assert_int_eq(select(top, &rd, NULL, NULL, NULL), 1);
+    ck_assert(FD_ISSET(a[0], &rd) && !FD_ISSET(b[0], &rd));
+    green_join(t, NULL);
+    ck_assert_int_eq(read(a[0], &c, 1), 1);
+    struct timeval tv = {0, 20000};
+    FD_SET(a[0], &rd);
+    ck_assert_int_eq(select(top, &rd, NULL, NULL, &tv), 0);
+
+    int ep = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = a[0]}, out;
+    ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, a[0], &e), 0);
+    t = green_spawn(write_later, (void *)(intptr_t)a[1]);
+    ck_assert_int_eq(epoll_wait(ep, &out, 1, -1), 1);
+    ck_assert_int_eq(out.data.fd, a[0]);
+    green_join(t, NULL);
+    ck_assert_int_eq(read(a[0], &c, 1), 1);
+    ck_assert_int_eq(epoll_wait(ep, &out, 1, 20), 0);
+
+    /* The thread's deadline: the error a library then sees. */
+    green_deadline(green_now() + 20);
+    errno = 0;
+    ck_assert_int_eq(poll(fds, 2, 5000), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(epoll_wait(ep, &out, 1, -1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    close(ep);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+    return NULL;
+}
+
+/* The deadline and cancellation reach a plain read. */
+
+static void *read_one(void *arg)
+{
+    char c;
+    int *fd_err = arg;
+    fd_err[1] = read(fd_err[0], &c, 1) < 0 ? errno : 0;
+    return NULL;
+}
+
+GREEN_TEST(deadline_and_cancel)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    green_deadline(green_now() + 20);
+    char c;
+    errno = 0;
+    ck_assert_int_eq(read(p[0], &c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    int fe[2] = {p[0], 0};
+    green_t *t = green_spawn(read_one, fe);
+    green_yield();
+    green_cancel(t);
+    green_join(t, NULL);
+    ck_assert_int_eq(fe[1], ECANCELED);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* A plain close is a green close, so a new fd with the same number is
+ * waited on afresh; dup2 onto a used fd too. */
+GREEN_TEST(close_and_reuse)
+{
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        int p[2];
+        make_pipe(p);
+        green_t *t = green_spawn(write_later, (void *)(intptr_t)p[1]);
+        char c;
+        ck_assert_int_eq(read(p[0], &c, 1), 1);
+        green_join(t, NULL);
+        close(p[0]);
+        close(p[1]);
+    }
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    green_t *t = green_spawn(write_later, (void *)(intptr_t)a[1]);
+    char c;
+    ck_assert_int_eq(read(a[0], &c, 1), 1);
+    green_join(t, NULL);
+    ck_assert_int_eq(dup2(b[0], a[0]), a[0]);  /* a[0] is now b's reader */
+    t = green_spawn(write_later, (void *)(intptr_t)b[1]);
+    ck_assert_int_eq(read(a[0], &c, 1), 1);
+    green_join(t, NULL);
+    ck_assert_int_eq(dup3(b[0], a[0], O_CLOEXEC), a[0]);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+    return NULL;
+}
+
+/* TCP with the plain calls: socket, bind, listen, accept, connect. */
+
+static void *serve_one(void *arg)
+{
+    int c = accept(*(int *)arg, NULL, NULL);
+    ck_assert_int_ge(c, 0);
+    ck_assert_int_eq(fcntl(c, F_GETFL) & O_NONBLOCK, 0);
+    char buf[8];
+    ssize_t n = read(c, buf, sizeof buf);
+    ck_assert_int_eq(write(c, buf, (size_t)n), n);
+    close(c);
+    return NULL;
+}
+
+GREEN_TEST(plain_tcp)
+{
+    (void)arg;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(listen(l, 8), 0);
+    ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sin, &len), 0);
+    green_t *t = green_spawn(serve_one, &l);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_eq(write(fd, "hello", 5), 5);
+    char buf[8];
+    ck_assert_int_eq(read(fd, buf, sizeof buf), 5);
+    close(fd);
+    green_join(t, NULL);
+    close(l);
+    return NULL;
+}
+
+/* Outside green_run every call is the real one. */
+START_TEST(outside_is_real)
+{
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    char c;
+    ck_assert_int_eq(read(p[0], &c, 1), 1);
+    struct pollfd fd = {p[0], POLLIN, 0};
+    ck_assert_int_eq(poll(&fd, 1, 0), 0);
+    ck_assert_uint_eq(sleep(0), 0);
+    ck_assert_int_eq(usleep(1), 0);
+    ck_assert_int_eq(real_flags(p[0]) & O_NONBLOCK, 0);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("hook");
+    TCase *tc = tcase_create("hook");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, sleeps_park);
+    tcase_add_test(tc, resolver_parks);
+    tcase_add_test(tc, plain_io_parks);
+    tcase_add_test(tc, fcntl_view);
+    tcase_add_test(tc, poll_select_epoll_park);
+    tcase_add_test(tc, deadline_and_cancel);
+    tcase_add_test(tc, close_and_reuse);
+    tcase_add_test(tc, plain_tcp);
+    tcase_add_test(tc, outside_is_real);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
