@@ -77,17 +77,20 @@ EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/exam
 STATIC = $(BUILD)/libgreen.a
 SHARED = $(BUILD)/libgreen.so.$(VERSION)
 # libgreen-hook: the blocking calls interposed (docs/hooks.md); opt-in,
-# and built apart from libgreen, on its public API.
+# and built apart from libgreen, on its public API.  A program links it
+# with --no-as-needed: its own code may call none of the hook's names.
 HOOK_SRC = lib/hook.c lib/hook_wait.c
 HOOK_OBJ = $(HOOK_SRC:%.c=$(BUILD)/%.o)
 HOOK_SO  = $(BUILD)/libgreen-hook.so.$(VERSION)
+HOOK_LINK = -L$(BUILD) -Wl,--push-state,--no-as-needed -lgreen-hook -Wl,--pop-state -lgreen \
+            -Wl,-rpath,$(abspath $(BUILD))
 
 # Check's flags are looked up when used, after test/deps.sh has run.
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-hook test-aarch64 test-faults coverage soak fuzz
+        valgrind sanitize tsan deps test-run test-hook test-hook-real test-aarch64 test-faults coverage soak fuzz
 
 all: $(STATIC) $(SHARED) $(HOOK_SO)
 
@@ -125,8 +128,8 @@ $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
 # The hook's suite links the shared libraries, as a program that opts in.
 $(BUILD)/test/hook: test/hook.c $(HOOK_SO)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook.c -L$(BUILD) -lgreen-hook -lgreen \
-	    -Wl,-rpath,$(abspath $(BUILD)) $(CHECK_LIBS) -pthread $(LDFLAGS)
+	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook.c $(HOOK_LINK) \
+	    $(CHECK_LIBS) -pthread $(LDFLAGS)
 
 # The program the gdb extension's test debugs.
 $(BUILD)/test/gdb_target: $(BUILD)/test/gdb_target.o $(STATIC)
@@ -163,6 +166,22 @@ test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 test-hook: $(BUILD)/test/hook
 	@for p in $(POLLERS); do echo "--- hook, GREEN_POLLER=$$p"; \
 	    GREEN_POLLER=$$p $(BUILD)/test/hook || exit 1; done
+
+# libgreen-hook with the real hiredis, libpq and libcurl against real
+# servers (test/hook_real.sh starts and stops them), with the hook and
+# without it.
+HOOK_REAL_LIBS = $(shell pkg-config --cflags --libs hiredis libpq libcurl 2>/dev/null)
+$(BUILD)/test/hook_real: test/hook_real.c $(HOOK_SO)
+	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c $(HOOK_LINK) \
+	    $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
+$(BUILD)/test/hook_real_plain: test/hook_real.c $(SHARED)
+	$(CC) $(BASE_CFLAGS) -DGREEN_NO_HOOK $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c -L$(BUILD) \
+	    -lgreen -Wl,-rpath,$(abspath $(BUILD)) $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+test-hook-real: deps
+	@sh test/deps.sh hook
+	@$(MAKE) --no-print-directory $(BUILD)/test/hook_real $(BUILD)/test/hook_real_plain
+	bash test/hook_real.sh $(BUILD) $(POLLERS)
 
 # The fault build: every call libgreen makes that can fail goes through a
 # fault point (lib/fault.h), and test/fault.c makes them fail.

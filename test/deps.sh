@@ -4,6 +4,8 @@
 #                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
 #   deps.sh coverage   gcovr, for make coverage
+#   deps.sh hook       hiredis, libpq, libcurl, redis-server and PostgreSQL,
+#                      for make test-hook-real
 #   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
 #                      for make test-aarch64
 # As root with apt-get it installs what is missing; otherwise it stops and
@@ -28,6 +30,15 @@ valgrind)
     ;;
 coverage)
     command -v gcovr >/dev/null 2>&1 || missing="$missing gcovr"
+    ;;
+hook)
+    # libgreen-hook against the real libraries and servers.
+    [ -f /usr/include/hiredis/hiredis.h ] || missing="$missing libhiredis-dev"
+    command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+    [ -f /usr/include/postgresql/libpq-fe.h ] || missing="$missing libpq-dev"
+    ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
+    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
+        missing="$missing libcurl4-openssl-dev"
     ;;
 aarch64)
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-aarch64-linux-gnu"
