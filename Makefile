@@ -299,11 +299,17 @@ test-aarch64:
 # make bench: libgreen's programs, then each peer whose package is
 # installed (bench-deps installs them all), then bench/run.py.
 BENCH_CFLAGS = $(BASE_CFLAGS) -iquote lib $(CFLAGS)
-BENCH_GREEN  = $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/http_raw
+BENCH_GREEN  = $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/floor $(BUILD)/bench/http_raw \
+               $(BUILD)/bench/http_hooked
 
 $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/http_raw: $(BUILD)/bench/%: bench/%.c bench/common.h $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+
+# The same server with plain calls, through the hook (shared libraries).
+$(BUILD)/bench/http_hooked: bench/http_raw.c $(HOOK_SO)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -DGREEN_BENCH_HOOKED -o $@ bench/http_raw.c $(HOOK_LINK) -pthread $(LDFLAGS)
 
 $(BUILD)/bench/floor: bench/peers/floor.c bench/common.h
 	@mkdir -p $(@D)

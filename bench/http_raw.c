@@ -5,6 +5,10 @@
  * (on a stream) against.  Not an example to copy: it answers anything.
  *
  *   http_raw PORT
+ *
+ * Built with GREEN_BENCH_HOOKED and linked with libgreen-hook, it is the
+ * "libgreen hooked" row: the same server with the plain read, write,
+ * accept and close, which the hook makes green.
  */
 #include <arpa/inet.h>
 #include <green.h>
@@ -14,6 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#ifdef GREEN_BENCH_HOOKED
+#include <unistd.h>
+#define green_read read
+#define green_write write
+#define green_accept accept
+#define green_close close
+#endif
 
 static const char response[] =
     "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n"

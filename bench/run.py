@@ -47,6 +47,9 @@ PEERS = {
     # parsing (bench/http_raw.c), beside the example on a stream.
     "libgreen own buffer": dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
                                 http=[f"{BUILD}/bench/http_raw"]),
+    # That server with plain read and write, made green by libgreen-hook.
+    "libgreen hooked":  dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
+                             http=[f"{BUILD}/bench/http_hooked"]),
     "State Threads":    dict(cmd=[f"{BUILD}/bench/st"], kind="peer", pkg="libst-dev"),
     "GNU Pth":          dict(cmd=[f"{BUILD}/bench/pth"], kind="peer", pkg="libpth-dev", scale=0.1),
     "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
@@ -122,9 +125,10 @@ WORKLOADS = [
          notes={"GNU Pth": "not run: its scheduler walks every thread on each switch; "
                            "100,000 take it minutes"}),
 ]
-HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen own buffer", "State Threads", "GNU Pth", "Go", "asyncio",
+HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen own buffer", "libgreen hooked", "State Threads", "GNU Pth", "Go", "asyncio",
               "uvloop", "gevent", "libuv", "epoll by hand"]
-IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "libgreen own buffer")]
+IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "libgreen own buffer",
+                                                  "libgreen hooked")]
 SELECT_LIMIT = "not run: it waits with select(2), which stops at 1024 fds"
 
 
