@@ -229,7 +229,7 @@ fuzz:
 	@mkdir -p $(FUZZ_BUILD)/corpus
 	@if clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(FUZZ_BUILD)/fuzz_stream \
 	        test/fuzz_stream.c $(LIB_SRC) -pthread 2>$(FUZZ_BUILD)/build.log; then \
-	    $(FUZZ_BUILD)/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    $(FUZZ_BUILD)/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(FUZZ_BUILD)/ \
 	        $(FUZZ_BUILD)/corpus >$(FUZZ_BUILD)/fuzz.log 2>&1; rc=$$?; \
 	    if [ $$rc = 0 ]; then grep -E "DONE|^Done" $(FUZZ_BUILD)/fuzz.log; \
 	    else tail -40 $(FUZZ_BUILD)/fuzz.log; exit 1; fi; \
