@@ -126,7 +126,7 @@ $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
 	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
 
 # The hook's suite links the shared libraries, as a program that opts in.
-$(BUILD)/test/hook: test/hook.c $(HOOK_SO)
+$(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook.c $(HOOK_LINK) \
 	    $(CHECK_LIBS) -pthread $(LDFLAGS)
@@ -171,10 +171,10 @@ test-hook: $(BUILD)/test/hook
 # servers (test/hook_real.sh starts and stops them), with the hook and
 # without it.
 HOOK_REAL_LIBS = $(shell pkg-config --cflags --libs hiredis libpq libcurl 2>/dev/null)
-$(BUILD)/test/hook_real: test/hook_real.c $(HOOK_SO)
+$(BUILD)/test/hook_real: test/hook_real.c test/public.h $(HOOK_SO)
 	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c $(HOOK_LINK) \
 	    $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
-$(BUILD)/test/hook_real_plain: test/hook_real.c $(SHARED)
+$(BUILD)/test/hook_real_plain: test/hook_real.c test/public.h $(SHARED)
 	$(CC) $(BASE_CFLAGS) -DGREEN_NO_HOOK $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c -L$(BUILD) \
 	    -lgreen -Wl,-rpath,$(abspath $(BUILD)) $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
 

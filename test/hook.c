@@ -6,7 +6,6 @@
  * only.  Every call below that looks blocking is the C library's name,
  * reaching the hook.
  */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -22,16 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "green.h"
-
-#define GREEN_TEST(name)                                        \
-    static void *name##_main(void *arg);                        \
-    START_TEST(name)                                            \
-    {                                                           \
-        ck_assert_int_eq(green_run(name##_main, NULL), 0);      \
-    }                                                           \
-    END_TEST                                                    \
-    static void *name##_main(void *arg)
+#include "public.h"
 
 static void make_pipe(int p[2])
 {

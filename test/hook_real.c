@@ -13,7 +13,6 @@
  * run one after another, as they always did.  Each prints how long it
  * took.
  */
-#include <check.h>
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
@@ -22,16 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "green.h"
-
-#define GREEN_TEST(name)                                        \
-    static void *name##_main(void *arg);                        \
-    START_TEST(name)                                            \
-    {                                                           \
-        ck_assert_int_eq(green_run(name##_main, NULL), 0);      \
-    }                                                           \
-    END_TEST                                                    \
-    static void *name##_main(void *arg)
+#include "public.h"
 
 #ifdef GREEN_NO_HOOK
 #define MODE "without the hook"
