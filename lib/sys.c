@@ -1,16 +1,22 @@
 /*
  * The table of the C library's calls that libgreen makes around the hook
  * (lib/sys.h).  It starts with the addresses the linker gives, which are
- * the C library's unless something interposes them; when libgreen is
- * loaded it looks each one up in the C library itself, so that a hook
- * loaded before it, or preloaded, is passed by.
+ * the C library's unless something interposes them.  When libgreen is
+ * loaded, each entry that libgreen-hook interposes is replaced with the C
+ * library's own definition, so that a hook loaded before libgreen, or
+ * preloaded, is passed by.  Other interposers stay in the way, as they
+ * mean to: the sanitizers' interceptors (ThreadSanitizer follows fds and
+ * the wake-ups through them in read, write and close) and Valgrind's.
  */
 #include <dlfcn.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #define GREEN_SYS_IMPL
+#include <stdbool.h>
+
 #include "sys.h"
 
 struct green__sys green__sys = {
@@ -19,8 +25,18 @@ struct green__sys green__sys = {
 };
 
 #ifdef __GLIBC__
+/* Whether the definition at fn is libgreen-hook's. */
+static bool hooked(void *fn)
+{
+    Dl_info info;
+    if (!dladdr(fn, &info) || !info.dli_fname)
+        return false;
+    const char *base = strrchr(info.dli_fname, '/');
+    return strncmp(base ? base + 1 : info.dli_fname, "libgreen-hook", 13) == 0;
+}
+
 #define LOOK_UP(name) \
-    if ((p = dlsym(libc, #name)) != NULL) \
+    if (hooked(*(void **)&green__sys.name) && (p = dlsym(libc, #name)) != NULL) \
         *(void **)&green__sys.name = p
 
 __attribute__((constructor)) static void look_up_libc(void)
