@@ -20,7 +20,7 @@
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.
 
-VERSION    = 0.1.0
+VERSION    = 0.2.0
 SOVERSION  = 0
 
 PREFIX     ?= /usr/local
@@ -54,7 +54,7 @@ LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS) $(STACK_
 LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
-          lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c lib/sys.c \
+          lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c lib/sys.c lib/version.c \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S) \
           $(if $(FAULTS),lib/fault.c)
 # epoll is Linux's; elsewhere poll(2) is the only poller.
@@ -151,6 +151,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
+	sh test/header.sh
 	@$(MAKE) --no-print-directory test-hook
 	@for p in $(POLLERS); do echo "--- gdb, GREEN_POLLER=$$p"; \
 	    GREEN_POLLER=$$p sh test/gdb.sh $(BUILD)/test/gdb_target || exit 1; done

@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/select.h>  /* sigset_t, which <signal.h> keeps back in strict ISO C */
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -28,8 +29,9 @@ extern "C" {
 #endif
 
 #define GREEN_VERSION_MAJOR 0
-#define GREEN_VERSION_MINOR 1
+#define GREEN_VERSION_MINOR 2
 #define GREEN_VERSION_PATCH 0
+#define GREEN_VERSION "0.2.0"
 
 /* A green thread.  The handle stays valid until the thread is joined, or,
  * for a detached thread, until it returns; every handle becomes invalid
@@ -247,6 +249,7 @@ GREEN_API int green_sem_tryacquire(green_sem_t *s);
 GREEN_API int green_sem_release(green_sem_t *s);
 
 /* Diagnostics. */
+GREEN_API const char *green_version(void);
 GREEN_API void green_dump(FILE *out);
 GREEN_API const char *green_poller_name(void);
 

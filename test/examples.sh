@@ -166,6 +166,18 @@ else
 fi
 stop_server
 
+# cpu_bound: a plain CPU loop holds the ticker for most of its 300 ms;
+# with yields, or offloaded, the ticker is late by less than half that.
+out=$(timeout 60 $run "$dir/cpu_bound") || bad cpu_bound "exit $?: $out"
+late() { echo "$out" | sed -n "s/^$1 *the ticker .* late by \([0-9]*\) ms at worst$/\1/p"; }
+plain=$(late plain) yields=$(late yields) offloaded=$(late offloaded)
+if [ -n "$plain" ] && [ -n "$yields" ] && [ -n "$offloaded" ] && [ "$plain" -ge 100 ] &&
+   [ $((yields * 2)) -lt "$plain" ] && [ $((offloaded * 2)) -lt "$plain" ]; then
+    ok cpu_bound
+else
+    bad cpu_bound "$out"
+fi
+
 # sync_vs_green: both ways finish every request, and say how long.
 out=$(timeout 30 $run "$dir/sync_vs_green" 5) || bad sync_vs_green "exit $?: $out"
 if echo "$out" | grep -q '^one after another: 5 requests in [0-9]* ms$' &&

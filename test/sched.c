@@ -907,6 +907,17 @@ START_TEST(dump_shutdown)
 }
 END_TEST
 
+/* The library's version is the header's, in every form. */
+START_TEST(version_is_the_headers)
+{
+    ck_assert_str_eq(green_version(), GREEN_VERSION);
+    char made[32];
+    snprintf(made, sizeof made, "%d.%d.%d", GREEN_VERSION_MAJOR, GREEN_VERSION_MINOR,
+             GREEN_VERSION_PATCH);
+    ck_assert_str_eq(made, GREEN_VERSION);
+}
+END_TEST
+
 START_TEST(dump_outside)
 {
     FILE *f = tmpfile();
@@ -961,6 +972,7 @@ Suite *sched_suite(void)
     tcase_add_test(tc, dump_outside);
     tcase_add_test(tc, dump_names_every_wait);
     tcase_add_test(tc, dump_shutdown);
+    tcase_add_test(tc, version_is_the_headers);
     suite_add_tcase(s, tc);
     return s;
 }
