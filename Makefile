@@ -27,6 +27,7 @@ PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
+CMAKEDIR   ?= $(LIBDIR)/cmake/green
 DATADIR    ?= $(PREFIX)/share
 # gdb loads a library's script from here by itself (for PREFIX=/usr; else
 # see docs/api.md, "From a debugger").
@@ -360,6 +361,12 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lib/green-hook.pc.in > $(DESTDIR)$(PCDIR)/green-hook.pc
+	install -d $(DESTDIR)$(CMAKEDIR)
+	for f in greenConfig greenConfigVersion; do \
+	    sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	        -e 's|@VERSION@|$(VERSION)|g' -e 's|@SOVERSION@|$(SOVERSION)|g' \
+	        -e 's|@MAJOR@|$(firstword $(subst ., ,$(VERSION)))|g' \
+	        lib/$$f.cmake.in > $(DESTDIR)$(CMAKEDIR)/$$f.cmake || exit 1; done
 	install -d $(DESTDIR)$(DATADIR)/libgreen $(DESTDIR)$(GDB_AUTOLOAD)
 	install -m 644 lib/green-gdb.py $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py
 	install -m 644 lib/green-gdb.py $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
@@ -372,6 +379,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(VERSION) \
 	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(SOVERSION) \
 	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so $(DESTDIR)$(PCDIR)/green-hook.pc \
+	      $(DESTDIR)$(CMAKEDIR)/greenConfig.cmake $(DESTDIR)$(CMAKEDIR)/greenConfigVersion.cmake \
 	      $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py \
 	      $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
-#   deps.sh check      pkg-config, Check, OpenSSL's headers, gdb, g++ and redis-tools,
+#   deps.sh check      pkg-config, Check, OpenSSL's headers, gdb, g++, cmake and redis-tools,
 #                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
 #   deps.sh coverage   gcovr, for make coverage
@@ -22,6 +22,8 @@ check)
     [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
     # The gdb extension's test, test/gdb.sh.
     command -v gdb >/dev/null 2>&1 || missing="$missing gdb"
+    # test/install.sh builds against the installed CMake package.
+    command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
     # test/header.sh compiles green.h as C++ too.
     command -v g++ >/dev/null 2>&1 || missing="$missing g++"
     # The kv_server example's test talks to it with the real client.

@@ -36,10 +36,43 @@ EOF2
 ${CC:-cc} -o "$prefix/sleepy" "$prefix/sleepy.c" $(pkg-config --cflags --libs green-hook)
 ms=$(LD_LIBRARY_PATH="$prefix/lib" "$prefix/sleepy")
 [ "$ms" -lt 10000 ] || { echo "install.sh: 20 hooked sleeps took $ms ms" >&2; exit 1; }
+# The CMake package: find_package(green) and green::green, with the
+# version check refusing a release it is not.
+mkdir -p "$prefix/cm"
+cat > "$prefix/cm/CMakeLists.txt" <<'EOF2'
+cmake_minimum_required(VERSION 3.13)
+project(uses_green C)
+find_package(green 0.2 REQUIRED)
+add_executable(gather gather.c)
+target_link_libraries(gather PRIVATE green::green)
+add_executable(gather_static gather.c)
+target_link_libraries(gather_static PRIVATE green::static)
+add_executable(sleepy sleepy.c)
+target_link_libraries(sleepy PRIVATE green::hook)
+EOF2
+cp docs/examples/gather.c "$prefix/sleepy.c" "$prefix/cm/"
+cmake -S "$prefix/cm" -B "$prefix/cm/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$prefix/cm/build" >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" "$prefix/cm/build/gather" | grep -q 'gathered 5 results'
+"$prefix/cm/build/gather_static" | grep -q 'gathered 5 results'
+ms=$(LD_LIBRARY_PATH="$prefix/lib" "$prefix/cm/build/sleepy")
+[ "$ms" -lt 10000 ] || { echo "install.sh: green::hook's 20 sleeps took $ms ms" >&2; exit 1; }
+mkdir -p "$prefix/cm/v"
+cat > "$prefix/cm/v/CMakeLists.txt" <<'EOF2'
+cmake_minimum_required(VERSION 3.13)
+project(versions C)
+find_package(green 0.3 QUIET)
+if(green_FOUND)
+    message(FATAL_ERROR "0.2.0 was taken for 0.3")
+endif()
+find_package(green 0.1 REQUIRED)
+EOF2
+cmake -S "$prefix/cm/v" -B "$prefix/cm/v/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 # The gdb extension, where `source` and gdb's auto-load find it.
 [ -f "$prefix/share/libgreen/green-gdb.py" ]
 ls "$prefix/share/gdb/auto-load$prefix/lib/"libgreen.so.*-gdb.py >/dev/null
 make --no-print-directory -s uninstall BUILD="$build" PREFIX="$prefix"
+rm -rf "$prefix/cm"
 left=$(find "$prefix" -type f ! -name gather ! -name 'sleepy*')
 [ -z "$left" ] || { echo "install.sh: uninstall left: $left" >&2; exit 1; }
-echo "install.sh: installed, linked with pkg-config, ran, uninstalled"
+echo "install.sh: installed, linked with pkg-config and with CMake, ran, uninstalled"
