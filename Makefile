@@ -91,7 +91,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-hook test-hook-real test-aarch64 test-faults coverage soak fuzz
+        valgrind sanitize tsan deps test-run test-hook test-hook-real test-bench-setup test-aarch64 test-faults coverage soak fuzz
 
 all: $(STATIC) $(SHARED) $(HOOK_SO)
 
@@ -153,7 +153,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
 	sh test/header.sh
-	@$(MAKE) --no-print-directory test-hook
+	@$(MAKE) --no-print-directory test-hook test-bench-setup
 	@for p in $(POLLERS); do echo "--- gdb, GREEN_POLLER=$$p"; \
 	    GREEN_POLLER=$$p sh test/gdb.sh $(BUILD)/test/gdb_target || exit 1; done
 	bash test/examples.sh $(BUILD)/examples
@@ -334,16 +334,24 @@ bench-peers: $(BENCH_GREEN) $(BUILD)/examples/http_server
 
 # make bench QUICK=1 takes about half a minute instead of about two;
 # MILLION=1 adds a million idle green threads.
-bench: bench-peers
-	python3 bench/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(MILLION),--million)
+# It does its own set-up, as make test does: as root with apt-get it
+# installs the peers and tools (test/deps.sh bench); otherwise it says the
+# one command to run and measures what is there, every missing peer or
+# tool a row that says "skipped: install PACKAGE".
+bench:
+	@sh test/deps.sh bench
+	@$(MAKE) --no-print-directory bench-peers
+	python3 bench/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(MILLION),--million) \
+	    $(if $(ONLY),--only=$(ONLY))
 
-BENCH_PACKAGES = libst-dev libpth-dev golang-go python3 python3-uvloop python3-gevent \
-                 libuv1-dev libboost-context-dev g++ wrk gnuplot-nox
-
+# The set-up alone (kept for those who ran it before: make bench does it).
 bench-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_PACKAGES); \
-	else echo "run: sudo apt-get install -y $(BENCH_PACKAGES)"; exit 1; fi
+	@sh test/deps.sh bench
+
+# make bench's handling of what is missing: with wrk and gnuplot out of
+# PATH, the http rows say "skipped: install wrk" and nothing fails.
+test-bench-setup: $(BENCH_GREEN) $(BUILD)/examples/http_server
+	sh test/bench_setup.sh $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)

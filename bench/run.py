@@ -25,6 +25,8 @@ import time
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 QUICK = "--quick" in sys.argv
+# --only=PREFIX runs the workloads whose names start with PREFIX.
+ONLY = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "")
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 PY = "/usr/bin/python3"          # the distribution's, which has uvloop and gevent
@@ -325,8 +327,14 @@ def versions():
     }
 
 
-def measure(w, name, fn):
-    missing = available(name)
+def wanted(name):
+    return name.startswith(ONLY)
+
+
+def measure(w, name, fn, tool=None):
+    """Runs fn as w asks; a peer or a tool that is missing is skipped with
+    the package to install, never failed."""
+    missing = available(name) or (tool if tool and not shutil.which(tool) else None)
     if missing:
         return dict(peer=name, kind=PEERS[name]["kind"], note=f"skipped: install {missing}")
     runs = min(RUNS, (w or {}).get("runs", RUNS))
@@ -346,7 +354,7 @@ def main():
           "load on CPU 1")
     results = {}
     for w in WORKLOADS:
-        if QUICK and w.get("full"):
+        if (QUICK and w.get("full")) or not wanted(w["name"]):
             continue
         rows = []
         for name in w["peers"]:
@@ -360,6 +368,19 @@ def main():
         results[w["name"]] = dict(title=w["title"], unit=w["unit"], better=w["better"], rows=rows)
 
     # libgreen at scale: what the peers' tables do not show.
+    if wanted("libgreen-scale"):
+        scale_section(results)
+    if wanted("http-hello"):
+        http_section(results)
+    if wanted("idle-connections"):
+        idle_section(results)
+
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump(dict(machine=machine, quick=QUICK, runs=RUNS, workloads=results), f, indent=1)
+    print(f"\nwrote {os.path.relpath(RESULTS)}/latest.json and a chart per workload")
+
+
+def scale_section(results):
     sizes = [10_000] if QUICK else [10_000, 100_000]
     if "--million" in sys.argv:
         sizes.append(1_000_000)
@@ -382,10 +403,13 @@ def main():
             print(f"  {r['peer']:30} {r['note']}")
     results[w["name"]] = dict(title=w["title"], unit=w["unit"], better=w["better"], rows=rows)
 
+
+
+def http_section(results):
     seconds = 1 if QUICK else 2  # wrk takes whole seconds
     rps_rows, cpu_rows = [], []
     for name in HTTP_PEERS:
-        got = measure(None, name, lambda: http_hello(name, seconds))
+        got = measure(None, name, lambda: http_hello(name, seconds), tool="wrk")
         if "runs" in got:
             rps = [r[0] for r in got["runs"]]
             cpu = [r[1] for r in got["runs"]]
@@ -404,6 +428,9 @@ def main():
         chart(w, rows)
         results[key] = dict(title=title, unit=unit, better=better, rows=rows)
 
+
+
+def idle_section(results):
     idle, busy = (2000, 100) if QUICK else (10000, 100)
     w = dict(name="idle-connections", unit="requests/s of the busy ones", better="higher",
              title=f"idle-connections: {idle} idle and {busy} busy keep-alive connections")
@@ -419,10 +446,6 @@ def main():
     table(w, rows)
     chart(w, rows)
     results[w["name"]] = dict(title=w["title"], unit=w["unit"], better=w["better"], rows=rows)
-
-    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
-        json.dump(dict(machine=machine, quick=QUICK, runs=RUNS, workloads=results), f, indent=1)
-    print(f"\nwrote {os.path.relpath(RESULTS)}/latest.json and a chart per workload")
 
 
 if __name__ == "__main__":
