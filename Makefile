@@ -28,6 +28,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
 CMAKEDIR   ?= $(LIBDIR)/cmake/green
+MANDIR     ?= $(DATADIR)/man
 DATADIR    ?= $(PREFIX)/share
 # gdb loads a library's script from here by itself (for PREFIX=/usr; else
 # see docs/api.md, "From a debugger").
@@ -91,7 +92,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: all test bench bench-peers bench-deps examples install uninstall clean \
-        valgrind sanitize tsan deps test-run test-hook test-hook-real test-bench-setup test-aarch64 test-faults coverage soak fuzz
+        valgrind sanitize tsan deps test-run test-hook test-hook-real test-bench-setup man test-aarch64 test-faults coverage soak fuzz
 
 all: $(STATIC) $(SHARED) $(HOOK_SO)
 
@@ -153,6 +154,8 @@ test: deps
 	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
 	sh test/header.sh
+	@$(MAKE) --no-print-directory man
+	sh test/man.sh $(BUILD)/man/man3
 	@$(MAKE) --no-print-directory test-hook test-bench-setup
 	@for p in $(POLLERS); do echo "--- gdb, GREEN_POLLER=$$p"; \
 	    GREEN_POLLER=$$p sh test/gdb.sh $(BUILD)/test/gdb_target || exit 1; done
@@ -353,7 +356,13 @@ bench-deps:
 test-bench-setup: $(BENCH_GREEN) $(BUILD)/examples/http_server
 	sh test/bench_setup.sh $(BUILD)
 
-install: all
+# The man pages, section 3, written from docs/api.md (docs/man.py).
+man: $(BUILD)/man/man3/green_run.3
+$(BUILD)/man/man3/green_run.3: docs/api.md docs/man.py
+	@rm -rf $(BUILD)/man/man3
+	python3 docs/man.py $(BUILD)/man/man3
+
+install: all man
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
 	install -m 644 include/green.h $(DESTDIR)$(INCLUDEDIR)/green.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libgreen.a
@@ -369,6 +378,8 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lib/green-hook.pc.in > $(DESTDIR)$(PCDIR)/green-hook.pc
+	install -d $(DESTDIR)$(MANDIR)/man3
+	install -m 644 $(BUILD)/man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
 	install -d $(DESTDIR)$(CMAKEDIR)
 	for f in greenConfig greenConfigVersion; do \
 	    sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
@@ -388,6 +399,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(SOVERSION) \
 	      $(DESTDIR)$(LIBDIR)/libgreen-hook.so $(DESTDIR)$(PCDIR)/green-hook.pc \
 	      $(DESTDIR)$(CMAKEDIR)/greenConfig.cmake $(DESTDIR)$(CMAKEDIR)/greenConfigVersion.cmake \
+	      $(DESTDIR)$(MANDIR)/man3/green_*.3 \
 	      $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py \
 	      $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
 

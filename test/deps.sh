@@ -1,6 +1,7 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
-#   deps.sh check      pkg-config, Check, OpenSSL's headers, gdb, g++, cmake and redis-tools,
+#   deps.sh check      pkg-config, Check, OpenSSL's headers, gdb, g++, cmake,
+#                      python3, groff and redis-tools,
 #                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
 #   deps.sh coverage   gcovr, for make coverage
@@ -25,6 +26,9 @@ check)
     [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
     # The gdb extension's test, test/gdb.sh.
     command -v gdb >/dev/null 2>&1 || missing="$missing gdb"
+    # The man pages are written by docs/man.py and checked with groff.
+    command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+    command -v groff >/dev/null 2>&1 || missing="$missing groff-base"
     # test/install.sh builds against the installed CMake package.
     command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
     # test/header.sh compiles green.h as C++ too.

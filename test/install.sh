@@ -68,6 +68,13 @@ endif()
 find_package(green 0.1 REQUIRED)
 EOF2
 cmake -S "$prefix/cm/v" -B "$prefix/cm/v/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+# The man pages, where man looks under the prefix: a page for a call of a
+# family leads to the family's page.
+[ -f "$prefix/share/man/man3/green_read.3" ]
+grep -q '^\.so man3/green_read.3' "$prefix/share/man/man3/green_send.3"
+if command -v man >/dev/null 2>&1; then
+    man -M "$prefix/share/man" -P cat green_send 2>/dev/null | grep -q 'green_send'
+fi
 # The gdb extension, where `source` and gdb's auto-load find it.
 [ -f "$prefix/share/libgreen/green-gdb.py" ]
 ls "$prefix/share/gdb/auto-load$prefix/lib/"libgreen.so.*-gdb.py >/dev/null
