@@ -1,7 +1,7 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
 #   deps.sh check      pkg-config, Check, OpenSSL's headers, gdb, g++, cmake,
-#                      python3, groff and redis-tools,
+#                      python3, groff, apache2-utils and redis-tools,
 #                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
 #   deps.sh coverage   gcovr, for make coverage
@@ -33,6 +33,8 @@ check)
     command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
     # test/header.sh compiles green.h as C++ too.
     command -v g++ >/dev/null 2>&1 || missing="$missing g++"
+    # The http_server example's test uses ab -k (HTTP/1.0 keep-alive).
+    command -v ab >/dev/null 2>&1 || missing="$missing apache2-utils"
     # The kv_server example's test talks to it with the real client.
     command -v redis-benchmark >/dev/null 2>&1 || missing="$missing redis-tools"
     ;;

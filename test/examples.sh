@@ -118,11 +118,33 @@ else
     printf '%s' "$out" | grep -q '^HTTP/1.1 400 Bad Request' || why="$why garbage:[$out]"
     timeout 10 $run "$dir/http_server" "$port" >/dev/null 2>&1
     [ $? = 1 ] || why="$why no non-zero exit when the port is taken"
+    # ab -k speaks HTTP/1.0 keep-alive (Debian's apache2-utils).
+    if command -v ab >/dev/null 2>&1; then
+        out=$(timeout 30 ab -q -k -n 500 -c 5 "http://127.0.0.1:$port/" 2>&1)
+        echo "$out" | grep -q '^Complete requests: *500$' &&
+            echo "$out" | grep -q '^Failed requests: *0$' &&
+            echo "$out" | grep -q '^Keep-Alive requests: *500$' || why="$why ab -k:[$out]"
+    fi
     if [ -z "$why" ]; then
         ok http_server
     else
         bad http_server "$why"
     fi
+fi
+stop_server
+# A client that never finishes its request is closed when its time is up
+# (500 ms here); cat then sees the end of the connection.
+if ! start_server http_server 500; then
+    bad "http_server (slow client)" "did not start: $line"
+else
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET / HTTP/1.1\r\n' >&3
+    if timeout 10 cat <&3 >/dev/null; then
+        ok "http_server (slow client closed)"
+    else
+        bad "http_server (slow client)" "still open after 10 s"
+    fi
+    exec 3>&-
 fi
 stop_server
 

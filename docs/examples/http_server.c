@@ -5,14 +5,15 @@
  * idle-connections workloads.
  *
  *   cc http_server.c $(pkg-config --cflags --libs green) -o http_server
- *   ./http_server [port]         (default 8080; 0 picks a free port)
+ *   ./http_server [port [ms]]    (port 8080 by default, 0 picks a free one;
+ *                                 ms: the time a request may take, 30000)
  *
  * What it holds to: keep-alive by HTTP/1.1's default and HTTP/1.0's
  * "Connection: keep-alive", and "Connection: close" honoured and said; a
  * body (by Content-Length) read and dropped, so that a blank line in it
  * is no second request; 400 for what is not HTTP, 431 for a header block
- * over 8 KiB; and a client that has not sent its whole request 30 s after
- * the last answer is closed.  Pipelined requests are answered in order,
+ * over 8 KiB; and a client that has not sent its whole request 30 s (or
+ * ms) after the last answer is closed.  Pipelined requests are answered in order,
  * their answers sent together.
  */
 #include <errno.h>
@@ -25,7 +26,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-enum { HEADER_MAX = 8192, REQUEST_MS = 30000 };
+enum { HEADER_MAX = 8192 };
+static int64_t request_ms = 30000;
 
 /* An answer, and whether the connection ends after it. */
 struct answer {
@@ -163,7 +165,7 @@ static void *serve(void *arg)
     }
     char head[HEADER_MAX];
     for (;;) {
-        green_deadline(green_now() + REQUEST_MS);
+        green_deadline(green_now() + request_ms);
         ssize_t n = green_stream_readuntil(s, "\r\n\r\n", 4, head, sizeof head);
         struct request rq;
         const struct answer *a;
@@ -220,6 +222,10 @@ static void *server(void *arg)
 int main(int argc, char **argv)
 {
     int port = argc > 1 ? atoi(argv[1]) : 8080;
+    if (argc > 2 && (request_ms = atoll(argv[2])) <= 0) {
+        fprintf(stderr, "usage: %s [port [ms]]\n", argv[0]);
+        return 2;
+    }
     if (green_run(server, &port) < 0) {
         perror("green_run");
         return 1;
