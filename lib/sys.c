@@ -25,30 +25,51 @@ struct green__sys green__sys = {
 };
 
 #ifdef __GLIBC__
-/* Whether the definition at fn is libgreen-hook's. */
-static bool hooked(void *fn)
+/* The table's entries by name, for the look-up. */
+#define ENTRY(name) {#name, (void **)&green__sys.name}
+static const struct {
+    const char *name;
+    void **slot;
+} entries[] = {
+    ENTRY(read), ENTRY(write), ENTRY(readv), ENTRY(writev), ENTRY(recv), ENTRY(send),
+    ENTRY(recvfrom), ENTRY(sendto), ENTRY(recvmsg), ENTRY(sendmsg), ENTRY(accept4),
+    ENTRY(connect), ENTRY(socket), ENTRY(fcntl), ENTRY(close), ENTRY(poll),
+    ENTRY(epoll_wait), ENTRY(getaddrinfo),
+};
+
+/* Whether the definition at fn is in a shared object whose file name
+ * starts with prefix. */
+static bool defined_in(void *fn, const char *prefix)
 {
     Dl_info info;
     if (!dladdr(fn, &info) || !info.dli_fname)
         return false;
     const char *base = strrchr(info.dli_fname, '/');
-    return strncmp(base ? base + 1 : info.dli_fname, "libgreen-hook", 13) == 0;
-}
-
-#define LOOK_UP(name) \
-    if (hooked(*(void **)&green__sys.name) && (p = dlsym(libc, #name)) != NULL) \
-        *(void **)&green__sys.name = p
-
-__attribute__((constructor)) static void look_up_libc(void)
-{
-    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD), *p;
-    if (!libc)
-        return;  /* linked statically: the addresses are the C library's */
-    LOOK_UP(read); LOOK_UP(write); LOOK_UP(readv); LOOK_UP(writev);
-    LOOK_UP(recv); LOOK_UP(send); LOOK_UP(recvfrom); LOOK_UP(sendto);
-    LOOK_UP(recvmsg); LOOK_UP(sendmsg); LOOK_UP(accept4); LOOK_UP(connect);
-    LOOK_UP(socket); LOOK_UP(fcntl); LOOK_UP(close); LOOK_UP(poll);
-    LOOK_UP(epoll_wait); LOOK_UP(getaddrinfo);
-    dlclose(libc);
+    return strncmp(base ? base + 1 : info.dli_fname, prefix, strlen(prefix)) == 0;
 }
 #endif
+
+size_t green__sys_pass_by(const char *prefix)
+{
+#ifdef __GLIBC__
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD), *p;
+    if (!libc)
+        return 0;  /* linked statically: the addresses are the C library's */
+    size_t passed = 0;
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if (defined_in(*entries[i].slot, prefix) && (p = dlsym(libc, entries[i].name))) {
+            *entries[i].slot = p;
+            passed++;
+        }
+    dlclose(libc);
+    return passed;
+#else
+    (void)prefix;
+    return 0;
+#endif
+}
+
+__attribute__((constructor)) static void pass_by_the_hook(void)
+{
+    (void)green__sys_pass_by("libgreen-hook");
+}

@@ -47,6 +47,12 @@ struct green__sys {
 
 extern struct green__sys green__sys;
 
+/* Points every entry whose definition is in a shared object named
+ * prefix... at the C library's own instead; the count it changed.  Run
+ * for "libgreen-hook" when libgreen is loaded (a test runs it for the C
+ * library itself, which changes nothing). */
+size_t green__sys_pass_by(const char *prefix);
+
 #ifndef GREEN_SYS_IMPL
 #define read(fd, b, n) green__sys.read(fd, b, n)
 #define write(fd, b, n) green__sys.write(fd, b, n)
