@@ -143,16 +143,19 @@ def sh(cmd):
 
 
 def available(name):
-    """None if the peer can run, else what to install."""
+    """None if the peer can run, else why not: what to install, or that
+    one of libgreen's own programs is not built."""
     p = PEERS[name]
     if p["cmd"][0] == PY:
         if not os.path.exists(PY):
-            return "python3"
+            return "install python3"
         if "module" in p and subprocess.run([PY, "-c", "import " + p["module"]],
                                             capture_output=True).returncode != 0:
-            return p["pkg"]
+            return "install " + p["pkg"]
         return None
-    return None if os.access(p["cmd"][0], os.X_OK) else p.get("pkg", "(build failed)")
+    if all(os.access(c, os.X_OK) for c in [p["cmd"][0]] + p.get("http", [])[:1]):
+        return None
+    return "install " + p["pkg"] if "pkg" in p else "not built (make bench-peers)"
 
 
 def raise_nofile():
@@ -334,9 +337,9 @@ def wanted(name):
 def measure(w, name, fn, tool=None):
     """Runs fn as w asks; a peer or a tool that is missing is skipped with
     the package to install, never failed."""
-    missing = available(name) or (tool if tool and not shutil.which(tool) else None)
+    missing = available(name) or ("install " + tool if tool and not shutil.which(tool) else None)
     if missing:
-        return dict(peer=name, kind=PEERS[name]["kind"], note=f"skipped: install {missing}")
+        return dict(peer=name, kind=PEERS[name]["kind"], note=f"skipped: {missing}")
     runs = min(RUNS, (w or {}).get("runs", RUNS))
     try:
         return dict(peer=name, kind=PEERS[name]["kind"], **summarise([fn() for _ in range(runs)]))

@@ -17,7 +17,7 @@ out=$(PATH="$bin" "$py" bench/run.py "$build" --quick --only=http-hello 2>&1) ||
     echo "bench_setup.sh: run.py failed: $out" >&2
     exit 1
 }
-if echo "$out" | grep -q 'failed'; then
+if echo "$out" | grep -q ' failed: '; then
     echo "bench_setup.sh: a row failed: $out" >&2
     exit 1
 fi
