@@ -89,7 +89,7 @@ WORKLOADS = [
     dict(name="spawn", title="spawn: create, run to completion and join",
          arg="spawn", n=100_000, unit="ns/spawn", better="lower",
          peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
-                "uvloop", "gevent"]),
+                "uvloop", "gevent", "swapcontext", "fcontext"]),
     dict(name="channel-unbuffered", title="channel, unbuffered ping-pong",
          arg="chan0", n=1_000_000, unit="ns/message", better="lower",
          peers=["libgreen", "libgreen fast", "Go", "State Threads", "asyncio", "uvloop",

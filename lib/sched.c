@@ -461,7 +461,7 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     t->cancelled = s->shutdown;
     if (attr && attr->name)
         strcpy(t->name, attr->name);
-    green__ctx_make(&t->ctx, st.lo, stack_below(t), thread_entry);
+    green__ctx_make(&t->ctx, &s->ctx_template, st.lo, stack_below(t), thread_entry);
     t->tsan_fiber = green__tsan_new();
     green__list_push(&s->all, &t->all);
     s->nthreads++;
@@ -844,6 +844,7 @@ int green_run(void *(*main)(void *), void *arg)
     if (err < 0)
         return green__fail(-err);
     block_sigpipe(&s);
+    green__ctx_template(&s.ctx_template);
     green__cur = &s;
 
     green_t *root = spawn(&s, &(green_attr_t){.name = "main"}, root_main, NULL, &err);

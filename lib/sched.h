@@ -136,6 +136,7 @@ struct green__sched {
     void *(*main_fn)(void *);
     void *main_arg;
     sigset_t saved_mask;            /* the OS thread's mask before green_run */
+    struct green__ctx ctx_template; /* what every new thread's context starts as */
 
     uint64_t rng;                   /* xorshift state, for green_select */
     bool shutdown;                  /* main returned: new threads start cancelled */

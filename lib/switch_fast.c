@@ -51,8 +51,15 @@ static uint64_t fp_control(void)
 #error "SWITCH=fast supports x86-64 and aarch64; use the default SWITCH=ucontext"
 #endif
 
-void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size, void (*entry)(void))
+void green__ctx_template(struct green__ctx *tmpl)
 {
+    tmpl->sp = NULL;  /* nothing to keep: the state is read at each make */
+}
+
+void green__ctx_make(struct green__ctx *ctx, const struct green__ctx *tmpl, void *lo,
+                     size_t size, void (*entry)(void))
+{
+    (void)tmpl;
     /* The frame sits at the top, 16-byte aligned, so that the trampoline
      * calls entry with the stack aligned as the ABI requires. */
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;

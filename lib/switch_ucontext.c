@@ -1,18 +1,41 @@
 /*
  * The default switch backend: makecontext and swapcontext from the C
  * library.  swapcontext also saves and restores the signal mask, with a
- * system call, so every green thread keeps a signal mask of its own.
+ * system call, so every green thread keeps a signal mask of its own.  A
+ * new thread's starts as the OS thread's was when green_run began (with
+ * SIGPIPE blocked), whoever spawns it: the mask a running thread has set
+ * cannot be read without a system call.
  */
 #include "switch.h"
 
 const char green__switch_name[] = "ucontext";
 
-void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size,
-                     void (*entry)(void))
+void green__ctx_template(struct green__ctx *tmpl)
 {
-    /* getcontext only fills in what makecontext leaves alone (the signal
-     * mask, the floating-point state); it cannot fail on Linux. */
-    getcontext(&ctx->uc);
+    /* It fills in what makecontext leaves alone: the signal mask and the
+     * floating-point state.  It cannot fail on Linux. */
+    getcontext(&tmpl->uc);
+}
+
+/* Where a copied context's floating-point state is: on x86-64 the context
+ * points at its own copy, and a memcpy would leave it pointing at the
+ * template's. */
+static void own_fpregs(ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    uc->uc_mcontext.fpregs = &uc->__fpregs_mem;
+#else
+    (void)uc;
+#endif
+}
+
+void green__ctx_make(struct green__ctx *ctx, const struct green__ctx *tmpl, void *lo,
+                     size_t size, void (*entry)(void))
+{
+    /* A copy, not a getcontext: getcontext reads the signal mask with a
+     * system call, a third of a spawn's cost. */
+    ctx->uc = tmpl->uc;
+    own_fpregs(&ctx->uc);
     ctx->uc.uc_stack.ss_sp = lo;
     ctx->uc.uc_stack.ss_size = size;
     ctx->uc.uc_link = NULL;

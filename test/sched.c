@@ -310,6 +310,39 @@ GREEN_TEST(spawn_runs_in_order)
     return NULL;
 }
 
+static bool usr2_blocked(void)
+{
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, NULL, &now);
+    return sigismember(&now, SIGUSR2) == 1;
+}
+
+static void *report_usr2(void *arg)
+{
+    *(bool *)arg = usr2_blocked();
+    return NULL;
+}
+
+/* A spawn makes no system call for the signal mask: under ucontext a new
+ * thread starts with green_run's mask, not its spawner's (each keeps its
+ * own after that); under the fast switch all share the OS thread's. */
+GREEN_TEST(spawn_signal_mask)
+{
+    (void)arg;
+    bool own_masks = strcmp(green__switch_name, "ucontext") == 0;
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    ck_assert(!usr2_blocked());
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+    bool child = !own_masks;
+    green_join(green_spawn(report_usr2, &child), NULL);
+    ck_assert_int_eq(child, !own_masks);
+    ck_assert(usr2_blocked());  /* the spawner's own is kept across switches */
+    pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+    return NULL;
+}
+
 GREEN_TEST(spawn_attr_defaults)
 {
     (void)arg;
@@ -947,6 +980,7 @@ Suite *sched_suite(void)
     tcase_add_test(tc, spawn_bad_args);
     tcase_add_test(tc, spawn_runs_in_order);
     tcase_add_test(tc, spawn_attr_defaults);
+    tcase_add_test(tc, spawn_signal_mask);
     tcase_add_test(tc, join_result);
     tcase_add_test(tc, join_errors);
     tcase_add_test(tc, join_outside);

@@ -2,6 +2,8 @@
  * Floors, the costs nothing built on them can beat:
  *
  *   floor switch N      raw glibc swapcontext between two contexts
+ *   floor spawn N       raw makecontext, then swapcontext into a context
+ *                       that returns at once (through uc_link)
  *   floor io N          one byte bounced over a socketpair by a single
  *                       thread making the system calls a green pair makes
  *   floor io-nowait N   the same, reading each byte once it is there
@@ -38,6 +40,29 @@ static double floor_switch(void)
     double t0 = bench_now_ns();
     for (long i = 0; i < N / 2; i++)
         swapcontext(&main_uc, &other_uc);
+    return (bench_now_ns() - t0) / N;
+}
+
+static void returns(void)
+{
+}
+
+/* A thread that returns at once, by hand: makecontext on a warm stack,
+ * a swapcontext into it and, as it returns, a setcontext back through
+ * uc_link.  Two system calls (the signal mask, each way); what a ucontext
+ * spawn, run and join cannot go under. */
+static double floor_spawn(void)
+{
+    static char stack[64 * 1024];
+    getcontext(&other_uc);
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++) {
+        other_uc.uc_stack.ss_sp = stack;
+        other_uc.uc_stack.ss_size = sizeof stack;
+        other_uc.uc_link = &main_uc;
+        makecontext(&other_uc, returns, 0);
+        swapcontext(&main_uc, &other_uc);
+    }
     return (bench_now_ns() - t0) / N;
 }
 
@@ -166,6 +191,8 @@ int main(int argc, char **argv)
     N = atol(argv[2]);
     if (strcmp(argv[1], "switch") == 0)
         printf("%.3f\n", floor_switch());
+    else if (strcmp(argv[1], "spawn") == 0)
+        printf("%.3f\n", floor_spawn());
     else if (strcmp(argv[1], "io") == 0)
         printf("%.3f\n", floor_io());
     else if (strcmp(argv[1], "io-nowait") == 0)
