@@ -73,6 +73,8 @@ PEERS = {
     "swapcontext":      dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
     "fcontext":         dict(cmd=[f"{BUILD}/bench/fcontext"], kind="floor",
                              pkg="libboost-context-dev"),
+    # A page fault on each of N fresh stacks' first page.
+    "fresh pages":      dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
     # Its io exchange makes the calls a green_wait pair makes too.
     "epoll by hand":    dict(cmd=[f"{BUILD}/bench/floor"], kind="floor", arg={"wait": "io"}),
     # The same exchange read as soon as each byte is there: it never waits.
@@ -393,6 +395,11 @@ def scale_section(results):
     for n in sizes:
         got = measure(w, "libgreen", lambda: run_once("libgreen", ["spawnscale", str(n)]))
         rows.append(dict(got, peer=f"spawn ns, up to {n:,}"))
+        got = measure(w, "libgreen fast", lambda: run_once("libgreen fast", ["spawnscale", str(n)]))
+        rows.append(dict(got, peer=f"  fast, up to {n:,}"))
+        # Its floor: the page fault on each new stack's first page.
+        got = measure(w, "fresh pages", lambda: run_once("fresh pages", ["pages", str(n)]))
+        rows.append(dict(got, peer=f"  floor: first-page faults"))
         if n == 1_000_000:
             got = measure(w, "libgreen", lambda: run_once("libgreen", ["idle", str(n)]))
             rows.append(dict(got, peer=f"idle bytes, {n:,}"))

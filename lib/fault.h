@@ -30,7 +30,7 @@
     X(setsockopt) X(getsockopt) X(getsockname) X(getaddrinfo)                    \
     X(read) X(write) X(readv) X(writev)                                          \
     X(recv) X(send) X(recvfrom) X(sendto) X(recvmsg) X(sendmsg)                  \
-    X(pthread_create) X(pidfd_open) X(waitpid) X(sigaction) X(sigaltstack)
+    X(pthread_create) X(pidfd_open) X(process_madvise) X(waitpid) X(sigaction) X(sigaltstack)
 
 enum green__fault_point {
 #define GREEN__FAULT_ENUM(name) GREEN__FAULT_##name,
@@ -78,8 +78,8 @@ struct green__fault_books {
 struct green__fault_books green__fault_books(void);
 
 /* Counts a call through p at site: 0 to go ahead, or the errno it is to
- * fail with.  For calls that are not plain functions (pidfd_open, made
- * through syscall(2)). */
+ * fail with.  For calls that are not plain functions (pidfd_open and
+ * process_madvise, made through syscall(2)). */
 int green__fault_check(enum green__fault_point p, const char *site);
 #define green__fault_errno(p) green__fault_check(p, GREEN__FAULT_SITE)
 

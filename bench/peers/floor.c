@@ -4,6 +4,10 @@
  *   floor switch N      raw glibc swapcontext between two contexts
  *   floor spawn N       raw makecontext, then swapcontext into a context
  *                       that returns at once (through uc_link)
+ *   floor pages N       ns to touch the first page of N fresh stacks laid
+ *                       out as libgreen's default ones are (one per 320
+ *                       KiB): the page fault every new green thread
+ *                       takes, with its page tables
  *   floor io N          one byte bounced over a socketpair by a single
  *                       thread making the system calls a green pair makes
  *   floor io-nowait N   the same, reading each byte once it is there
@@ -15,6 +19,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -63,6 +68,21 @@ static double floor_spawn(void)
         makecontext(&other_uc, returns, 0);
         swapcontext(&main_uc, &other_uc);
     }
+    return (bench_now_ns() - t0) / N;
+}
+
+/* The default stack (256 KiB) and its guard region (64 KiB). */
+enum { STRIDE = 320 * 1024 };
+
+static double floor_pages(void)
+{
+    char *base = mmap(NULL, (size_t)N * STRIDE, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        exit(1);
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        base[(size_t)(i + 1) * STRIDE - 64] = 1;  /* the top, where a thread starts */
     return (bench_now_ns() - t0) / N;
 }
 
@@ -191,6 +211,8 @@ int main(int argc, char **argv)
     N = atol(argv[2]);
     if (strcmp(argv[1], "switch") == 0)
         printf("%.3f\n", floor_switch());
+    else if (strcmp(argv[1], "pages") == 0)
+        printf("%.1f\n", floor_pages());
     else if (strcmp(argv[1], "spawn") == 0)
         printf("%.3f\n", floor_spawn());
     else if (strcmp(argv[1], "io") == 0)
