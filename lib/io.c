@@ -112,15 +112,32 @@ static int retry(struct green__sched *s, int fd, int events, int err)
 /* Makes o's call until it succeeds once or fails for good: its result or
  * -errno.  A socket call on something that is not a socket learns it
  * (ENOTSOCK) and goes on with the plain call. */
+/* Whether a read of o's is one whose short count says the socket has no
+ * more queued: a plain read or recv, not a peek, a vector or a message. */
+static bool counted_read(const struct io *o)
+{
+    return o->kind == READ || (o->kind == RECVFROM && o->flags == 0);
+}
+
 static ssize_t once(struct green__sched *s, const struct io *o)
 {
     int path = green__fd_path(s, o->fd, false);
+    /* The last read of this TCP socket came back short, with no edge
+     * since: this one would say EAGAIN, so wait first and spare it. */
+    if (path == GREEN__PATH_SOCKET && counted_read(o) && green__fd_drained(&s->poller, o->fd)) {
+        int err = retry(s, o->fd, GREEN_IN, EAGAIN);
+        if (err < 0 && err != -ETIMEDOUT)
+            return err;  /* past the deadline the read is still made: data that came counts */
+    }
     for (;;) {
         if (path < 0)
             return path;
         ssize_t r = path == GREEN__PATH_SOCKET ? on_socket(o) : plain(o);
-        if (r >= 0)
+        if (r >= 0) {
+            if ((size_t)r < o->n && r > 0 && counted_read(o))
+                green__fd_short_read(&s->poller, o->fd);
             return r;
+        }
         int err = errno;
         if (err == ENOTSOCK && path == GREEN__PATH_SOCKET) {
             path = green__fd_notsock(s, o->fd);
@@ -354,6 +371,8 @@ static int accept_one(struct green__sched *s, int fd, struct sockaddr *addr, soc
         int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK);
         if (c >= 0) {
             green__poller_fresh(&s->poller, c);
+            if (green__poller_is_tcp(&s->poller, fd))
+                green__poller_tcp(&s->poller, c);
             return c;
         }
         int err = retry(s, fd, GREEN_IN, errno);

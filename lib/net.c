@@ -185,6 +185,9 @@ static int open_socket(int family, int type, int protocol)
         return -errno;
     if (s)
         green__poller_fresh(&s->poller, fd);
+    if (s && (family == AF_INET || family == AF_INET6) && type == SOCK_STREAM &&
+        (protocol == 0 || protocol == IPPROTO_TCP))
+        green__poller_tcp(&s->poller, fd);
     return fd;
 }
 

@@ -194,10 +194,13 @@ static void sweep(struct green__poller *p, int64_t now)
         if (!r->unchecked)
             continue;
         if (r->check_at <= now) {
-            if (p->ops->check(p, (int)fd, r) == -EBADF) {
+            int found = p->ops->check(p, (int)fd, r);
+            if (found == -EBADF) {
                 reset(p, (int)fd, r);  /* closed under them: they fail with EBADF */
                 continue;
             }
+            if (found == 1)
+                r->tcp = r->drained = false;  /* another file under the number */
             r->check_gap = r->check_gap * GAP_GROWTH < GAP_MAX_MS
                          ? r->check_gap * GAP_GROWTH : GAP_MAX_MS;
             r->check_at = now + r->check_gap;
@@ -391,6 +394,10 @@ void green__poller_ready(struct green__poller *p, int fd, int revents)
     }
     struct green__fd *r = &p->fds[fd];
     r->handed &= ~revents;
+    if (revents & (GREEN_IN | GREEN__ERR))
+        r->drained = false;
+    if (revents & GREEN__UNHINT)
+        r->tcp = false;  /* for good: a short read no longer proves anything */
     if (p->ops->edge_triggered) {
         /* Keep the edges no waiter is here to take. */
         int ready = revents & GREEN__ERR ? GREEN_IN | GREEN_OUT : revents;
@@ -438,6 +445,12 @@ void green__poller_fresh(struct green__poller *p, int fd)
         return;  /* not owned, then: it is registered only while waited on */
     reset(p, fd, r);
     r->owned = true;
+}
+
+void green__poller_tcp(struct green__poller *p, int fd)
+{
+    if ((size_t)fd < p->nfds)
+        p->fds[fd].tcp = true;
 }
 
 int green__poller_adopt(struct green__poller *p, int fd)

@@ -29,6 +29,11 @@
  * and these two, which wake every waiter of the fd. */
 #define GREEN__ERR 0x4   /* error or hang-up: every call will fail or see EOF */
 #define GREEN__NVAL 0x8  /* the fd is not open: waiters fail with EBADF */
+/* Reported with GREEN_IN by an edge-triggered backend when a stream's
+ * reads may now stop short of what is queued, or end, with no edge to
+ * come: urgent data, the peer's shutdown, an error.  It ends the drained
+ * hint for the fd (green__fd_short_read). */
+#define GREEN__UNHINT 0x10
 
 struct green__fd {
     struct green__list waiters;   /* the fdwait of every parked thread */
@@ -44,6 +49,11 @@ struct green__fd {
                                      calls use plain read and write */
     bool set_nonblock;            /* libgreen set O_NONBLOCK on it, and
                                      clears it again on release */
+    bool tcp;                     /* a TCP socket libgreen made: a short
+                                     read means it had no more queued */
+    bool drained;                 /* tcp, and a read came back short with
+                                     no edge since: the next would say
+                                     EAGAIN, so it waits first */
     int handed;                   /* readiness a level wait handed out
                                      with no edge since: the caller may not
                                      have used it all up */
@@ -81,7 +91,8 @@ struct green__poller_ops {
     void (*forget)(struct green__poller *p, int fd, struct green__fd *r);
     /* Makes sure the registration held for fd is for the file open under
      * that number now, registering it afresh if the kernel dropped it.
-     * 0, or -EBADF when nothing is open under the number.  NULL for a
+     * 0, 1 when it registered afresh (the number is another file now), or
+     * -EBADF when nothing is open under the number.  NULL for a
      * backend that holds nothing between waits. */
     int (*check)(struct green__poller *p, int fd, struct green__fd *r);
     /* Waits up to timeout_ms (-1: no limit) and reports each ready fd.
@@ -143,6 +154,32 @@ struct green__sched;
  * is checked at every call that needs it, never cached, since the number
  * may have been closed and reused behind libgreen's back. */
 int green__fd_path(struct green__sched *s, int fd, bool plain);
+
+/* fd is a TCP socket libgreen made (or accepted from one): a read that
+ * comes back short on it means it had nothing more queued until the next
+ * edge, unless urgent data, the peer's shutdown or an error is reported
+ * (GREEN__UNHINT), which ends the hint for the fd. */
+void green__poller_tcp(struct green__poller *p, int fd);
+
+/* Whether fd is a TCP socket to libgreen, for an accepted one. */
+static inline bool green__poller_is_tcp(const struct green__poller *p, int fd)
+{
+    return (size_t)fd < p->nfds && p->fds[fd].tcp;
+}
+
+/* A read of n bytes on fd came back with fewer: on a TCP socket the next
+ * read would say EAGAIN until an edge, so green__fd_drained says to wait
+ * first and spare that call. */
+static inline void green__fd_short_read(struct green__poller *p, int fd)
+{
+    if ((size_t)fd < p->nfds && p->fds[fd].tcp)
+        p->fds[fd].drained = true;
+}
+
+static inline bool green__fd_drained(const struct green__poller *p, int fd)
+{
+    return (size_t)fd < p->nfds && p->fds[fd].drained;
+}
 
 /* A socket call on fd said ENOTSOCK: from now on the plain path.
  * Returns what green__fd_path returns. */

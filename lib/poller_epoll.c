@@ -59,17 +59,19 @@ static int ep_reserve(struct green__poller *p, size_t n)
     return 0;
 }
 
-static uint32_t to_epoll(int events)
+/* A TCP socket's reads are watched for urgent data too, which ends its
+ * drained hint (GREEN__UNHINT). */
+static uint32_t to_epoll(int events, const struct green__fd *r)
 {
-    return (events & GREEN_IN ? EPOLLIN | EPOLLRDHUP : 0) |
+    return (events & GREEN_IN ? EPOLLIN | EPOLLRDHUP | (r->tcp ? EPOLLPRI : 0) : 0) |
            (events & GREEN_OUT ? EPOLLOUT : 0) | EPOLLET;
 }
 
-static int ctl(struct green__poller *p, int op, int fd, int events)
+static int ctl(struct green__poller *p, int op, int fd, const struct green__fd *r, int events)
 {
     struct epollset *es = p->impl;
     p->syscalls++;
-    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+    struct epoll_event ev = {.events = to_epoll(events, r), .data.fd = fd};
     if (epoll_ctl(es->epfd, op, fd, &ev) == 0)
         return 0;
     /* The kernel dropped a registration when its file was closed, or a
@@ -103,7 +105,7 @@ static int ep_set(struct green__poller *p, int fd, struct green__fd *r, int even
         return 0;
     if (want == 0)
         return del(p, fd, r);
-    int err = ctl(p, held ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, want);
+    int err = ctl(p, held ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, r, want);
     if (err == 0)
         r->registered = want;
     return err;
@@ -116,13 +118,16 @@ static void ep_forget(struct green__poller *p, int fd, struct green__fd *r)
 }
 
 /* Adding what should be there says EEXIST when it is, and changes
- * nothing: no edge is re-armed, so no waiter wakes for nothing. */
+ * nothing: no edge is re-armed, so no waiter wakes for nothing.  1 when
+ * the add took: the kernel had dropped it, so the file is another. */
 static int ep_check(struct green__poller *p, int fd, struct green__fd *r)
 {
     struct epollset *es = p->impl;
-    struct epoll_event ev = {.events = to_epoll(r->registered), .data.fd = fd};
+    struct epoll_event ev = {.events = to_epoll(r->registered, r), .data.fd = fd};
     p->syscalls++;
-    if (epoll_ctl(es->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+    if (epoll_ctl(es->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+        return 1;
+    if (errno == EEXIST)
         return 0;
     return errno == EBADF ? -EBADF : 0;
 }
@@ -131,7 +136,8 @@ static int from_epoll(uint32_t ev)
 {
     return (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP) ? GREEN_IN : 0) |
            (ev & EPOLLOUT ? GREEN_OUT : 0) |
-           (ev & (EPOLLERR | EPOLLHUP) ? GREEN__ERR : 0);
+           (ev & (EPOLLERR | EPOLLHUP) ? GREEN__ERR : 0) |
+           (ev & (EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP) ? GREEN__UNHINT : 0);
 }
 
 static int ep_wait(struct green__poller *p, int timeout_ms)

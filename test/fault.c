@@ -329,6 +329,51 @@ GREEN_TEST(guards_at_once)
     return NULL;
 }
 
+/* Ten short messages over TCP, each sent once the reader has parked for
+ * it (but the first): one recv a message, as the hand-written epoll
+ * server makes, not two, the first of them saying EAGAIN. */
+struct turns {
+    int fd;
+    green_chan_t *go;
+};
+
+static void *send_on_cue(void *arg)
+{
+    struct turns *t = arg;
+    int cue;
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(green_chan_recv(t->go, &cue), 0);
+        ck_assert_int_eq(green_write(t->fd, "ping", 4), 4);
+    }
+    return NULL;
+}
+
+GREEN_TEST(tcp_short_read_spares_eagain)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 4);
+    char port[16];
+    snprintf(port, sizeof port, "%d", green_local_port(lfd));
+    struct turns t = {green_tcp_connect("127.0.0.1", port), green_chan_new(sizeof(int), 0)};
+    int srv = green_accept(lfd, NULL, NULL);
+    ck_assert_int_ge(srv, 0);
+    green_t *sender = green_spawn(send_on_cue, &t);
+    unsigned long recvs = green__fault_calls(GREEN__FAULT_recv);
+    char buf[64];
+    int cue = 1;
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(green_chan_send(t.go, &cue), 0);
+        ck_assert_int_eq(green_read(srv, buf, sizeof buf), 4);
+    }
+    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_recv) - recvs, 10);
+    green_join(sender, NULL);
+    green_chan_free(t.go);
+    green_close(t.fd);
+    green_close(srv);
+    green_close(lfd);
+    return NULL;
+}
+
 /* Adoption when the table cannot grow or the flag cannot be set, and
  * release when the flags cannot be read: each error is reported, and
  * the fd can be adopted and released afterwards. */
@@ -1062,6 +1107,7 @@ Suite *fault_suite(void)
     tcase_add_loop_test(tc, guards_one_by_one, 0,
                         (int)(sizeof batch_steps / sizeof batch_steps[0]));
     tcase_add_test(tc, guards_at_once);
+    tcase_add_test(tc, tcp_short_read_spares_eagain);
     tcase_add_test(tc, adopt_and_release_fail);
     tcase_add_test(tc, select_many_cases_enomem);
     tcase_add_test(tc, stream_enomem);

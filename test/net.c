@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,108 @@ GREEN_TEST(tcp_close_graceful)
     return NULL;
 }
 
+/* A connected TCP pair made by libgreen; *accepted gets the far end. */
+static int tcp_pair(int *accepted)
+{
+    int lfd = green_tcp_listen("127.0.0.1", "0", 4);
+    char port[16];
+    int fd = green_tcp_connect("127.0.0.1", port_of(lfd, port));
+    ck_assert_int_ge(fd, 0);
+    *accepted = green_accept(lfd, NULL, NULL);
+    ck_assert_int_ge(*accepted, 0);
+    green_close(lfd);
+    return fd;
+}
+
+/* What the peer sends in one go, once the reader is parked. */
+struct burst {
+    int fd;
+    bool urgent;  /* "hello", an urgent byte, "world"; else "abc" and the end */
+};
+
+static void *send_burst(void *arg)
+{
+    const struct burst *b = arg;
+    if (b->urgent) {
+        ck_assert_int_eq(send(b->fd, "hello", 5, 0), 5);
+        ck_assert_int_eq(send(b->fd, "!", 1, MSG_OOB), 1);
+        ck_assert_int_eq(send(b->fd, "world", 5, 0), 5);
+    } else {
+        ck_assert_int_eq(green_write(b->fd, "abc", 3), 3);
+        ck_assert_int_eq(shutdown(b->fd, SHUT_WR), 0);
+    }
+    return NULL;
+}
+
+/* Reads from fd until want has come, in at most three reads. */
+static void read_all_of(int fd, const char *want)
+{
+    char buf[64];
+    size_t got = 0, n = strlen(want);
+    for (int i = 0; i < 3 && got < n; i++) {
+        ssize_t r = green_read(fd, buf + got, sizeof buf - got);
+        ck_assert_int_gt(r, 0);
+        got += (size_t)r;
+    }
+    ck_assert_uint_eq(got, n);
+    ck_assert_mem_eq(buf, want, n);
+}
+
+/* After a read of a TCP socket comes back short, the next one waits for
+ * an edge instead of reading.  What came with the edge that woke the
+ * reader and cannot bring another must still be read, never waited for:
+ * the peer's end after its last bytes, and the bytes past urgent data
+ * (a read stops short at the urgent mark). */
+GREEN_TEST(tcp_short_read_then_end_or_urgent)
+{
+    (void)arg;
+    for (int urgent = 0; urgent < 2; urgent++) {
+        int srv, cli = tcp_pair(&srv);
+        /* First a short read, so that the socket is known drained. */
+        ck_assert_int_eq(green_write(cli, "x", 1), 1);
+        read_all_of(srv, "x");
+        struct burst b = {cli, urgent};
+        green_t *t = green_spawn(send_burst, &b);
+        read_all_of(srv, urgent ? "helloworld" : "abc");
+        if (!urgent) {
+            char c;
+            ck_assert_int_eq(green_read(srv, &c, 1), 0);
+        }
+        ck_assert_int_eq(green_join(t, NULL), 0);
+        green_close(cli);
+        green_close(srv);
+    }
+    return NULL;
+}
+
+static void *write_def(void *arg)
+{
+    ck_assert_int_eq(green_write(*(int *)arg, "def", 3), 3);
+    return NULL;
+}
+
+/* Past the deadline a read still returns what has come, even on a socket
+ * known drained whose edge has not been seen yet. */
+GREEN_TEST(tcp_drained_read_past_deadline)
+{
+    (void)arg;
+    int srv, cli = tcp_pair(&srv);
+    ck_assert_int_eq(green_write(cli, "abc", 3), 3);
+    read_all_of(srv, "abc");
+    green_join(green_spawn(write_def, &cli), NULL);
+    green_deadline(green_now() - 1);
+    char buf[8];
+    ck_assert_int_eq(green_read(srv, buf, sizeof buf), 3);
+    ck_assert_mem_eq(buf, "def", 3);
+    errno = 0;
+    ck_assert_int_eq(green_read(srv, buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    green_close(cli);
+    green_close(srv);
+    return NULL;
+}
+
 GREEN_TEST(tcp_listen_errors)
 {
     (void)arg;
@@ -616,6 +719,8 @@ Suite *net_suite(void)
     tcase_add_test(tc, connect_race_deadline_and_cancel);
     tcase_add_test(tc, connect_race_families_take_turns);
     tcase_add_test(tc, tcp_close_graceful);
+    tcase_add_test(tc, tcp_short_read_then_end_or_urgent);
+    tcase_add_test(tc, tcp_drained_read_past_deadline);
     tcase_add_test(tc, tcp_listen_errors);
     tcase_add_test(tc, local_port_errors);
     tcase_add_test(tc, udp_bind_connect);

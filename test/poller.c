@@ -398,6 +398,42 @@ GREEN_TEST(plain_close_then_blocking_socket)
     return NULL;
 }
 
+/* A TCP socket libgreen made, known drained after a short read, is closed
+ * with close(2) and the number goes to a socketpair.  The read on it waits
+ * first, as it would on the socket; the sweep finds the old registration
+ * gone, wakes it with the new file's data, and forgets that the number was
+ * TCP (a Unix socket's short read proves nothing). */
+GREEN_TEST(plain_close_of_drained_tcp_then_socket)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 4);
+    char port[16];
+    snprintf(port, sizeof port, "%d", green_local_port(lfd));
+    int cli = green_tcp_connect("127.0.0.1", port), srv = green_accept(lfd, NULL, NULL);
+    ck_assert_int_ge(srv, 0);
+    char buf[8];
+    green_t *t = green_spawn(write_later, &cli);
+    ck_assert_int_eq(green_read(srv, buf, sizeof buf), 1);  /* parks: registered */
+    green_join(t, NULL);
+    ck_assert(green__cur->poller.fds[srv].drained);
+    close(srv);
+    int peer, fd = new_file_at(srv, 's', &peer);
+    green_deadline(green_now() + 3000);
+    t = green_spawn(write_later, &peer);
+    ck_assert_int_eq(green_read(fd, buf, sizeof buf), 1);
+    green_join(t, NULL);
+    green_deadline(GREEN_NEVER);
+    /* poll(2) is told every fd at every wait: nothing to sweep, and a
+     * level wait is safe whatever the hint says. */
+    if (green__cur->poller.ops->check)
+        ck_assert(!green__cur->poller.fds[fd].tcp);
+    green_close(fd);
+    close(peer);
+    green_close(cli);
+    green_close(lfd);
+    return NULL;
+}
+
 /* A pipe libgreen made non-blocking is closed plainly, and a new blocking
  * pipe gets its number: reading it parks instead of blocking. */
 GREEN_TEST(plain_close_then_blocking_pipe)
@@ -774,6 +810,7 @@ Suite *poller_suite(void)
     tcase_add_test(tc, plain_close_then_blocking_socket);
     tcase_add_test(tc, plain_close_then_blocking_pipe);
     tcase_add_test(tc, library_fclose_then_reuse);
+    tcase_add_test(tc, plain_close_of_drained_tcp_then_socket);
     tcase_add_test(tc, fd_adopt_keeps_registration);
     tcase_add_test(tc, fd_adopt_errors);
     tcase_add_test(tc, fd_adopt_outside);
