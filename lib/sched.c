@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -451,7 +452,7 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
         return NULL;
 
     green_t *t = thread_place(&st);
-    memset(t, 0, sizeof *t);
+    memset(t, 0, offsetof(green_t, ctx));
     t->sched = s;
     t->stack = st;
     t->fn = fn;
@@ -459,6 +460,7 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     t->id = s->next_id++;
     t->deadline = -1;
     t->cancelled = s->shutdown;
+    t->name[0] = '\0';
     if (attr && attr->name)
         strcpy(t->name, attr->name);
     green__ctx_make(&t->ctx, &s->ctx_template, st.lo, stack_below(t), thread_entry);

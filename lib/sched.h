@@ -69,7 +69,6 @@ struct green__wait {
 };
 
 struct green {
-    struct green__ctx ctx;          /* the saved context while not running */
     struct green__sched *sched;     /* the scheduler that owns it */
     struct green__stack stack;      /* this struct lives at the top of it */
     void *(*fn)(void *);
@@ -100,6 +99,9 @@ struct green {
     struct green__node all;         /* in the scheduler's list of threads */
     void *asan_fake;                /* ASan's fake stack while switched out */
     void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
+
+    /* Not zeroed at spawn, which sets each: a ucontext is a kilobyte. */
+    struct green__ctx ctx;          /* the saved context while not running */
     char name[GREEN_NAME_MAX];
 };
 
