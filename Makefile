@@ -333,8 +333,9 @@ bench-peers: $(BENCH_GREEN) $(BUILD)/examples/http_server
 	    try $(abspath $(BUILD))/bench/go-bench env GOCACHE=$(abspath $(BUILD))/gocache GO111MODULE=off \
 	    go build -o $(abspath $(BUILD))/bench/go-bench main.go); fi; true
 
-# make bench QUICK=1 takes about half a minute instead of about two;
-# MILLION=1 adds a million idle green threads.
+# make bench QUICK=1 takes about half a minute instead of about four;
+# MILLION=1 adds a million idle green threads; RUNS=N takes each figure's
+# median over N runs instead of 3; ONLY=PREFIX runs those workloads alone.
 # It does its own set-up, as make test does: as root with apt-get it
 # installs the peers and tools (test/deps.sh bench); otherwise it says the
 # one command to run and measures what is there, every missing peer or
@@ -343,7 +344,7 @@ bench:
 	@sh test/deps.sh bench
 	@$(MAKE) --no-print-directory bench-peers
 	python3 bench/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(MILLION),--million) \
-	    $(if $(ONLY),--only=$(ONLY))
+	    $(if $(ONLY),--only=$(ONLY)) $(if $(RUNS),--runs=$(RUNS))
 
 # The set-up alone (kept for those who ran it before: make bench does it).
 bench-deps:

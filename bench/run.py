@@ -6,7 +6,7 @@ of its own under a time limit, and prints one table per workload: the
 median of the runs, the min and max, and the ratio to libgreen's default
 configuration.  Writes bench/results/latest.json and a chart per workload.
 
-    bench/run.py BUILD_DIR [--quick] [--million]
+    bench/run.py BUILD_DIR [--quick] [--million] [--only=PREFIX] [--runs=N]
 
 A peer that is missing is skipped with a line naming the package to
 install; one that fails is reported as failed, and the rest go on.
@@ -30,7 +30,9 @@ ONLY = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 PY = "/usr/bin/python3"          # the distribution's, which has uvloop and gevent
-RUNS = 3 if not QUICK else 1
+# --runs=N: each figure the median of N runs (3; 1 with --quick).
+RUNS = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--runs=")),
+                3 if not QUICK else 1))
 TIMEOUT = 90
 
 # Peers: name -> how to run it, what it is, and how to get it.
@@ -336,17 +338,46 @@ def wanted(name):
     return name.startswith(ONLY)
 
 
+def skipped(name, tool):
+    """The row of a peer or tool that is missing, saying what to install;
+    None when both are there."""
+    missing = available(name) or ("install " + tool if tool and not shutil.which(tool) else None)
+    return dict(peer=name, kind=PEERS[name]["kind"], note=f"skipped: {missing}") if missing else None
+
+
 def measure(w, name, fn, tool=None):
     """Runs fn as w asks; a peer or a tool that is missing is skipped with
     the package to install, never failed."""
-    missing = available(name) or ("install " + tool if tool and not shutil.which(tool) else None)
+    missing = skipped(name, tool)
     if missing:
-        return dict(peer=name, kind=PEERS[name]["kind"], note=f"skipped: {missing}")
+        return missing
     runs = min(RUNS, (w or {}).get("runs", RUNS))
     try:
         return dict(peer=name, kind=PEERS[name]["kind"], **summarise([fn() for _ in range(runs)]))
     except Exception as e:  # a failed peer never stops the rest
         return dict(peer=name, kind=PEERS[name]["kind"], note=f"failed: {e}"[:100])
+
+
+def measure_all(w, names, fn, tool=None):
+    """Runs fn(name) for each of names, as measure does, but in rounds: each
+    round runs every peer once.  On a shared machine whose speed drifts
+    during the run, the drift then falls on every peer alike, not on
+    whichever ran at the time.  Returns a row per name."""
+    got = {name: skipped(name, tool) or [] for name in names}
+    for _ in range(min(RUNS, (w or {}).get("runs", RUNS))):
+        for name in names:
+            if isinstance(got[name], list):
+                try:
+                    got[name].append(fn(name))
+                except Exception as e:  # a failed peer never stops the rest
+                    got[name] = dict(peer=name, kind=PEERS[name]["kind"],
+                                     note=f"failed: {e}"[:100])
+    return {name: dict(peer=name, kind=PEERS[name]["kind"], runs=v) if isinstance(v, list) else v
+            for name, v in got.items()}
+
+
+def summarised(row):
+    return dict(row, **summarise(row["runs"])) if "runs" in row else row
 
 
 def main():
@@ -355,18 +386,18 @@ def main():
     print("make bench: libgreen beside the peers" + (" (QUICK)" if QUICK else ""))
     for k, v in machine.items():
         print(f"  {k:14} {v}")
-    print(f"  median of {RUNS} run(s); micro-benchmarks pinned to CPU 1; servers on CPU 0, "
-          "load on CPU 1")
+    print(f"  median of {RUNS} run(s), taken in rounds of every peer; micro-benchmarks pinned "
+          "to CPU 1; servers on CPU 0, load on CPU 1")
     results = {}
     for w in WORKLOADS:
         if (QUICK and w.get("full")) or not wanted(w["name"]):
             continue
-        rows = []
-        for name in w["peers"]:
+        def once(name, w=w):
             scale = 1 if w.get("unscaled") else PEERS[name].get("scale", 1)
             n = int(w["n"] * scale * (0.2 if QUICK and not w.get("unscaled") else 1))
             arg = PEERS[name].get("arg", {}).get(w["arg"], w["arg"])
-            rows.append(measure(w, name, lambda: run_once(name, [arg, str(n)], cpu=1)))
+            return run_once(name, [arg, str(n)], cpu=1)
+        rows = [summarised(r) for r in measure_all(w, w["peers"], once).values()]
         rows += [dict(peer=p, kind="peer", note=note) for p, note in w.get("notes", {}).items()]
         table(w, rows)
         chart(w, rows)
@@ -418,8 +449,9 @@ def scale_section(results):
 def http_section(results):
     seconds = 1 if QUICK else 2  # wrk takes whole seconds
     rps_rows, cpu_rows = [], []
-    for name in HTTP_PEERS:
-        got = measure(None, name, lambda: http_hello(name, seconds), tool="wrk")
+    for got in measure_all(None, HTTP_PEERS, lambda name: http_hello(name, seconds),
+                           tool="wrk").values():
+        name = got["peer"]
         if "runs" in got:
             rps = [r[0] for r in got["runs"]]
             cpu = [r[1] for r in got["runs"]]
@@ -444,8 +476,9 @@ def idle_section(results):
     idle, busy = (2000, 100) if QUICK else (10000, 100)
     w = dict(name="idle-connections", unit="requests/s of the busy ones", better="higher",
              title=f"idle-connections: {idle} idle and {busy} busy keep-alive connections")
-    rows = [measure(w, name, lambda: idle_connections(name, idle, busy, 0.5))
-            for name in IDLE_PEERS]
+    rows = [summarised(r) for r in
+            measure_all(w, IDLE_PEERS, lambda name: idle_connections(name, idle, busy, 0.5))
+            .values()]
     st = sh(f"{BUILD}/bench/st eventsys 0") if not available("State Threads") else ""
     if st and st != "select":
         rows.append(measure(w, "State Threads",
