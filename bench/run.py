@@ -316,6 +316,13 @@ plot "{dat}" using ({start}):($0):({start}):2:($0-0.3):($0+0.3):ytic(1) with box
     os.remove(dat)
 
 
+def libgreen_version():
+    """GREEN_VERSION, as the header says it."""
+    with open(os.path.join(HERE, "..", "include", "green.h")) as f:
+        m = re.search(r'#define GREEN_VERSION "([^"]+)"', f.read())
+    return m.group(1) if m else "unknown"
+
+
 def versions():
     def deb(pkg):
         return sh(f"dpkg-query -W -f '${{Version}}' {pkg} 2>/dev/null") or "not installed"
@@ -323,7 +330,7 @@ def versions():
     return {
         "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
         "compiler": sh("${CC:-cc} --version | head -1"),
-        "libgreen": "0.1.0 (switch backends ucontext, fast; pollers epoll, poll)",
+        "libgreen": libgreen_version() + " (switch backends ucontext, fast; pollers epoll, poll)",
         "State Threads": deb("libst-dev") + " (event system: "
                          + (sh(f"{BUILD}/bench/st eventsys 0") or "?") + ")",
         "GNU Pth": deb("libpth-dev"),
