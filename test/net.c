@@ -447,19 +447,6 @@ GREEN_TEST(tcp_close_graceful)
     return NULL;
 }
 
-/* A connected TCP pair made by libgreen; *accepted gets the far end. */
-static int tcp_pair(int *accepted)
-{
-    int lfd = green_tcp_listen("127.0.0.1", "0", 4);
-    char port[16];
-    int fd = green_tcp_connect("127.0.0.1", port_of(lfd, port));
-    ck_assert_int_ge(fd, 0);
-    *accepted = green_accept(lfd, NULL, NULL);
-    ck_assert_int_ge(*accepted, 0);
-    green_close(lfd);
-    return fd;
-}
-
 /* What the peer sends in one go, once the reader is parked. */
 struct burst {
     int fd;

@@ -365,17 +365,6 @@ static void *park_then_maybe_overflow(void *arg)
     return NULL;
 }
 
-/* Whether the kernel may read the byte at addr: a write(2) from it fails
- * with EFAULT, without a signal, when it is a guard page. */
-static bool readable(int pfd[2], const void *addr)
-{
-    if (write(pfd[1], addr, 1) != 1)
-        return false;
-    char c;
-    ck_assert_int_eq(read(pfd[0], &c, 1), 1);
-    return true;
-}
-
 /* As many threads as stack_many_guarded, all parked, then one of them
  * overflows: run in a child, whose handler must name that one. */
 static size_t many_count(void)
@@ -430,11 +419,11 @@ GREEN_TEST(stack_many_guarded)
     make_pipe(pfd);
     for (size_t i = 0; i < n; i++) {
         const char *lo = many[i]->stack.lo;
-        ck_assert_msg(!readable(pfd, lo - page), "thread %zu has no guard page", i);
-        ck_assert_msg(!readable(pfd, lo - green__cur->stacks.guard),
+        ck_assert_msg(!kernel_can_read(pfd, lo - page), "thread %zu has no guard page", i);
+        ck_assert_msg(!kernel_can_read(pfd, lo - green__cur->stacks.guard),
                       "thread %zu's guard is too short", i);
         if (i % 1000 == 0)
-            ck_assert(readable(pfd, lo));
+            ck_assert(kernel_can_read(pfd, lo));
     }
     close(pfd[0]);
     close(pfd[1]);

@@ -165,6 +165,29 @@ void make_pipe(int fds[2])
     ck_assert_int_eq(pipe(fds), 0);
 }
 
+bool kernel_can_read(int pfd[2], const void *addr)
+{
+    char c;
+    if (write(pfd[1], addr, 1) != 1)
+        return false;
+    ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+    return true;
+}
+
+int tcp_pair(int *accepted)
+{
+    int lfd = green_tcp_listen("127.0.0.1", "0", 4);
+    ck_assert_int_ge(lfd, 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", green_local_port(lfd));
+    int fd = green_tcp_connect("127.0.0.1", port);
+    ck_assert_int_ge(fd, 0);
+    *accepted = green_accept(lfd, NULL, NULL);
+    ck_assert_int_ge(*accepted, 0);
+    green_close(lfd);
+    return fd;
+}
+
 int tcp_listener(unsigned short *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -79,4 +79,13 @@ void make_pipe(int fds[2]);
 /* A TCP listener on 127.0.0.1 at an ephemeral port; *port gets it. */
 int tcp_listener(unsigned short *port);
 
+/* Whether the kernel may read the byte at addr: a write(2) from it to the
+ * pipe pfd fails with EFAULT, without a signal, when it is a guard page. */
+bool kernel_can_read(int pfd[2], const void *addr);
+
+/* A connected TCP pair on 127.0.0.1 made by libgreen (green_tcp_listen,
+ * green_tcp_connect, green_accept), inside green_run: the connecting end,
+ * and the accepted one in *accepted. */
+int tcp_pair(int *accepted);
+
 #endif
