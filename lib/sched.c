@@ -390,7 +390,7 @@ static void thread_entry(void)
     else
         green__asan_finish(NULL, NULL, NULL);
     reap(s);
-    errno = 0;  /* as a new pthread's */
+    *s->errno_at = 0;  /* as a new pthread's */
     self->result = self->fn(self->arg);
     thread_exit(s, self);
 }
@@ -427,6 +427,17 @@ static int check_attr(const green_attr_t *attr, size_t *size)
     return 0;
 }
 
+/* Room in the timers and the poller for every thread, so that parking
+ * never allocates: made ahead, doubling, so that a spawn seldom asks. */
+static __attribute__((noinline)) int reserve_more(struct green__sched *s)
+{
+    size_t n = s->reserved ? 2 * s->reserved : 64;
+    if (green__timers_reserve(&s->timers, n) < 0 || s->poller.ops->reserve(&s->poller, n) < 0)
+        return -ENOMEM;
+    s->reserved = n;
+    return 0;
+}
+
 /* The struct sits at the top of the stack, aligned for anything. */
 static green_t *thread_place(const struct green__stack *st)
 {
@@ -443,8 +454,7 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
         *err = -EINVAL;
     else if ((*err = check_attr(attr, &size)) != 0)
         ;
-    else if (green__timers_reserve(&s->timers, s->nthreads + 1) < 0 ||
-             s->poller.ops->reserve(&s->poller, s->nthreads + 1) < 0)
+    else if (s->nthreads >= s->reserved && reserve_more(s) < 0)
         *err = -ENOMEM;
     else  /* -EAGAIN when no stack can be mapped, -ENOMEM for its bookkeeping */
         *err = green__stack_get(&s->stacks, size + sizeof(green_t) + 64, &st);
@@ -768,6 +778,7 @@ static void after_fork_in_child(void)
     s->watch.on = false;  /* the child has no watchdog */
     green__inbox_after_fork(&s->inbox);
     (void)green__poller_after_fork(&s->poller);  /* a failure is the broken poller's */
+    s->reserved = 0;  /* the new poller has made no room yet */
 }
 
 static void at_fork(void)

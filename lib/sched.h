@@ -114,6 +114,7 @@ struct green__sched {
     size_t nthreads;                /* threads in all */
     size_t nlive;                   /* threads not yet DONE */
     green_t *zombies;               /* detached, DONE, stacks to free */
+    size_t reserved;                /* threads the timers and poller have room for */
     uint64_t next_id;
 
     /* Waiting. */
