@@ -4,7 +4,8 @@
  * system call, so every green thread keeps a signal mask of its own.  A
  * new thread's starts as the OS thread's was when green_run began (with
  * SIGPIPE blocked), whoever spawns it: the mask a running thread has set
- * cannot be read without a system call.
+ * cannot be read without a system call.  Its floating-point environment
+ * comes from the same template.
  */
 #include "switch.h"
 

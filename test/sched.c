@@ -1,6 +1,7 @@
 /* The scheduler: green_run, spawn, join, detach, cancel, yield, self,
  * names, deadlock detection and green_dump. */
 #include <errno.h>
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -340,6 +341,29 @@ GREEN_TEST(spawn_signal_mask)
     ck_assert_int_eq(child, !own_masks);
     ck_assert(usr2_blocked());  /* the spawner's own is kept across switches */
     pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+    return NULL;
+}
+
+static void *report_rounding(void *arg)
+{
+    *(int *)arg = fegetround();
+    return NULL;
+}
+
+/* The floating-point environment a new thread starts with: green_run's
+ * under ucontext (the template holds it), the spawner's control state
+ * under the fast switch (read at each spawn). */
+GREEN_TEST(spawn_fp_environment)
+{
+    (void)arg;
+    bool from_run = strcmp(green__switch_name, "ucontext") == 0;
+    int before = fegetround();
+    ck_assert_int_eq(fesetround(FE_UPWARD), 0);
+    int child = -1;
+    green_join(green_spawn(report_rounding, &child), NULL);
+    ck_assert_int_eq(child, from_run ? before : FE_UPWARD);
+    ck_assert_int_eq(fegetround(), FE_UPWARD);  /* the spawner's own stays */
+    fesetround(before);
     return NULL;
 }
 
@@ -981,6 +1005,7 @@ Suite *sched_suite(void)
     tcase_add_test(tc, spawn_runs_in_order);
     tcase_add_test(tc, spawn_attr_defaults);
     tcase_add_test(tc, spawn_signal_mask);
+    tcase_add_test(tc, spawn_fp_environment);
     tcase_add_test(tc, join_result);
     tcase_add_test(tc, join_errors);
     tcase_add_test(tc, join_outside);
