@@ -109,9 +109,6 @@ static int retry(struct green__sched *s, int fd, int events, int err)
     return r < 0 ? r : 0;
 }
 
-/* Makes o's call until it succeeds once or fails for good: its result or
- * -errno.  A socket call on something that is not a socket learns it
- * (ENOTSOCK) and goes on with the plain call. */
 /* Whether a read of o's is one whose short count says the socket has no
  * more queued: a plain read or recv, not a peek, a vector or a message. */
 static bool counted_read(const struct io *o)
@@ -119,6 +116,9 @@ static bool counted_read(const struct io *o)
     return o->kind == READ || (o->kind == RECVFROM && o->flags == 0);
 }
 
+/* Makes o's call until it succeeds once or fails for good: its result or
+ * -errno.  A socket call on something that is not a socket learns it
+ * (ENOTSOCK) and goes on with the plain call. */
 static ssize_t once(struct green__sched *s, const struct io *o)
 {
     int path = green__fd_path(s, o->fd, false);
