@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,8 +515,16 @@ static void *write_def(void *arg)
     return NULL;
 }
 
+/* A read that fails: its errno, as the thread's result. */
+static void *read_fails(void *arg)
+{
+    char c;
+    return (void *)(intptr_t)(green_read(*(int *)arg, &c, 1) < 0 ? errno : 0);
+}
+
 /* Past the deadline a read still returns what has come, even on a socket
- * known drained whose edge has not been seen yet. */
+ * known drained whose edge has not been seen yet; a cancellation ends its
+ * wait as any other. */
 GREEN_TEST(tcp_drained_read_past_deadline)
 {
     (void)arg;
@@ -531,6 +540,13 @@ GREEN_TEST(tcp_drained_read_past_deadline)
     ck_assert_int_eq(green_read(srv, buf, sizeof buf), -1);
     ck_assert_int_eq(errno, ETIMEDOUT);
     green_deadline(GREEN_NEVER);
+    /* Cancelled while it waits first on the drained socket. */
+    green_t *t = green_spawn(read_fails, &srv);
+    green_yield();  /* it waits */
+    green_cancel(t);
+    void *err;
+    ck_assert_int_eq(green_join(t, &err), 0);
+    ck_assert_int_eq((intptr_t)err, ECANCELED);
     green_close(cli);
     green_close(srv);
     return NULL;
