@@ -59,11 +59,11 @@ LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c lib/sys.c lib/version.c \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S) \
           $(if $(FAULTS),lib/fault.c)
-# epoll is Linux's; elsewhere poll(2) is the only poller.
+# epoll and io_uring are Linux's; elsewhere poll(2) is the only poller.
 ifeq ($(shell uname -s),Linux)
-LIB_SRC += lib/poller_epoll.c
+LIB_SRC += lib/poller_epoll.c lib/poller_uring.c
 POLLER_CFLAGS = -DGREEN_HAVE_EPOLL
-POLLERS = epoll poll
+POLLERS = epoll poll uring
 else
 POLLERS = poll
 endif

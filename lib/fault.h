@@ -30,7 +30,8 @@
     X(setsockopt) X(getsockopt) X(getsockname) X(getaddrinfo)                    \
     X(read) X(write) X(readv) X(writev)                                          \
     X(recv) X(send) X(recvfrom) X(sendto) X(recvmsg) X(sendmsg)                  \
-    X(pthread_create) X(pidfd_open) X(process_madvise) X(waitpid) X(sigaction) X(sigaltstack)
+    X(pthread_create) X(pidfd_open) X(process_madvise) X(waitpid) X(sigaction) X(sigaltstack) \
+    X(io_uring_setup) X(io_uring_enter)
 
 enum green__fault_point {
 #define GREEN__FAULT_ENUM(name) GREEN__FAULT_##name,

@@ -7,7 +7,10 @@
  * (green__fd_path): on a socket, the socket call with MSG_DONTWAIT, which
  * needs no flag on the file and so cannot be fooled by a number that was
  * closed and reused behind libgreen's back; on anything else, the plain
- * call on an fd made non-blocking.  Outside green_run every call is the
+ * call on an fd made non-blocking.  Under a backend that makes the calls
+ * itself (uring), each call is handed to it instead, and the thread parks
+ * until it completes (green__fd_call): no fd is made non-blocking, and a
+ * regular file's read parks too.  Outside green_run every call is the
  * plain POSIX call.
  *
  * Inside, functions return -errno; the public calls convert once.
@@ -116,11 +119,104 @@ static bool counted_read(const struct io *o)
     return o->kind == READ || (o->kind == RECVFROM && o->flags == 0);
 }
 
+/* The backend's call for o.  m and one are room for the message that
+ * recvfrom, sendto and a socket's writev need. */
+static struct green__call call_of(const struct io *o, bool sock, struct msghdr *m,
+                                  struct iovec *one)
+{
+    static const enum green__call_kind on_sock[] = {
+        [READ] = GREEN__CALL_RECV, [READV] = GREEN__CALL_READV,
+        [RECVFROM] = GREEN__CALL_RECVMSG, [RECVMSG] = GREEN__CALL_RECVMSG,
+        [WRITE] = GREEN__CALL_SEND, [WRITEV] = GREEN__CALL_SENDMSG,
+        [SENDTO] = GREEN__CALL_SENDMSG, [SENDMSG] = GREEN__CALL_SENDMSG,
+    };
+    static const enum green__call_kind plain_kind[] = {
+        [READ] = GREEN__CALL_READ, [READV] = GREEN__CALL_READV,
+        [RECVFROM] = GREEN__CALL_RECVMSG, [RECVMSG] = GREEN__CALL_RECVMSG,
+        [WRITE] = GREEN__CALL_WRITE, [WRITEV] = GREEN__CALL_WRITEV,
+        [SENDTO] = GREEN__CALL_SENDMSG, [SENDMSG] = GREEN__CALL_SENDMSG,
+    };
+    /* MSG_WAITALL is recv_all's to keep; writes never raise SIGPIPE. */
+    int flags = (o->flags & ~MSG_WAITALL) | (o->kind >= WRITE ? MSG_NOSIGNAL : 0);
+    struct green__call c = {.kind = sock ? on_sock[o->kind] : plain_kind[o->kind],
+                            .flags = flags, .ptr = o->buf, .n = o->n};
+    *m = (struct msghdr){.msg_iov = (struct iovec *)o->iov, .msg_iovlen = (size_t)o->iovcnt};
+    switch (o->kind) {
+    case READV: case WRITEV:
+        if (c.kind == GREEN__CALL_SENDMSG)
+            c.ptr = m;
+        else
+            c.ptr = (void *)o->iov, c.n = (size_t)o->iovcnt;
+        break;
+    case RECVFROM: case SENDTO:
+        *one = (struct iovec){o->buf, o->n};
+        m->msg_iov = one;
+        m->msg_iovlen = 1;
+        if (o->kind == SENDTO)
+            m->msg_name = (void *)o->to, m->msg_namelen = o->tolen;
+        else if (o->addr && o->addrlen)
+            m->msg_name = o->addr, m->msg_namelen = *o->addrlen;
+        c.ptr = m;
+        break;
+    case RECVMSG: case SENDMSG:
+        c.ptr = o->msg;
+        break;
+    default:
+        break;
+    }
+    return c;
+}
+
+/* once, under a backend that makes the calls: an EAGAIN it gives back (an
+ * fd another program made non-blocking, on an older kernel) is waited
+ * out as the poll path would. */
+static ssize_t ring_once(struct green__sched *s, const struct io *o)
+{
+    if (green__cancel_due(s->current))
+        return -ECANCELED;
+    if (o->fd < 0)
+        return -EBADF;
+    if ((o->kind == READV || o->kind == WRITEV) && (o->iovcnt < 0 || o->iovcnt > IOV_MAX))
+        return -EINVAL;
+    struct green__poller *p = &s->poller;
+    unsigned gen = green__fd_gen(p, o->fd);
+    for (;;) {
+        /* Closed or released while this thread was between two tries: the
+         * number may be another file by now. */
+        if (green__fd_gen(p, o->fd) != gen)
+            return -EBADF;
+        bool sock = !((size_t)o->fd < p->nfds && p->fds[o->fd].notsock);
+        struct msghdr m;
+        struct iovec one;
+        struct green__call c = call_of(o, sock, &m, &one);
+        ssize_t r = green__fd_call(s, o->fd, &c);
+        if (r == -ENOTSOCK && sock) {
+            (void)green__poller_fd(p, o->fd);
+            if ((size_t)o->fd < p->nfds)
+                p->fds[o->fd].notsock = true;
+            continue;
+        }
+        if (r == -EINTR)
+            continue;
+        if (r == -EAGAIN) {
+            int err = green__fd_wait(s, o->fd, events_of(o), true);
+            if (err < 0)
+                return err;
+            continue;
+        }
+        if (r >= 0 && o->kind == RECVFROM && o->addrlen && o->addr)
+            *o->addrlen = m.msg_namelen;
+        return r;
+    }
+}
+
 /* Makes o's call until it succeeds once or fails for good: its result or
  * -errno.  A socket call on something that is not a socket learns it
  * (ENOTSOCK) and goes on with the plain call. */
 static ssize_t once(struct green__sched *s, const struct io *o)
 {
+    if (s->poller.ops->start)
+        return ring_once(s, o);
     int path = green__fd_path(s, o->fd, false);
     /* The last read of this TCP socket came back short, with no edge
      * since: this one would say EAGAIN, so wait first and spare it. */
@@ -360,8 +456,45 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
 /* Connections: accept and connect have no per-call flag, so the socket
  * itself is made non-blocking. */
 
+/* A call of accept or connect, under a backend that makes the calls:
+ * its result or -errno, an EAGAIN waited out as once's are. */
+static int ring_call(struct green__sched *s, int fd, const struct green__call *c)
+{
+    if (green__cancel_due(s->current))
+        return -ECANCELED;
+    if (fd < 0)
+        return -EBADF;
+    unsigned gen = green__fd_gen(&s->poller, fd);
+    for (;;) {
+        if (green__fd_gen(&s->poller, fd) != gen)
+            return -EBADF;  /* closed or released between two tries */
+        ssize_t r = green__fd_call(s, fd, c);
+        if (r != -EAGAIN && r != -EINTR)
+            return (int)r;
+        int events = c->kind == GREEN__CALL_ACCEPT ? GREEN_IN : GREEN_OUT;
+        int err = r == -EINTR ? 0 : green__fd_wait(s, fd, events, true);
+        if (err < 0)
+            return err;
+    }
+}
+
+/* The accepted socket is libgreen's, and TCP if its listener is. */
+static int accepted(struct green__sched *s, int fd, int c)
+{
+    green__poller_fresh(&s->poller, c);
+    if (green__poller_is_tcp(&s->poller, fd))
+        green__poller_tcp(&s->poller, c);
+    return c;
+}
+
 static int accept_one(struct green__sched *s, int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
+    if (s->poller.ops->start) {
+        struct green__call c = {.kind = GREEN__CALL_ACCEPT, .flags = SOCK_NONBLOCK,
+                                .ptr = addr, .addrlen = addrlen};
+        int r = ring_call(s, fd, &c);
+        return r < 0 ? r : accepted(s, fd, r);
+    }
     int path = green__fd_path(s, fd, true);
     if (path < 0)
         return path;
@@ -369,12 +502,8 @@ static int accept_one(struct green__sched *s, int fd, struct sockaddr *addr, soc
      * green calls, and this saves the first of them two fcntl calls. */
     for (;;) {
         int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK);
-        if (c >= 0) {
-            green__poller_fresh(&s->poller, c);
-            if (green__poller_is_tcp(&s->poller, fd))
-                green__poller_tcp(&s->poller, c);
-            return c;
-        }
+        if (c >= 0)
+            return accepted(s, fd, c);
         int err = retry(s, fd, GREEN_IN, errno);
         if (err < 0)
             return err;
@@ -405,6 +534,12 @@ static int connect_wait(struct green__sched *s, int fd)
 static int connect_one(struct green__sched *s, int fd, const struct sockaddr *addr,
                        socklen_t addrlen)
 {
+    if (s->poller.ops->start) {
+        if (!addr && fd >= 0 && !green__cancel_due(s->current))
+            return -EINVAL;
+        struct green__call c = {.kind = GREEN__CALL_CONNECT, .ptr = (void *)addr, .n = addrlen};
+        return ring_call(s, fd, &c);
+    }
     int path = green__fd_path(s, fd, true);
     if (path < 0)
         return path;

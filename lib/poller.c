@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "green.h"
 #include "sched.h"
@@ -20,17 +21,25 @@
 static const struct green__poller_ops *const backends[] = {
 #ifdef GREEN_HAVE_EPOLL
     &green__poller_epoll,
+    &green__poller_uring,  /* falls back to epoll where it cannot be had */
 #endif
     &green__poller_poll,
 };
 
-/* One green thread's wait on one fd, on its stack. */
+/* One green thread's wait on one fd, on its stack: for readiness, or for
+ * a call the backend makes (green__fd_call). */
 struct fdwait {
     struct green__wait wait;
     struct green__node node;   /* in the fd record's waiters */
     int fd;
-    int events;                /* what it waits for: GREEN_IN | GREEN_OUT */
+    int events;                /* what it waits for: GREEN_IN | GREEN_OUT;
+                                  0 for a call, which only a close ends */
     int revents;               /* what woke it */
+    /* A call's: */
+    const struct green__call *call;
+    struct green__node in_calls;  /* in the poller's calls */
+    int res;                   /* its result, once done */
+    bool done;
 };
 
 static struct fdwait *fdwait_of(struct green__node *n)
@@ -59,6 +68,8 @@ const struct green__poller_ops *green__poller_choose(void)
 const char *green_poller_name(void)
 {
     struct green__sched *s = green__cur;
+    if (s && s->poller.fell_back)
+        return "epoll (uring unavailable)";
     if (s)
         return s->poller.ops->name;
     const struct green__poller_ops *ops = green__poller_choose();
@@ -76,7 +87,15 @@ int green__poller_init(struct green__poller *p)
     p->ops = green__poller_choose();
     if (!p->ops)
         return -EINVAL;
-    return p->ops->init(p);
+    int err = p->ops->init(p);
+#ifdef GREEN_HAVE_EPOLL
+    if (err < 0 && p->ops == &green__poller_uring) {
+        p->fell_back = p->ops->name;
+        p->ops = &green__poller_epoll;
+        err = p->ops->init(p);
+    }
+#endif
+    return err;
 }
 
 void green__poller_fini(struct green__poller *p)
@@ -230,6 +249,11 @@ static int check_stale(struct green__poller *p, int timeout_ms)
 /* The backend is broken: its waiters fail with its error. */
 static void fail_waiters(struct green__poller *p, int err)
 {
+    /* Calls in flight will not complete: their threads stop waiting. */
+    while (!green__list_empty(&p->calls)) {
+        struct fdwait *w = green__container_of(p->calls.first, struct fdwait, in_calls);
+        green__poller_done(p, w, -err);
+    }
     for (size_t fd = 0; fd < p->nfds; fd++) {
         struct green__list *l = &p->fds[fd].waiters;
         while (!green__list_empty(l))
@@ -254,7 +278,7 @@ static void wait_without_backend(struct green__poller *p, int timeout_ms)
         p->woken = true;
 }
 
-void green__poller_wait(struct green__poller *p, int timeout_ms)
+static void poller_wait(struct green__poller *p, int timeout_ms)
 {
     timeout_ms = check_stale(p, timeout_ms);
     if (p->broken) {
@@ -269,6 +293,15 @@ void green__poller_wait(struct green__poller *p, int timeout_ms)
     }
 }
 
+void green__poller_wait(struct green__poller *p, int timeout_ms)
+{
+    /* The wait runs on the stack of a thread that parked, and may resume
+     * it with no switch: its errno is left as it was. */
+    int saved_errno = errno;
+    poller_wait(p, timeout_ms);
+    errno = saved_errno;
+}
+
 /* Watching one fd. */
 
 static void fd_unlink(struct green__wait *wait)
@@ -278,7 +311,7 @@ static void fd_unlink(struct green__wait *wait)
     struct green__fd *r = &p->fds[w->fd];
     green__list_remove(&r->waiters, &w->node);
     int events = count(r, w->events, -1);
-    if (events == 0)
+    if (green__list_empty(&r->waiters))
         clear_unchecked(p, r);
     narrow(p, w->fd, r, events);
 }
@@ -407,11 +440,89 @@ void green__poller_ready(struct green__poller *p, int fd, int revents)
     while (n) {
         struct fdwait *w = fdwait_of(n);
         n = n->next;  /* waking w unlinks it */
-        if (!(revents & (w->events | GREEN__ERR | GREEN__NVAL)))
-            continue;
+        if (!(revents & (w->events | GREEN__ERR | GREEN__NVAL)) ||
+            (w->call && !(revents & GREEN__NVAL)))
+            continue;  /* not for it; a call ends by its completion or a close */
         w->revents = revents;
         green__wake(w->wait.thread, revents & GREEN__NVAL ? EBADF : 0);
     }
+}
+
+/* Calls the backend makes. */
+
+static void call_unlink(struct green__wait *wait)
+{
+    struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    struct green__poller *p = &wait->thread->sched->poller;
+    struct green__fd *r = &p->fds[w->fd];
+    green__list_remove(&r->waiters, &w->node);
+    if (green__list_empty(&r->waiters))
+        clear_unchecked(p, r);
+    if (!w->done)
+        p->ops->stop(p, w);  /* its completion still comes: see green__fd_call */
+}
+
+static void call_describe(const struct green__wait *wait, char *buf, size_t n)
+{
+    const struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    enum green__call_kind k = w->call->kind;
+    bool in = k < GREEN__CALL_WRITE || k == GREEN__CALL_ACCEPT;
+    snprintf(buf, n, "fd %d %s%s", w->fd, in ? "read" : "write",
+             wait->op->unlink ? "" : ", ending");
+}
+
+static const struct green__waitop fd_call_op = {
+    .unlink = call_unlink,
+    .describe = call_describe,
+    .forgotten_after_fork = true,
+};
+
+/* After the wait ended early: the call is stopping, and its record and
+ * buffers must outlive it. */
+static const struct green__waitop fd_ending_op = {
+    .unlink = NULL,
+    .describe = call_describe,
+    .forgotten_after_fork = true,
+};
+
+ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call *c)
+{
+    struct green__poller *p = &s->poller;
+    if (p->broken)
+        return -p->broken;
+    struct green__fd *r = green__poller_fd(p, fd);
+    if (!r)
+        return -ENOMEM;
+    r->owned = true;
+    struct fdwait w = {.wait = {&fd_call_op, s->current}, .fd = fd, .call = c};
+    int err = p->ops->start(p, fd, c, &w);
+    if (err < 0)
+        return err;
+    p->ncalls++;
+    green__list_push(&p->calls, &w.in_calls);
+    mark_unchecked(p, r);
+    green__list_push(&r->waiters, &w.node);
+    err = green__park(s, &w.wait, s->current->deadline, ETIMEDOUT);
+    w.wait.op = &fd_ending_op;
+    while (!w.done)
+        (void)green__park_shielded(s, &w.wait);
+    /* Done; or cut short by the deadline or cancellation, but done (or
+     * failed) before the stop took: nothing read is lost. */
+    if (err == 0 || (err != -EBADF && w.res != -ECANCELED))
+        return w.res;
+    if (w.res >= 0 && c->kind == GREEN__CALL_ACCEPT)
+        close(w.res);  /* the listener was closed under it */
+    return err;
+}
+
+void green__poller_done(struct green__poller *p, void *token, int res)
+{
+    struct fdwait *w = token;
+    w->res = res;
+    w->done = true;
+    p->ncalls--;
+    green__list_remove(&p->calls, &w->in_calls);
+    green__wake(w->wait.thread, 0);
 }
 
 /* The fd's life. */
@@ -492,7 +603,8 @@ int green__poller_after_fork(struct green__poller *p)
     p->ops->fini(p);
     for (size_t fd = 0; fd < p->nfds; fd++)
         p->fds[fd] = (struct green__fd){.gen = p->fds[fd].gen + 1};
-    p->nwatched = p->nunchecked = 0;
+    p->nwatched = p->nunchecked = p->ncalls = 0;
+    p->calls = (struct green__list){0};  /* their threads are gone */
     p->wakefd = -1;
     p->woken = false;
     p->failures = p->broken = 0;

@@ -10,11 +10,13 @@
  * on a later file with the same number.  A backend implements
  * green__poller_ops: change the interest in one fd, and wait for
  * readiness, reporting each ready fd to green__poller_ready.  One backend
- * a file (poller_poll.c, poller_epoll.c); the scheduler never sees which.
+ * a file (poller_poll.c, poller_epoll.c, poller_uring.c); the scheduler
+ * never sees which.  A backend may also make the I/O calls itself (uring:
+ * start and stop), completing each through green__poller_done.
  *
  * The I/O calls (io.c) enter at two ends only: green__fd_path before a
  * call, to learn how to make it without blocking, and green__fd_wait when
- * it would block.
+ * it would block; or, under a backend that makes the calls, green__fd_call.
  */
 #ifndef GREEN_POLLER_H
 #define GREEN_POLLER_H
@@ -22,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "list.h"
 
@@ -67,6 +70,23 @@ struct green__fd {
                                      holds for the fd; 0 for none */
     int pollpos;                  /* poll: 1 + its place in the pollfd
                                      array; 0 for none */
+    unsigned armed;               /* uring: the serial of the poll in
+                                     flight (registered holds its events) */
+};
+
+/* One I/O call, for a backend that makes the calls itself. */
+enum green__call_kind {
+    GREEN__CALL_READ, GREEN__CALL_RECV, GREEN__CALL_READV, GREEN__CALL_RECVMSG,
+    GREEN__CALL_WRITE, GREEN__CALL_SEND, GREEN__CALL_WRITEV, GREEN__CALL_SENDMSG,
+    GREEN__CALL_ACCEPT, GREEN__CALL_CONNECT,
+};
+
+struct green__call {
+    enum green__call_kind kind;
+    int flags;            /* recv's, send's and the messages'; accept4's */
+    void *ptr;            /* the buffer, iovec, msghdr or address */
+    size_t n;             /* its length: bytes, elements, the address's */
+    void *addrlen;        /* accept's socklen_t */
 };
 
 struct green__poller;
@@ -98,6 +118,12 @@ struct green__poller_ops {
     /* Waits up to timeout_ms (-1: no limit) and reports each ready fd.
      * Returns the number reported, 0 on timeout or EINTR, or -errno. */
     int (*wait)(struct green__poller *p, int timeout_ms);
+    /* A backend that makes the I/O calls (NULL for one that only reports
+     * readiness): starts c on fd, to end in green__poller_done(p, token,
+     * result) from wait.  0 or -errno.  stop asks that the call end early;
+     * its completion still comes. */
+    int (*start)(struct green__poller *p, int fd, const struct green__call *c, void *token);
+    void (*stop)(struct green__poller *p, void *token);
 };
 
 struct green__poller {
@@ -106,7 +132,12 @@ struct green__poller {
     struct green__fd *fds;     /* indexed by fd */
     size_t nfds;
     size_t nwatched;           /* fds with nonzero interest */
+    size_t ncalls;             /* calls started and not yet completed */
+    struct green__list calls;  /* their waits, in case the backend breaks */
+    const char *fell_back;     /* the name of the backend asked for, when
+                                  it could not be had and epoll is used */
     unsigned long syscalls;    /* interest changes the kernel was told of */
+    unsigned long enters;      /* uring: io_uring_enter calls made */
     int wakefd;                /* the scheduler's inbox, or -1: watched
                                   apart from the waiters, not counted */
     bool woken;                /* wakefd was reported ready */
@@ -119,13 +150,15 @@ struct green__poller {
 
 extern const struct green__poller_ops green__poller_poll;
 extern const struct green__poller_ops green__poller_epoll;
+extern const struct green__poller_ops green__poller_uring;
 
 /* The backend GREEN_POLLER names (poll, epoll), or the default for the
  * platform; NULL when GREEN_POLLER names none. */
 const struct green__poller_ops *green__poller_choose(void);
 
 /* Sets up the backend green__poller_choose picks: 0 or -errno (EINVAL for
- * an unknown GREEN_POLLER). */
+ * an unknown GREEN_POLLER).  When uring is asked for and cannot be had,
+ * epoll is set up instead, and fell_back says so. */
 int green__poller_init(struct green__poller *p);
 void green__poller_fini(struct green__poller *p);
 
@@ -232,5 +265,30 @@ int green__poller_after_fork(struct green__poller *p);
 
 /* Called by backends: fd is ready for revents. */
 void green__poller_ready(struct green__poller *p, int fd, int revents);
+
+/* Whether anything waits on the poller: an fd's waiters or a call. */
+static inline bool green__poller_busy(const struct green__poller *p)
+{
+    return p->nwatched > 0 || p->ncalls > 0;
+}
+
+/* Under a backend that makes the I/O calls (p->ops->start): makes c on
+ * fd and parks the running thread until it completes, under its deadline.
+ * A deadline or cancellation that comes first stops the call and waits
+ * for its end: a call that completed anyway gives its result, so nothing
+ * read is lost.  Returns the call's result or -errno: the call's own,
+ * ETIMEDOUT, ECANCELED, EBADF when libgreen saw fd closed or released
+ * while the call was in flight, or the backend's error. */
+ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call *c);
+
+/* The generation of fd's record (0 for none yet): it moves on at every
+ * close or release libgreen sees. */
+static inline unsigned green__fd_gen(const struct green__poller *p, int fd)
+{
+    return (size_t)fd < p->nfds ? p->fds[fd].gen : 0;
+}
+
+/* Called by backends: the call started with token ended with res. */
+void green__poller_done(struct green__poller *p, void *token, int res);
 
 #endif

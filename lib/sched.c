@@ -101,7 +101,7 @@ static void poll_once(struct green__sched *s, int timeout_ms)
 {
     if (s->watch.on)
         green__watch_idle(&s->watch, true);
-    if (s->poller.nwatched > 0 || s->inbox.waiting > 0 || timeout_ms != 0)
+    if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0)
         green__poller_wait(&s->poller, timeout_ms);
     if (s->watch.on)
         green__watch_idle(&s->watch, false);
@@ -119,7 +119,7 @@ static void poll_once(struct green__sched *s, int timeout_ms)
 
 static bool anything_waits(const struct green__sched *s)
 {
-    return s->poller.nwatched > 0 || s->timers.n > 0 || s->inbox.waiting > 0;
+    return green__poller_busy(&s->poller) || s->timers.n > 0 || s->inbox.waiting > 0;
 }
 
 /* When only green_shield held the cancellation back: a cleanup that

@@ -188,7 +188,11 @@ GREEN_TEST(fcntl_view)
     char c;
     ck_assert_int_eq(read(p[0], &c, 1), 1);  /* parked, then read */
     green_join(t, NULL);
-    ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
+    /* The ring's read needs no flag underneath; the others' do. */
+    if (strcmp(green_poller_name(), "uring") == 0)
+        ck_assert_int_eq(real_flags(p[0]) & O_NONBLOCK, 0);
+    else
+        ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
     ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
     ck_assert_int_eq(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK), 0);
     ck_assert_int_ne(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
@@ -198,7 +202,8 @@ GREEN_TEST(fcntl_view)
     /* Blocking again in the program's eyes: libgreen's flag stays. */
     ck_assert_int_eq(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_NONBLOCK), 0);
     ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
-    ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
+    if (strcmp(green_poller_name(), "uring") != 0)
+        ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
     t = green_spawn(write_later, (void *)(intptr_t)p[1]);
     ck_assert_int_eq(read(p[0], &c, 1), 1);
     green_join(t, NULL);

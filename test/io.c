@@ -151,7 +151,11 @@ GREEN_TEST(blocking_fd_does_not_stall)
     ck_assert_int_eq(green_read(p[0], &c, 1), 1);
     ck_assert_int_eq(c, 'x');
     ck_assert_int_eq(other_ran, 1);
-    ck_assert_int_ne(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    /* The ring's read needs no flag; the others' do. */
+    if (strcmp(green_poller_name(), "uring") == 0)
+        ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    else
+        ck_assert_int_ne(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
     green_join(t, NULL);
     green_close(p[0]);
     green_close(p[1]);

@@ -104,7 +104,7 @@ START_TEST(run_out_of_fds)
     int r = green_run(nothing_main, NULL);
     int err = errno;
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (strcmp(green_poller_name(), "epoll") == 0) {
+    if (strcmp(green_poller_name(), "poll") != 0) {  /* uring falls back to epoll */
         ck_assert_int_eq(r, -1);
         ck_assert_int_eq(err, EMFILE);
     } else {
@@ -739,14 +739,20 @@ GREEN_TEST(dump_lists_threads)
     green_t *s = green_spawn_attr(&(green_attr_t){.name = "sleeper"}, sleep_long, NULL);
     green_t *j = green_spawn_attr(&(green_attr_t){.name = "joiner"}, second_joiner, &(int){0});
     target = s;
-    green_yield();
-    FILE *f = tmpfile();
-    green_dump(f);
-    char *text = file_text(f);
-    ck_assert_ptr_nonnull(strstr(text, "4 green threads"));
-    ck_assert_ptr_nonnull(strstr(text, "#1 'main' running"));
     char line[64];
     snprintf(line, sizeof line, "#2 'reader' parked: fd %d read", fds[0]);
+    /* Under uring the reader's first try (a socket's recv) comes back
+     * ENOTSOCK at a look at the poller, and it parks again on a read. */
+    char *text = NULL;
+    for (int i = 0; i < 100 && !(text && strstr(text, line)); i++) {
+        free(text);
+        green_yield();
+        FILE *f = tmpfile();
+        green_dump(f);
+        text = file_text(f);
+    }
+    ck_assert_ptr_nonnull(strstr(text, "4 green threads"));
+    ck_assert_ptr_nonnull(strstr(text, "#1 'main' running"));
     ck_assert_ptr_nonnull(strstr(text, line));
     ck_assert_ptr_nonnull(strstr(text, "#3 'sleeper' parked: sleep (wakes in "));
     ck_assert_ptr_nonnull(strstr(text, "#4 'joiner' parked: join #3 'sleeper'"));
@@ -761,6 +767,15 @@ GREEN_TEST(dump_lists_threads)
 }
 
 /* The other states, a deadline, a cancellation, and stderr by default. */
+static bool done_read;
+
+static void *read_and_say(void *arg)
+{
+    void *r = read_pipe(arg);
+    done_read = true;
+    return r;
+}
+
 static void *read_with_deadline(void *arg)
 {
     green_deadline(green_now() + 60000);
@@ -773,11 +788,15 @@ GREEN_TEST(dump_states)
     int fds[2];
     make_pipe(fds);
     green_t *fresh = green_spawn_attr(&(green_attr_t){.name = "fresh"}, sleep_long, NULL);
-    green_t *done = green_spawn_attr(&(green_attr_t){.name = "done"}, read_pipe, &fds[0]);
+    green_t *done = green_spawn_attr(&(green_attr_t){.name = "done"}, read_and_say, &fds[0]);
     green_t *timed = green_spawn_attr(&(green_attr_t){.name = "timed"}, read_with_deadline,
                                       &fds[0]);
     ck_assert_int_eq(write(fds[1], "x", 1), 1);
-    green_yield();  /* done reads its byte and finishes; timed parks */
+    /* done reads its byte and finishes (under uring the read parks until
+     * the next look at the poller); timed parks */
+    while (!done_read)
+        green_yield();
+    green_yield();
     green_cancel(fresh);
     green_t *late = green_spawn_attr(&(green_attr_t){.name = "late"}, sleep_long, NULL);
     green_cancel(late);  /* runnable, never run, cancelled */

@@ -18,6 +18,9 @@ GREEN_SUITE(proc)
 GREEN_SUITE(signal)
 GREEN_SUITE(queue)
 GREEN_SUITE(watch)
+#ifdef __linux__
+GREEN_SUITE(uring)
+#endif
 #ifdef GREEN_FAULTS
 GREEN_SUITE(fault)  /* only in the test build with fault points */
 #endif

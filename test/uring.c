@@ -1,0 +1,271 @@
+/* The io_uring backend: what only it does.  Every other suite runs under
+ * it too (make test runs the whole runner once per backend); these tests
+ * ask for it themselves, whatever GREEN_POLLER says. */
+#ifdef __linux__
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sched.h"
+#include "util.h"
+
+/* Runs fn under uring.  Only qemu-user, which has no io_uring, may fall
+ * back: there the test has nothing to check. */
+static void *only_uring(void *(*fn)(void *))
+{
+    if (strcmp(green_poller_name(), "uring") != 0) {
+        ck_assert_ptr_nonnull(getenv("GREEN_TEST_QEMU"));
+        return NULL;
+    }
+    return fn(NULL);
+}
+
+#define URING_TEST(name)                        \
+    static void *name##_body(void *arg);        \
+    static void *name##_main(void *arg)         \
+    {                                           \
+        (void)arg;                              \
+        return only_uring(name##_body);         \
+    }                                           \
+    START_TEST(name)                            \
+    {                                           \
+        setenv("GREEN_POLLER", "uring", 1);     \
+        run_green(name##_main, NULL);           \
+    }                                           \
+    END_TEST                                    \
+    static void *name##_body(void *arg)
+
+static void *report_poller(void *arg)
+{
+    *(const char **)arg = green_poller_name();
+    return NULL;
+}
+
+/* A seccomp filter that refuses io_uring_setup with EPERM, as a
+ * container's may: green_run falls back to epoll and says so. */
+START_TEST(falls_back_under_seccomp)
+{
+#ifdef SYS_io_uring_setup
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+    if (under_valgrind() || getenv("GREEN_TEST_QEMU"))
+        return;  /* the filter would be the tool's, not the program's */
+    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+    ck_assert_int_eq(syscall(SYS_io_uring_setup, 1, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+    setenv("GREEN_POLLER", "uring", 1);
+    const char *name = NULL;
+    run_green(report_poller, &name);
+    ck_assert_str_eq(name, "epoll (uring unavailable)");
+#endif
+}
+END_TEST
+
+URING_TEST(chosen_by_name)
+{
+    (void)arg;
+    ck_assert_str_eq(green_poller_name(), "uring");
+    ck_assert_ptr_nonnull(green__cur->poller.ops->start);
+    return NULL;
+}
+
+/* A regular file's read and write are the ring's: the thread parks while
+ * the kernel does them (another thread runs meanwhile), and they move the
+ * file's position as read(2) and write(2) do. */
+static bool ran;
+
+static void *mark_ran(void *arg)
+{
+    (void)arg;
+    ran = true;
+    return NULL;
+}
+
+URING_TEST(regular_file_parks)
+{
+    (void)arg;
+    FILE *f = tmpfile();
+    int fd = fileno(f);
+    green_t *t = green_spawn(mark_ran, NULL);
+    ck_assert_int_eq(green_write(fd, "abcdef", 6), 6);
+    ck_assert(ran);  /* the write parked */
+    ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 6);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    green_join(t, NULL);
+    ran = false;
+    t = green_spawn(mark_ran, NULL);
+    char buf[4];
+    ck_assert_int_eq(green_read(fd, buf, 4), 4);
+    ck_assert(ran);  /* the read parked */
+    ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
+    ck_assert_int_eq(green_read(fd, buf, 4), 2);
+    ck_assert_int_eq(memcmp(buf, "ef", 2), 0);
+    ck_assert_int_eq(green_read(fd, buf, 4), 0);
+    green_join(t, NULL);
+    fclose(f);
+    return NULL;
+}
+
+/* Fifty threads' reads go to the kernel in one io_uring_enter. */
+enum { READERS = 50 };
+
+static void *read_one(void *arg)
+{
+    char c;
+    ck_assert_int_eq(green_read(*(int *)arg, &c, 1), 1);
+    return NULL;
+}
+
+URING_TEST(one_enter_for_many)
+{
+    (void)arg;
+    int sv[READERS][2];
+    green_t *t[READERS];
+    for (int i = 0; i < READERS; i++) {
+        make_socketpair(sv[i]);
+        ck_assert_int_eq(write(sv[i][1], "x", 1), 1);
+    }
+    for (int i = 0; i < READERS; i++)
+        t[i] = green_spawn(read_one, &sv[i][0]);
+    unsigned long before = green__cur->poller.enters;
+    for (int i = 0; i < READERS; i++)
+        green_join(t[i], NULL);
+    /* One to submit and reap them all; the joins' parks may add one. */
+    ck_assert_uint_le(green__cur->poller.enters - before, 2);
+    for (int i = 0; i < READERS; i++) {
+        green_close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    return NULL;
+}
+
+/* A deadline stops the read in flight, and the stopped read takes
+ * nothing: the byte that comes later is there for the next reader. */
+URING_TEST(deadline_stops_read)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    char c;
+    green_deadline(green_now() + 20);
+    ck_assert_int_eq(green_read(sv[0], &c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(-1);
+    ck_assert_int_eq(write(sv[1], "a", 1), 1);
+    ck_assert_int_eq(recv(sv[0], &c, 1, MSG_DONTWAIT), 1);
+    ck_assert_int_eq(c, 'a');
+    green_close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* The same for cancellation. */
+static void *read_errno(void *arg)
+{
+    char c;
+    ssize_t n = green_read(*(int *)arg, &c, 1);
+    return (void *)(intptr_t)(n < 0 ? errno : 0);
+}
+
+URING_TEST(cancel_stops_read)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    green_t *t = green_spawn(read_errno, &sv[0]);
+    green_yield();  /* it parks on its read */
+    green_cancel(t);
+    void *err;
+    green_join(t, &err);
+    ck_assert_int_eq((int)(intptr_t)err, ECANCELED);
+    ck_assert_int_eq(write(sv[1], "b", 1), 1);
+    char c;
+    ck_assert_int_eq(recv(sv[0], &c, 1, MSG_DONTWAIT), 1);
+    ck_assert_int_eq(c, 'b');
+    green_close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* green_close of an fd with a read in flight: the reader fails with
+ * EBADF, and the ring lets go of the file, so the peer sees it closed. */
+URING_TEST(close_in_flight)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    green_t *t = green_spawn(read_errno, &sv[0]);
+    green_yield();
+    ck_assert_int_eq(green_close(sv[0]), 0);
+    void *err;
+    green_join(t, &err);
+    ck_assert_int_eq((int)(intptr_t)err, EBADF);
+    char c;
+    ck_assert_int_eq(green_read(sv[1], &c, 1), 0);  /* end of file: it is closed */
+    close(sv[1]);
+    return NULL;
+}
+
+/* Accept and connect are the ring's too; the accepted socket is
+ * non-blocking, as under the other backends. */
+static void *connect_to(void *arg)
+{
+    int fd = green_tcp_connect("127.0.0.1", arg);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(green_write(fd, "hi", 2), 2);
+    green_close(fd);
+    return NULL;
+}
+
+URING_TEST(accept_and_connect)
+{
+    (void)arg;
+    int l = green_tcp_listen("127.0.0.1", "0", 8);
+    ck_assert_int_ge(l, 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", green_local_port(l));
+    green_t *t = green_spawn(connect_to, port);
+    int c = green_accept(l, NULL, NULL);
+    ck_assert_int_ge(c, 0);
+    ck_assert_int_ne(fcntl(c, F_GETFL) & O_NONBLOCK, 0);
+    char buf[4];
+    ck_assert_int_eq(green_read(c, buf, sizeof buf), 2);
+    ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+    green_join(t, NULL);
+    green_close(c);
+    green_close(l);
+    return NULL;
+}
+
+Suite *uring_suite(void)
+{
+    Suite *s = suite_create("uring");
+    TCase *tc = tcase_create("uring");
+    tcase_add_test(tc, falls_back_under_seccomp);
+    tcase_add_test(tc, chosen_by_name);
+    tcase_add_test(tc, regular_file_parks);
+    tcase_add_test(tc, one_enter_for_many);
+    tcase_add_test(tc, deadline_stops_read);
+    tcase_add_test(tc, cancel_stops_read);
+    tcase_add_test(tc, close_in_flight);
+    tcase_add_test(tc, accept_and_connect);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#endif
