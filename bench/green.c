@@ -17,6 +17,11 @@
  *   green idle N        bytes per green thread parked in a sleep
  *   green spawnscale N  ns per spawn while building up to N threads
  *   green timers N      ms late, p99, of N sleepers once all are parked
+ *   green file N        ms late, the worst, of a ticker that wakes every
+ *                       10 ms while 100 threads read the first N MiB of
+ *                       the file GREEN_BENCH_FILE in 64 KiB chunks, with
+ *                       green_read (file-offload: pread in green_offload),
+ *                       dropped from the page cache first
  *
  * The http-hello server is docs/examples/http_server.c.
  */
@@ -293,6 +298,85 @@ static void *run_timers(void *arg)
     return NULL;
 }
 
+/* file: a ticker's lateness while threads read a file */
+
+enum { FILE_READERS = 100, CHUNK = 64 * 1024, TICK_MS = 10 };
+
+struct slice {
+    int fd;
+    off_t from, to;
+    bool offload;
+};
+
+static void *pread_chunk(void *arg)
+{
+    struct slice *sl = arg;
+    static __thread char buf[CHUNK];
+    ssize_t n = pread(sl->fd, buf, CHUNK, sl->from);
+    return (void *)(intptr_t)n;
+}
+
+static void *read_slice(void *arg)
+{
+    struct slice *sl = arg;
+    static char buf[CHUNK];  /* shared: the bytes are not looked at */
+    if (!sl->offload && lseek(sl->fd, sl->from, SEEK_SET) < 0)
+        exit(1);
+    while (sl->from < sl->to) {
+        void *got = NULL;
+        ssize_t n = sl->offload ? (green_offload(pread_chunk, sl, &got) < 0 ? -1 : (intptr_t)got)
+                                : green_read(sl->fd, buf, CHUNK);
+        if (n <= 0)
+            exit(1);
+        sl->from += n;
+    }
+    return NULL;
+}
+
+static bool reading;
+
+static void *ticker(void *arg)
+{
+    double *worst = arg;
+    while (reading) {
+        int64_t due = green_now() + TICK_MS;
+        green_sleep(TICK_MS);
+        double behind = (double)(green_now() - due);
+        if (behind > *worst)
+            *worst = behind;
+    }
+    return NULL;
+}
+
+static void *run_file(void *arg)
+{
+    const char *path = getenv("GREEN_BENCH_FILE");
+    off_t size = (off_t)N << 20, share = size / FILE_READERS;
+    struct slice sl[FILE_READERS];
+    green_t *t[FILE_READERS];
+    if (!path)
+        exit(2);
+    for (int i = 0; i < FILE_READERS; i++) {
+        if ((sl[i].fd = open(path, O_RDONLY)) < 0)
+            exit(1);
+        sl[i] = (struct slice){sl[i].fd, share * i, share * (i + 1), arg != NULL};
+    }
+    (void)posix_fadvise(sl[0].fd, 0, 0, POSIX_FADV_DONTNEED);  /* as far as the kernel lets it */
+    double worst = 0;
+    reading = true;
+    green_t *tk = green_spawn(ticker, &worst);
+    for (int i = 0; i < FILE_READERS; i++)
+        t[i] = green_spawn(read_slice, &sl[i]);
+    for (int i = 0; i < FILE_READERS; i++) {
+        green_join(t[i], NULL);
+        close(sl[i].fd);
+    }
+    reading = false;
+    green_join(tk, NULL);
+    result = worst;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -305,6 +389,7 @@ int main(int argc, char **argv)
         {"mutex", run_mutex, NULL},   {"io", run_io, NULL},
         {"idle", run_idle, NULL},     {"spawnscale", run_idle, (void *)1},
         {"timers", run_timers, NULL}, {"offload", run_offload, NULL},
+        {"file", run_file, NULL},     {"file-offload", run_file, (void *)1},
         {"wait", run_wait, (void *)0},
         {"wait-adopted", run_wait, (void *)WAIT_ADOPT},
         {"waitctl", run_wait, (void *)WAIT_COUNT_CTL},

@@ -47,6 +47,16 @@ PEERS = {
                              env={"GREEN_POLLER": "poll"}),
     "libgreen fast":    dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
                              http=[f"{BUILD}/fast/examples/http_server"]),
+    # The io_uring backend: the ring makes the calls.
+    "libgreen uring":   dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                             http=[f"{BUILD}/examples/http_server"],
+                             env={"GREEN_POLLER": "uring"}),
+    "libgreen fast uring": dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
+                                http=[f"{BUILD}/fast/examples/http_server"],
+                                env={"GREEN_POLLER": "uring"}),
+    # The file workload's reads as pread on the offload pool, under epoll.
+    "libgreen offload": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                             arg={"file": "file-offload"}),
     # The http-hello server as it was before streams: its own buffer, no
     # parsing (bench/http_raw.c), beside the example on a stream.
     "libgreen own buffer": dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
@@ -106,7 +116,8 @@ WORKLOADS = [
          peers=["libgreen", "libgreen fast"]),
     dict(name="io-pingpong", title="io-pingpong: one byte over an AF_UNIX socketpair",
          arg="io", n=100_000, unit="us/round trip", better="lower",
-         peers=["libgreen", "libgreen poll", "libgreen fast", "State Threads", "GNU Pth", "Go",
+         peers=["libgreen", "libgreen poll", "libgreen fast", "libgreen uring",
+                "libgreen fast uring", "State Threads", "GNU Pth", "Go",
                 "asyncio", "uvloop", "gevent", "libuv", "epoll by hand", "no wait at all"]),
     dict(name="wait-pingpong",
          title="wait-pingpong: io-pingpong with one side's own I/O and green_wait, as a library",
@@ -119,6 +130,12 @@ WORKLOADS = [
     dict(name="offload", title="offload: a call that returns at once, run on a worker thread",
          arg="offload", n=100_000, unit="us/call", better="lower",
          peers=["libgreen", "libgreen fast", "asyncio", "uvloop"]),
+    # GREEN_BENCH_FILE, made once (bench_file); "libgreen" is epoll's
+    # green_read, whose reads of a file block the OS thread.
+    dict(name="file", title="file: worst lateness of a 10 ms ticker while 100 threads read "
+                            "1 GiB in 64 KiB chunks, dropped from the page cache",
+         arg="file", n=1024, unit="ms late, worst", better="lower", unscaled=True,
+         peers=["libgreen", "libgreen uring", "libgreen offload"]),
     dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
          arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
          peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
@@ -131,7 +148,8 @@ WORKLOADS = [
          notes={"GNU Pth": "not run: its scheduler walks every thread on each switch; "
                            "100,000 take it minutes"}),
 ]
-HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen own buffer", "libgreen hooked", "State Threads", "GNU Pth", "Go", "asyncio",
+HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen uring",
+              "libgreen fast uring", "libgreen own buffer", "libgreen hooked", "State Threads", "GNU Pth", "Go", "asyncio",
               "uvloop", "gevent", "libuv", "epoll by hand"]
 IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "libgreen own buffer",
                                                   "libgreen hooked")]
@@ -330,7 +348,7 @@ def versions():
     return {
         "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
         "compiler": sh("${CC:-cc} --version | head -1"),
-        "libgreen": libgreen_version() + " (switch backends ucontext, fast; pollers epoll, poll)",
+        "libgreen": libgreen_version() + " (switch backends ucontext, fast; pollers epoll, poll, uring)",
         "State Threads": deb("libst-dev") + " (event system: "
                          + (sh(f"{BUILD}/bench/st eventsys 0") or "?") + ")",
         "GNU Pth": deb("libpth-dev"),
@@ -387,8 +405,24 @@ def summarised(row):
     return dict(row, **summarise(row["runs"])) if "runs" in row else row
 
 
+def bench_file(mib=1024):
+    """The file workload's file: mib MiB of random bytes, made once, on the
+    disk of the build (a tmpfs would keep it in memory)."""
+    path = os.path.join(BUILD, "bench", "file.data")
+    if not os.path.exists(path) or os.path.getsize(path) != mib << 20:
+        with open(path + ".tmp", "wb") as f:
+            for _ in range(mib):
+                f.write(os.urandom(1 << 20))
+            f.flush()
+            os.fsync(f.fileno())  # clean pages: POSIX_FADV_DONTNEED drops them
+        os.rename(path + ".tmp", path)
+    return path
+
+
 def main():
     os.makedirs(RESULTS, exist_ok=True)
+    if wanted("file"):
+        os.environ["GREEN_BENCH_FILE"] = bench_file()
     machine = versions()
     print("make bench: libgreen beside the peers" + (" (QUICK)" if QUICK else ""))
     for k, v in machine.items():

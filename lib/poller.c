@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "green.h"
+#include "sanitizer.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
@@ -515,9 +516,52 @@ ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call 
     return err;
 }
 
+/* Under Valgrind: what the kernel wrote for a completed call, which
+ * memcheck did not see, is defined now. */
+static void iov_defined(const struct iovec *iov, size_t n, size_t bytes)
+{
+    for (size_t i = 0; i < n && bytes > 0; i++) {
+        size_t k = iov[i].iov_len < bytes ? iov[i].iov_len : bytes;
+        green__vg_defined(iov[i].iov_base, k);
+        bytes -= k;
+    }
+}
+
+static void call_wrote(const struct green__call *c, int res)
+{
+    if (res < 0 || !green__vg_running())
+        return;
+    const struct msghdr *m = c->ptr;
+    switch (c->kind) {
+    case GREEN__CALL_READ: case GREEN__CALL_RECV:
+        green__vg_defined(c->ptr, (size_t)res);
+        break;
+    case GREEN__CALL_READV:
+        iov_defined(c->ptr, c->n, (size_t)res);
+        break;
+    case GREEN__CALL_RECVMSG:
+        iov_defined(m->msg_iov, m->msg_iovlen, (size_t)res);
+        green__vg_defined(m, sizeof *m);
+        if (m->msg_name)
+            green__vg_defined(m->msg_name, m->msg_namelen);
+        if (m->msg_control)
+            green__vg_defined(m->msg_control, m->msg_controllen);
+        break;
+    case GREEN__CALL_ACCEPT:
+        if (c->addrlen) {
+            green__vg_defined(c->addrlen, sizeof(socklen_t));
+            green__vg_defined(c->ptr, *(socklen_t *)c->addrlen);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 void green__poller_done(struct green__poller *p, void *token, int res)
 {
     struct fdwait *w = token;
+    call_wrote(w->call, res);
     w->res = res;
     w->done = true;
     p->ncalls--;

@@ -32,6 +32,7 @@
 
 #include "green.h"
 #include "poller.h"
+#include "sanitizer.h"
 
 #if __has_include(<linux/io_uring.h>) && defined(SYS_io_uring_setup)
 #include <linux/io_uring.h>
@@ -90,6 +91,7 @@ struct ring {
     size_t map_size, sqes_size;
     unsigned serial;               /* the last poll's serial */
     unsigned long *enters;         /* the poller's count of enters */
+    bool poll_to_wait;             /* under Valgrind: see ur_wait */
 };
 
 static void *at(void *base, unsigned off)
@@ -100,7 +102,7 @@ static void *at(void *base, unsigned off)
 /* Sets the ring up with the flags that spare it work (completions run
  * only when this thread enters, which it does anyway), or without them on
  * a kernel that does not know them. */
-static int ring_setup(struct io_uring_params *par)
+static int ring_setup(struct io_uring_params *par, bool plain)
 {
     const unsigned fast = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
                           IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -109,7 +111,7 @@ static int ring_setup(struct io_uring_params *par)
         errno = err;
         return -1;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = plain; i < 2; i++) {
         memset(par, 0, sizeof *par);
         par->flags = IORING_SETUP_CQSIZE | (i == 0 ? fast : 0);
         par->cq_entries = CQ_ENTRIES;
@@ -158,7 +160,8 @@ static int ur_init(struct green__poller *p)
     if (!rg)
         return -ENOMEM;
     struct io_uring_params par;
-    rg->fd = ring_setup(&par);
+    rg->poll_to_wait = green__vg_running();
+    rg->fd = ring_setup(&par, rg->poll_to_wait);
     int err = rg->fd < 0 ? -errno : (par.features & NEEDED) != NEEDED ? -ENOSYS : 0;
     if (err == 0)
         err = ring_map(rg, &par);
@@ -408,9 +411,29 @@ static int reap(struct green__poller *p)
     return (int)n;
 }
 
+/* Valgrind holds its lock through an io_uring_enter that blocks (it does
+ * not know the call may), so no other OS thread could run to wake this
+ * one: there the ring, set up without deferred completions, is waited for
+ * with poll(2), and entered only to submit and reap. */
+static int wait_by_poll(struct green__poller *p, int timeout_ms)
+{
+    struct ring *rg = p->impl;
+    int r = ring_enter(rg, false, 0);
+    int n = reap(p);
+    if (n > 0 || r < 0)
+        return r < 0 && r != -EINTR && r != -EBUSY && r != -EAGAIN ? r : n;
+    struct pollfd pfd = {rg->fd, POLLIN, 0};
+    if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+        return -errno;
+    (void)ring_enter(rg, false, 0);
+    return reap(p);
+}
+
 static int ur_wait(struct green__poller *p, int timeout_ms)
 {
     struct ring *rg = p->impl;
+    if (rg->poll_to_wait && timeout_ms != 0)
+        return wait_by_poll(p, timeout_ms);
     int r = ring_enter(rg, timeout_ms != 0, timeout_ms);
     /* ETIME: the timeout passed; EINTR: a signal; EBUSY or EAGAIN: the
      * kernel holds completions back until these are reaped. */

@@ -125,7 +125,14 @@ static inline void green__tsan_switch(void *fiber)
 #endif
 
 #ifdef GREEN__VALGRIND
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
+
+/* The kernel wrote n bytes at p behind Valgrind's back (a ring's read). */
+static inline void green__vg_defined(const void *p, size_t n)
+{
+    (void)VALGRIND_MAKE_MEM_DEFINED(p, n);
+}
 
 static inline unsigned green__vg_stack_register(void *lo, size_t size)
 {
@@ -142,6 +149,11 @@ static inline bool green__vg_running(void)
     return RUNNING_ON_VALGRIND;
 }
 #else
+static inline void green__vg_defined(const void *p, size_t n)
+{
+    (void)p, (void)n;
+}
+
 static inline unsigned green__vg_stack_register(void *lo, size_t size)
 {
     (void)lo, (void)size;
