@@ -31,7 +31,7 @@
     X(read) X(write) X(readv) X(writev)                                          \
     X(recv) X(send) X(recvfrom) X(sendto) X(recvmsg) X(sendmsg)                  \
     X(pthread_create) X(pidfd_open) X(process_madvise) X(waitpid) X(sigaction) X(sigaltstack) \
-    X(io_uring_setup) X(io_uring_enter)
+    X(io_uring_setup) X(io_uring_enter) X(io_uring_op)
 
 enum green__fault_point {
 #define GREEN__FAULT_ENUM(name) GREEN__FAULT_##name,

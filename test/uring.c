@@ -221,6 +221,24 @@ URING_TEST(close_in_flight)
     return NULL;
 }
 
+/* An fd closed with plain close(2) under a thread's call: the ring holds
+ * the file, so only the sweep finds the number closed; it stops the call,
+ * which fails with EBADF. */
+URING_TEST(plain_close_found_by_sweep)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    green_t *t = green_spawn(read_errno, &sv[0]);
+    green_yield();
+    close(sv[0]);
+    void *err;
+    green_join(t, &err);
+    ck_assert_int_eq((int)(intptr_t)err, EBADF);
+    close(sv[1]);
+    return NULL;
+}
+
 /* Accept and connect are the ring's too; the accepted socket is
  * non-blocking, as under the other backends. */
 static void *connect_to(void *arg)
@@ -263,6 +281,7 @@ Suite *uring_suite(void)
     tcase_add_test(tc, deadline_stops_read);
     tcase_add_test(tc, cancel_stops_read);
     tcase_add_test(tc, close_in_flight);
+    tcase_add_test(tc, plain_close_found_by_sweep);
     tcase_add_test(tc, accept_and_connect);
     suite_add_tcase(s, tc);
     return s;
