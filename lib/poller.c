@@ -508,8 +508,9 @@ ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call 
     while (!w.done)
         (void)green__park_shielded(s, &w.wait);
     /* Done; or cut short by the deadline or cancellation, but done (or
-     * failed) before the stop took: nothing read is lost. */
-    if (err == 0 || (err != -EBADF && w.res != -ECANCELED))
+     * failed) before the stop took: nothing read is lost.  EINTR then is
+     * the stop's own doing (a call the kernel had started blocking). */
+    if (err == 0 || (err != -EBADF && w.res != -ECANCELED && w.res != -EINTR))
         return w.res;
     if (w.res >= 0 && c->kind == GREEN__CALL_ACCEPT)
         close(w.res);  /* the listener was closed under it */

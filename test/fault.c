@@ -1152,6 +1152,29 @@ GREEN_TEST(uring_call_again)
     return NULL;
 }
 
+/* A call the stop interrupts (a read the kernel had started blocking)
+ * comes back EINTR: past the deadline that is the deadline's doing, and
+ * the call is not made again and again. */
+GREEN_TEST(uring_stopped_call_not_retried)
+{
+    (void)arg;
+    if (!uring_faults())
+        return NULL;
+    int sv[2];
+    make_socketpair(sv);
+    green_deadline(green_now() - 1);
+    green__fault_set(GREEN__FAULT_io_uring_op, 1, true, EINTR);
+    char c;
+    errno = 0;
+    ck_assert_int_eq(green_read(sv[0], &c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_io_uring_op), 1);
+    green__fault_clear();
+    green_close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
 /* The submission queue full and the kernel taking nothing: the call that
  * finds no room fails with ENOMEM, as a poll's arming does, and loses
  * nothing; the calls queued before it complete once the kernel takes them
@@ -1245,6 +1268,7 @@ Suite *fault_suite(void)
     tcase_add_test(tc, connect_race_enomem);
     tcase_add_test(tc, uring_falls_back_to_epoll);
     tcase_add_test(tc, uring_call_again);
+    tcase_add_test(tc, uring_stopped_call_not_retried);
     tcase_add_test(tc, uring_queue_full);
     suite_add_tcase(s, tc);
     TCase *sweep = tcase_create("sweep");
