@@ -205,10 +205,12 @@ static void clear_unchecked(struct green__poller *p, struct green__fd *r)
     }
 }
 
-/* Checks every record whose check is due and schedules the next. */
-static void sweep(struct green__poller *p, int64_t now)
+/* Checks every record whose check is due and schedules the next.
+ * Returns whether it found one closed, whose waiters it woke. */
+static bool sweep(struct green__poller *p, int64_t now)
 {
     int64_t next = INT64_MAX;
+    bool woke = false;
     for (size_t fd = 0; fd < p->nfds; fd++) {
         struct green__fd *r = &p->fds[fd];
         if (!r->unchecked)
@@ -217,6 +219,7 @@ static void sweep(struct green__poller *p, int64_t now)
             int found = p->ops->check(p, (int)fd, r);
             if (found == -EBADF) {
                 reset(p, (int)fd, r);  /* closed under them: they fail with EBADF */
+                woke = true;
                 continue;
             }
             if (found == 1)
@@ -229,16 +232,19 @@ static void sweep(struct green__poller *p, int64_t now)
             next = r->check_at;
     }
     p->next_check = next > now + SWEEP_MS ? next : now + SWEEP_MS;
+    return woke;
 }
 
-/* Sweeps if one is due; returns timeout_ms shortened to the next sweep. */
+/* Sweeps if one is due; returns timeout_ms shortened to the next sweep,
+ * or 0 when the sweep woke a thread: the scheduler's timeout was worked
+ * out before it ran, and the woken thread must not wait for it. */
 static int check_stale(struct green__poller *p, int timeout_ms)
 {
     if (p->nunchecked == 0)
         return timeout_ms;
     int64_t now = green__coarse_now();
-    if (now >= p->next_check)
-        sweep(p, now);
+    if (now >= p->next_check && sweep(p, now))
+        return 0;
     if (p->nunchecked == 0)
         return timeout_ms;
     int64_t until = p->next_check - now;  /* at most GAP_MAX_MS */

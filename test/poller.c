@@ -40,10 +40,11 @@ GREEN_TEST(close_wakes_waiters)
 /* Closed behind libgreen's back with close(2).  poll(2) reports the fd
  * as not open; epoll drops a closed fd silently, and the sweep for stale
  * registrations finds it.  Either way the waiter fails with EBADF, long
- * before its deadline. */
+ * before its deadline, which is far beyond the test's time limit: the
+ * sweep's waking must not wait for it. */
 static void *read_err_deadline(void *arg)
 {
-    green_deadline(green_now() + 3000);
+    green_deadline(green_now() + 60000);
     return read_err(arg);
 }
 
@@ -59,6 +60,24 @@ GREEN_TEST(plain_close_under_waiter)
     green_join(t, NULL);
     ck_assert_int_eq(a[1], EBADF);
     close(p[1]);
+    return NULL;
+}
+
+/* The same for one end of a socket pair, as a library's own close
+ * (fclose, redisFree, PQfinish) under a parked reader makes it: the waiter
+ * has no deadline, so only the sweep can end its wait. */
+GREEN_TEST(plain_close_under_socket_waiter)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    int a[2] = {sv[0], 0};
+    green_t *t = green_spawn(read_err, a);
+    green_yield();
+    close(sv[0]);
+    green_join(t, NULL);
+    ck_assert_int_eq(a[1], EBADF);
+    close(sv[1]);
     return NULL;
 }
 
@@ -798,6 +817,7 @@ Suite *poller_suite(void)
     TCase *tc = tcase_create("poller");
     tcase_add_test(tc, close_wakes_waiters);
     tcase_add_test(tc, plain_close_under_waiter);
+    tcase_add_test(tc, plain_close_under_socket_waiter);
     tcase_add_test(tc, wait_for_readiness);
     tcase_add_test(tc, wait_errors);
     tcase_add_test(tc, wait_outside_errors);
