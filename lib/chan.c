@@ -269,7 +269,7 @@ static int do_select(green_case_t *cases, size_t n, bool block)
     if (r < 0)
         return green__fail(-r);
     if (block && green__cancel_due(s->current))
-        r = -ECANCELED;
+        r = green__cancelled(s);
     else if ((r = perform_ready(s, cases, n)) == -EAGAIN && block)
         r = park_cases(s, cases, n);
     if (r < 0) {

@@ -173,7 +173,7 @@ static struct green__call call_of(const struct io *o, bool sock, struct msghdr *
 static ssize_t ring_once(struct green__sched *s, const struct io *o)
 {
     if (green__cancel_due(s->current))
-        return -ECANCELED;
+        return green__cancelled(s);
     if (o->fd < 0)
         return -EBADF;
     if ((o->kind == READV || o->kind == WRITEV) && (o->iovcnt < 0 || o->iovcnt > IOV_MAX))
@@ -461,7 +461,7 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
 static int ring_call(struct green__sched *s, int fd, const struct green__call *c)
 {
     if (green__cancel_due(s->current))
-        return -ECANCELED;
+        return green__cancelled(s);
     if (fd < 0)
         return -EBADF;
     unsigned gen = green__fd_gen(&s->poller, fd);
@@ -579,7 +579,7 @@ static int wait_fd(struct green__sched *s, int fd, int events)
         return green__poll_one(fd, events, -1);
     green_t *self = s->current;
     if (green__cancel_due(self))
-        return -ECANCELED;
+        return green__cancelled(s);
     /* Past the deadline, a ready fd still counts: look without parking. */
     if (self->deadline >= 0 && self->deadline <= green_now()) {
         int r = green__poll_one(fd, events, 0);

@@ -143,7 +143,7 @@ static int lookup(const char *node, const char *service,
     if ((!node && !service) || !res)
         return -EINVAL;
     if (green__cur && green__cancel_due(green__cur->current))
-        return -ECANCELED;  /* even for a number: see api.md */
+        return green__cancelled(green__cur);  /* even for a number: see api.md */
     *res = NULL;
     int rc;
     if (!green__cur) {

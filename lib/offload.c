@@ -196,7 +196,7 @@ static struct job *queue_job(struct green__sched *s, void *(*fn)(void *), void *
                              void (*drop)(void *arg), int *err)
 {
     green_t *self = s->current;
-    *err = green__cancel_due(self) ? -ECANCELED
+    *err = green__cancel_due(self) ? green__cancelled(s)
          : self->deadline >= 0 && self->deadline <= green_now() ? -ETIMEDOUT
          : green__inbox_open(s);
     if (*err < 0)

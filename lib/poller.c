@@ -692,7 +692,7 @@ static int make_nonblocking(struct green__fd *r, int fd)
 int green__fd_path(struct green__sched *s, int fd, bool plain)
 {
     if (green__cancel_due(s->current))
-        return -ECANCELED;
+        return green__cancelled(s);
     if (fd < 0)
         return -EBADF;
     struct green__fd *r = green__poller_fd(&s->poller, fd);

@@ -91,7 +91,7 @@ static pid_t wait_child(struct green__sched *s, pid_t pid, int *status, int opti
     if (r != 0)
         return r < 0 ? -errno : r;
     if (green__cancel_due(s->current))
-        return -ECANCELED;
+        return green__cancelled(s);
     if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) {
         r = wait_pidfd(s, pid, status, options);
         if (r != -ENOSYS)

@@ -202,7 +202,7 @@ static int run(green_queue_t *q, void *elem, bool sending, bool wait)
     if (!q || (!elem && q->elem_size))
         return green__fail(EINVAL);
     if (wait && s && green__cancel_due(s->current))
-        return green__fail(ECANCELED);  /* even when it would not wait */
+        return green__fail(-green__cancelled(s));  /* even when it would not wait */
     struct green__list *list = sending ? &q->senders : &q->receivers;
     pthread_mutex_lock(&q->lock);
     int err;

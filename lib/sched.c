@@ -243,6 +243,13 @@ static inline __attribute__((always_inline)) void suspend(struct green__sched *s
 
 /* Parking and waking. */
 
+int green__cancelled(struct green__sched *s)
+{
+    runq_push(s, s->current);
+    suspend(s);
+    return -ECANCELED;
+}
+
 static void unlink_wait(struct green__wait *w)
 {
     if (w->op->unlink)
@@ -256,7 +263,7 @@ static int park(struct green__sched *s, struct green__wait *w, int64_t until,
     w->thread = self;
     if (green__cancel_due(self) && !shielded) {
         unlink_wait(w);
-        return -ECANCELED;
+        return green__cancelled(s);
     }
     if (until >= 0) {
         /* A deadline that has passed fails the call at once.  A timer that
@@ -643,7 +650,7 @@ int green_checkpoint(void)
         return 0;
     green_t *self = s->current;
     if (green__cancel_due(self))
-        return green__fail(ECANCELED);
+        return green__fail(-green__cancelled(s));
     if (self->deadline >= 0 && green_now() >= self->deadline)
         return green__fail(ETIMEDOUT);
     return 0;

@@ -157,6 +157,13 @@ static inline bool green__cancel_due(const green_t *t)
 extern __thread struct green__sched *green__cur
     __attribute__((tls_model("initial-exec")));
 
+/* The running thread is cancelled: its blocking call fails with
+ * ECANCELED, but lets the other threads run first, as green_yield does, so
+ * that a loop that ignores the error (or sleeps again at once) cannot
+ * starve them, nor the report of threads that will not end.  Returns
+ * -ECANCELED. */
+int green__cancelled(struct green__sched *s);
+
 /* Parks the running thread on w until green__wake.  The caller has set
  * w->op and linked w into what it waits on; park sets w->thread.  until
  * (-1: never) arms the timer, which wakes the thread with timer_err.  When

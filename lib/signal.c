@@ -219,7 +219,7 @@ int green_signal_wait(const sigset_t *set)
         return green__fail(EPERM);
     green_t *self = s->current;
     if (green__cancel_due(self))
-        return green__fail(ECANCELED);
+        return green__fail(-green__cancelled(s));
     int err = green__inbox_open(s);
     if (err < 0)
         return green__fail(-err);

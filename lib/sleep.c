@@ -42,7 +42,7 @@ int green_sleep(int64_t ms)
         return sleep_os_thread(ms);
     green_t *self = s->current;
     if (green__cancel_due(self))
-        return green__fail(ECANCELED);
+        return green__fail(-green__cancelled(s));
     if (ms == 0) {
         green_yield();
         return 0;

@@ -158,7 +158,7 @@ int green_cond_wait(green_cond_t *c, green_mutex_t *m)
     green_t *self = s->current;
     if (green__cancel_due(self)) {
         unbind_if_idle(&c->sched, &c->waiters);
-        return green__fail(ECANCELED);  /* the mutex stays held */
+        return green__fail(-green__cancelled(s));  /* the mutex stays held */
     }
     unlock(m);
     err = green__queue_park(s, &c->waiters, &cond_op, c, self->deadline, ETIMEDOUT);

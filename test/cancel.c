@@ -2,6 +2,8 @@
  * it: errno, green_yield, green_checkpoint and green_shield. */
 #include <errno.h>
 #include <netdb.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +257,144 @@ START_TEST(stubborn_thread_is_named)
 }
 END_TEST
 
+/* A blocking call that fails at once because its thread is cancelled
+ * still lets the others run, as green_yield does: a loop that ignores the
+ * error cannot starve them.  Each call below is made by a cancelled
+ * thread in a loop that only main can end. */
+static int loop_pipe[2];
+static green_chan_t *loop_chan;
+static green_mutex_t loop_mutex = GREEN_MUTEX_INIT;
+static green_cond_t loop_cond = GREEN_COND_INIT;
+static green_queue_t *loop_queue;
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static int call_sleep(void) { return green_sleep(1000); }
+static int call_read(void) { char c; return (int)green_read(loop_pipe[0], &c, 1); }
+static int call_write(void) { return (int)green_write(loop_pipe[1], "x", 1); }
+static int call_wait(void) { return green_wait(loop_pipe[0], GREEN_IN); }
+static int call_accept(void) { return green_accept(loop_pipe[0], NULL, NULL); }
+static int call_chan(void) { int v; return green_chan_recv(loop_chan, &v); }
+static int call_queue(void) { int v; return green_queue_recv(loop_queue, &v); }
+static int call_checkpoint(void) { return green_checkpoint(); }
+static int call_offload(void) { return green_offload(nothing, NULL, NULL); }
+static pid_t loop_child;
+static int call_waitpid(void) { return (int)green_waitpid(loop_child, NULL, 0); }
+static int call_gai(void)
+{
+    struct addrinfo *ai;
+    return green_getaddrinfo("127.0.0.1", "80", NULL, &ai);
+}
+static int call_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    return green_signal_wait(&set);
+}
+static int call_cond(void)
+{
+    green_mutex_lock(&loop_mutex);
+    int r = green_cond_wait(&loop_cond, &loop_mutex);
+    green_mutex_unlock(&loop_mutex);
+    return r;
+}
+static int call_join(void)
+{
+    green_t *t = green_spawn(nothing, NULL);
+    int r = green_join(t, NULL);
+    if (r < 0)
+        green_detach(t);
+    return r;
+}
+
+static int (*const loop_calls[])(void) = {
+    call_sleep, call_read, call_write, call_wait, call_accept, call_chan, call_queue,
+    call_checkpoint, call_offload, call_waitpid, call_gai, call_signal, call_cond, call_join,
+};
+enum { NCALLS = sizeof loop_calls / sizeof loop_calls[0] };
+
+static volatile bool loop_stop;
+
+static void *loop_ignoring(void *arg)
+{
+    int (*call)(void) = loop_calls[(intptr_t)arg];
+    long turns = 0;
+    while (!loop_stop) {
+        errno = 0;
+        ck_assert_int_eq(call(), -1);
+        ck_assert_int_eq(errno, ECANCELED);
+        turns++;
+    }
+    return (void *)turns;
+}
+
+GREEN_TEST(cancelled_call_lets_others_run)
+{
+    (void)arg;
+    make_pipe(loop_pipe);
+    loop_child = fork();  /* first, before the offload pool's threads */
+    ck_assert_int_ge(loop_child, 0);
+    if (loop_child == 0) {
+        pause();
+        exit_child(0);
+    }
+    loop_chan = green_chan_new(sizeof(int), 0);
+    loop_queue = green_queue_new(sizeof(int), 1);
+    for (intptr_t i = 0; i < NCALLS; i++) {
+        loop_stop = false;
+        green_t *t = green_spawn(loop_ignoring, (void *)i);
+        green_cancel(t);
+        green_yield();  /* it runs, fails and lets this thread run again */
+        loop_stop = true;
+        void *turns;
+        ck_assert_int_eq(green_join(t, &turns), 0);
+        ck_assert_int_ge((intptr_t)turns, 1);
+    }
+    kill(loop_child, SIGKILL);
+    ck_assert_int_eq(waitpid(loop_child, NULL, 0), loop_child);
+    green_queue_free(loop_queue);
+    green_chan_free(loop_chan);
+    close(loop_pipe[0]);
+    close(loop_pipe[1]);
+    return NULL;
+}
+
+/* After main returned: a thread that sleeps again whenever its sleep
+ * fails is still named by the report 2 s later, while it loops. */
+static void *sleep_ignoring(void *arg)
+{
+    (void)arg;
+    int64_t until = green_now() + 3000;
+    while (green_now() < until)
+        (void)green_sleep(1000);
+    return NULL;
+}
+
+static void *main_leaves_looper(void *arg)
+{
+    (void)arg;
+    green_detach(green_spawn_attr(&(green_attr_t){.name = "looper"}, sleep_ignoring, NULL));
+    green_yield();
+    return NULL;
+}
+
+START_TEST(stubborn_looper_is_named)
+{
+    stderr_begin();
+    int r = green_run(main_leaves_looper, NULL);
+    char *text = stderr_end();
+    ck_assert_int_eq(r, 0);
+    ck_assert_msg(strstr(text, "libgreen: 1 green threads still running 2 s after main"), "%s",
+                  text);
+    ck_assert_msg(strstr(text, "'looper' runnable"), "%s", text);
+    free(text);
+}
+END_TEST
+
 /* A shielded cleanup that waits for what never comes: the deadlock
  * breaks the shield, and green_run returns EDEADLK. */
 static int cleanup_err;
@@ -308,6 +448,8 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, shield_holds_cancellation_back);
     tcase_add_test(tc, shield_outlives_shutdown_cancel);
     tcase_add_test(tc, stubborn_thread_is_named);
+    tcase_add_test(tc, cancelled_call_lets_others_run);
+    tcase_add_test(tc, stubborn_looper_is_named);
     tcase_add_test(tc, deadlock_breaks_shield);
     suite_add_tcase(s, tc);
     return s;
