@@ -210,11 +210,36 @@ static ssize_t ring_once(struct green__sched *s, const struct io *o)
     }
 }
 
+/* Whether o is a read of no bytes: read(2) and readv(2) return 0 for one
+ * at once, but recv(2) and the ring's recv wait for data first. */
+static bool reads_nothing(const struct io *o)
+{
+    if (o->kind == READ)
+        return o->n == 0;
+    if (o->kind != READV || o->iovcnt < 0 || o->iovcnt > IOV_MAX)
+        return false;
+    for (int i = 0; i < o->iovcnt; i++)
+        if (o->iov[i].iov_len)
+            return false;
+    return true;
+}
+
+/* A read of no bytes, made as the plain call, which does not block. */
+static ssize_t read_nothing(struct green__sched *s, const struct io *o)
+{
+    if (green__cancel_due(s->current))
+        return green__cancelled(s);
+    ssize_t r = plain(o);
+    return r < 0 ? -errno : r;
+}
+
 /* Makes o's call until it succeeds once or fails for good: its result or
  * -errno.  A socket call on something that is not a socket learns it
  * (ENOTSOCK) and goes on with the plain call. */
 static ssize_t once(struct green__sched *s, const struct io *o)
 {
+    if (reads_nothing(o))
+        return read_nothing(s, o);
     if (s->poller.ops->start)
         return ring_once(s, o);
     int path = green__fd_path(s, o->fd, false);

@@ -886,6 +886,44 @@ GREEN_TEST(read_ready_past_deadline)
     return NULL;
 }
 
+/* A read of nothing returns 0 at once, as read(2) and readv(2) do, even
+ * when nothing is queued: it never parks (there is no deadline here to end
+ * a wait).  A bad fd still says EBADF. */
+static void read_nothing(int fd)
+{
+    char c;
+    struct iovec empty = {&c, 0};
+    ck_assert_int_eq(green_read(fd, &c, 0), 0);
+    ck_assert_int_eq(green_read(fd, NULL, 0), 0);
+    ck_assert_int_eq(green_readv(fd, NULL, 0), 0);
+    ck_assert_int_eq(green_readv(fd, &empty, 1), 0);
+}
+
+GREEN_TEST(zero_length_read_returns_at_once)
+{
+    (void)arg;
+    int sv[2], p[2];
+    make_socketpair(sv);
+    make_pipe(p);
+    read_nothing(sv[0]);
+    read_nothing(p[0]);
+    int accepted, c = tcp_pair(&accepted);
+    read_nothing(c);
+    /* What comes later is still there for the next read. */
+    ck_assert_int_eq(green_write(sv[1], "a", 1), 1);
+    read_nothing(sv[0]);
+    char got;
+    ck_assert_int_eq(green_read(sv[0], &got, 1), 1);
+    ck_assert_int_eq(got, 'a');
+    errno = 0;
+    ck_assert_int_eq(green_read(-1, &got, 0), -1);
+    ck_assert_int_eq(errno, EBADF);
+    int fds[] = {sv[0], sv[1], p[0], p[1], c, accepted};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        green_close(fds[i]);
+    return NULL;
+}
+
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -895,6 +933,7 @@ Suite *io_suite(void)
     tcase_add_test(tc, blocking_fd_does_not_stall);
     tcase_add_test(tc, io_outside_is_posix);
     tcase_add_test(tc, readv_writev);
+    tcase_add_test(tc, zero_length_read_returns_at_once);
     tcase_add_test(tc, readv_writev_bad_count);
     tcase_add_test(tc, writev_partial_on_deadline);
     tcase_add_test(tc, write_partial_on_deadline);
