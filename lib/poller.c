@@ -222,8 +222,10 @@ static bool sweep(struct green__poller *p, int64_t now)
                 woke = true;
                 continue;
             }
-            if (found == 1)
-                r->tcp = r->drained = false;  /* another file under the number */
+            if (found == 1) {  /* another file under the number */
+                r->tcp = r->drained = false;
+                r->positioned = 0;
+            }
             r->check_gap = r->check_gap * GAP_GROWTH < GAP_MAX_MS
                          ? r->check_gap * GAP_GROWTH : GAP_MAX_MS;
             r->check_at = now + r->check_gap;
@@ -492,15 +494,11 @@ static const struct green__waitop fd_ending_op = {
     .forgotten_after_fork = true,
 };
 
-ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call *c)
+/* Makes c on fd and waits for its end: see green__fd_call. */
+static ssize_t make_call(struct green__sched *s, int fd, const struct green__call *c)
 {
     struct green__poller *p = &s->poller;
-    if (p->broken)
-        return -p->broken;
-    struct green__fd *r = green__poller_fd(p, fd);
-    if (!r)
-        return -ENOMEM;
-    r->owned = true;
+    struct green__fd *r = &p->fds[fd];
     struct fdwait w = {.wait = {&fd_call_op, s->current}, .fd = fd, .call = c};
     int err = p->ops->start(p, fd, c, &w);
     if (err < 0)
@@ -513,14 +511,147 @@ ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call 
     w.wait.op = &fd_ending_op;
     while (!w.done)
         (void)green__park_shielded(s, &w.wait);
-    /* Done; or cut short by the deadline or cancellation, but done (or
-     * failed) before the stop took: nothing read is lost.  EINTR then is
-     * the stop's own doing (a call the kernel had started blocking). */
-    if (err == 0 || (err != -EBADF && w.res != -ECANCELED && w.res != -EINTR))
+    /* Done; or cut short by the deadline, cancellation or a close, but
+     * completed before the stop took: the result counts, so nothing read
+     * is lost and nothing written goes uncounted.  A failure then is the
+     * call's own, unless it is the stop's doing (ECANCELED; EINTR for a
+     * call the kernel had started blocking) or the fd was closed. */
+    if (err == 0 || w.res >= 0)
         return w.res;
-    if (w.res >= 0 && c->kind == GREEN__CALL_ACCEPT)
-        close(w.res);  /* the listener was closed under it */
-    return err;
+    return err != -EBADF && w.res != -ECANCELED && w.res != -EINTR ? w.res : err;
+}
+
+/* Turns: reads and writes at the position of a file that has one.
+ *
+ * read(2) and write(2) hold the position's lock, so two never start at
+ * one place (POSIX 2.9.7).  The ring's calls do not, and an O_DIRECT call
+ * that completes later does not even move the position; so under a
+ * backend that makes the calls, those that move a file position are made
+ * one at a time per fd, in the order they came, and libgreen keeps the
+ * position itself: it reads it before the call, which it makes at that
+ * offset, and moves it by what the call did after.  The program's own
+ * lseek between calls is so honoured, and read(2) after green_read goes on
+ * where it stopped.  A write to an O_APPEND file goes to the end
+ * whatever the offset, so the kernel keeps that position. */
+
+struct turn {
+    struct green__wait wait;
+    struct green__node node;   /* in the fd record's turns */
+    int fd;
+};
+
+static void turn_unlink(struct green__wait *wait)
+{
+    struct turn *t = green__container_of(wait, struct turn, wait);
+    struct green__poller *p = &wait->thread->sched->poller;
+    green__list_remove(&p->fds[t->fd].turns, &t->node);
+}
+
+static void turn_describe(const struct green__wait *wait, char *buf, size_t n)
+{
+    const struct turn *t = green__container_of(wait, struct turn, wait);
+    snprintf(buf, n, "fd %d, its turn at the file position", t->fd);
+}
+
+static const struct green__waitop turn_op = {
+    .unlink = turn_unlink,
+    .describe = turn_describe,
+    .forgotten_after_fork = true,
+};
+
+/* Whether c moves fd's file position: a read or write at the position of
+ * a file that has one, which lseek tells once per file.  errno is left as
+ * it was. */
+static bool moves_position(struct green__fd *r, int fd, const struct green__call *c)
+{
+    if (c->kind != GREEN__CALL_READ && c->kind != GREEN__CALL_READV &&
+        c->kind != GREEN__CALL_WRITE && c->kind != GREEN__CALL_WRITEV)
+        return false;
+    if (r->positioned == 0) {
+        int saved = errno, flags;
+        if (lseek(fd, 0, SEEK_CUR) >= 0 && (flags = fcntl(fd, F_GETFL)) >= 0) {
+            r->positioned = 1;
+            r->append = flags & O_APPEND;
+        } else if (errno == ESPIPE) {
+            r->positioned = -1;  /* a pipe, a tty, a socket */
+        }
+        errno = saved;           /* otherwise not open: the call will say */
+    }
+    return r->positioned > 0;
+}
+
+/* Makes c at fd's file position, kept as the comment above says. */
+static ssize_t call_at_position(struct green__sched *s, int fd, const struct green__call *c)
+{
+    bool writes = c->kind == GREEN__CALL_WRITE || c->kind == GREEN__CALL_WRITEV;
+    if (writes && s->poller.fds[fd].append)
+        return make_call(s, fd, c);
+    off_t pos = lseek(fd, 0, SEEK_CUR);
+    if (pos < 0)
+        return -errno;
+    struct green__call at = *c;
+    at.at = true;
+    at.offset = pos;
+    unsigned gen = s->poller.fds[fd].gen;
+    ssize_t res = make_call(s, fd, &at);
+    /* Not after a close or release: the number may be another file's. */
+    if (res > 0 && s->poller.fds[fd].gen == gen)
+        (void)lseek(fd, pos + res, SEEK_SET);
+    return res;
+}
+
+/* Waits until no other call moves fd's position, and takes the turn:
+ * 0, or -errno (ETIMEDOUT, ECANCELED, EBADF when fd was closed or released
+ * meanwhile). */
+static int take_turn(struct green__sched *s, int fd)
+{
+    struct green__poller *p = &s->poller;
+    struct green__fd *r = &p->fds[fd];
+    if (!r->turn_taken) {
+        r->turn_taken = true;
+        return 0;
+    }
+    struct turn t = {.wait = {&turn_op, s->current}, .fd = fd};
+    unsigned gen = r->gen;
+    green__list_push(&r->turns, &t.node);
+    int err = green__park(s, &t.wait, s->current->deadline, ETIMEDOUT);
+    if (err < 0)
+        return err;
+    /* Handed the turn, then closed before this thread ran. */
+    return p->fds[fd].gen == gen ? 0 : -EBADF;
+}
+
+/* Hands the turn to the next call waiting for it, if the record is still
+ * the one the turn was taken in (a close or release ended every turn). */
+static void give_turn(struct green__poller *p, int fd, unsigned gen)
+{
+    struct green__fd *r = &p->fds[fd];
+    if (r->gen != gen)
+        return;
+    if (green__list_empty(&r->turns))
+        r->turn_taken = false;
+    else
+        green__wake(green__container_of(r->turns.first, struct turn, node)->wait.thread, 0);
+}
+
+ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call *c)
+{
+    struct green__poller *p = &s->poller;
+    if (p->broken)
+        return -p->broken;
+    struct green__fd *r = green__poller_fd(p, fd);
+    if (!r)
+        return -ENOMEM;
+    r->owned = true;
+    if (!moves_position(r, fd, c))
+        return make_call(s, fd, c);
+    int err = take_turn(s, fd);
+    if (err < 0)
+        return err;
+    unsigned gen = p->fds[fd].gen;
+    ssize_t res = call_at_position(s, fd, c);
+    give_turn(p, fd, gen);
+    return res;
 }
 
 /* Under Valgrind: what the kernel wrote for a completed call, which
@@ -590,6 +721,8 @@ static void reset(struct green__poller *p, int fd, struct green__fd *r)
 {
     if (!green__list_empty(&r->waiters))
         green__poller_ready(p, fd, GREEN__NVAL);
+    while (!green__list_empty(&r->turns))  /* each wake unlinks one */
+        green__wake(green__container_of(r->turns.first, struct turn, node)->wait.thread, EBADF);
     if (r->registered || r->pollpos)
         p->ops->forget(p, fd, r);
     clear_unchecked(p, r);

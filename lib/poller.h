@@ -66,6 +66,14 @@ struct green__fd {
                                      (coarse ms), then check_gap later */
     int64_t check_at;
     int64_t check_gap;
+    /* Calls that move the file position (under a backend that makes the
+     * calls) are made one at a time: see green__fd_call. */
+    signed char positioned;       /* 1: calls move a file position (lseek
+                                     works); -1: they do not; 0: not known */
+    bool append;                  /* positioned, and opened O_APPEND */
+    bool turn_taken;              /* such a call is in flight */
+    struct green__list turns;     /* the turn of each one waiting, in the
+                                     order they came */
     int registered;               /* epoll: the events the kernel's set
                                      holds for the fd; 0 for none */
     int pollpos;                  /* poll: 1 + its place in the pollfd
@@ -87,6 +95,9 @@ struct green__call {
     void *ptr;            /* the buffer, iovec, msghdr or address */
     size_t n;             /* its length: bytes, elements, the address's */
     void *addrlen;        /* accept's socklen_t */
+    bool at;              /* a read's or write's: made at offset, not at
+                             the file position */
+    int64_t offset;
 };
 
 struct green__poller;
@@ -274,11 +285,15 @@ static inline bool green__poller_busy(const struct green__poller *p)
 
 /* Under a backend that makes the I/O calls (p->ops->start): makes c on
  * fd and parks the running thread until it completes, under its deadline.
- * A deadline or cancellation that comes first stops the call and waits
- * for its end: a call that completed anyway gives its result, so nothing
- * read is lost.  Returns the call's result or -errno: the call's own,
- * ETIMEDOUT, ECANCELED, EBADF when libgreen saw fd closed or released
- * while the call was in flight, or the backend's error. */
+ * A deadline, cancellation, green_close or release that comes first stops
+ * the call and waits for its end: a call that completed anyway gives its
+ * result, so nothing read is lost and nothing written goes uncounted.
+ * Reads and writes at the position of a file that has one wait for their
+ * turn, so that no two are in flight on one fd (read(2) and write(2) take
+ * the position's lock; the ring's calls do not).  Returns the call's
+ * result or -errno: the call's own, ETIMEDOUT, ECANCELED, EBADF when
+ * libgreen saw fd closed or released while the call waited, or the
+ * backend's error. */
 ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call *c);
 
 /* The generation of fd's record (0 for none yet): it moves on at every

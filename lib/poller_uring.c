@@ -364,7 +364,7 @@ static int ur_start(struct green__poller *p, int fd, const struct green__call *c
     switch (c->kind) {
     case GREEN__CALL_READ: case GREEN__CALL_READV:
     case GREEN__CALL_WRITE: case GREEN__CALL_WRITEV:
-        e->off = (uint64_t)-1;  /* at the file's position, moving it */
+        e->off = c->at ? (uint64_t)c->offset : (uint64_t)-1;  /* -1: the position */
         break;
     case GREEN__CALL_ACCEPT:
         e->addr2 = (uint64_t)(uintptr_t)c->addrlen;
