@@ -270,6 +270,125 @@ URING_TEST(accept_and_connect)
     return NULL;
 }
 
+/* Reads of one regular file wait for their turn: the first thread's read
+ * is in flight until the scheduler next looks at the ring, so the second
+ * one, which runs before that, waits.  A close, a deadline and a
+ * cancellation each end the wait for a turn. */
+static int turn_file(void)
+{
+    FILE *f = tmpfile();
+    int fd = dup(fileno(f));
+    fclose(f);
+    ck_assert_int_eq(write(fd, "abcdefgh", 8), 8);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+struct turn_read {
+    int fd;
+    bool expired, cancel_self;
+    ssize_t r;
+    int err;
+    char buf[4];
+};
+
+static void *read_turn(void *arg)
+{
+    struct turn_read *t = arg;
+    if (t->expired)
+        green_deadline(green_now());
+    if (t->cancel_self)
+        green_cancel(green_self());
+    t->r = green_read(t->fd, t->buf, 4);
+    t->err = errno;
+    return NULL;
+}
+
+static void read_pair(int fd, struct turn_read *second, ssize_t want, int err)
+{
+    struct turn_read first = {.fd = fd};
+    second->fd = fd;
+    green_t *a = green_spawn(read_turn, &first);
+    green_t *b = green_spawn(read_turn, second);
+    green_yield();  /* a's read is in flight, b waits or fails */
+    green_join(b, NULL);
+    green_join(a, NULL);
+    ck_assert_int_eq(first.r, 4);
+    ck_assert_int_eq(memcmp(first.buf, "abcd", 4), 0);
+    ck_assert_int_eq(second->r, want);
+    if (want < 0)
+        ck_assert_int_eq(second->err, err);
+}
+
+URING_TEST(turn_ends_by_deadline_and_cancel)
+{
+    (void)arg;
+    int fd = turn_file();
+    read_pair(fd, &(struct turn_read){.expired = true}, -1, ETIMEDOUT);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    read_pair(fd, &(struct turn_read){.cancel_self = true}, -1, ECANCELED);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    struct turn_read second = {0};
+    read_pair(fd, &second, 4, 0);
+    ck_assert_int_eq(memcmp(second.buf, "efgh", 4), 0);
+    close(fd);
+    return NULL;
+}
+
+URING_TEST(turn_ends_by_close)
+{
+    (void)arg;
+    int fd = turn_file();
+    struct turn_read first = {.fd = fd}, second = {.fd = fd};
+    green_t *a = green_spawn(read_turn, &first);
+    green_t *b = green_spawn(read_turn, &second);
+    green_yield();  /* a's read is in flight, b waits for its turn */
+    ck_assert_int_eq(green_close(fd), 0);
+    green_join(a, NULL);
+    green_join(b, NULL);
+    ck_assert_int_eq(second.r, -1);
+    ck_assert_int_eq(second.err, EBADF);
+    /* a's read completed or was cancelled before the close took. */
+    ck_assert(first.r == 4 || (first.r == -1 && first.err == EBADF));
+    return NULL;
+}
+
+/* Handed its turn, then the fd is closed before the thread runs: it fails
+ * with EBADF, and makes no call on whatever file has the number now. */
+static volatile bool first_done;
+
+static void *read_then_mark(void *arg)
+{
+    read_turn(arg);
+    first_done = true;
+    return NULL;
+}
+
+static void *close_when_first_done(void *arg)
+{
+    while (!first_done)
+        green_yield();
+    ck_assert_int_eq(green_close(*(int *)arg), 0);
+    return NULL;
+}
+
+URING_TEST(turn_handed_then_closed)
+{
+    (void)arg;
+    int fd = turn_file();
+    struct turn_read first = {.fd = fd}, second = {.fd = fd};
+    green_t *c = green_spawn(close_when_first_done, &fd);
+    green_t *a = green_spawn(read_then_mark, &first);
+    green_t *b = green_spawn(read_turn, &second);
+    green_join(c, NULL);
+    green_join(a, NULL);
+    green_join(b, NULL);
+    ck_assert_int_eq(first.r, 4);
+    ck_assert_int_eq(second.r, -1);
+    ck_assert_int_eq(second.err, EBADF);
+    return NULL;
+}
+
 Suite *uring_suite(void)
 {
     Suite *s = suite_create("uring");
@@ -283,6 +402,9 @@ Suite *uring_suite(void)
     tcase_add_test(tc, close_in_flight);
     tcase_add_test(tc, plain_close_found_by_sweep);
     tcase_add_test(tc, accept_and_connect);
+    tcase_add_test(tc, turn_ends_by_deadline_and_cancel);
+    tcase_add_test(tc, turn_ends_by_close);
+    tcase_add_test(tc, turn_handed_then_closed);
     suite_add_tcase(s, tc);
     return s;
 }
