@@ -475,7 +475,10 @@ int green_stream_consume(green_stream_t *s, size_t n)
 }
 
 /* Closing: what is buffered is sent, the transport closed and the stream
- * freed, whatever fails; the first failure is the call's. */
+ * freed, whatever fails; the first failure is the call's.  A write error
+ * met before is a failure of the close too, whether or not anything is
+ * left to send: the close is where a caller that ignored it learns that
+ * its bytes did not all go out. */
 int green_stream_close(green_stream_t *s)
 {
     if (!s)
@@ -483,7 +486,7 @@ int green_stream_close(green_stream_t *s)
     if (s->reading || s->writing)
         return green__fail(EBUSY);
     int err = 0;
-    if (s->wlen && drain(s) < 0)
+    if (drain(s) < 0)  /* with nothing buffered, just the write error */
         err = errno;
     if (s->io->close && (s->io->close)(s->ctx) < 0 && !err)
         err = errno;

@@ -456,11 +456,15 @@ GREEN_TEST(large_write_error)
     ck_assert_int_eq(errno, ECONNRESET);
     ck_assert_int_eq(green_stream_flush(s), -1);
     ck_assert_int_eq(errno, ECONNRESET);
-    /* A transport whose close fails: the close says so, and frees. */
+    /* The close fails with the write error, the first failure, though its
+     * own close fails too and nothing is left to send; it closes and
+     * frees all the same. */
     sc.close_err = EIO;
     errno = 0;
     ck_assert_int_eq(green_stream_close(s), -1);
-    ck_assert_int_eq(errno, EIO);
+    ck_assert_int_eq(errno, ECONNRESET);
+    ck_assert_int_eq(sc.closes, 1);
+    /* A transport whose close fails: the close says so, and frees. */
     script_init(&sc, "", NULL, 0);
     sc.close_err = EIO;
     s = script_stream(&sc, 0);
@@ -926,6 +930,40 @@ GREEN_TEST(second_writer_refused_during_flush)
     return NULL;
 }
 
+/* A write error sticks to the close too, when nothing is left buffered to
+ * meet it again: a large write went straight through and failed. */
+GREEN_TEST(close_after_write_error)
+{
+    (void)arg;
+    struct script sc;
+    script_init(&sc, "", NULL, 0);
+    sc.write_cap = 5000;
+    sc.write_err = EPIPE;
+    green_stream_t *s = script_stream(&sc, 0);
+    static char big[10000];
+    ck_assert_int_eq(green_stream_write(s, big, sizeof big), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    errno = 0;
+    int r = green_stream_close(s);
+    ck_assert_msg(r == -1 && errno == EPIPE, "the close returned %d, errno %d (%s)", r, errno,
+                  strerror(errno));
+    ck_assert_int_eq(sc.closes, 1);
+
+    /* Over a socket whose peer went away. */
+    int sv[2];
+    make_socketpair(sv);
+    green_close(sv[1]);
+    s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, big, sizeof big), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    errno = 0;
+    r = green_stream_close(s);
+    ck_assert_msg(r == -1 && errno == EPIPE, "the close returned %d, errno %d (%s)", r, errno,
+                  strerror(errno));
+    ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);  /* closed all the same */
+    return NULL;
+}
+
 /* A peer that went away: EPIPE (not SIGPIPE) from the write that meets it. */
 GREEN_TEST(write_to_closed_peer)
 {
@@ -1111,6 +1149,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, flush_waiting_for_reader_cut_short);
     tcase_add_test(tc, reader_cut_short_leaves_flush_to_writer);
     tcase_add_test(tc, second_writer_refused_during_flush);
+    tcase_add_test(tc, close_after_write_error);
     tcase_add_test(tc, random_chunkings);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, stream_outside_run);
