@@ -13,6 +13,16 @@
  * The read buffer holds rbuf[rpos, rpos + rlen).  It starts at BUF_SIZE,
  * grows to hold what one call needs (a line up to the limit, a counted
  * read) and shrinks back once it has been emptied.
+ *
+ * One green thread may read while another writes, and the write buffer
+ * is sent from both sides: by the writer, and by the reader before it
+ * waits for an answer.  So "a writing call is under way" (writing: a
+ * second writer is refused) is kept apart from "the write buffer is being
+ * sent" (draining: no one else sends from it).  A drain sends the bytes
+ * that were buffered when it began; a small write that comes meanwhile
+ * appends behind them, which is safe because only a drain moves the
+ * buffer.  The writer waits for the reader's drain to end before it
+ * sends; the reader leaves the buffer alone while the writer sends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +47,16 @@ struct green_stream {
     char *wbuf;
     size_t wlen;
     int werr;                   /* a write error: every later write fails with it */
-    bool reading, writing;      /* a call of that side is under way */
+    bool reading;               /* a reading call is under way */
+    /* A writing call is under way: another writing call, even a write
+     * that would only append, fails with EBUSY, so that bytes a call
+     * reports on are the only ones it sends. */
+    bool writing;
+    /* wbuf's front is being sent, by the reader (send_first) or the
+     * writer: no one else sends from it or moves it, and writes only
+     * append. */
+    bool draining;
+    struct green__list drained; /* the writer, waiting for the reader's drain */
 };
 
 /* The fd transport: green_read and green_write on the fd in ctx. */
@@ -138,16 +157,50 @@ static size_t put(green_stream_t *s, const char *p, size_t n)
     return done;
 }
 
-/* Empties the write buffer: 0 or -1.  What the transport did not take
- * stays buffered, at the front. */
+/* Sends the bytes buffered when it begins: 0 once they all went out, or
+ * -1.  What the transport did not take stays buffered at the front, and
+ * what a write appended while it was parked stays behind that.  The
+ * caller has made sure that no one else is draining. */
 static int drain(green_stream_t *s)
 {
     if (s->werr)
         return green__fail(s->werr);
-    size_t done = put(s, s->wbuf, s->wlen);
+    size_t n = s->wlen;
+    s->draining = true;
+    size_t done = put(s, s->wbuf, n);
+    int err = done < n ? errno : 0;
+    s->draining = false;
     s->wlen -= done;
     memmove(s->wbuf, s->wbuf + done, s->wlen);
-    return s->wlen ? -1 : 0;
+    green__queue_wake_all(&s->drained, 0);
+    return err ? green__fail(err) : 0;
+}
+
+static void drain_describe(const struct green__wait *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "the reader's flush of stream %p", green__queued_of(w)->obj);
+}
+
+static const struct green__waitop drain_op = {
+    .unlink = green__queue_unlink,
+    .describe = drain_describe,
+};
+
+/* The writer's drain: first waits, under the caller's deadline and
+ * cancellation, for the reader's drain to end (the writer is the only
+ * other party that drains, so only the reader's can be under way).  The
+ * reader may start another before the writer runs again, hence the loop.
+ * 0 or -1; cut short while waiting, it has sent nothing. */
+static int writer_drain(green_stream_t *s)
+{
+    while (s->draining) {
+        struct green__sched *sched = green__cur;
+        int err = green__queue_park(sched, &s->drained, &drain_op, s,
+                                    sched->current->deadline, ETIMEDOUT);
+        if (err < 0)
+            return green__fail(-err);
+    }
+    return drain(s);
 }
 
 /* Claims one side of the stream for the call: 0, or -1/EBUSY when another
@@ -161,33 +214,42 @@ static int claim(bool *side)
     return 0;
 }
 
+/* Takes n bytes into the buffer, which has room for them.  A drain may be
+ * parked sending the buffer's front: appending does not disturb it. */
+static ssize_t append(green_stream_t *s, const void *buf, size_t n)
+{
+    if (n)  /* buf may be NULL then */
+        memcpy(s->wbuf + s->wlen, buf, n);
+    s->wlen += n;
+    return (ssize_t)n;
+}
+
+/* A write that does not fit behind what is buffered: the buffer is sent
+ * first; then the write is buffered when it is smaller than the buffer,
+ * else sent straight on. */
+static ssize_t write_through(green_stream_t *s, const void *buf, size_t n)
+{
+    if (writer_drain(s) < 0)
+        return -1;
+    /* The buffer is empty now: the drain sent all it held, and no write
+     * appended meanwhile, since this call holds the writing side. */
+    if (n < BUF_SIZE)
+        return append(s, buf, n);
+    size_t done = put(s, buf, n);
+    /* Cut short by the deadline or cancellation: the count taken, as
+     * green_write says it; by a write error, that error. */
+    return done == n || (done && !s->werr) ? (ssize_t)done : -1;
+}
+
 ssize_t green_stream_write(green_stream_t *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n) || n > SSIZE_MAX)
         return green__fail(EINVAL);
     if (s->werr)
         return green__fail(s->werr);
-    if (n <= BUF_SIZE - s->wlen) {
-        if (n)  /* buf may be NULL then */
-            memcpy(s->wbuf + s->wlen, buf, n);
-        s->wlen += n;
-        return (ssize_t)n;
-    }
     if (claim(&s->writing) < 0)
         return -1;
-    ssize_t r = -1;
-    if (drain(s) == 0) {
-        if (n < BUF_SIZE) {
-            memcpy(s->wbuf, buf, n);
-            s->wlen = n;
-            r = (ssize_t)n;
-        } else {
-            size_t done = put(s, buf, n);
-            /* Cut short by the deadline or cancellation: the count taken,
-             * as green_write says it; by a write error, that error. */
-            r = done == n || (done && !s->werr) ? (ssize_t)done : -1;
-        }
-    }
+    ssize_t r = n <= BUF_SIZE - s->wlen ? append(s, buf, n) : write_through(s, buf, n);
     s->writing = false;
     return r;
 }
@@ -198,7 +260,7 @@ int green_stream_flush(green_stream_t *s)
         return green__fail(EINVAL);
     if (claim(&s->writing) < 0)
         return -1;
-    int r = drain(s);
+    int r = writer_drain(s);
     s->writing = false;
     return r;
 }
@@ -246,14 +308,13 @@ static int make_room(green_stream_t *s, size_t want)
 /* Before a read that goes to the transport, the writes buffered so far
  * are sent, so that a request waiting in the buffer is never the reason
  * its answer does not come; a write error there is kept for the next
- * write, and the read goes on.  0, or -1. */
+ * write, and the read goes on.  When the writer is sending the buffer
+ * already, the read leaves it to the writer.  0, or -1. */
 static int send_first(green_stream_t *s)
 {
-    if (!s->wlen || s->writing)
+    if (!s->wlen || s->draining)
         return 0;
-    s->writing = true;
     int r = drain(s);
-    s->writing = false;
     /* The deadline or cancellation: the read would meet it too. */
     return r < 0 && !s->werr ? -1 : 0;
 }
@@ -414,7 +475,10 @@ int green_stream_consume(green_stream_t *s, size_t n)
 }
 
 /* Closing: what is buffered is sent, the transport closed and the stream
- * freed, whatever fails; the first failure is the call's. */
+ * freed, whatever fails; the first failure is the call's.  A write error
+ * met before is a failure of the close too, whether or not anything is
+ * left to send: the close is where a caller that ignored it learns that
+ * its bytes did not all go out. */
 int green_stream_close(green_stream_t *s)
 {
     if (!s)
@@ -422,7 +486,7 @@ int green_stream_close(green_stream_t *s)
     if (s->reading || s->writing)
         return green__fail(EBUSY);
     int err = 0;
-    if (s->wlen && drain(s) < 0)
+    if (drain(s) < 0)  /* with nothing buffered, just the write error */
         err = errno;
     if (s->io->close && (s->io->close)(s->ctx) < 0 && !err)
         err = errno;

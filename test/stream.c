@@ -456,11 +456,15 @@ GREEN_TEST(large_write_error)
     ck_assert_int_eq(errno, ECONNRESET);
     ck_assert_int_eq(green_stream_flush(s), -1);
     ck_assert_int_eq(errno, ECONNRESET);
-    /* A transport whose close fails: the close says so, and frees. */
+    /* The close fails with the write error, the first failure, though its
+     * own close fails too and nothing is left to send; it closes and
+     * frees all the same. */
     sc.close_err = EIO;
     errno = 0;
     ck_assert_int_eq(green_stream_close(s), -1);
-    ck_assert_int_eq(errno, EIO);
+    ck_assert_int_eq(errno, ECONNRESET);
+    ck_assert_int_eq(sc.closes, 1);
+    /* A transport whose close fails: the close says so, and frees. */
     script_init(&sc, "", NULL, 0);
     sc.close_err = EIO;
     s = script_stream(&sc, 0);
@@ -606,7 +610,9 @@ static ssize_t read_blocking_green(int fd, char *buf, size_t n)
 }
 
 /* Two writers: the second meets EBUSY while the first is parked sending,
- * and a small write still joins the buffer behind it. */
+ * even for a small write that the buffer has room for (it would be
+ * reported as taken while the first writer's call decides what happens
+ * to the buffer). */
 struct big_write {
     green_stream_t *s;
     const char *buf;
@@ -637,10 +643,11 @@ GREEN_TEST(second_writer_busy)
     ck_assert_int_eq(errno, EBUSY);
     ck_assert_int_eq(green_stream_write(s, big, 8192), -1);
     ck_assert_int_eq(errno, EBUSY);
-    ck_assert_int_eq(green_stream_write(s, "tail", 4), 4);
+    ck_assert_int_eq(green_stream_write(s, "tail", 4), -1);
+    ck_assert_int_eq(errno, EBUSY);
     ck_assert_int_eq(green_stream_close(s), -1);
     ck_assert_int_eq(errno, EBUSY);
-    /* A reader meanwhile leaves the writer's buffer to the writer. */
+    /* A reader meanwhile is not kept out by the writer. */
     int64_t old = green_deadline(green_now() + 10);
     char c;
     ck_assert_int_eq(green_stream_read(s, &c, 1), -1);
@@ -650,12 +657,310 @@ GREEN_TEST(second_writer_busy)
     ck_assert_uint_eq((size_t)read_blocking_green(sv[1], in, N), N);
     green_join(t, NULL);
     ck_assert_int_eq(w.r, N);
-    ck_assert_int_eq(green_stream_close(s), 0);  /* sends the tail */
-    ck_assert_int_eq(green_read(sv[1], in, 8), 4);
-    ck_assert_mem_eq(in, "tail", 4);
+    ck_assert_int_eq(green_stream_close(s), 0);
+    ck_assert_int_eq(green_read(sv[1], in, 8), 0);  /* nothing more */
     green_close(sv[1]);
     free(in);
     free(big);
+    return NULL;
+}
+
+/* One reader and one writer over a socket that can take nothing more: its
+ * peer, sv[1], reads nothing until the test has it take what waits, so
+ * that every write to sv[0] parks, and a green_yield lets a green thread
+ * run up to that park.  A small send buffer keeps the filler short.
+ * Returns how many filler bytes wait in the socket before anything the
+ * stream sends. */
+static size_t full_socketpair(int sv[2])
+{
+    make_socketpair(sv);
+    int small = 4096;
+    ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    static const char filler[512];
+    size_t queued = 0;
+    ssize_t r;
+    while ((r = send(sv[0], filler, sizeof filler, MSG_DONTWAIT)) > 0)
+        queued += (size_t)r;
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    return queued;
+}
+
+/* The peer takes skip bytes of filler, then exactly want. */
+static void peer_takes(int fd, size_t skip, const char *want)
+{
+    size_t n = strlen(want);
+    char *in = malloc(skip + n + 1);
+    ck_assert_uint_eq((size_t)read_blocking_green(fd, in, skip + n), skip + n);
+    ck_assert_mem_eq(in + skip, want, n);
+    free(in);
+}
+
+/* Closes s, and checks that its peer gets exactly want and then the end:
+ * nothing buffered was lost or sent twice. */
+static void close_and_expect(green_stream_t *s, int peer, const char *want)
+{
+    ck_assert_int_eq(green_stream_close(s), 0);
+    peer_takes(peer, 0, want);
+    char c;
+    ck_assert_int_eq(green_read(peer, &c, 1), 0);
+    green_close(peer);
+}
+
+/* A writer's calls on a green thread of its own: a write of text (unless
+ * NULL), then a flush, each with its result and errno. */
+struct writer {
+    green_stream_t *s;
+    const char *text;
+    ssize_t wr;
+    int wr_err, r, err;
+    bool done;
+};
+
+static void *write_and_flush(void *arg)
+{
+    struct writer *w = arg;
+    if (w->text) {
+        w->wr = green_stream_write(w->s, w->text, strlen(w->text));
+        w->wr_err = w->wr < 0 ? errno : 0;
+    }
+    w->r = green_stream_flush(w->s);
+    w->err = w->r < 0 ? errno : 0;
+    w->done = true;
+    return NULL;
+}
+
+/* The reader's call, parked sending the request buffered before it reads,
+ * is not failed by a small write the writer makes meanwhile: it sends the
+ * bytes that were buffered when it began, reads its line, and leaves the
+ * new bytes buffered for the writer's flush. */
+GREEN_TEST(reader_flush_meets_small_write)
+{
+    (void)arg;
+    int sv[2];
+    size_t filler = full_socketpair(sv);
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, "req\n", 4), 4);
+    struct liner l = {.s = s};
+    green_t *t = green_spawn(read_a_line, &l);
+    green_yield();  /* it parks sending "req\n" */
+    ck_assert_int_eq(green_stream_write(s, "more\n", 5), 5);
+    peer_takes(sv[1], filler, "req\n");
+    ck_assert_int_eq(green_write(sv[1], "answer\n", 7), 7);
+    green_join(t, NULL);
+    ck_assert_msg(l.r == 7, "the reader's readline returned %zd, errno %d (%s)", l.r, l.err,
+                  strerror(l.err));
+    ck_assert_mem_eq(l.line, "answer\n", 7);
+    ck_assert_int_eq(green_stream_flush(s), 0);
+    close_and_expect(s, sv[1], "more\n");
+    return NULL;
+}
+
+/* The one writer's flush while the reader's call is flushing waits for
+ * that flush to end, then sends what is left, and reports on its own
+ * bytes; a second writer meanwhile is refused, and so is the close. */
+GREEN_TEST(flush_waits_for_readers_flush)
+{
+    (void)arg;
+    int sv[2];
+    size_t filler = full_socketpair(sv);
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, "req\n", 4), 4);
+    struct liner l = {.s = s};
+    green_t *r = green_spawn(read_a_line, &l);
+    green_yield();  /* the reader parks sending "req\n" */
+    struct writer w = {.s = s, .text = "more\n"};
+    green_t *t = green_spawn(write_and_flush, &w);
+    green_yield();
+    ck_assert_msg(!w.done, "the writer's flush returned %d, errno %d (%s), during the reader's",
+                  w.r, w.err, strerror(w.err));
+    ck_assert_int_eq(w.wr, 5);
+    FILE *f = tmpfile();
+    green_dump(f);
+    char *text = file_text(f);
+    ck_assert_msg(strstr(text, "the reader's flush of stream"), "%s", text);
+    free(text);
+    errno = 0;
+    ck_assert_int_eq(green_stream_flush(s), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    errno = 0;
+    ck_assert_int_eq(green_stream_write(s, "x", 1), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    errno = 0;
+    ck_assert_int_eq(green_stream_close(s), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    peer_takes(sv[1], filler, "req\nmore\n");
+    green_join(t, NULL);
+    ck_assert_int_eq(w.r, 0);
+    ck_assert_int_eq(green_write(sv[1], "answer\n", 7), 7);
+    green_join(r, NULL);
+    ck_assert_int_eq(l.r, 7);
+    ck_assert_mem_eq(l.line, "answer\n", 7);
+    close_and_expect(s, sv[1], "");
+    return NULL;
+}
+
+/* A write that does not fit in the buffer while the reader's call is
+ * flushing waits the same way, and then goes straight through. */
+GREEN_TEST(large_write_waits_for_readers_flush)
+{
+    (void)arg;
+    enum { N = 5000 };
+    int sv[2];
+    size_t filler = full_socketpair(sv);
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, "req\n", 4), 4);
+    struct liner l = {.s = s};
+    green_t *r = green_spawn(read_a_line, &l);
+    green_yield();  /* the reader parks sending "req\n" */
+    char *big = malloc(N + 1), *expect = malloc(N + 5);
+    memset(big, 'b', N);
+    big[N] = 0;
+    snprintf(expect, N + 5, "req\n%s", big);
+    struct writer w = {.s = s, .text = big};
+    green_t *t = green_spawn(write_and_flush, &w);
+    green_yield();
+    ck_assert_msg(!w.done, "the writer's write returned %zd, errno %d (%s), during the reader's flush",
+                  w.wr, w.wr_err, strerror(w.wr_err));
+    peer_takes(sv[1], filler, expect);
+    green_join(t, NULL);
+    ck_assert_int_eq(w.wr, N);
+    ck_assert_int_eq(w.r, 0);
+    green_cancel(r);
+    green_join(r, NULL);
+    ck_assert_int_eq(l.err, ECANCELED);
+    close_and_expect(s, sv[1], "");
+    free(expect);
+    free(big);
+    return NULL;
+}
+
+/* The deadline and cancellation end a flush that waits for the reader's:
+ * it sends nothing, and what it would have sent stays buffered, to go out
+ * once with the next flush. */
+GREEN_TEST(flush_waiting_for_reader_cut_short)
+{
+    (void)arg;
+    int sv[2];
+    size_t filler = full_socketpair(sv);
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, "req\n", 4), 4);
+    struct liner l = {.s = s};
+    green_t *r = green_spawn(read_a_line, &l);
+    green_yield();  /* the reader parks sending "req\n" */
+    ck_assert_int_eq(green_stream_write(s, "more\n", 5), 5);
+    int64_t old = green_deadline(green_now());  /* past: no wait at all */
+    errno = 0;
+    ck_assert_int_eq(green_stream_flush(s), -1);
+    ck_assert_msg(errno == ETIMEDOUT, "errno %d (%s)", errno, strerror(errno));
+    green_deadline(green_now() + 10);  /* passes while it waits */
+    errno = 0;
+    ck_assert_int_eq(green_stream_flush(s), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(old);
+    struct writer w = {.s = s};
+    green_t *t = green_spawn(write_and_flush, &w);
+    green_yield();
+    ck_assert(!w.done);
+    green_cancel(t);
+    green_join(t, NULL);
+    ck_assert_int_eq(w.r, -1);
+    ck_assert_int_eq(w.err, ECANCELED);
+    peer_takes(sv[1], filler, "req\n");
+    ck_assert_int_eq(green_write(sv[1], "answer\n", 7), 7);
+    green_join(r, NULL);
+    ck_assert_int_eq(l.r, 7);
+    ck_assert_int_eq(green_stream_flush(s), 0);
+    close_and_expect(s, sv[1], "more\n");
+    return NULL;
+}
+
+/* The reader's flush cut short by its cancellation while the writer's
+ * flush waits for it: the writer then sends everything left, the reader's
+ * request and its own bytes, each once and in order. */
+GREEN_TEST(reader_cut_short_leaves_flush_to_writer)
+{
+    (void)arg;
+    int sv[2];
+    size_t filler = full_socketpair(sv);
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, "req\n", 4), 4);
+    struct liner l = {.s = s};
+    green_t *r = green_spawn(read_a_line, &l);
+    green_yield();  /* the reader parks sending "req\n" */
+    struct writer w = {.s = s, .text = "more\n"};
+    green_t *t = green_spawn(write_and_flush, &w);
+    green_yield();
+    ck_assert_msg(!w.done, "the writer's flush returned %d, errno %d (%s), during the reader's",
+                  w.r, w.err, strerror(w.err));
+    green_cancel(r);
+    green_join(r, NULL);
+    ck_assert_int_eq(l.r, -1);
+    ck_assert_int_eq(l.err, ECANCELED);
+    peer_takes(sv[1], filler, "req\nmore\n");
+    green_join(t, NULL);
+    ck_assert_int_eq(w.r, 0);
+    close_and_expect(s, sv[1], "");
+    return NULL;
+}
+
+/* Two writers: while the first is in a flush, the second's small write is
+ * refused with EBUSY, not taken into the buffer the first is sending; the
+ * first's flush, whose bytes all went out, succeeds. */
+GREEN_TEST(second_writer_refused_during_flush)
+{
+    (void)arg;
+    int sv[2];
+    size_t filler = full_socketpair(sv);
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, "one\n", 4), 4);
+    struct writer w = {.s = s};
+    green_t *t = green_spawn(write_and_flush, &w);
+    green_yield();  /* the first writer parks sending "one\n" */
+    errno = 0;
+    ssize_t second = green_stream_write(s, "two\n", 4);
+    int second_err = errno;
+    peer_takes(sv[1], filler, "one\n");
+    green_join(t, NULL);
+    ck_assert_msg(w.r == 0 && second == -1 && second_err == EBUSY,
+                  "the first writer's flush returned %d, errno %d (%s); "
+                  "the second writer's small write %zd, errno %d (%s)",
+                  w.r, w.err, strerror(w.err), second, second_err, strerror(second_err));
+    close_and_expect(s, sv[1], "");
+    return NULL;
+}
+
+/* A write error sticks to the close too, when nothing is left buffered to
+ * meet it again: a large write went straight through and failed. */
+GREEN_TEST(close_after_write_error)
+{
+    (void)arg;
+    struct script sc;
+    script_init(&sc, "", NULL, 0);
+    sc.write_cap = 5000;
+    sc.write_err = EPIPE;
+    green_stream_t *s = script_stream(&sc, 0);
+    static char big[10000];
+    ck_assert_int_eq(green_stream_write(s, big, sizeof big), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    errno = 0;
+    int r = green_stream_close(s);
+    ck_assert_msg(r == -1 && errno == EPIPE, "the close returned %d, errno %d (%s)", r, errno,
+                  strerror(errno));
+    ck_assert_int_eq(sc.closes, 1);
+
+    /* Over a socket whose peer went away. */
+    int sv[2];
+    make_socketpair(sv);
+    green_close(sv[1]);
+    s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, big, sizeof big), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    errno = 0;
+    r = green_stream_close(s);
+    ck_assert_msg(r == -1 && errno == EPIPE, "the close returned %d, errno %d (%s)", r, errno,
+                  strerror(errno));
+    ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);  /* closed all the same */
     return NULL;
 }
 
@@ -838,6 +1143,13 @@ Suite *stream_suite(void)
     tcase_add_test(tc, request_reply_without_flush);
     tcase_add_test(tc, write_to_closed_peer);
     tcase_add_test(tc, second_writer_busy);
+    tcase_add_test(tc, reader_flush_meets_small_write);
+    tcase_add_test(tc, flush_waits_for_readers_flush);
+    tcase_add_test(tc, large_write_waits_for_readers_flush);
+    tcase_add_test(tc, flush_waiting_for_reader_cut_short);
+    tcase_add_test(tc, reader_cut_short_leaves_flush_to_writer);
+    tcase_add_test(tc, second_writer_refused_during_flush);
+    tcase_add_test(tc, close_after_write_error);
     tcase_add_test(tc, random_chunkings);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, stream_outside_run);
