@@ -5,8 +5,9 @@
  * message by checksum; beside them hostile ones send slowly, reset,
  * half-close, or never read.  The normal clients must see no mismatch and
  * no error, and afterwards the process must hold the fds and about the
- * memory it started with.  Its own runner, not one of suites.h: it is
- * long by design.
+ * memory it started with.  A second soak (soak_shared, below) shares each
+ * fd between several green threads whose calls others keep cutting short.
+ * Its own runner, not one of suites.h: it is long by design.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -246,6 +247,242 @@ START_TEST(soak)
 }
 END_TEST
 
+/* The shared soak: several green threads on each fd, which other threads
+ * keep cutting short.  On each of CONNS socket pairs, WORKERS writers share
+ * the sending fd (a mutex keeps one record whole at a time, but a write
+ * cut short leaves the rest of its record to the next writer) and WORKERS
+ * readers share a stream over the receiving fd.  Every call runs under a
+ * deadline of a few ms, and a chaos thread cancels workers (and spawns
+ * their replacements) and releases and adopts again both fds while calls
+ * are parked on them.  Each record carries its number and a checksum: a
+ * byte lost, or sent twice, or a count that is wrong, shows as a record
+ * out of order or a bad sum. */
+enum { CONNS = 8, WORKERS = 2, MAX_REC = 16 * 1024, HEADER = 12 };
+
+struct shared {
+    int fd[2];                    /* writers' end, readers' end */
+    green_mutex_t wlock, rlock;
+    /* The record being sent: header, payload, checksum. */
+    unsigned char rec[HEADER + MAX_REC + 4];
+    size_t rlen, roff;
+    uint32_t sent;                /* records sent in full */
+    uint64_t x;                   /* the writers' random numbers */
+    green_stream_t *in;
+    uint32_t got;                 /* records received and checked */
+    unsigned long bad;
+    green_t *writer[WORKERS], *reader[WORKERS];
+};
+
+static struct shared conns[CONNS];
+static unsigned long chaos_cuts;
+static bool stopping;
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The next record, made when the last went out in full. */
+static void next_record(struct shared *c)
+{
+    uint32_t n = 1 + (uint32_t)(rng(&c->x) % MAX_REC);
+    put32(c->rec, n);
+    put32(c->rec + 4, c->sent);
+    put32(c->rec + 8, ~c->sent);
+    for (uint32_t i = 0; i < n; i++)
+        c->rec[HEADER + i] = (unsigned char)rng(&c->x);
+    put32(c->rec + HEADER + n, checksum(c->rec, HEADER + n));
+    c->rlen = HEADER + n + 4;
+    c->roff = 0;
+}
+
+/* Sends what is left of the record: false when a call failed. */
+static bool send_rest(struct shared *c)
+{
+    if (c->roff == c->rlen) {
+        c->sent++;
+        next_record(c);
+    }
+    size_t want = c->rlen - c->roff;
+    ssize_t r = green_write(c->fd[0], c->rec + c->roff, want);
+    if (r > 0)
+        c->roff += (size_t)r;  /* a count is a count, whatever errno says */
+    return r == (ssize_t)want;
+}
+
+static void *shared_writer(void *arg)
+{
+    struct shared *c = arg;
+    while (!stopping) {
+        green_deadline(green_now() + 1 + (int64_t)(rng(&c->x) % 5));
+        if (green_mutex_lock(&c->wlock) < 0) {
+            if (errno == ECANCELED)
+                break;
+            continue;
+        }
+        bool ok = send_rest(c);
+        green_mutex_unlock(&c->wlock);
+        if (!ok && errno != ETIMEDOUT && errno != EBADF && errno != ECANCELED)
+            errors++;
+        if (!ok && errno == ECANCELED)
+            break;
+    }
+    return NULL;
+}
+
+/* Reads one record in two counted reads; a read cut short leaves what it
+ * read in the stream, and the record is read again from its start.
+ * 1 for a record, 0 at the end, -1 when cut short. */
+static int read_record(struct shared *c, unsigned char *buf)
+{
+    const void *head;
+    ssize_t r = green_stream_peek(c->in, &head, HEADER);
+    if (r <= 0)
+        return r == 0 ? 0 : -1;
+    if (r < HEADER) {
+        errno = ENODATA;
+        return -1;
+    }
+    uint32_t n = get32(head);
+    if (n == 0 || n > MAX_REC)
+        return c->bad++, -1;
+    if (green_stream_readexactly(c->in, buf, HEADER + n + 4) <= 0)
+        return -1;  /* not consumed: read again */
+    if (get32(buf + 4) != c->got || get32(buf + 8) != ~c->got ||
+        get32(buf + HEADER + n) != checksum(buf, HEADER + n))
+        c->bad++;
+    c->got++;
+    return 1;
+}
+
+static void *shared_reader(void *arg)
+{
+    struct shared *c = arg;
+    unsigned char *buf = malloc(HEADER + MAX_REC + 4);
+    uint64_t x = (uintptr_t)buf;
+    for (;;) {
+        green_deadline(stopping ? GREEN_NEVER : green_now() + 1 + (int64_t)(rng(&x) % 5));
+        if (green_mutex_lock(&c->rlock) < 0) {
+            if (errno == ECANCELED)
+                break;
+            continue;
+        }
+        int r = read_record(c, buf);
+        int err = errno;
+        green_mutex_unlock(&c->rlock);
+        if (r == 0 || (r < 0 && err == ECANCELED))
+            break;
+        if (r < 0 && err != ETIMEDOUT && err != EBADF && err != ENODATA)
+            errors++;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Cuts one call short somewhere: a cancellation (and a replacement), or
+ * an fd released and adopted again under whoever is parked on it. */
+static void cut(uint64_t *x)
+{
+    struct shared *c = &conns[rng(x) % CONNS];
+    int w = (int)(rng(x) % WORKERS);
+    switch (rng(x) % 4) {
+    case 0:
+        green_cancel(c->writer[w]);
+        green_join(c->writer[w], NULL);
+        c->writer[w] = green_spawn(shared_writer, c);
+        break;
+    case 1:
+        green_cancel(c->reader[w]);
+        green_join(c->reader[w], NULL);
+        c->reader[w] = green_spawn(shared_reader, c);
+        break;
+    default: {
+        int fd = c->fd[rng(x) % 2];
+        ck_assert_int_eq(green_fd_release(fd), 0);
+        ck_assert_int_eq(green_fd_adopt(fd), 0);
+        break;
+    }
+    }
+    chaos_cuts++;
+}
+
+/* After the end: the last record out in full, then end of file. */
+static void finish(struct shared *c)
+{
+    for (int i = 0; i < WORKERS; i++)
+        green_join(c->writer[i], NULL);
+    green_deadline(GREEN_NEVER);
+    if (c->roff < c->rlen)
+        ck_assert_int_eq(green_write(c->fd[0], c->rec + c->roff, c->rlen - c->roff),
+                         (ssize_t)(c->rlen - c->roff));
+    c->sent++;
+    shutdown(c->fd[0], SHUT_WR);
+}
+
+static void *shared_load(void *arg)
+{
+    (void)arg;
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < CONNS; i++) {
+        struct shared *c = &conns[i];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, c->fd), 0);
+        c->x = (uint64_t)i * 0x9e3779b97f4a7c15u + 1;
+        green_mutex_init(&c->wlock);
+        green_mutex_init(&c->rlock);
+        next_record(c);
+        c->in = green_stream_open(c->fd[1], 0);
+        for (int w = 0; w < WORKERS; w++) {
+            c->writer[w] = green_spawn(shared_writer, c);
+            c->reader[w] = green_spawn(shared_reader, c);
+        }
+    }
+    while (green_now() < until) {
+        green_sleep(1);
+        cut(&x);
+    }
+    stopping = true;
+    for (int i = 0; i < CONNS; i++)
+        finish(&conns[i]);
+    for (int i = 0; i < CONNS; i++) {
+        struct shared *c = &conns[i];
+        for (int w = 0; w < WORKERS; w++)
+            green_join(c->reader[w], NULL);
+        ck_assert_msg(c->bad == 0 && c->got == c->sent,
+                      "connection %d: %u records sent, %u received, %lu bad", i, c->sent,
+                      c->got, c->bad);
+        exchanged += c->got;
+        green_stream_close(c->in);
+        green_close(c->fd[0]);
+        green_mutex_destroy(&c->wlock);
+        green_mutex_destroy(&c->rlock);
+    }
+    return NULL;
+}
+
+START_TEST(soak_shared)
+{
+    const char *env = getenv("GREEN_SOAK_SECONDS");
+    int seconds = env ? atoi(env) : 20;
+    int fds = open_fds();
+    until = green_now() + (int64_t)seconds * 1000;
+    ck_assert_int_eq(green_run(shared_load, NULL), 0);
+    printf("soak, shared fds: %d s, %lu records through %d connections, %lu calls cut "
+           "short by cancellation or release, %lu errors; fds %d -> %d\n", seconds,
+           exchanged, CONNS, chaos_cuts, errors, fds, open_fds());
+    ck_assert_uint_gt(exchanged, 0);
+    ck_assert_uint_gt(chaos_cuts, 0);
+    ck_assert_uint_eq(errors, 0);
+    ck_assert_int_eq(open_fds(), fds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("soak");
@@ -253,6 +490,7 @@ int main(void)
     const char *env = getenv("GREEN_SOAK_SECONDS");
     tcase_set_timeout(tc, (env ? atoi(env) : 20) + 60);
     tcase_add_test(tc, soak);
+    tcase_add_test(tc, soak_shared);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
