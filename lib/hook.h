@@ -5,6 +5,7 @@
 #ifndef GREEN_HOOK_H
 #define GREEN_HOOK_H
 
+#include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -71,10 +72,15 @@ int green__hook_view(int fd);
 
 /* Whether a call is inside a green thread, and whether a call on fd is to
  * be the green one (inside a green thread, on an fd the program sees as
- * blocking). */
+ * blocking).  green_self says EPERM outside green_run; the call that asked
+ * is then the real one, which leaves errno alone when it succeeds, so the
+ * question must leave it alone too. */
 static inline bool green__hook_in_green(void)
 {
-    return green_self() != NULL;
+    int err = errno;
+    bool in = green_self() != NULL;
+    errno = err;
+    return in;
 }
 
 bool green__hook_greened(int fd);

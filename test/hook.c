@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -396,6 +397,60 @@ START_TEST(outside_is_real)
 }
 END_TEST
 
+/* Outside green_run a call that succeeds leaves errno as it found it, as
+ * the real call does: a program may set errno, make calls, and read it. */
+#define KEEPS_ERRNO(call)                                                    \
+    do {                                                                     \
+        errno = SENTINEL;                                                    \
+        long r_ = (long)(call);                                              \
+        ck_assert_msg(r_ >= 0, "%s failed: %s", #call, strerror(errno));     \
+        ck_assert_msg(errno == SENTINEL, "%s left errno %d (%s)", #call,     \
+                      errno, strerror(errno));                               \
+    } while (0)
+
+START_TEST(outside_keeps_errno)
+{
+    enum { SENTINEL = 4242 };
+    int p[2], sv[2];
+    make_pipe(p);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char c;
+    struct iovec iov = {&c, 1};
+    KEEPS_ERRNO(write(p[1], "x", 1));
+    KEEPS_ERRNO(read(p[0], &c, 1));
+    KEEPS_ERRNO(writev(p[1], &iov, 1));
+    KEEPS_ERRNO(readv(p[0], &iov, 1));
+    KEEPS_ERRNO(send(sv[0], "x", 1, 0));
+    KEEPS_ERRNO(recv(sv[1], &c, 1, 0));
+    struct pollfd fd = {p[0], POLLIN, 0};
+    KEEPS_ERRNO(poll(&fd, 1, 0));
+    struct timespec zero = {0, 0};
+    KEEPS_ERRNO(ppoll(&fd, 1, &zero, NULL));
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p[0], &rd);
+    struct timeval tv = {0, 0};
+    KEEPS_ERRNO(select(p[0] + 1, &rd, NULL, NULL, &tv));
+    int ep = epoll_create1(0);
+    struct epoll_event e;
+    KEEPS_ERRNO(epoll_wait(ep, &e, 1, 0));
+    KEEPS_ERRNO(fcntl(p[0], F_GETFL));
+    KEEPS_ERRNO(fcntl(p[0], F_SETFL, 0));
+    int d;
+    KEEPS_ERRNO(d = dup(p[0]));
+    KEEPS_ERRNO(dup2(p[1], d));
+    KEEPS_ERRNO(dup3(p[0], d, O_CLOEXEC));
+    KEEPS_ERRNO(close(d));
+    KEEPS_ERRNO(usleep(1));
+    KEEPS_ERRNO(nanosleep(&zero, NULL));
+    KEEPS_ERRNO(close(ep));
+    KEEPS_ERRNO(close(sv[0]));
+    KEEPS_ERRNO(close(sv[1]));
+    KEEPS_ERRNO(close(p[0]));
+    KEEPS_ERRNO(close(p[1]));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hook");
@@ -410,6 +465,7 @@ int main(void)
     tcase_add_test(tc, close_and_reuse);
     tcase_add_test(tc, plain_tcp);
     tcase_add_test(tc, outside_is_real);
+    tcase_add_test(tc, outside_keeps_errno);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
