@@ -39,10 +39,25 @@ static bool own_timeout(int err, int64_t mine, int64_t old)
     return err == ETIMEDOUT && mine >= 0 && now >= mine && (old < 0 || now < old);
 }
 
+/* Every event poll(2) can be asked for, as epoll names it: a library may
+ * ask for POLLRDNORM or POLLWRBAND alone, and an event left out here would
+ * never end the wait.  (POLLERR, POLLHUP and POLLNVAL are reported
+ * without being asked for.) */
 static uint32_t epoll_events(short events)
 {
-    return (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0) |
-           (events & POLLPRI ? EPOLLPRI : 0) | (events & POLLRDHUP ? EPOLLRDHUP : 0);
+    static const struct {
+        short poll;
+        uint32_t epoll;
+    } map[] = {
+        {POLLIN, EPOLLIN},         {POLLPRI, EPOLLPRI},         {POLLOUT, EPOLLOUT},
+        {POLLRDNORM, EPOLLRDNORM}, {POLLRDBAND, EPOLLRDBAND}, {POLLWRNORM, EPOLLWRNORM},
+        {POLLWRBAND, EPOLLWRBAND}, {POLLMSG, EPOLLMSG},       {POLLRDHUP, EPOLLRDHUP},
+    };
+    uint32_t e = 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (events & map[i].poll)
+            e |= map[i].epoll;
+    return e;
 }
 
 /* Parks until one of fds may be ready: 0, or -1 with errno.  One fd of

@@ -277,6 +277,128 @@ GREEN_TEST(poll_select_epoll_park)
     return NULL;
 }
 
+/* poll for one of the events poll(2) names besides POLLIN and POLLOUT,
+ * alone: the wait ends on that readiness, as the real call's does. */
+
+/* Fills fd's buffer with writes the program made non-blocking, and makes
+ * it blocking again. */
+static void fill(int fd)
+{
+    static const char page[4096];
+    ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    while (write(fd, page, sizeof page) > 0)
+        continue;
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, 0), 0);
+}
+
+/* Reads all that fd holds, once the poll that waits for room has parked. */
+static void *drain_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    green_yield();
+    ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    while (read(fd, buf, sizeof buf) > 0)
+        continue;
+    ck_assert_int_eq(errno, EAGAIN);
+    return NULL;
+}
+
+/* poll for events alone on fd, which a green thread makes ready: 1. */
+static void poll_alone(int fd, short events, void *(*ready)(void *), int other)
+{
+    green_t *t = green_spawn(ready, (void *)(intptr_t)other);
+    struct pollfd p = {fd, events, 0};
+    ck_assert_int_eq(poll(&p, 1, 10000), 1);
+    ck_assert_int_ne(p.revents & events, 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+}
+
+GREEN_TEST(poll_rdnorm)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    poll_alone(p[0], POLLRDNORM, write_later, p[1]);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+GREEN_TEST(poll_wrnorm)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    fill(p[1]);
+    poll_alone(p[1], POLLWRNORM, drain_later, p[0]);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* A pipe never says POLLWRBAND; a Unix stream socket does. */
+GREEN_TEST(poll_wrband)
+{
+    (void)arg;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fill(sv[0]);
+    poll_alone(sv[0], POLLWRBAND, drain_later, sv[1]);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* The events of every epoll registration of fd in this process, or'ed:
+ * /proc says them (fdinfo of each epoll fd, a "tfd:" line per fd). */
+static unsigned registered_events(int fd)
+{
+    unsigned all = 0;
+    for (int ep = 0; ep < 1024; ep++) {
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", ep);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int tfd;
+        unsigned events;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "tfd: %d events: %x", &tfd, &events) == 2 && tfd == fd)
+                all |= events;
+        fclose(f);
+    }
+    return all;
+}
+
+static void *look_at_registration(void *arg)
+{
+    int *fd_events = arg;
+    fd_events[1] = (int)registered_events(fd_events[0]);
+    return NULL;
+}
+
+/* Linux's files never report POLLRDBAND (decnet's sockets did), so the
+ * wait is seen from /proc instead: while it is parked, the kernel has been
+ * asked for POLLRDBAND; and it ends at its timeout, as the real one does. */
+GREEN_TEST(poll_rdband)
+{
+    (void)arg;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int fd_events[2] = {sv[0], 0};
+    green_t *t = green_spawn(look_at_registration, fd_events);
+    struct pollfd p = {sv[0], POLLRDBAND, 0};
+    ck_assert_int_eq(poll(&p, 1, 20), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_msg(fd_events[1] & EPOLLRDBAND, "the wait asked the kernel for %#x",
+                  (unsigned)fd_events[1]);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
 /* The deadline and cancellation reach a plain read. */
 
 static void *read_one(void *arg)
@@ -461,6 +583,10 @@ int main(void)
     tcase_add_test(tc, plain_io_parks);
     tcase_add_test(tc, fcntl_view);
     tcase_add_test(tc, poll_select_epoll_park);
+    tcase_add_test(tc, poll_rdnorm);
+    tcase_add_test(tc, poll_wrnorm);
+    tcase_add_test(tc, poll_wrband);
+    tcase_add_test(tc, poll_rdband);
     tcase_add_test(tc, deadline_and_cancel);
     tcase_add_test(tc, close_and_reuse);
     tcase_add_test(tc, plain_tcp);
