@@ -11,11 +11,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -399,6 +401,155 @@ GREEN_TEST(poll_rdband)
     return NULL;
 }
 
+/* select with nfds above FD_SETSIZE, on bitmaps the program sized itself
+ * (select(2) allows it): FD_SET would stop at FD_SETSIZE, so bits by hand. */
+
+enum { BIG = 2048, WORD = 8 * sizeof(unsigned long) };
+
+static void bit_set(unsigned long *bits, int fd)
+{
+    bits[fd / WORD] |= 1UL << (fd % WORD);
+}
+
+static bool bit_isset(const unsigned long *bits, int fd)
+{
+    return bits[fd / WORD] & (1UL << (fd % WORD));
+}
+
+GREEN_TEST(select_above_setsize)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    /* An fd above FD_SETSIZE too, where the limit lets the test have one. */
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < BIG && rl.rlim_max >= BIG) {
+        rl.rlim_cur = BIG;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    int fd = p[0];
+    if (rl.rlim_cur >= BIG) {
+        fd = BIG - 100;
+        ck_assert_int_eq(dup2(p[0], fd), fd);
+    }
+    unsigned long rd[BIG / WORD] = {0};
+    bit_set(rd, fd);
+    green_t *t = green_spawn(write_later, (void *)(intptr_t)p[1]);
+    ck_assert_int_eq(select(BIG, (fd_set *)rd, NULL, NULL, NULL), 1);
+    ck_assert(bit_isset(rd, fd));
+    green_join(t, NULL);
+    char c;
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+    /* Nothing ready: every bit of the program's bitmaps is cleared. */
+    unsigned long wr[BIG / WORD];
+    memset(wr, 0xff, sizeof wr);
+    memset(rd, 0, sizeof rd);
+    bit_set(rd, fd);
+    struct timeval tv = {0, 10000};
+    ck_assert_int_eq(select(BIG, (fd_set *)rd, NULL, NULL, &tv), 0);
+    ck_assert(!bit_isset(rd, fd));
+    ck_assert_int_eq(select(BIG, NULL, NULL, (fd_set *)wr, &tv), -1);
+    ck_assert_int_eq(errno, EBADF);  /* every bit set: most are no fd */
+    if (fd != p[0])
+        close(fd);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* select looks at no more fds than the process's table has room for, as
+ * the real one does: a bit set past it is not read.  The real call, made
+ * outside green_run, says what the hook's must. */
+
+enum { HUGE_BITS = 1 << 16 };
+
+struct select_call {
+    unsigned long *rd;
+    int r, err;
+};
+
+static void select_now(struct select_call *c, int fd)
+{
+    c->rd = calloc(HUGE_BITS / WORD, sizeof *c->rd);
+    ck_assert_ptr_nonnull(c->rd);
+    bit_set(c->rd, fd);
+    bit_set(c->rd, HUGE_BITS - 1);  /* past the table, unless it is that large */
+    struct timeval tv = {0, 0};
+    errno = 0;
+    c->r = select(HUGE_BITS, (fd_set *)c->rd, NULL, NULL, &tv);
+    c->err = errno;
+}
+
+static void *select_green(void *arg)
+{
+    struct select_call *c = arg;
+    select_now(c, c->r);
+    return NULL;
+}
+
+START_TEST(select_past_the_table)
+{
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    struct select_call real, hooked = {.r = p[0]};
+    select_now(&real, p[0]);
+    ck_assert_int_eq(green_run(select_green, &hooked), 0);
+    ck_assert_int_eq(hooked.r, real.r);
+    if (real.r < 0)
+        ck_assert_int_eq(hooked.err, real.err);
+    else
+        ck_assert_mem_eq(hooked.rd, real.rd, HUGE_BITS / 8);
+    free(real.rd);
+    free(hooked.rd);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
+/* An fd only in exceptfds waits for urgent data alone: a hang-up or an
+ * error there is not select's business, and the call waits on as the
+ * real one does, for another fd or its timeout. */
+GREEN_TEST(select_except_waits)
+{
+    (void)arg;
+    int a[2], hup[2], err[2];
+    make_pipe(a);
+    make_pipe(hup);
+    make_pipe(err);
+    close(hup[1]);  /* hup[0] says POLLHUP */
+    close(err[0]);  /* err[1] says POLLERR */
+    int top = 0;
+    int fds[] = {a[0], hup[0], err[1]};
+    for (int i = 0; i < 3; i++)
+        top = fds[i] >= top ? fds[i] + 1 : top;
+    green_t *t = green_spawn(write_later, (void *)(intptr_t)a[1]);
+    fd_set rd, ex;
+    FD_ZERO(&rd);
+    FD_ZERO(&ex);
+    FD_SET(a[0], &rd);
+    FD_SET(hup[0], &ex);
+    FD_SET(err[1], &ex);
+    ck_assert_int_eq(select(top, &rd, NULL, &ex, NULL), 1);
+    ck_assert(FD_ISSET(a[0], &rd));
+    ck_assert(!FD_ISSET(hup[0], &ex) && !FD_ISSET(err[1], &ex));
+    green_join(t, NULL);
+    /* Alone, they wait out the timeout. */
+    FD_ZERO(&ex);
+    FD_SET(hup[0], &ex);
+    FD_SET(err[1], &ex);
+    struct timeval tv = {0, 20000};
+    int64_t start = green_now();
+    ck_assert_int_eq(select(top, NULL, NULL, &ex, &tv), 0);
+    ck_assert_int_ge(green_now() - start, 20);
+    close(a[0]);
+    close(a[1]);
+    close(hup[0]);
+    close(err[1]);
+    return NULL;
+}
+
 /* The deadline and cancellation reach a plain read. */
 
 static void *read_one(void *arg)
@@ -587,6 +738,9 @@ int main(void)
     tcase_add_test(tc, poll_wrnorm);
     tcase_add_test(tc, poll_wrband);
     tcase_add_test(tc, poll_rdband);
+    tcase_add_test(tc, select_above_setsize);
+    tcase_add_test(tc, select_past_the_table);
+    tcase_add_test(tc, select_except_waits);
     tcase_add_test(tc, deadline_and_cancel);
     tcase_add_test(tc, close_and_reuse);
     tcase_add_test(tc, plain_tcp);
