@@ -63,7 +63,7 @@ static void load(void)
     LOAD(read); LOAD(write); LOAD(readv); LOAD(writev); LOAD(recv); LOAD(send);
     LOAD(recvfrom); LOAD(sendto); LOAD(recvmsg); LOAD(sendmsg); LOAD(accept);
     LOAD(accept4); LOAD(connect); LOAD(socket); LOAD(fcntl); LOAD(close);
-    LOAD(dup2); LOAD(dup3); LOAD(poll); LOAD(ppoll); LOAD(select); LOAD(epoll_wait);
+    LOAD(dup); LOAD(dup2); LOAD(dup3); LOAD(poll); LOAD(ppoll); LOAD(select); LOAD(epoll_wait);
     LOAD(nanosleep); LOAD(clock_nanosleep); LOAD(usleep); LOAD(sleep);
     LOAD(getaddrinfo); LOAD(getnameinfo); LOAD(gethostbyname_r); LOAD(gethostbyname);
     struct rlimit rl;
@@ -223,6 +223,18 @@ HOOK int socket(int family, int type, int protocol)
     return fd;
 }
 
+/* A copy of fd (dup, dup2, dup3, F_DUPFD, F_DUPFD_CLOEXEC), copy or -1:
+ * the same open file, so it takes fd's view, as it shares its flags (one
+ * file: one flag). */
+static int duplicated(int fd, int copy)
+{
+    if (copy >= 0) {
+        (void)green__hook_view(fd);
+        set_entry(copy, entry(fd));
+    }
+    return copy;
+}
+
 /* fcntl: O_NONBLOCK as the program set it; libgreen's own flag, where it
  * set one, stays underneath. */
 HOOK int fcntl(int fd, int cmd, ...)
@@ -231,6 +243,8 @@ HOOK int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);  /* an int or a pointer: passed on as it came */
     va_end(ap);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        return duplicated(fd, REAL(fcntl)(fd, cmd, arg));
     if (cmd != F_GETFL && cmd != F_SETFL)
         return REAL(fcntl)(fd, cmd, arg);
     int now = REAL(fcntl)(fd, F_GETFL);
@@ -258,26 +272,23 @@ HOOK int close(int fd)
 }
 
 /* dup2 and dup3 close newfd first: libgreen forgets it (as it would on a
- * green_close), and newfd takes oldfd's view, as it takes its flags. */
-static int duplicated(int oldfd, int newfd, int r)
+ * green_close). */
+
+HOOK int dup(int fd)
 {
-    if (r >= 0) {
-        (void)green__hook_view(oldfd);
-        set_entry(newfd, entry(oldfd));  /* one file: one flag */
-    }
-    return r;
+    return duplicated(fd, REAL(dup)(fd));
 }
 
 HOOK int dup2(int oldfd, int newfd)
 {
     if (green__hook_in_green() && oldfd != newfd)
         (void)green_fd_release(newfd);
-    return duplicated(oldfd, newfd, REAL(dup2)(oldfd, newfd));
+    return duplicated(oldfd, REAL(dup2)(oldfd, newfd));
 }
 
 HOOK int dup3(int oldfd, int newfd, int flags)
 {
     if (green__hook_in_green() && oldfd != newfd)
         (void)green_fd_release(newfd);
-    return duplicated(oldfd, newfd, REAL(dup3)(oldfd, newfd, flags));
+    return duplicated(oldfd, REAL(dup3)(oldfd, newfd, flags));
 }

@@ -41,6 +41,7 @@ struct green__hook_real {
     int (*socket)(int, int, int);
     int (*fcntl)(int, int, ...);
     int (*close)(int);
+    int (*dup)(int);
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     int (*poll)(struct pollfd *, nfds_t, int);

@@ -616,6 +616,92 @@ GREEN_TEST(close_and_reuse)
     return NULL;
 }
 
+/* A copy of an fd (dup, F_DUPFD, F_DUPFD_CLOEXEC) is the same file, with
+ * the same view: a socket libgreen accepted is non-blocking underneath,
+ * and its copy is blocking in the program's eyes, and waits. */
+
+static void *connect_echo(void *arg)
+{
+    struct sockaddr_in *sin = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)sin, sizeof *sin), 0);
+    echo_plain((void *)(intptr_t)fd);
+    return NULL;
+}
+
+/* A TCP connection accepted through the hook, to a green thread that
+ * echoes until the end: its fd, and in *l and *t what to tear down. */
+static int accepted_echo(int *l, green_t **t, struct sockaddr_in *sin)
+{
+    *l = socket(AF_INET, SOCK_STREAM, 0);
+    *sin = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof *sin;
+    ck_assert_int_eq(bind(*l, (struct sockaddr *)sin, sizeof *sin), 0);
+    ck_assert_int_eq(listen(*l, 1), 0);
+    ck_assert_int_eq(getsockname(*l, (struct sockaddr *)sin, &len), 0);
+    *t = green_spawn(connect_echo, sin);
+    int c = accept(*l, NULL, NULL);
+    ck_assert_int_ge(c, 0);
+    return c;
+}
+
+/* copy, made from an accepted connection by make, is blocking in the
+ * program's eyes, and a read of it waits for the echo. */
+static void copy_waits(int (*make)(int fd), int cloexec)
+{
+    int l;
+    green_t *t;
+    struct sockaddr_in sin;
+    int c = accepted_echo(&l, &t, &sin);
+    int copy = make(c);
+    ck_assert_int_ge(copy, 0);
+    ck_assert_int_eq(fcntl(copy, F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_eq(fcntl(copy, F_GETFD) & FD_CLOEXEC, cloexec);
+    char buf[4];
+    ck_assert_int_eq(write(copy, "ping", 4), 4);
+    ck_assert_int_eq(read(copy, buf, sizeof buf), 4);  /* nothing there yet: it waits */
+    close(copy);
+    close(c);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(l);
+}
+
+static int by_dup(int fd)
+{
+    return dup(fd);
+}
+
+static int by_dupfd(int fd)
+{
+    return fcntl(fd, F_DUPFD, 100);
+}
+
+static int by_dupfd_cloexec(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+GREEN_TEST(dup_keeps_view)
+{
+    (void)arg;
+    copy_waits(by_dup, 0);
+    return NULL;
+}
+
+GREEN_TEST(dupfd_keeps_view)
+{
+    (void)arg;
+    copy_waits(by_dupfd, 0);
+    return NULL;
+}
+
+GREEN_TEST(dupfd_cloexec_keeps_view)
+{
+    (void)arg;
+    copy_waits(by_dupfd_cloexec, FD_CLOEXEC);
+    return NULL;
+}
+
 /* TCP with the plain calls: socket, bind, listen, accept, connect. */
 
 static void *serve_one(void *arg)
@@ -744,6 +830,9 @@ int main(void)
     tcase_add_test(tc, deadline_and_cancel);
     tcase_add_test(tc, close_and_reuse);
     tcase_add_test(tc, plain_tcp);
+    tcase_add_test(tc, dup_keeps_view);
+    tcase_add_test(tc, dupfd_keeps_view);
+    tcase_add_test(tc, dupfd_cloexec_keeps_view);
     tcase_add_test(tc, outside_is_real);
     tcase_add_test(tc, outside_keeps_errno);
     suite_add_tcase(s, tc);
