@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -47,14 +48,20 @@ struct green__hook_real green__hook_real;
  * (then the fd's own flag), BLOCKING or NONBLOCKING as the program set
  * it; and UNDER once libgreen has made the fd non-blocking underneath a
  * blocking view, so that the flag stays while the program toggles its
- * own.  One byte per fd up to the fd limit; fds beyond it count as
- * UNKNOWN, looked up each time. */
+ * own. */
 #define UNKNOWN GREEN__HOOK_UNKNOWN
 #define BLOCKING GREEN__HOOK_BLOCKING
 #define NONBLOCKING GREEN__HOOK_NONBLOCKING
 enum { VIEW = 3, UNDER = 4 };
-static _Atomic unsigned char *view;
-static size_t nview;
+
+/* One byte per fd number, for every number an fd can have, whatever limit
+ * is set after the hook loaded: in pages of VIEW_PAGE numbers, each mapped
+ * when a number in it is first written (a page not there is all UNKNOWN).
+ * Every OS thread reads the table without a lock, so a page, once
+ * published, is never moved or unmapped; an untouched part of one costs
+ * address space, not memory. */
+enum { VIEW_SHIFT = 20, VIEW_PAGE = 1 << VIEW_SHIFT, VIEW_PAGES = (INT_MAX >> VIEW_SHIFT) + 1 };
+static _Atomic(_Atomic unsigned char *) pages[VIEW_PAGES];
 
 #define LOAD(name) *(void **)&green__hook_real.name = dlsym(RTLD_NEXT, #name)
 
@@ -66,13 +73,6 @@ static void load(void)
     LOAD(dup); LOAD(dup2); LOAD(dup3); LOAD(poll); LOAD(ppoll); LOAD(select); LOAD(epoll_wait);
     LOAD(nanosleep); LOAD(clock_nanosleep); LOAD(usleep); LOAD(sleep);
     LOAD(getaddrinfo); LOAD(getnameinfo); LOAD(gethostbyname_r); LOAD(gethostbyname);
-    struct rlimit rl;
-    size_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
-                   ? (size_t)rl.rlim_max : 1u << 20;
-    if (n > 1u << 20)
-        n = 1u << 20;
-    view = calloc(n, 1);
-    nview = view ? n : 0;
 }
 
 static pthread_once_t loaded = PTHREAD_ONCE_INIT;
@@ -87,16 +87,41 @@ __attribute__((constructor)) static void hook_init(void)
     green__hook_load();
 }
 
+static _Atomic unsigned char *page_of(int fd)
+{
+    return atomic_load_explicit(&pages[fd >> VIEW_SHIFT], memory_order_acquire);
+}
+
 static int entry(int fd)
 {
-    return fd >= 0 && (size_t)fd < nview
-               ? atomic_load_explicit(&view[fd], memory_order_relaxed) : UNKNOWN;
+    _Atomic unsigned char *page = fd >= 0 ? page_of(fd) : NULL;
+    return page ? atomic_load_explicit(&page[fd & (VIEW_PAGE - 1)], memory_order_relaxed)
+                : UNKNOWN;
+}
+
+/* fd's page, mapped if it is not there yet; NULL if it cannot be (the fd
+ * then stays UNKNOWN, looked up each time). */
+static _Atomic unsigned char *new_page(int fd)
+{
+    void *fresh = mmap(NULL, VIEW_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (fresh == MAP_FAILED)
+        return NULL;
+    _Atomic unsigned char *page = NULL;
+    if (atomic_compare_exchange_strong_explicit(&pages[fd >> VIEW_SHIFT], &page, fresh,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return fresh;
+    munmap(fresh, VIEW_PAGE);  /* another OS thread's came first */
+    return page;
 }
 
 static void set_entry(int fd, int e)
 {
-    if (fd >= 0 && (size_t)fd < nview)
-        atomic_store_explicit(&view[fd], (unsigned char)e, memory_order_relaxed);
+    if (fd < 0)
+        return;
+    _Atomic unsigned char *page = page_of(fd);
+    if (!page && (e == UNKNOWN || !(page = new_page(fd))))
+        return;
+    atomic_store_explicit(&page[fd & (VIEW_PAGE - 1)], (unsigned char)e, memory_order_relaxed);
 }
 
 /* The program's view of fd, learnt from the fd's own flag the first time. */

@@ -21,6 +21,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -702,6 +703,86 @@ GREEN_TEST(dupfd_cloexec_keeps_view)
     return NULL;
 }
 
+/* An fd above the fd limit the hook saw when it loaded keeps the view's
+ * rules: the program's view is kept for it as for any other.  The runner
+ * runs itself again (as a child, through sh to set the limit: Valgrind
+ * keeps setrlimit from lowering it) with a hard limit of LOW_LIMIT, holding
+ * a pipe at HIGH and HIGH + 1, above it.  There, for a pipe below the limit
+ * and for that one, a look at the flags, then green_fd_adopt, which makes
+ * the fd non-blocking underneath: the program still sees it blocking, and a
+ * read waits. */
+
+enum { LOW_LIMIT = 64, HIGH = 100 };
+#define ABOVE_LIMIT "--above-limit"
+
+static const char *self;  /* the runner, to run again */
+static int child_fd = -1;  /* the fd the child is trying */
+
+#define CHILD_CHECK(cond)                                                    \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: fd %d: %s failed (errno: %s)\n",         \
+                    __FILE__, __LINE__, child_fd, #cond, strerror(errno));   \
+            exit(1);                                                         \
+        }                                                                    \
+    } while (0)
+
+static void *child_write_later(void *arg)
+{
+    green_yield();
+    CHILD_CHECK(write((int)(intptr_t)arg, "x", 1) == 1);
+    return NULL;
+}
+
+static void *above_limit_main(void *arg)
+{
+    (void)arg;
+    struct rlimit rl;
+    CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max <= HIGH);
+    int low[2];
+    CHILD_CHECK(pipe(low) == 0);
+    int fds[2][2] = {{low[0], low[1]}, {HIGH, HIGH + 1}};
+    for (int i = 0; i < 2; i++) {
+        int r = child_fd = fds[i][0], w = fds[i][1];
+        CHILD_CHECK((fcntl(r, F_GETFL) & O_NONBLOCK) == 0);
+        CHILD_CHECK(green_fd_adopt(r) == 0);
+        CHILD_CHECK((fcntl(r, F_GETFL) & O_NONBLOCK) == 0);
+        green_t *t = green_spawn(child_write_later, (void *)(intptr_t)w);
+        char c;
+        CHILD_CHECK(read(r, &c, 1) == 1);
+        CHILD_CHECK(green_join(t, NULL) == 0);
+        close(r);
+        close(w);
+    }
+    return NULL;
+}
+
+START_TEST(view_above_load_limit)
+{
+    int p[2];
+    make_pipe(p);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (dup2(p[0], HIGH) != HIGH || dup2(p[1], HIGH + 1) != HIGH + 1)
+            _exit(2);
+        close(p[0]);
+        close(p[1]);
+        char line[64];
+        snprintf(line, sizeof line, "ulimit -n %d && exec \"$0\" %s", LOW_LIMIT, ABOVE_LIMIT);
+        execl("/bin/sh", "sh", "-c", line, self, (char *)NULL);
+        _exit(3);
+    }
+    close(p[0]);
+    close(p[1]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child (fd limit %d, a pipe at %d) failed: status %#x; its stderr says why",
+                  LOW_LIMIT, HIGH, (unsigned)status);
+}
+END_TEST
+
 /* TCP with the plain calls: socket, bind, listen, accept, connect. */
 
 static void *serve_one(void *arg)
@@ -810,8 +891,11 @@ START_TEST(outside_keeps_errno)
 }
 END_TEST
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], ABOVE_LIMIT) == 0)
+        return green_run(above_limit_main, NULL) == 0 ? 0 : 1;
+    self = argv[0];
     Suite *s = suite_create("hook");
     TCase *tc = tcase_create("hook");
     tcase_set_timeout(tc, 30);
@@ -833,6 +917,7 @@ int main(void)
     tcase_add_test(tc, dup_keeps_view);
     tcase_add_test(tc, dupfd_keeps_view);
     tcase_add_test(tc, dupfd_cloexec_keeps_view);
+    tcase_add_test(tc, view_above_load_limit);
     tcase_add_test(tc, outside_is_real);
     tcase_add_test(tc, outside_keeps_errno);
     suite_add_tcase(s, tc);
