@@ -71,6 +71,22 @@ void green__hook_load(void);
 enum { GREEN__HOOK_UNKNOWN, GREEN__HOOK_BLOCKING, GREEN__HOOK_NONBLOCKING };
 int green__hook_view(int fd);
 
+/* What fd is, for its reads and writes (lib/hook.c), or -1 with errno: a
+ * socket; a file that never waits for readiness (a regular file, a
+ * directory, a block device); a pipe or FIFO; or anything else that waits
+ * (a tty, an eventfd).  Whether a pipe is to be asked with RWF_NOWAIT: not
+ * once it refused (green__hook_no_nowait). */
+enum { GREEN__HOOK_SOCKET, GREEN__HOOK_FILE, GREEN__HOOK_PIPE, GREEN__HOOK_OTHER };
+int green__hook_kind(int fd);
+bool green__hook_nowait(int fd);
+void green__hook_no_nowait(int fd);
+
+/* readv and writev for a green thread on a pipe (pipe) or on anything
+ * else that is neither a socket nor a file (lib/hook_pipe.c), setting no
+ * O_NONBLOCK on it.  The write writes every byte, as green_write does. */
+ssize_t green__hook_readv(int fd, const struct iovec *iov, int n, bool pipe);
+ssize_t green__hook_writev(int fd, const struct iovec *iov, int n, bool pipe);
+
 /* Whether a call is inside a green thread, and whether a call on fd is to
  * be the green one (inside a green thread, on an fd the program sees as
  * blocking).  green_self says EPERM outside green_run; the call that asked

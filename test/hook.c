@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,8 +21,10 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -172,15 +175,42 @@ GREEN_TEST(plain_io_parks)
     return NULL;
 }
 
-/* The program's view of O_NONBLOCK: libgreen makes a pipe non-blocking
- * underneath, fcntl says it is blocking, and an fd the program made
- * non-blocking says EAGAIN as it would. */
+/* The program's view of O_NONBLOCK.  An fd the program made non-blocking
+ * says EAGAIN, as it would; a pipe read through the hook keeps its own
+ * flags; a socket libgreen accepted is non-blocking underneath, fcntl says
+ * it is blocking, and libgreen's flag stays while the program toggles its
+ * own. */
 
 static void *write_later(void *arg)
 {
     green_yield();
     ck_assert_int_eq(write((int)(intptr_t)arg, "x", 1), 1);
     return NULL;
+}
+
+static void *connect_echo(void *arg)
+{
+    struct sockaddr_in *sin = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)sin, sizeof *sin), 0);
+    echo_plain((void *)(intptr_t)fd);
+    return NULL;
+}
+
+/* A TCP connection accepted through the hook, to a green thread that
+ * echoes until the end: its fd, and in *l and *t what to tear down. */
+static int accepted_echo(int *l, green_t **t, struct sockaddr_in *sin)
+{
+    *l = socket(AF_INET, SOCK_STREAM, 0);
+    *sin = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof *sin;
+    ck_assert_int_eq(bind(*l, (struct sockaddr *)sin, sizeof *sin), 0);
+    ck_assert_int_eq(listen(*l, 1), 0);
+    ck_assert_int_eq(getsockname(*l, (struct sockaddr *)sin, &len), 0);
+    *t = green_spawn(connect_echo, sin);
+    int c = accept(*l, NULL, NULL);
+    ck_assert_int_ge(c, 0);
+    return c;
 }
 
 GREEN_TEST(fcntl_view)
@@ -192,22 +222,15 @@ GREEN_TEST(fcntl_view)
     char c;
     ck_assert_int_eq(read(p[0], &c, 1), 1);  /* parked, then read */
     green_join(t, NULL);
-    /* The ring's read needs no flag underneath; the others' do. */
-    if (strcmp(green_poller_name(), "uring") == 0)
-        ck_assert_int_eq(real_flags(p[0]) & O_NONBLOCK, 0);
-    else
-        ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
+    ck_assert_int_eq(real_flags(p[0]) & O_NONBLOCK, 0);
     ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
     ck_assert_int_eq(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK), 0);
     ck_assert_int_ne(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
     errno = 0;
     ck_assert_int_eq(read(p[0], &c, 1), -1);
     ck_assert_int_eq(errno, EAGAIN);
-    /* Blocking again in the program's eyes: libgreen's flag stays. */
     ck_assert_int_eq(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_NONBLOCK), 0);
-    ck_assert_int_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
-    if (strcmp(green_poller_name(), "uring") != 0)
-        ck_assert_int_ne(real_flags(p[0]) & O_NONBLOCK, 0);
+    ck_assert_int_eq(real_flags(p[0]) & O_NONBLOCK, 0);
     t = green_spawn(write_later, (void *)(intptr_t)p[1]);
     ck_assert_int_eq(read(p[0], &c, 1), 1);
     green_join(t, NULL);
@@ -217,6 +240,240 @@ GREEN_TEST(fcntl_view)
     close(s);
     close(p[0]);
     close(p[1]);
+
+    int l;
+    struct sockaddr_in sin;
+    int fd = accepted_echo(&l, &t, &sin);
+    ck_assert_int_ne(real_flags(fd) & O_NONBLOCK, 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    errno = 0;
+    ck_assert_int_eq(read(fd, &c, 1), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK), 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_ne(real_flags(fd) & O_NONBLOCK, 0);
+    ck_assert_int_eq(write(fd, "x", 1), 1);
+    ck_assert_int_eq(read(fd, &c, 1), 1);  /* waits for the echo */
+    close(fd);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(l);
+    return NULL;
+}
+
+/* A plain read or write of a pipe or a tty in a green thread sets no
+ * O_NONBLOCK on the file: code the hook does not see shares the flag
+ * (stdio, plain OS threads, children, the shell on a terminal). */
+
+enum { PIPE_LOAD = 256 * 1024 };
+
+/* Reads fd to its end with read and readv in turn; the count. */
+static void *read_all(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static char buf[8192];
+    size_t got = 0;
+    ssize_t n;
+    for (int i = 0;; i++) {
+        struct iovec iov[2] = {{buf, 100}, {buf + 100, sizeof buf - 100}};
+        n = i % 2 ? readv(fd, iov, 2) : read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    ck_assert_int_eq(n, 0);
+    return (void *)(uintptr_t)got;
+}
+
+/* Writes more than a pipe holds to w, with write and writev, for a green
+ * thread that reads r to its end; neither end says O_NONBLOCK after. */
+static void keeps_flags(int r, int w)
+{
+    green_t *t = green_spawn(read_all, (void *)(intptr_t)r);
+    char *out = calloc(1, PIPE_LOAD);
+    ck_assert_int_eq(write(w, out, PIPE_LOAD), PIPE_LOAD);
+    struct iovec iov[3] = {{out, 1}, {out, 0}, {out, PIPE_LOAD - 1}};
+    ck_assert_int_eq(writev(w, iov, 3), PIPE_LOAD);
+    ck_assert_int_eq(real_flags(r) & O_NONBLOCK, 0);
+    ck_assert_int_eq(real_flags(w) & O_NONBLOCK, 0);
+    close(w);
+    void *got;
+    ck_assert_int_eq(green_join(t, &got), 0);
+    ck_assert_uint_eq((uintptr_t)got, 2 * PIPE_LOAD);
+    ck_assert_int_eq(real_flags(r) & O_NONBLOCK, 0);
+    close(r);
+    free(out);
+}
+
+GREEN_TEST(pipe_keeps_flags)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    keeps_flags(p[0], p[1]);
+    return NULL;
+}
+
+/* A FIFO refuses RWF_NOWAIT (Linux 6.18 still), as an older kernel's
+ * pipe does: its calls wait for poll(2)'s word. */
+GREEN_TEST(fifo_keeps_flags)
+{
+    (void)arg;
+    char dir[] = "/tmp/green-hook-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    int r = open(path, O_RDONLY | O_NONBLOCK);  /* else the open waits for a writer */
+    ck_assert_int_ge(r, 0);
+    int w = open(path, O_WRONLY);
+    ck_assert_int_ge(w, 0);
+    ck_assert_int_eq(fcntl(r, F_SETFL, 0), 0);
+    keeps_flags(r, w);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    return NULL;
+}
+
+/* stdio writes the fd with calls the hook does not see: after a plain
+ * write through the hook, a 1 MiB fwrite to a slow reader (an OS thread,
+ * reading 64 bytes at a time) must still deliver every byte. */
+
+enum { STDIO_LOAD = 1024 * 1024 };
+
+static void *read_slowly(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[64];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};  /* so a leaked flag fails the writer, not this */
+        poll(&p, 1, -1);
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EAGAIN))
+            break;
+        got += n > 0 ? (size_t)n : 0;
+    }
+    return (void *)(uintptr_t)got;
+}
+
+GREEN_TEST(stdio_after_hooked_write)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(write(p[1], "hello", 5), 5);
+    pthread_t reader;
+    ck_assert_int_eq(pthread_create(&reader, NULL, read_slowly, (void *)(intptr_t)p[0]), 0);
+    FILE *f = fdopen(p[1], "w");
+    ck_assert_ptr_nonnull(f);
+    char *out = calloc(1, STDIO_LOAD);
+    size_t put = fwrite(out, 1, STDIO_LOAD, f);
+    int closed = fclose(f);  /* closes p[1]: the reader meets the end */
+    void *got;
+    ck_assert_int_eq(pthread_join(reader, &got), 0);
+    ck_assert_uint_eq(put, STDIO_LOAD);
+    ck_assert_int_eq(closed, 0);
+    ck_assert_uint_eq((uintptr_t)got, 5 + STDIO_LOAD);
+    close(p[0]);
+    free(out);
+    return NULL;
+}
+
+/* A plain OS thread's blocking read of a pipe a green thread has read
+ * through the hook waits, as it would without the hook: each round, the
+ * thread reads a byte the green thread writes, and says so on another
+ * pipe, which the green thread waits on. */
+
+enum { ROUNDS = 100 };
+
+struct rounds {
+    int in, ack;
+    int done, err;
+};
+
+static void *read_rounds(void *arg)
+{
+    struct rounds *r = arg;
+    for (r->done = 0; r->done < ROUNDS; r->done++) {
+        char c;
+        if (read(r->in, &c, 1) != 1) {
+            r->err = errno;
+            break;
+        }
+        ck_assert_int_eq(write(r->ack, "k", 1), 1);
+    }
+    close(r->ack);  /* the end, early if the read failed */
+    return NULL;
+}
+
+GREEN_TEST(pthread_reads_after_green)
+{
+    (void)arg;
+    int p[2], ack[2];
+    make_pipe(p);
+    make_pipe(ack);
+    green_t *t = green_spawn(write_later, (void *)(intptr_t)p[1]);
+    char c;
+    ck_assert_int_eq(read(p[0], &c, 1), 1);  /* the green thread's, parked first */
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    struct rounds r = {p[0], ack[1], 0, 0};
+    pthread_t reader;
+    ck_assert_int_eq(pthread_create(&reader, NULL, read_rounds, &r), 0);
+    for (int i = 0; i < ROUNDS; i++) {
+        ck_assert_int_eq(write(p[1], "x", 1), 1);
+        if (read(ack[0], &c, 1) != 1)
+            break;
+    }
+    ck_assert_int_eq(pthread_join(reader, NULL), 0);
+    ck_assert_msg(r.done == ROUNDS, "the OS thread's read %d failed: %s", r.done, strerror(r.err));
+    close(p[0]);
+    close(p[1]);
+    close(ack[0]);
+    return NULL;
+}
+
+/* A tty, which takes no RWF_NOWAIT: both ends of a pseudo-terminal in raw
+ * mode, written and read through the hook, keep their flags. */
+
+enum { TTY_LOAD = 16 * 1024 };  /* within what the pty holds unread */
+
+static void *read_tty(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[1024];
+    size_t got = 0;
+    while (got < TTY_LOAD + 5) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        ck_assert_int_gt(n, 0);
+        got += (size_t)n;
+    }
+    return NULL;
+}
+
+GREEN_TEST(tty_keeps_flags)
+{
+    (void)arg;
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(master, 0);
+    ck_assert_int_eq(grantpt(master), 0);
+    ck_assert_int_eq(unlockpt(master), 0);
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(slave, 0);
+    struct termios tio;
+    ck_assert_int_eq(tcgetattr(slave, &tio), 0);
+    cfmakeraw(&tio);
+    ck_assert_int_eq(tcsetattr(slave, TCSANOW, &tio), 0);
+    green_t *t = green_spawn(read_tty, (void *)(intptr_t)slave);
+    green_yield();  /* the reader parks first */
+    ck_assert_int_eq(write(master, "hello", 5), 5);
+    char *out = calloc(1, TTY_LOAD);
+    ck_assert_int_eq(write(master, out, TTY_LOAD), TTY_LOAD);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(real_flags(master) & O_NONBLOCK, 0);
+    ck_assert_int_eq(real_flags(slave) & O_NONBLOCK, 0);
+    free(out);
+    close(slave);
+    close(master);
     return NULL;
 }
 
@@ -621,31 +878,6 @@ GREEN_TEST(close_and_reuse)
  * the same view: a socket libgreen accepted is non-blocking underneath,
  * and its copy is blocking in the program's eyes, and waits. */
 
-static void *connect_echo(void *arg)
-{
-    struct sockaddr_in *sin = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)sin, sizeof *sin), 0);
-    echo_plain((void *)(intptr_t)fd);
-    return NULL;
-}
-
-/* A TCP connection accepted through the hook, to a green thread that
- * echoes until the end: its fd, and in *l and *t what to tear down. */
-static int accepted_echo(int *l, green_t **t, struct sockaddr_in *sin)
-{
-    *l = socket(AF_INET, SOCK_STREAM, 0);
-    *sin = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof *sin;
-    ck_assert_int_eq(bind(*l, (struct sockaddr *)sin, sizeof *sin), 0);
-    ck_assert_int_eq(listen(*l, 1), 0);
-    ck_assert_int_eq(getsockname(*l, (struct sockaddr *)sin, &len), 0);
-    *t = green_spawn(connect_echo, sin);
-    int c = accept(*l, NULL, NULL);
-    ck_assert_int_ge(c, 0);
-    return c;
-}
-
 /* copy, made from an accepted connection by make, is blocking in the
  * program's eyes, and a read of it waits for the echo. */
 static void copy_waits(int (*make)(int fd), int cloexec)
@@ -903,6 +1135,11 @@ int main(int argc, char **argv)
     tcase_add_test(tc, resolver_parks);
     tcase_add_test(tc, plain_io_parks);
     tcase_add_test(tc, fcntl_view);
+    tcase_add_test(tc, pipe_keeps_flags);
+    tcase_add_test(tc, fifo_keeps_flags);
+    tcase_add_test(tc, stdio_after_hooked_write);
+    tcase_add_test(tc, pthread_reads_after_green);
+    tcase_add_test(tc, tty_keeps_flags);
     tcase_add_test(tc, poll_select_epoll_park);
     tcase_add_test(tc, poll_rdnorm);
     tcase_add_test(tc, poll_wrnorm);
