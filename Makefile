@@ -81,7 +81,7 @@ SHARED = $(BUILD)/libgreen.so.$(VERSION)
 # libgreen-hook: the blocking calls interposed (docs/hooks.md); opt-in,
 # and built apart from libgreen, on its public API.  A program links it
 # with --no-as-needed: its own code may call none of the hook's names.
-HOOK_SRC = lib/hook.c lib/hook_wait.c
+HOOK_SRC = lib/hook.c lib/hook_wait.c lib/hook_pipe.c
 HOOK_OBJ = $(HOOK_SRC:%.c=$(BUILD)/%.o)
 HOOK_SO  = $(BUILD)/libgreen-hook.so.$(VERSION)
 HOOK_LINK = -L$(BUILD) -Wl,--push-state,--no-as-needed -lgreen-hook -Wl,--pop-state -lgreen \

@@ -5,6 +5,7 @@
 #ifndef GREEN_HOOK_H
 #define GREEN_HOOK_H
 
+#include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -40,6 +41,7 @@ struct green__hook_real {
     int (*socket)(int, int, int);
     int (*fcntl)(int, int, ...);
     int (*close)(int);
+    int (*dup)(int);
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     int (*poll)(struct pollfd *, nfds_t, int);
@@ -69,12 +71,33 @@ void green__hook_load(void);
 enum { GREEN__HOOK_UNKNOWN, GREEN__HOOK_BLOCKING, GREEN__HOOK_NONBLOCKING };
 int green__hook_view(int fd);
 
+/* What fd is, for its reads and writes (lib/hook.c), or -1 with errno: a
+ * socket; a file that never waits for readiness (a regular file, a
+ * directory, a block device); a pipe or FIFO; or anything else that waits
+ * (a tty, an eventfd).  Whether a pipe is to be asked with RWF_NOWAIT: not
+ * once it refused (green__hook_no_nowait). */
+enum { GREEN__HOOK_SOCKET, GREEN__HOOK_FILE, GREEN__HOOK_PIPE, GREEN__HOOK_OTHER };
+int green__hook_kind(int fd);
+bool green__hook_nowait(int fd);
+void green__hook_no_nowait(int fd);
+
+/* readv and writev for a green thread on a pipe (pipe) or on anything
+ * else that is neither a socket nor a file (lib/hook_pipe.c), setting no
+ * O_NONBLOCK on it.  The write writes every byte, as green_write does. */
+ssize_t green__hook_readv(int fd, const struct iovec *iov, int n, bool pipe);
+ssize_t green__hook_writev(int fd, const struct iovec *iov, int n, bool pipe);
+
 /* Whether a call is inside a green thread, and whether a call on fd is to
  * be the green one (inside a green thread, on an fd the program sees as
- * blocking). */
+ * blocking).  green_self says EPERM outside green_run; the call that asked
+ * is then the real one, which leaves errno alone when it succeeds, so the
+ * question must leave it alone too. */
 static inline bool green__hook_in_green(void)
 {
-    return green_self() != NULL;
+    int err = errno;
+    bool in = green_self() != NULL;
+    errno = err;
+    return in;
 }
 
 bool green__hook_greened(int fd);

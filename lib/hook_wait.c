@@ -12,6 +12,7 @@
  * errno), which a library sees as an error and gives up on.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,27 +40,71 @@ static bool own_timeout(int err, int64_t mine, int64_t old)
     return err == ETIMEDOUT && mine >= 0 && now >= mine && (old < 0 || now < old);
 }
 
+/* Every event poll(2) can be asked for, as epoll names it: a library may
+ * ask for POLLRDNORM or POLLWRBAND alone, and an event left out here would
+ * never end the wait.  (POLLERR, POLLHUP and POLLNVAL are reported
+ * without being asked for.) */
 static uint32_t epoll_events(short events)
 {
-    return (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0) |
-           (events & POLLPRI ? EPOLLPRI : 0) | (events & POLLRDHUP ? EPOLLRDHUP : 0);
+    static const struct {
+        short poll;
+        uint32_t epoll;
+    } map[] = {
+        {POLLIN, EPOLLIN},         {POLLPRI, EPOLLPRI},         {POLLOUT, EPOLLOUT},
+        {POLLRDNORM, EPOLLRDNORM}, {POLLRDBAND, EPOLLRDBAND}, {POLLWRNORM, EPOLLWRNORM},
+        {POLLWRBAND, EPOLLWRBAND}, {POLLMSG, EPOLLMSG},       {POLLRDHUP, EPOLLRDHUP},
+    };
+    uint32_t e = 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (events & map[i].poll)
+            e |= map[i].epoll;
+    return e;
 }
 
-/* Parks until one of fds may be ready: 0, or -1 with errno.  One fd of
- * reading or writing is a green_wait; more, an epoll set of them, made for
- * the wait. */
-static int park_on(struct pollfd *fds, nfds_t n)
+/* The events select counts in each of its sets, as Linux's select does: a
+ * hang-up or an error makes an fd readable, an error writable, and only
+ * urgent data exceptional.  An fd that reports another (a hang-up where
+ * select looks for urgent data alone) is not ready, and the call waits on. */
+enum {
+    SELECT_IN = POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLLERR,
+    SELECT_OUT = POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR,
+    SELECT_EX = POLLPRI,
+};
+
+/* Whether select counts what p reports; a closed fd (POLLNVAL) ends it. */
+static bool selected(const struct pollfd *p)
 {
-    if (n == 1 && fds[0].fd >= 0 && fds[0].events &&
-        !(fds[0].events & ~(POLLIN | POLLOUT))) {
-        int ev = (fds[0].events & POLLIN ? GREEN_IN : 0) | (fds[0].events & POLLOUT ? GREEN_OUT : 0);
-        return green_wait(fds[0].fd, ev) < 0 ? -1 : 0;
-    }
+    return (p->revents & POLLNVAL) || ((p->events & POLLIN) && (p->revents & SELECT_IN)) ||
+           ((p->events & POLLOUT) && (p->revents & SELECT_OUT)) ||
+           ((p->events & POLLPRI) && (p->revents & SELECT_EX));
+}
+
+/* Looks at fds without waiting: how many are ready, by poll's rules or by
+ * select's, or -1 with errno. */
+static int look(struct pollfd *fds, nfds_t n, bool by_select)
+{
+    int r = REAL(poll)(fds, n, 0);
+    if (r <= 0 || !by_select)
+        return r;
+    int ready = 0;
+    for (nfds_t i = 0; i < n; i++)
+        ready += selected(&fds[i]);
+    return ready;
+}
+
+/* An epoll set of fds, for a call to park on: made at its first park and
+ * kept until it returns.  Each fd is registered edge-triggered, and the
+ * set's reports are taken before each look (drain), so that a readiness the
+ * call does not count wakes it once, not at every park.  -1 with errno if
+ * it cannot be made. */
+static int waitset(const struct pollfd *fds, nfds_t n)
+{
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         return -1;
     for (nfds_t i = 0; i < n; i++) {
-        struct epoll_event e = {.events = epoll_events(fds[i].events), .data.fd = fds[i].fd};
+        struct epoll_event e = {.events = epoll_events(fds[i].events) | EPOLLET,
+                                .data.fd = fds[i].fd};
         if (fds[i].fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &e) == 0)
             continue;
         if (errno == EEXIST) {  /* the same fd twice: wait for both */
@@ -69,36 +114,67 @@ static int park_on(struct pollfd *fds, nfds_t n)
             if (epoll_ctl(ep, EPOLL_CTL_MOD, fds[i].fd, &e) == 0)
                 continue;
         }
-        /* A regular file (EPERM) is always ready: look again at once. */
+        /* A regular file (EPERM) is always ready to read and write, which
+         * the look before the park saw; nothing else ever comes of it. */
+        if (errno == EPERM)
+            continue;
+        int err = errno;
         green_close(ep);
-        return errno == EPERM ? 0 : -1;
+        errno = err;
+        return -1;
     }
-    int r = green_wait(ep, GREEN_IN), err = errno;
-    green_close(ep);
-    errno = err;
-    return r < 0 ? -1 : 0;
+    return ep;
 }
 
-/* poll inside a green thread, timeout in ms (negative for none). */
-static int poll_green(struct pollfd *fds, nfds_t n, int64_t timeout)
+/* Takes the reports waiting in a waitset, so that it is readable again only
+ * on news. */
+static void drain(int ep)
 {
-    int r = REAL(poll)(fds, n, 0);
+    struct epoll_event ev[16];
+    while (REAL(epoll_wait)(ep, ev, 16, 0) == 16)
+        continue;
+}
+
+/* Parks until fds may have changed: 0, or -1 with errno.  One fd asked
+ * for reading or writing alone, that reported nothing at the last look, is
+ * a green_wait on it; anything else waits on *ep, made the first time. */
+static int park_on(const struct pollfd *fds, nfds_t n, int *ep)
+{
+    if (*ep < 0 && n == 1 && fds[0].fd >= 0 && fds[0].events && !fds[0].revents &&
+        !(fds[0].events & ~(POLLIN | POLLOUT))) {
+        int ev = (fds[0].events & POLLIN ? GREEN_IN : 0) | (fds[0].events & POLLOUT ? GREEN_OUT : 0);
+        return green_wait(fds[0].fd, ev) < 0 ? -1 : 0;
+    }
+    if (*ep < 0 && (*ep = waitset(fds, n)) < 0)
+        return -1;
+    return green_wait(*ep, GREEN_IN) < 0 ? -1 : 0;
+}
+
+/* poll inside a green thread, timeout in ms (negative for none), counting
+ * ready fds by poll's rules or by select's. */
+static int poll_green(struct pollfd *fds, nfds_t n, int64_t timeout, bool by_select)
+{
+    int r = look(fds, n, by_select);
     if (r != 0 || timeout == 0)
         return r;
     int64_t mine, old = bound(timeout, &mine);
-    int err = 0;
-    while (r == 0) {
-        if (n == 0 ? green_sleep(timeout < 0 ? INT64_MAX / 2 : mine - green_now()) < 0
-                   : park_on(fds, n) < 0) {
+    int ep = -1, err = 0;
+    if (n == 0 && green_sleep(timeout < 0 ? INT64_MAX / 2 : mine - green_now()) < 0)
+        err = errno;
+    while (n > 0 && r == 0) {
+        if (park_on(fds, n, &ep) < 0) {
             err = errno;
             break;
         }
-        r = n == 0 ? 0 : REAL(poll)(fds, n, 0);
-        if (n == 0)
-            break;  /* slept its time */
+        if (ep >= 0)
+            drain(ep);
+        r = look(fds, n, by_select);
+        err = r < 0 ? errno : 0;
     }
+    if (ep >= 0)
+        green_close(ep);
     green_deadline(old);
-    if (r != 0 || err == 0 || own_timeout(err, mine, old))
+    if (r > 0 || err == 0 || (r == 0 && own_timeout(err, mine, old)))
         return r;
     errno = err;
     return -1;
@@ -108,7 +184,7 @@ HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     if (!green__hook_in_green())
         return REAL(poll)(fds, n, timeout);
-    return poll_green(fds, n, timeout);
+    return poll_green(fds, n, timeout, false);
 }
 
 /* A timespec as ms, rounded up; -1 for NULL, -2 when it is not valid. */
@@ -134,61 +210,121 @@ HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const si
         errno = EINVAL;
         return -1;
     }
-    return poll_green(fds, n, ms);
+    return poll_green(fds, n, ms, false);
 }
 
-/* select, as a poll of the fds in its sets. */
+/* select's sets are bitmaps of nfds bits, which may be more than
+ * FD_SETSIZE: a program may size its own, as select(2) allows, and
+ * FD_ISSET stops at FD_SETSIZE.  Linux lays them out as unsigned longs. */
+enum { WORD_BITS = 8 * sizeof(unsigned long) };
+
+static bool in_set(const fd_set *set, int fd)
+{
+    return set && (((const unsigned long *)set)[fd / WORD_BITS] >> (fd % WORD_BITS) & 1);
+}
+
+static void put_in_set(fd_set *set, int fd)
+{
+    ((unsigned long *)set)[fd / WORD_BITS] |= 1UL << (fd % WORD_BITS);
+}
+
+static void clear_set(fd_set *set, int nfds)
+{
+    if (set)
+        memset(set, 0, ((size_t)nfds + WORD_BITS - 1) / WORD_BITS * sizeof(unsigned long));
+}
+
+/* How many of nfds select looks at.  Linux's looks at no more fds than
+ * its table has room for (FDSize in /proc/self/status), so a program may
+ * pass a large nfds (getdtablesize()) with sets of FD_SETSIZE bits; the
+ * bits past the table are never read.  Up to FD_SETSIZE every set is large
+ * enough, and nothing need be asked. */
+static int select_limit(int nfds)
+{
+    if (nfds <= FD_SETSIZE)
+        return nfds;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nfds;  /* no /proc: the program's word for it */
+    char buf[1024];
+    ssize_t got = REAL(read)(fd, buf, sizeof buf - 1);
+    REAL(close)(fd);
+    if (got <= 0)
+        return nfds;
+    buf[got] = '\0';
+    const char *at = strstr(buf, "\nFDSize:");
+    long size = at ? strtol(at + strlen("\nFDSize:"), NULL, 10) : 0;
+    return size > 0 && size < nfds ? (int)size : nfds;
+}
+
+/* The fds in the sets as pollfds, in *out (freed by the caller): their
+ * count, or -1 with ENOMEM. */
+static ssize_t to_pollfds(int nfds, const fd_set *rd, const fd_set *wr, const fd_set *ex,
+                          struct pollfd **out)
+{
+    size_t n = 0;
+    for (int fd = 0; fd < nfds; fd++)
+        n += in_set(rd, fd) || in_set(wr, fd) || in_set(ex, fd);
+    struct pollfd *p = calloc(n ? n : 1, sizeof *p);
+    if (!p)
+        return -1;
+    n = 0;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = (short)((in_set(rd, fd) ? POLLIN : 0) | (in_set(wr, fd) ? POLLOUT : 0) |
+                           (in_set(ex, fd) ? POLLPRI : 0));
+        if (ev)
+            p[n++] = (struct pollfd){.fd = fd, .events = ev};
+    }
+    *out = p;
+    return (ssize_t)n;
+}
+
+/* The sets as select leaves them, from what the pollfds report: the count
+ * of bits set, or -1 with EBADF (the sets untouched) for a closed fd. */
+static int from_pollfds(const struct pollfd *p, nfds_t n, int nfds, fd_set *rd, fd_set *wr,
+                        fd_set *ex)
+{
+    for (nfds_t i = 0; i < n; i++)
+        if (p[i].revents & POLLNVAL) {
+            errno = EBADF;
+            return -1;
+        }
+    clear_set(rd, nfds);
+    clear_set(wr, nfds);
+    clear_set(ex, nfds);
+    int r = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        short got = p[i].revents, ev = p[i].events;
+        if ((ev & POLLIN) && (got & SELECT_IN))
+            put_in_set(rd, p[i].fd), r++;
+        if ((ev & POLLOUT) && (got & SELECT_OUT))
+            put_in_set(wr, p[i].fd), r++;
+        if ((ev & POLLPRI) && (got & SELECT_EX))
+            put_in_set(ex, p[i].fd), r++;
+    }
+    return r;
+}
+
+/* select, as a poll of the fds in its sets, counted by select's rules. */
 HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
     if (!green__hook_in_green())
         return REAL(select)(nfds, rd, wr, ex, tv);
-    if (nfds < 0 || nfds > FD_SETSIZE ||
-        (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000))) {
+    if (nfds < 0 || (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000))) {
         errno = EINVAL;
         return -1;
     }
-    struct pollfd *p = calloc((size_t)nfds + 1, sizeof *p);
-    if (!p) {
-        errno = ENOMEM;
+    nfds = select_limit(nfds);
+    struct pollfd *p;
+    ssize_t n = to_pollfds(nfds, rd, wr, ex, &p);
+    if (n < 0)
         return -1;
-    }
-    nfds_t n = 0;
-    for (int fd = 0; fd < nfds; fd++) {
-        short ev = (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) |
-                           (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
-                           (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
-        if (ev)
-            p[n++] = (struct pollfd){.fd = fd, .events = ev};
-    }
     int64_t ms = tv ? (int64_t)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000 : -1;
-    int r = poll_green(p, n, ms);
-    if (r >= 0) {
-        for (nfds_t i = 0; i < n && r >= 0; i++)
-            if (p[i].revents & POLLNVAL)
-                r = -1;
-        if (r < 0) {
-            errno = EBADF;
-        } else {
-            if (rd)
-                FD_ZERO(rd);
-            if (wr)
-                FD_ZERO(wr);
-            if (ex)
-                FD_ZERO(ex);
-            r = 0;
-            for (nfds_t i = 0; i < n; i++) {
-                short got = p[i].revents, ev = p[i].events;
-                if ((ev & POLLIN) && (got & (POLLIN | POLLHUP | POLLERR)))
-                    FD_SET(p[i].fd, rd), r++;
-                if ((ev & POLLOUT) && (got & (POLLOUT | POLLERR)))
-                    FD_SET(p[i].fd, wr), r++;
-                if ((ev & POLLPRI) && (got & POLLPRI))
-                    FD_SET(p[i].fd, ex), r++;
-            }
-            if (tv && r == 0)
-                *tv = (struct timeval){0, 0};  /* as Linux: what is left */
-        }
-    }
+    int r = poll_green(p, (nfds_t)n, ms, true);
+    if (r >= 0)
+        r = from_pollfds(p, (nfds_t)n, nfds, rd, wr, ex);
+    if (tv && r == 0)
+        *tv = (struct timeval){0, 0};  /* as Linux: what is left */
     free(p);
     return r;
 }
