@@ -247,8 +247,7 @@ static int check_stale(struct green__poller *p, int timeout_ms)
     int64_t now = green__coarse_now();
     if (now >= p->next_check && sweep(p, now))
         return 0;
-    if (p->nunchecked == 0)
-        return timeout_ms;
+    /* A sweep that woke nobody forgot no record: some are still marked. */
     int64_t until = p->next_check - now;  /* at most GAP_MAX_MS */
     return timeout_ms < 0 || timeout_ms > until ? (int)until : timeout_ms;
 }

@@ -1074,6 +1074,44 @@ GREEN_TEST(shared_file_reads_do_not_overlap)
     return NULL;
 }
 
+/* Writers of an O_APPEND file: each record goes to the end, whole. */
+GREEN_TEST(shared_file_appends_whole)
+{
+    (void)arg;
+    struct shared_file f = {.fd = temp_file(false)};
+    ck_assert_int_eq(fcntl(f.fd, F_SETFL, fcntl(f.fd, F_GETFL) | O_APPEND), 0);
+    run_pool(write_records, &f);
+    uint32_t *buf = aligned_record();
+    for (int i = 0; i < RECORDS; i++) {
+        ck_assert_int_eq(pread(f.fd, buf, RECORD, (off_t)i * RECORD), RECORD);
+        long n = record_number(buf);
+        ck_assert_int_ge(n, 0);
+        f.seen[n]++;
+    }
+    ck_assert_int_eq(pread(f.fd, buf, 1, (off_t)RECORDS * RECORD), 0);
+    free(buf);
+    check_each_once(&f);
+    close(f.fd);
+    return NULL;
+}
+
+/* A file closed with close(2) behind libgreen's back: the next call on
+ * its number fails with EBADF, as read(2) would. */
+GREEN_TEST(file_read_after_plain_close)
+{
+    (void)arg;
+    int fd = temp_file(false);
+    char c;
+    ck_assert_int_eq(green_write(fd, "ab", 2), 2);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    ck_assert_int_eq(green_read(fd, &c, 1), 1);
+    close(fd);
+    errno = 0;
+    ck_assert_int_eq(green_read(fd, &c, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    return NULL;
+}
+
 /* The program's own lseek between calls still says where the next one
  * reads. */
 GREEN_TEST(shared_file_honours_lseek)
@@ -1219,6 +1257,8 @@ Suite *io_suite(void)
     tcase_add_test(tc, shared_file_writes_do_not_overlap);
     tcase_add_test(tc, shared_file_reads_do_not_overlap);
     tcase_add_test(tc, shared_file_honours_lseek);
+    tcase_add_test(tc, shared_file_appends_whole);
+    tcase_add_test(tc, file_read_after_plain_close);
     tcase_add_test(tc, released_fd_keeps_completed_read);
     tcase_add_test(tc, closed_fd_counts_completed_write);
     tcase_add_test(tc, readv_writev_bad_count);

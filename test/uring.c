@@ -279,9 +279,22 @@ static int turn_file(void)
     FILE *f = tmpfile();
     int fd = dup(fileno(f));
     fclose(f);
-    ck_assert_int_eq(write(fd, "abcdefgh", 8), 8);
+    /* The first green call learns that the fd is no socket (ENOTSOCK), so
+     * that the calls below are reads at the file position at once. */
+    ck_assert_int_eq(green_write(fd, "abcdefgh", 8), 8);
     ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
     return fd;
+}
+
+/* Whether green_dump names a thread waiting for its turn. */
+static bool turn_waited(void)
+{
+    FILE *f = tmpfile();
+    green_dump(f);
+    char *text = file_text(f);
+    bool found = strstr(text, "its turn at the file position") != NULL;
+    free(text);
+    return found;
 }
 
 struct turn_read {
@@ -343,6 +356,7 @@ URING_TEST(turn_ends_by_close)
     green_t *a = green_spawn(read_turn, &first);
     green_t *b = green_spawn(read_turn, &second);
     green_yield();  /* a's read is in flight, b waits for its turn */
+    ck_assert(turn_waited());
     ck_assert_int_eq(green_close(fd), 0);
     green_join(a, NULL);
     green_join(b, NULL);
