@@ -920,6 +920,10 @@ GREEN_TEST(zero_length_read_returns_at_once)
     errno = 0;
     ck_assert_int_eq(green_read(-1, &got, 0), -1);
     ck_assert_int_eq(errno, EBADF);
+    /* Still a blocking call: a cancelled thread's fails. */
+    green_cancel(green_self());
+    ck_assert_int_eq(green_read(sv[0], &got, 0), -1);
+    ck_assert_int_eq(errno, ECANCELED);
     int fds[] = {sv[0], sv[1], p[0], p[1], c, accepted};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         green_close(fds[i]);
