@@ -932,149 +932,30 @@ GREEN_TEST(zero_length_read_returns_at_once)
 
 /* A pool of green threads on one regular file's fd, as a log writer or a
  * file server has: each read and write moves the one file position, and no
- * two overlap (POSIX 2.9.7), whatever the poller.  Every record holds its
- * own number in each of its words; O_DIRECT, where the file system takes
- * it, and pages dropped from the cache make the kernel's calls slow enough
- * to be in flight together. */
-enum { RECORDS = 256, RECORD = 64 * 1024, POOL = 8 };
-
-struct shared_file {
-    int fd;
-    unsigned next;                /* the next record to write */
-    unsigned char seen[RECORDS];  /* how often each record was read */
-    int bad;                      /* reads that were short or mixed */
-};
-
-/* A temporary file opened for reading and writing, with O_DIRECT when
- * the file system takes it. */
-static int temp_file(bool direct)
-{
-    char path[] = "/tmp/green-file-XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    if (direct) {
-        int flags = fcntl(fd, F_GETFL);
-        (void)fcntl(fd, F_SETFL, flags | O_DIRECT);  /* tmpfs refuses it */
-    }
-    return fd;
-}
-
-static void *aligned_record(void)
-{
-    void *buf;
-    ck_assert_int_eq(posix_memalign(&buf, 4096, RECORD), 0);
-    return buf;
-}
-
-static void fill_record(uint32_t *buf, uint32_t n)
-{
-    for (size_t i = 0; i < RECORD / sizeof *buf; i++)
-        buf[i] = n;
-}
-
-/* The record's number, or -1 when its words disagree. */
-static long record_number(const uint32_t *buf)
-{
-    for (size_t i = 1; i < RECORD / sizeof *buf; i++)
-        if (buf[i] != buf[0])
-            return -1;
-    return buf[0] < RECORDS ? (long)buf[0] : -1;
-}
-
-static void *write_records(void *arg)
-{
-    struct shared_file *f = arg;
-    uint32_t *buf = aligned_record();
-    while (f->next < RECORDS) {
-        fill_record(buf, f->next++);
-        ck_assert_int_eq(green_write(f->fd, buf, RECORD), RECORD);
-    }
-    free(buf);
-    return NULL;
-}
-
-static void *read_records(void *arg)
-{
-    struct shared_file *f = arg;
-    uint32_t *buf = aligned_record();
-    ssize_t r;
-    while ((r = green_read(f->fd, buf, RECORD)) > 0) {
-        long n = r == RECORD ? record_number(buf) : -1;
-        if (n < 0)
-            f->bad++;
-        else
-            f->seen[n]++;
-    }
-    ck_assert_int_eq(r, 0);
-    free(buf);
-    return NULL;
-}
-
-static void run_pool(void *(*fn)(void *), struct shared_file *f)
-{
-    green_t *t[POOL];
-    for (int i = 0; i < POOL; i++)
-        t[i] = green_spawn(fn, f);
-    for (int i = 0; i < POOL; i++)
-        ck_assert_int_eq(green_join(t[i], NULL), 0);
-}
-
-static void check_each_once(const struct shared_file *f)
-{
-    ck_assert_int_eq(f->bad, 0);
-    for (int i = 0; i < RECORDS; i++)
-        ck_assert_msg(f->seen[i] == 1, "record %d read %d times", i, f->seen[i]);
-}
+ * two overlap (POSIX 2.9.7), whatever the poller (test/util.c has the
+ * records and the pools). */
 
 GREEN_TEST(shared_file_writes_do_not_overlap)
 {
     (void)arg;
     struct shared_file f = {.fd = temp_file(true)};
-    run_pool(write_records, &f);
-    ck_assert_int_eq(lseek(f.fd, 0, SEEK_CUR), (off_t)RECORDS * RECORD);
-    uint32_t *buf = aligned_record();
-    for (int i = 0; i < RECORDS; i++) {
-        ck_assert_int_eq(pread(f.fd, buf, RECORD, (off_t)i * RECORD), RECORD);
-        long n = record_number(buf);
-        ck_assert_int_ge(n, 0);
-        f.seen[n]++;
-    }
-    free(buf);
+    pool_write(&f);
+    ck_assert_int_eq(lseek(f.fd, 0, SEEK_CUR), (off_t)FILE_RECORDS * FILE_RECORD);
+    count_records(&f);
     check_each_once(&f);
     close(f.fd);
     return NULL;
 }
 
-static void read_shared(bool direct)
-{
-    struct shared_file f = {.fd = temp_file(false)};
-    uint32_t *buf = aligned_record();
-    for (uint32_t i = 0; i < RECORDS; i++) {
-        fill_record(buf, i);
-        ck_assert_int_eq(write(f.fd, buf, RECORD), RECORD);
-    }
-    free(buf);
-    ck_assert_int_eq(fsync(f.fd), 0);
-    ck_assert_int_eq(posix_fadvise(f.fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", f.fd);
-    int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
-    if (fd < 0 && direct)
-        fd = open(path, O_RDONLY);  /* a file system without O_DIRECT */
-    ck_assert_int_ge(fd, 0);
-    close(f.fd);
-    f.fd = fd;
-    run_pool(read_records, &f);
-    check_each_once(&f);
-    close(f.fd);
-}
-
 GREEN_TEST(shared_file_reads_do_not_overlap)
 {
     (void)arg;
-    read_shared(false);
-    read_shared(true);
+    for (int direct = 0; direct < 2; direct++) {
+        struct shared_file f = {.fd = uncached_records(direct)};
+        pool_read(&f);
+        check_each_once(&f);
+        close(f.fd);
+    }
     return NULL;
 }
 
@@ -1084,16 +965,8 @@ GREEN_TEST(shared_file_appends_whole)
     (void)arg;
     struct shared_file f = {.fd = temp_file(false)};
     ck_assert_int_eq(fcntl(f.fd, F_SETFL, fcntl(f.fd, F_GETFL) | O_APPEND), 0);
-    run_pool(write_records, &f);
-    uint32_t *buf = aligned_record();
-    for (int i = 0; i < RECORDS; i++) {
-        ck_assert_int_eq(pread(f.fd, buf, RECORD, (off_t)i * RECORD), RECORD);
-        long n = record_number(buf);
-        ck_assert_int_ge(n, 0);
-        f.seen[n]++;
-    }
-    ck_assert_int_eq(pread(f.fd, buf, 1, (off_t)RECORDS * RECORD), 0);
-    free(buf);
+    pool_write(&f);
+    count_records(&f);
     check_each_once(&f);
     close(f.fd);
     return NULL;

@@ -6,7 +6,9 @@
  * half-close, or never read.  The normal clients must see no mismatch and
  * no error, and afterwards the process must hold the fds and about the
  * memory it started with.  A second soak (soak_shared, below) shares each
- * fd between several green threads whose calls others keep cutting short.
+ * fd between several green threads whose calls others keep cutting short;
+ * a third (soak_file) has pools of green threads write and read one
+ * regular file through one fd.
  * Its own runner, not one of suites.h: it is long by design.
  */
 #include <arpa/inet.h>
@@ -483,6 +485,43 @@ START_TEST(soak_shared)
 }
 END_TEST
 
+/* The file soak: a pool of green threads writes one file through one fd,
+ * another pool reads one back, round after round, with O_DIRECT and
+ * without; every record must be there once, whole. */
+static void *file_rounds(void *arg)
+{
+    unsigned long *rounds = arg;
+    for (bool direct = false; green_now() < until; direct = !direct) {
+        struct shared_file w = {.fd = temp_file(direct)};
+        pool_write(&w);
+        count_records(&w);
+        check_each_once(&w);
+        close(w.fd);
+        struct shared_file r = {.fd = uncached_records(direct)};
+        pool_read(&r);
+        check_each_once(&r);
+        close(r.fd);
+        ++*rounds;
+    }
+    return NULL;
+}
+
+START_TEST(soak_file)
+{
+    const char *env = getenv("GREEN_SOAK_SECONDS");
+    int seconds = env ? atoi(env) : 20;
+    int fds = open_fds();
+    unsigned long rounds = 0;
+    until = green_now() + (int64_t)seconds * 1000;
+    ck_assert_int_eq(green_run(file_rounds, &rounds), 0);
+    printf("soak, one file: %d s, %lu rounds of %d records of %d KiB written and read by %d "
+           "green threads each; fds %d -> %d\n", seconds, rounds, FILE_RECORDS,
+           FILE_RECORD / 1024, FILE_POOL, fds, open_fds());
+    ck_assert_uint_gt(rounds, 0);
+    ck_assert_int_eq(open_fds(), fds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("soak");
@@ -491,6 +530,7 @@ int main(void)
     tcase_set_timeout(tc, (env ? atoi(env) : 20) + 60);
     tcase_add_test(tc, soak);
     tcase_add_test(tc, soak_shared);
+    tcase_add_test(tc, soak_file);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -198,5 +199,131 @@ int tcp_listener(unsigned short *port)
     socklen_t len = sizeof sin;
     ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
     *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+/* Records in one regular file, shared by a pool of green threads. */
+
+int temp_file(bool direct)
+{
+    char path[] = "/tmp/green-file-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    if (direct) {
+        int flags = fcntl(fd, F_GETFL);
+        (void)fcntl(fd, F_SETFL, flags | O_DIRECT);  /* tmpfs refuses it */
+    }
+    return fd;
+}
+
+static void *aligned_record(void)
+{
+    void *buf;
+    ck_assert_int_eq(posix_memalign(&buf, 4096, FILE_RECORD), 0);
+    return buf;
+}
+
+static void fill_record(uint32_t *buf, uint32_t n)
+{
+    for (size_t i = 0; i < FILE_RECORD / sizeof *buf; i++)
+        buf[i] = n;
+}
+
+/* The record's number, or -1 when its words disagree. */
+static long record_number(const uint32_t *buf)
+{
+    for (size_t i = 1; i < FILE_RECORD / sizeof *buf; i++)
+        if (buf[i] != buf[0])
+            return -1;
+    return buf[0] < FILE_RECORDS ? (long)buf[0] : -1;
+}
+
+static void *write_records(void *arg)
+{
+    struct shared_file *f = arg;
+    uint32_t *buf = aligned_record();
+    while (f->next < FILE_RECORDS) {
+        fill_record(buf, f->next++);
+        ck_assert_int_eq(green_write(f->fd, buf, FILE_RECORD), FILE_RECORD);
+    }
+    free(buf);
+    return NULL;
+}
+
+static void *read_records(void *arg)
+{
+    struct shared_file *f = arg;
+    uint32_t *buf = aligned_record();
+    ssize_t r;
+    while ((r = green_read(f->fd, buf, FILE_RECORD)) > 0) {
+        long n = r == FILE_RECORD ? record_number(buf) : -1;
+        if (n < 0)
+            f->bad++;
+        else
+            f->seen[n]++;
+    }
+    ck_assert_int_eq(r, 0);
+    free(buf);
+    return NULL;
+}
+
+static void run_pool(void *(*fn)(void *), struct shared_file *f)
+{
+    green_t *t[FILE_POOL];
+    for (int i = 0; i < FILE_POOL; i++)
+        t[i] = green_spawn(fn, f);
+    for (int i = 0; i < FILE_POOL; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+}
+
+void check_each_once(const struct shared_file *f)
+{
+    ck_assert_int_eq(f->bad, 0);
+    for (int i = 0; i < FILE_RECORDS; i++)
+        ck_assert_msg(f->seen[i] == 1, "record %d read %d times", i, f->seen[i]);
+}
+
+void pool_write(struct shared_file *f)
+{
+    run_pool(write_records, f);
+}
+
+void pool_read(struct shared_file *f)
+{
+    run_pool(read_records, f);
+}
+
+void count_records(struct shared_file *f)
+{
+    uint32_t *buf = aligned_record();
+    for (int i = 0; i < FILE_RECORDS; i++) {
+        ck_assert_int_eq(pread(f->fd, buf, FILE_RECORD, (off_t)i * FILE_RECORD), FILE_RECORD);
+        long n = record_number(buf);
+        ck_assert_int_ge(n, 0);
+        f->seen[n]++;
+    }
+    ck_assert_int_eq(pread(f->fd, buf, 1, (off_t)FILE_RECORDS * FILE_RECORD), 0);
+    free(buf);
+}
+
+int uncached_records(bool direct)
+{
+    int w = temp_file(false);
+    uint32_t *buf = aligned_record();
+    for (uint32_t i = 0; i < FILE_RECORDS; i++) {
+        fill_record(buf, i);
+        ck_assert_int_eq(write(w, buf, FILE_RECORD), FILE_RECORD);
+    }
+    free(buf);
+    ck_assert_int_eq(fsync(w), 0);
+    ck_assert_int_eq(posix_fadvise(w, 0, 0, POSIX_FADV_DONTNEED), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", w);
+    int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
+    if (fd < 0 && direct)
+        fd = open(path, O_RDONLY);  /* a file system without O_DIRECT */
+    ck_assert_int_ge(fd, 0);
+    close(w);
     return fd;
 }

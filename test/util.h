@@ -88,4 +88,38 @@ bool kernel_can_read(int pfd[2], const void *addr);
  * and the accepted one in *accepted. */
 int tcp_pair(int *accepted);
 
+/* Records in one regular file, written and read through one fd by a pool
+ * of green threads (test/io.c, the soak): FILE_RECORDS records of FILE_RECORD bytes,
+ * each holding its own number in every word, so that a record read twice,
+ * written over another or cut short shows. */
+enum { FILE_RECORDS = 256, FILE_RECORD = 64 * 1024, FILE_POOL = 8 };
+
+struct shared_file {
+    int fd;
+    unsigned next;                /* the next record to write */
+    unsigned char seen[FILE_RECORDS];  /* how often each record was read */
+    int bad;                      /* reads that were short or mixed */
+};
+
+/* A temporary file opened for reading and writing, unlinked; with
+ * O_DIRECT when direct and the file system takes it. */
+int temp_file(bool direct);
+
+/* A file of the records in order, synced and dropped from the page cache,
+ * opened read-only (with O_DIRECT when direct and the file system takes
+ * it), so that its reads are slow enough to be in flight together. */
+int uncached_records(bool direct);
+
+/* FILE_POOL green threads write every record through f->fd, each whole. */
+void pool_write(struct shared_file *f);
+
+/* FILE_POOL green threads read f->fd to its end, counting in f->seen. */
+void pool_read(struct shared_file *f);
+
+/* Counts the records f->fd holds into f->seen, with pread. */
+void count_records(struct shared_file *f);
+
+/* Every record seen exactly once, and no read bad. */
+void check_each_once(const struct shared_file *f);
+
 #endif
