@@ -167,9 +167,27 @@ static struct green__call call_of(const struct io *o, bool sock, struct msghdr *
     return c;
 }
 
+static ssize_t ready_once(struct green__sched *s, const struct io *o);
+
+/* A socket call on fd said ENOTSOCK: so it is the plain call from now on,
+ * and a terminal's is made by readiness (see ring_once).  errno is left
+ * as it was. */
+static void learn_notsock(struct green__poller *p, int fd)
+{
+    struct green__fd *r = green__poller_fd(p, fd);
+    if (!r)
+        return;
+    int saved = errno;
+    r->notsock = true;
+    r->tty = isatty(fd);
+    errno = saved;
+}
+
 /* once, under a backend that makes the calls: an EAGAIN it gives back (an
  * fd another program made non-blocking, on an older kernel) is waited
- * out as the poll path would. */
+ * out as the poll path would.  A terminal's calls take the poll path
+ * itself: the kernel makes a ring's write to a tty in the thread that
+ * submits it, and a full tty blocks that OS thread (Linux 6.18). */
 static ssize_t ring_once(struct green__sched *s, const struct io *o)
 {
     if (green__cancel_due(s->current))
@@ -185,15 +203,15 @@ static ssize_t ring_once(struct green__sched *s, const struct io *o)
          * number may be another file by now. */
         if (green__fd_gen(p, o->fd) != gen)
             return -EBADF;
+        if ((size_t)o->fd < p->nfds && p->fds[o->fd].tty)
+            return ready_once(s, o);
         bool sock = !((size_t)o->fd < p->nfds && p->fds[o->fd].notsock);
         struct msghdr m;
         struct iovec one;
         struct green__call c = call_of(o, sock, &m, &one);
         ssize_t r = green__fd_call(s, o->fd, &c);
         if (r == -ENOTSOCK && sock) {
-            (void)green__poller_fd(p, o->fd);
-            if ((size_t)o->fd < p->nfds)
-                p->fds[o->fd].notsock = true;
+            learn_notsock(p, o->fd);
             continue;
         }
         if (r == -EINTR)
@@ -242,6 +260,13 @@ static ssize_t once(struct green__sched *s, const struct io *o)
         return read_nothing(s, o);
     if (s->poller.ops->start)
         return ring_once(s, o);
+    return ready_once(s, o);
+}
+
+/* once, by readiness: the call without blocking, and a wait for the fd
+ * when it would block. */
+static ssize_t ready_once(struct green__sched *s, const struct io *o)
+{
     int path = green__fd_path(s, o->fd, false);
     /* The last read of this TCP socket came back short, with no edge
      * since: this one would say EAGAIN, so wait first and spare it. */

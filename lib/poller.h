@@ -50,6 +50,8 @@ struct green__fd {
                                      it: kept registered between waits */
     bool notsock;                 /* a socket call said ENOTSOCK: the I/O
                                      calls use plain read and write */
+    bool tty;                     /* notsock, and a terminal: the I/O calls
+                                     wait for readiness, never by a ring */
     bool set_nonblock;            /* libgreen set O_NONBLOCK on it, and
                                      clears it again on release */
     bool tcp;                     /* a TCP socket libgreen made: a short

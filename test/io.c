@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <termios.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -1121,6 +1122,57 @@ GREEN_TEST(closed_fd_counts_completed_write)
     return NULL;
 }
 
+/* A terminal nobody reads: a write to it parks the thread until its
+ * deadline, as a pipe's does, and the others run meanwhile.  (Under uring
+ * the kernel made a ring's write to a tty in the submitting thread, and
+ * that OS thread blocked for good.) */
+static int pty_pair(int *master)
+{
+    *master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(*master, 0);
+    ck_assert_int_eq(grantpt(*master), 0);
+    ck_assert_int_eq(unlockpt(*master), 0);
+    int slave = open(ptsname(*master), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(slave, 0);
+    struct termios t;
+    ck_assert_int_eq(tcgetattr(slave, &t), 0);
+    cfmakeraw(&t);
+    ck_assert_int_eq(tcsetattr(slave, TCSANOW, &t), 0);
+    return slave;
+}
+
+static bool tty_other_ran;
+
+static void *mark_tty_other(void *arg)
+{
+    tty_other_ran = true;
+    return arg;
+}
+
+GREEN_TEST(tty_write_parks)
+{
+    (void)arg;
+    int master, slave = pty_pair(&master);
+    static char big[BIG];
+    green_t *t = green_spawn(mark_tty_other, NULL);
+    int64_t old = green_deadline(green_now() + 100);
+    ssize_t r = green_write(slave, big, sizeof big);
+    int err = errno;
+    green_deadline(old);
+    ck_assert(tty_other_ran);
+    ck_assert_int_lt(r, (ssize_t)sizeof big);  /* a partial count, or -1 */
+    ck_assert_int_eq(err, ETIMEDOUT);
+    /* What it wrote is there, and a read parks until more comes. */
+    char buf[16];
+    ck_assert_int_eq(green_read(master, buf, sizeof buf), sizeof buf);
+    ck_assert_int_eq(green_write(master, "x", 1), 1);
+    ck_assert_int_eq(green_read(slave, buf, sizeof buf), 1);
+    green_join(t, NULL);
+    close(slave);
+    close(master);
+    return NULL;
+}
+
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -1134,6 +1186,7 @@ Suite *io_suite(void)
     tcase_add_test(tc, shared_file_writes_do_not_overlap);
     tcase_add_test(tc, shared_file_reads_do_not_overlap);
     tcase_add_test(tc, shared_file_honours_lseek);
+    tcase_add_test(tc, tty_write_parks);
     tcase_add_test(tc, shared_file_appends_whole);
     tcase_add_test(tc, file_read_after_plain_close);
     tcase_add_test(tc, released_fd_keeps_completed_read);
