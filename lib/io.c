@@ -54,7 +54,16 @@ struct io {
     const struct sockaddr *to;    /* sendto's */
     socklen_t tolen;
     struct msghdr *msg;           /* recvmsg's and sendmsg's */
+    /* The fd's generation when the public call began: a call that goes on
+     * after a part (a write's rest) must not go on into a file that took
+     * the number after a close or release. */
+    unsigned gen;
 };
+
+static unsigned gen_of(struct green__sched *s, int fd)
+{
+    return green__fd_gen(&s->poller, fd);
+}
 
 static int events_of(const struct io *o)
 {
@@ -197,11 +206,10 @@ static ssize_t ring_once(struct green__sched *s, const struct io *o)
     if ((o->kind == READV || o->kind == WRITEV) && (o->iovcnt < 0 || o->iovcnt > IOV_MAX))
         return -EINVAL;
     struct green__poller *p = &s->poller;
-    unsigned gen = green__fd_gen(p, o->fd);
     for (;;) {
-        /* Closed or released while this thread was between two tries: the
-         * number may be another file by now. */
-        if (green__fd_gen(p, o->fd) != gen)
+        /* Closed or released since the public call began: the number may
+         * be another file by now. */
+        if (green__fd_gen(p, o->fd) != o->gen)
             return -EBADF;
         if ((size_t)o->fd < p->nfds && p->fds[o->fd].tty)
             return ready_once(s, o);
@@ -242,12 +250,15 @@ static bool reads_nothing(const struct io *o)
     return true;
 }
 
-/* A read of no bytes, made as the plain call, which does not block. */
+/* A read of no bytes, made as readv(2) of an empty vector: Linux returns
+ * 0 for one before it asks the file (a read(2) of 0 bytes from a blocking
+ * inotify fd would block), and EBADF for an fd not open for reading. */
 static ssize_t read_nothing(struct green__sched *s, const struct io *o)
 {
     if (green__cancel_due(s->current))
         return green__cancelled(s);
-    ssize_t r = plain(o);
+    struct iovec none = {o->buf, 0};
+    ssize_t r = readv(o->fd, &none, 1);
     return r < 0 ? -errno : r;
 }
 
@@ -301,7 +312,8 @@ ssize_t green_read(int fd, void *buf, size_t n)
     struct green__sched *s = green__cur;
     if (!s)
         return read(fd, buf, n);
-    return result(once(s, &(struct io){.kind = READ, .fd = fd, .buf = buf, .n = n}));
+    return result(once(s, &(struct io){.kind = READ, .fd = fd, .buf = buf, .n = n,
+                                       .gen = gen_of(s, fd)}));
 }
 
 ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt)
@@ -309,7 +321,7 @@ ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt)
     struct green__sched *s = green__cur;
     if (!s)
         return readv(fd, iov, iovcnt);
-    struct io o = {.kind = READV, .fd = fd, .iov = iov, .iovcnt = iovcnt};
+    struct io o = {.kind = READV, .fd = fd, .iov = iov, .iovcnt = iovcnt, .gen = gen_of(s, fd)};
     return result(once(s, &o));
 }
 
@@ -339,7 +351,7 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
     if (!s || (flags & MSG_DONTWAIT))
         return recvfrom(fd, buf, n, flags, addr, addrlen);
     struct io o = {.kind = RECVFROM, .fd = fd, .flags = flags, .buf = buf, .n = n,
-                   .addr = addr, .addrlen = addrlen};
+                   .addr = addr, .addrlen = addrlen, .gen = gen_of(s, fd)};
     return result(flags & MSG_WAITALL ? recv_all(s, &o) : once(s, &o));
 }
 
@@ -374,7 +386,8 @@ ssize_t green_write(int fd, const void *buf, size_t n)
     struct green__sched *s = green__cur;
     if (!s)
         return write(fd, buf, n);
-    return result(out_all(s, &(struct io){.kind = WRITE, .fd = fd, .buf = (void *)buf, .n = n}));
+    return result(out_all(s, &(struct io){.kind = WRITE, .fd = fd, .buf = (void *)buf, .n = n,
+                                          .gen = gen_of(s, fd)}));
 }
 
 ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
@@ -386,7 +399,7 @@ ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
     if (flags & MSG_DONTWAIT)
         return sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen);
     struct io o = {.kind = SENDTO, .fd = fd, .flags = flags, .buf = (void *)buf, .n = n,
-                   .to = addr, .tolen = addrlen};
+                   .to = addr, .tolen = addrlen, .gen = gen_of(s, fd)};
     return result(out_all(s, &o));
 }
 
@@ -408,12 +421,13 @@ static void iov_advance(const struct iovec *iov, int iovcnt, size_t r, int *i, s
     *off = r;
 }
 
-static ssize_t writev_all(struct green__sched *s, int fd, const struct iovec *iov, int iovcnt)
+static ssize_t writev_all(struct green__sched *s, int fd, const struct iovec *iov, int iovcnt,
+                          unsigned gen)
 {
     size_t done = 0, off = 0;
     int i = 0;
     do {
-        struct io o = {.kind = WRITEV, .fd = fd, .iov = iov + i, .iovcnt = iovcnt - i};
+        struct io o = {.kind = WRITEV, .fd = fd, .iov = iov + i, .iovcnt = iovcnt - i, .gen = gen};
         ssize_t r = once(s, &o);
         if (r < 0)
             return partial(done, r);
@@ -423,7 +437,7 @@ static ssize_t writev_all(struct green__sched *s, int fd, const struct iovec *io
             /* Finish the element writev stopped inside, then go on. */
             size_t rest = iov[i].iov_len - off;
             struct io w = {.kind = WRITE, .fd = fd,
-                           .buf = (char *)iov[i].iov_base + off, .n = rest};
+                           .buf = (char *)iov[i].iov_base + off, .n = rest, .gen = gen};
             ssize_t k = out_all(s, &w);
             if (k < 0)
                 return partial(done, k);
@@ -443,7 +457,7 @@ ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
     struct green__sched *s = green__cur;
     if (!s)
         return writev(fd, iov, iovcnt);
-    return result(writev_all(s, fd, iov, iovcnt));
+    return result(writev_all(s, fd, iov, iovcnt, gen_of(s, fd)));
 }
 
 /* Messages: recvmsg makes one successful call, as recvfrom does; sendmsg
@@ -458,10 +472,12 @@ ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags)
         return recvmsg(fd, msg, flags);
     if (!msg)
         return green__fail(EINVAL);
-    return result(once(s, &(struct io){.kind = RECVMSG, .fd = fd, .flags = flags, .msg = msg}));
+    return result(once(s, &(struct io){.kind = RECVMSG, .fd = fd, .flags = flags, .msg = msg,
+                                       .gen = gen_of(s, fd)}));
 }
 
-static ssize_t sendmsg_rest(struct green__sched *s, int fd, const struct msghdr *msg, size_t r)
+static ssize_t sendmsg_rest(struct green__sched *s, int fd, const struct msghdr *msg, size_t r,
+                            unsigned gen)
 {
     const struct iovec *iov = msg->msg_iov;
     int i = 0, n = (int)msg->msg_iovlen;
@@ -469,7 +485,8 @@ static ssize_t sendmsg_rest(struct green__sched *s, int fd, const struct msghdr 
     iov_advance(iov, n, r, &i, &off);
     if (i < n && off) {
         size_t rest = iov[i].iov_len - off;
-        struct io w = {.kind = WRITE, .fd = fd, .buf = (char *)iov[i].iov_base + off, .n = rest};
+        struct io w = {.kind = WRITE, .fd = fd, .buf = (char *)iov[i].iov_base + off, .n = rest,
+                       .gen = gen};
         ssize_t k = out_all(s, &w);
         if (k < 0)
             return partial(done, k);
@@ -480,7 +497,7 @@ static ssize_t sendmsg_rest(struct green__sched *s, int fd, const struct msghdr 
     }
     if (i == n)
         return (ssize_t)done;
-    ssize_t k = writev_all(s, fd, iov + i, n - i);
+    ssize_t k = writev_all(s, fd, iov + i, n - i, gen);
     return k < 0 ? partial(done, k) : (ssize_t)(done + (size_t)k);
 }
 
@@ -493,14 +510,15 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
         return sendmsg(fd, msg, flags | MSG_NOSIGNAL);
     if (!msg)
         return green__fail(EINVAL);
-    struct io o = {.kind = SENDMSG, .fd = fd, .flags = flags, .msg = (struct msghdr *)msg};
+    struct io o = {.kind = SENDMSG, .fd = fd, .flags = flags, .msg = (struct msghdr *)msg,
+                   .gen = gen_of(s, fd)};
     ssize_t r = once(s, &o);
     if (r < 0)
         return result(r);
     size_t total = 0;
     for (size_t i = 0; i < msg->msg_iovlen; i++)
         total += msg->msg_iov[i].iov_len;
-    return (size_t)r < total ? result(sendmsg_rest(s, fd, msg, (size_t)r)) : r;
+    return (size_t)r < total ? result(sendmsg_rest(s, fd, msg, (size_t)r, o.gen)) : r;
 }
 
 /* Connections: accept and connect have no per-call flag, so the socket

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "green.h"
@@ -497,6 +498,8 @@ static const struct green__waitop fd_ending_op = {
 static ssize_t make_call(struct green__sched *s, int fd, const struct green__call *c)
 {
     struct green__poller *p = &s->poller;
+    if (p->broken)
+        return -p->broken;  /* it broke while this thread waited its turn */
     struct green__fd *r = &p->fds[fd];
     struct fdwait w = {.wait = {&fd_call_op, s->current}, .fd = fd, .call = c};
     int err = p->ops->start(p, fd, c, &w);
@@ -520,18 +523,21 @@ static ssize_t make_call(struct green__sched *s, int fd, const struct green__cal
     return err != -EBADF && w.res != -ECANCELED && w.res != -EINTR ? w.res : err;
 }
 
-/* Turns: reads and writes at the position of a file that has one.
+/* Turns: reads and writes at the position of a regular file.
  *
  * read(2) and write(2) hold the position's lock, so two never start at
- * one place (POSIX 2.9.7).  The ring's calls do not, and an O_DIRECT call
- * that completes later does not even move the position; so under a
- * backend that makes the calls, those that move a file position are made
- * one at a time per fd, in the order they came, and libgreen keeps the
- * position itself: it reads it before the call, which it makes at that
- * offset, and moves it by what the call did after.  The program's own
- * lseek between calls is so honoured, and read(2) after green_read goes on
- * where it stopped.  A write to an O_APPEND file goes to the end
- * whatever the offset, so the kernel keeps that position. */
+ * one place (POSIX 2.9.7).  The ring's calls do not; so under a backend
+ * that makes the calls, those that move a regular file's position are made
+ * one at a time per fd, in the order they came, each waiting its turn in
+ * the fd's record.  The ring moves the position for a call it completes
+ * at once (a buffered read or write, or one an io-wq worker makes), but
+ * not for an O_DIRECT call that completes later: for those libgreen keeps
+ * the position itself, reading it before the call, which it makes at that
+ * offset, and moving it after.  Either way the program's own lseek between
+ * calls is honoured.  A write to an O_APPEND file goes to the end, where
+ * the kernel keeps the position.  A turn outlives a close or release of
+ * its fd: the call that holds it may still be in flight, and no later call
+ * on the number may overlap it. */
 
 struct turn {
     struct green__wait wait;
@@ -558,56 +564,54 @@ static const struct green__waitop turn_op = {
     .forgotten_after_fork = true,
 };
 
-/* Whether c moves fd's file position: a read or write at the position of
- * a file that has one, which lseek tells once per file.  errno is left as
- * it was. */
-static bool moves_position(struct green__fd *r, int fd, const struct green__call *c)
+/* Whether fd's calls move a position: a regular file's or a block
+ * device's (an eventfd's lseek succeeds too, but its reader and writer
+ * must not wait for each other). */
+static bool has_position(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* fd's file status flags when c moves its position, else -1.  Whether the
+ * file has a position is learnt once per file; the flags are asked each
+ * time, since O_DIRECT decides how the call is made, and a number closed
+ * with close(2) behind libgreen's back may be another file's now.  errno
+ * is left as it was. */
+static int position_flags(struct green__fd *r, int fd, const struct green__call *c)
 {
     if (c->kind != GREEN__CALL_READ && c->kind != GREEN__CALL_READV &&
         c->kind != GREEN__CALL_WRITE && c->kind != GREEN__CALL_WRITEV)
-        return false;
-    if (r->positioned == 0) {
-        int saved = errno, flags;
-        if (lseek(fd, 0, SEEK_CUR) >= 0 && (flags = fcntl(fd, F_GETFL)) >= 0) {
-            r->positioned = 1;
-            r->append = flags & O_APPEND;
-        } else if (errno == ESPIPE) {
-            r->positioned = -1;  /* a pipe, a tty, a socket */
-        }
-        errno = saved;           /* otherwise not open: the call will say */
-    }
-    return r->positioned > 0;
+        return -1;
+    int saved = errno;
+    if (r->positioned == 0)
+        r->positioned = has_position(fd) ? 1 : -1;
+    int flags = r->positioned > 0 ? fcntl(fd, F_GETFL) : -1;
+    errno = saved;  /* not open: the call will say so */
+    return flags;
 }
 
-/* Makes c at fd's file position, kept as the comment above says. */
-static ssize_t call_at_position(struct green__sched *s, int fd, const struct green__call *c)
-{
-    bool writes = c->kind == GREEN__CALL_WRITE || c->kind == GREEN__CALL_WRITEV;
-    if (writes && s->poller.fds[fd].append)
-        return make_call(s, fd, c);
-    off_t pos = lseek(fd, 0, SEEK_CUR);
-    if (pos < 0)
-        return -errno;
-    struct green__call at = *c;
-    at.at = true;
-    at.offset = pos;
-    unsigned gen = s->poller.fds[fd].gen;
-    ssize_t res = make_call(s, fd, &at);
-    /* Not after a close or release: the number may be another file's. */
-    if (res > 0 && s->poller.fds[fd].gen == gen)
-        (void)lseek(fd, pos + res, SEEK_SET);
-    return res;
-}
+static void give_turn(struct green__poller *p, int fd);
 
-/* Waits until no other call moves fd's position, and takes the turn:
- * 0, or -errno (ETIMEDOUT, ECANCELED, EBADF when fd was closed or released
- * meanwhile). */
+/* Takes fd's turn, waiting while another call holds it: 1; 0 when the fd
+ * needs none after all; or -errno (ETIMEDOUT, ECANCELED, EBADF when fd
+ * was closed or released meanwhile). */
 static int take_turn(struct green__sched *s, int fd)
 {
     struct green__poller *p = &s->poller;
     struct green__fd *r = &p->fds[fd];
     if (!r->turn_taken) {
         r->turn_taken = true;
+        return 1;
+    }
+    /* Before waiting, a look: a number closed with close(2) and reused
+     * leaves a stale record, which must not hold a socket's reader and
+     * writer apart. */
+    int saved = errno;
+    bool still = has_position(fd);
+    errno = saved;
+    if (!still) {
+        r->positioned = -1;
         return 0;
     }
     struct turn t = {.wait = {&turn_op, s->current}, .fd = fd};
@@ -616,21 +620,62 @@ static int take_turn(struct green__sched *s, int fd)
     int err = green__park(s, &t.wait, s->current->deadline, ETIMEDOUT);
     if (err < 0)
         return err;
-    /* Handed the turn, then closed before this thread ran. */
-    return p->fds[fd].gen == gen ? 0 : -EBADF;
+    if (p->fds[fd].gen != gen) {
+        give_turn(p, fd);  /* handed the turn, then closed before it ran */
+        return -EBADF;
+    }
+    return 1;
 }
 
-/* Hands the turn to the next call waiting for it, if the record is still
- * the one the turn was taken in (a close or release ended every turn). */
-static void give_turn(struct green__poller *p, int fd, unsigned gen)
+/* Hands fd's turn to the call waiting next, or lets it go. */
+static void give_turn(struct green__poller *p, int fd)
 {
     struct green__fd *r = &p->fds[fd];
-    if (r->gen != gen)
-        return;
     if (green__list_empty(&r->turns))
         r->turn_taken = false;
     else
         green__wake(green__container_of(r->turns.first, struct turn, node)->wait.thread, 0);
+}
+
+/* Whether fd is still the file st was taken of: the same after a
+ * release, another after a close that let the number be reused. */
+static bool same_file(int fd, const struct stat *st)
+{
+    int saved = errno;
+    struct stat now;
+    bool same = fstat(fd, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+    errno = saved;
+    return same;
+}
+
+/* An O_DIRECT call, made at the position libgreen keeps for it. */
+static ssize_t call_direct(struct green__sched *s, int fd, const struct green__call *c)
+{
+    struct stat st;
+    off_t pos = lseek(fd, 0, SEEK_CUR);
+    if (pos < 0 || fstat(fd, &st) < 0)
+        return -errno;
+    struct green__call at = *c;
+    at.at = true;
+    at.offset = pos;
+    unsigned gen = s->poller.fds[fd].gen;
+    ssize_t res = make_call(s, fd, &at);
+    if (res > 0 && (s->poller.fds[fd].gen == gen || same_file(fd, &st))) {
+        int saved = errno;
+        (void)lseek(fd, pos + res, SEEK_SET);
+        errno = saved;
+    }
+    return res;
+}
+
+/* Makes c, which moves fd's position, in its turn; flags are the file's. */
+static ssize_t call_in_turn(struct green__sched *s, int fd, const struct green__call *c,
+                            int flags)
+{
+    bool writes = c->kind == GREEN__CALL_WRITE || c->kind == GREEN__CALL_WRITEV;
+    if ((flags & O_DIRECT) && !(writes && (flags & O_APPEND)))
+        return call_direct(s, fd, c);
+    return make_call(s, fd, c);  /* the ring moves the position */
 }
 
 ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call *c)
@@ -642,14 +687,14 @@ ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call 
     if (!r)
         return -ENOMEM;
     r->owned = true;
-    if (!moves_position(r, fd, c))
+    int flags = position_flags(r, fd, c);
+    if (flags < 0)
         return make_call(s, fd, c);
-    int err = take_turn(s, fd);
-    if (err < 0)
-        return err;
-    unsigned gen = p->fds[fd].gen;
-    ssize_t res = call_at_position(s, fd, c);
-    give_turn(p, fd, gen);
+    int took = take_turn(s, fd);
+    if (took <= 0)
+        return took < 0 ? took : make_call(s, fd, c);
+    ssize_t res = call_in_turn(s, fd, c, flags);
+    give_turn(p, fd);
     return res;
 }
 
@@ -726,7 +771,8 @@ static void reset(struct green__poller *p, int fd, struct green__fd *r)
         p->ops->forget(p, fd, r);
     clear_unchecked(p, r);
     unsigned gen = r->gen + 1;
-    *r = (struct green__fd){.gen = gen};
+    bool taken = r->turn_taken;  /* its call may still be in flight */
+    *r = (struct green__fd){.gen = gen, .turn_taken = taken};
 }
 
 int green__poller_forget(struct green__poller *p, int fd)

@@ -70,10 +70,11 @@ struct green__fd {
     int64_t check_gap;
     /* Calls that move the file position (under a backend that makes the
      * calls) are made one at a time: see green__fd_call. */
-    signed char positioned;       /* 1: calls move a file position (lseek
-                                     works); -1: they do not; 0: not known */
-    bool append;                  /* positioned, and opened O_APPEND */
-    bool turn_taken;              /* such a call is in flight */
+    signed char positioned;       /* 1: calls move a file position (a
+                                     regular file, a block device); -1:
+                                     they do not; 0: not known */
+    bool turn_taken;              /* such a call is in flight (kept by a
+                                     close or release until it ends) */
     struct green__list turns;     /* the turn of each one waiting, in the
                                      order they came */
     int registered;               /* epoll: the events the kernel's set

@@ -247,6 +247,8 @@ int green__cancelled(struct green__sched *s)
 {
     runq_push(s, s->current);
     suspend(s);
+    if (s->watch.on)
+        green__watch_idle(&s->watch, false);  /* a yield is no stall */
     return -ECANCELED;
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <termios.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1173,6 +1175,79 @@ GREEN_TEST(tty_write_parks)
     return NULL;
 }
 
+/* A write cut short by a close goes no further, even when the number is
+ * another file's at once: under uring the kernel may complete part of the
+ * write (counted) before the close, and the rest must not go to the new
+ * file. */
+GREEN_TEST(closed_write_stops_at_the_number)
+{
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        int sv[2];
+        make_socketpair(sv);
+        make_socketpair(other);
+        struct kept k = {.fd = sv[0]};
+        green_t *x = green_spawn(park_reading_other, NULL);
+        green_t *t = green_spawn(write_kept, &k);
+        ck_assert_int_eq(green_wait(sv[1], GREEN_IN), GREEN_IN);  /* the writer filled it */
+        char sink[64 * 1024];
+        ck_assert_int_gt(recv(sv[1], sink, sizeof sink, MSG_DONTWAIT), 0);
+        cancel_other_then(x, sv[0], green_close);
+        int again[2];
+        make_socketpair(again);  /* the writer's number, most likely */
+        ck_assert_int_eq(green_join(t, NULL), 0);
+        ck_assert_int_eq(k.err, EBADF);
+        ck_assert_int_eq(recv(again[1], sink, sizeof sink, MSG_DONTWAIT), -1);
+        ck_assert_int_eq(errno, EAGAIN);
+        int fds[] = {sv[1], again[0], again[1], other[0], other[1]};
+        for (int i = 0; i < 5; i++)
+            close(fds[i]);
+    }
+    return NULL;
+}
+
+/* A read of no bytes from an inotify fd with nothing queued: read(2) of 0
+ * bytes would block there; this returns 0 at once. */
+GREEN_TEST(zero_length_read_of_inotify)
+{
+    (void)arg;
+    int fd = inotify_init1(IN_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    char c;
+    ck_assert_int_eq(green_read(fd, &c, 0), 0);
+    ck_assert_int_eq(green_readv(fd, NULL, 0), 0);
+    close(fd);
+    return NULL;
+}
+
+/* An eventfd's reader and writer do not wait for each other (its lseek
+ * succeeds, but it has no position to keep in order). */
+static void *read_counter(void *arg)
+{
+    uint64_t v = 0;
+    ck_assert_int_eq(green_read(*(int *)arg, &v, sizeof v), sizeof v);
+    return (void *)(uintptr_t)v;
+}
+
+GREEN_TEST(eventfd_reader_and_writer)
+{
+    (void)arg;
+    int fd = eventfd(0, EFD_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    uint64_t one = 1;
+    ck_assert_int_eq(green_write(fd, &one, sizeof one), sizeof one);  /* learnt: no socket */
+    ck_assert_int_eq(green_read(fd, &one, sizeof one), sizeof one);
+    green_t *r = green_spawn(read_counter, &fd);
+    green_yield();  /* the reader parks */
+    uint64_t seven = 7;
+    ck_assert_int_eq(green_write(fd, &seven, sizeof seven), sizeof seven);
+    void *got;
+    ck_assert_int_eq(green_join(r, &got), 0);
+    ck_assert_uint_eq((uintptr_t)got, 7);
+    close(fd);
+    return NULL;
+}
+
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -1191,6 +1266,9 @@ Suite *io_suite(void)
     tcase_add_test(tc, file_read_after_plain_close);
     tcase_add_test(tc, released_fd_keeps_completed_read);
     tcase_add_test(tc, closed_fd_counts_completed_write);
+    tcase_add_test(tc, closed_write_stops_at_the_number);
+    tcase_add_test(tc, zero_length_read_of_inotify);
+    tcase_add_test(tc, eventfd_reader_and_writer);
     tcase_add_test(tc, readv_writev_bad_count);
     tcase_add_test(tc, writev_partial_on_deadline);
     tcase_add_test(tc, write_partial_on_deadline);

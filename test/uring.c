@@ -403,6 +403,104 @@ URING_TEST(turn_handed_then_closed)
     return NULL;
 }
 
+/* A file closed with close(2) behind libgreen's back, its number taken by
+ * a socket: the record still says the number has a file position, but a
+ * reader parked on the socket does not keep a writer of it waiting. */
+static void *read_one_byte(void *arg)
+{
+    char c;
+    ck_assert_int_eq(green_read(*(int *)arg, &c, 1), 1);
+    return (void *)(intptr_t)c;
+}
+
+URING_TEST(stale_file_number_takes_no_turn)
+{
+    (void)arg;
+    int fd = turn_file(), sv[2];
+    make_socketpair(sv);
+    close(fd);
+    ck_assert_int_eq(dup2(sv[0], fd), fd);  /* the file's number, now a socket */
+    close(sv[0]);
+    sv[0] = fd;
+    green_t *r = green_spawn(read_one_byte, &sv[0]);
+    green_yield();  /* the reader parks */
+    ck_assert_int_eq(green_write(sv[0], "x", 1), 1);
+    ck_assert_int_eq(write(sv[1], "y", 1), 1);
+    void *got;
+    ck_assert_int_eq(green_join(r, &got), 0);
+    ck_assert_int_eq((intptr_t)got, 'y');
+    char c;
+    ck_assert_int_eq(read(sv[1], &c, 1), 1);
+    ck_assert_int_eq(c, 'x');
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* An O_DIRECT read in flight when its fd is released keeps its turn: a
+ * read made on the fd after the release waits for it to end, and the two
+ * read two different blocks (the position the first moved). */
+enum { BLOCK = 4096 };
+
+struct block_read {
+    int fd;
+    ssize_t r;
+    int err;
+    unsigned char *buf;
+};
+
+static void *read_block(void *arg)
+{
+    struct block_read *b = arg;
+    b->r = green_read(b->fd, b->buf, BLOCK);
+    b->err = errno;
+    return NULL;
+}
+
+URING_TEST(released_turn_is_kept)
+{
+    (void)arg;
+    char path[] = "/tmp/green-direct-XXXXXX";
+    int w = mkstemp(path);
+    ck_assert_int_ge(w, 0);
+    unsigned char *buf;
+    ck_assert_int_eq(posix_memalign((void **)&buf, BLOCK, 2 * BLOCK), 0);
+    memset(buf, 'a', BLOCK);
+    memset(buf + BLOCK, 'b', BLOCK);
+    ck_assert_int_eq(write(w, buf, 2 * BLOCK), 2 * BLOCK);
+    ck_assert_int_eq(fsync(w), 0);
+    int fd = open(path, O_RDONLY | O_DIRECT);
+    unlink(path);
+    close(w);
+    if (fd < 0) {  /* a file system without O_DIRECT: nothing to check */
+        free(buf);
+        return NULL;
+    }
+    struct block_read a = {fd, 0, 0, buf}, b = {fd, 0, 0, buf + BLOCK};
+    /* The first read learns that fd is no socket; the next are reads at
+     * the position. */
+    ck_assert_int_eq(green_read(fd, buf, BLOCK), BLOCK);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    green_t *ta = green_spawn(read_block, &a);
+    green_yield();  /* a's read is in flight */
+    ck_assert_int_eq(green_fd_release(fd), 0);
+    green_t *tb = green_spawn(read_block, &b);
+    green_join(ta, NULL);
+    green_join(tb, NULL);
+    ck_assert_int_eq(b.r, BLOCK);
+    if (a.r == BLOCK) {  /* a's read completed before the release took */
+        ck_assert_int_eq(a.buf[0], 'a');
+        ck_assert_int_eq(b.buf[0], 'b');
+        ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 2 * BLOCK);
+    } else {
+        ck_assert_int_eq(a.err, EBADF);
+        ck_assert_int_eq(b.buf[0], 'a');
+    }
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
 Suite *uring_suite(void)
 {
     Suite *s = suite_create("uring");
@@ -419,6 +517,8 @@ Suite *uring_suite(void)
     tcase_add_test(tc, turn_ends_by_deadline_and_cancel);
     tcase_add_test(tc, turn_ends_by_close);
     tcase_add_test(tc, turn_handed_then_closed);
+    tcase_add_test(tc, stale_file_number_takes_no_turn);
+    tcase_add_test(tc, released_turn_is_kept);
     suite_add_tcase(s, tc);
     return s;
 }
