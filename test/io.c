@@ -962,16 +962,19 @@ GREEN_TEST(shared_file_reads_do_not_overlap)
     return NULL;
 }
 
-/* Writers of an O_APPEND file: each record goes to the end, whole. */
+/* Writers of an O_APPEND file, with O_DIRECT and without: each record
+ * goes to the end, whole. */
 GREEN_TEST(shared_file_appends_whole)
 {
     (void)arg;
-    struct shared_file f = {.fd = temp_file(false)};
-    ck_assert_int_eq(fcntl(f.fd, F_SETFL, fcntl(f.fd, F_GETFL) | O_APPEND), 0);
-    pool_write(&f);
-    count_records(&f);
-    check_each_once(&f);
-    close(f.fd);
+    for (int direct = 0; direct < 2; direct++) {
+        struct shared_file f = {.fd = temp_file(direct)};
+        ck_assert_int_eq(fcntl(f.fd, F_SETFL, fcntl(f.fd, F_GETFL) | O_APPEND), 0);
+        pool_write(&f);
+        count_records(&f);
+        check_each_once(&f);
+        close(f.fd);
+    }
     return NULL;
 }
 

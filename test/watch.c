@@ -106,6 +106,14 @@ static void *parks_often(void *arg)
         spin_for(1);
         green_yield();
     }
+    /* Cancelled, and alone: a call that fails with ECANCELED yields as
+     * green_yield does, and is no stall either. */
+    green_cancel(green_self());
+    for (int i = 0; i < 150; i++) {
+        spin_for(1);
+        ck_assert_int_eq(green_sleep(1), -1);
+    }
+    green_shield(1);
     green_sleep(150);  /* everyone idle */
     return NULL;
 }
