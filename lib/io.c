@@ -10,8 +10,9 @@
  * call on an fd made non-blocking.  Under a backend that makes the calls
  * itself (uring), each call is handed to it instead, and the thread parks
  * until it completes (green__fd_call): no fd is made non-blocking, and a
- * regular file's read parks too.  Outside green_run every call is the
- * plain POSIX call.
+ * regular file's read parks too; only a terminal's calls wait for
+ * readiness there as well (ring_once says why).  Outside green_run every
+ * call is the plain POSIX call.
  *
  * Inside, functions return -errno; the public calls convert once.
  */
