@@ -53,7 +53,7 @@ FAULT_CFLAGS  = $(if $(FAULTS),-DGREEN_FAULTS)
 BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) $(FAULT_CFLAGS)
 LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS) $(STACK_CLASH)
 
-LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
+LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c lib/engine.c lib/engine_ring.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
           lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c lib/sys.c lib/version.c \
@@ -61,7 +61,7 @@ LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c \
           $(if $(FAULTS),lib/fault.c)
 # epoll and io_uring are Linux's; elsewhere poll(2) is the only poller.
 ifeq ($(shell uname -s),Linux)
-LIB_SRC += lib/poller_epoll.c lib/poller_uring.c
+LIB_SRC += lib/poller_epoll.c lib/poller_uring.c lib/ring.c
 POLLER_CFLAGS = -DGREEN_HAVE_EPOLL
 POLLERS = epoll poll uring
 else

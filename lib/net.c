@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "net.h"
 #include "offload.h"
 #include "sched.h"
@@ -183,11 +184,10 @@ static int open_socket(int family, int type, int protocol)
     int fd = socket(family, type | SOCK_CLOEXEC | (s ? SOCK_NONBLOCK : 0), protocol);
     if (fd < 0)
         return -errno;
+    bool tcp = (family == AF_INET || family == AF_INET6) && type == SOCK_STREAM &&
+               (protocol == 0 || protocol == IPPROTO_TCP);
     if (s)
-        green__poller_fresh(&s->poller, fd);
-    if (s && (family == AF_INET || family == AF_INET6) && type == SOCK_STREAM &&
-        (protocol == 0 || protocol == IPPROTO_TCP))
-        green__poller_tcp(&s->poller, fd);
+        green__engine_fresh(s, fd, tcp);
     return fd;
 }
 

@@ -1,20 +1,18 @@
 /*
- * The generic part of the poller: the fd table, the waiter lists, the
- * interest bookkeeping that every backend shares, and the fd's life (see
- * poller.h).
+ * The generic part of the poller: the fd table, the three waits on an fd
+ * (for readiness, for a call a backend makes, for a turn at the file
+ * position), the interest bookkeeping that every backend shares, the
+ * sweep for stale registrations, and the fd's life (see poller.h).
  */
 #include "poller.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "green.h"
-#include "sanitizer.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
@@ -38,7 +36,7 @@ struct fdwait {
                                   0 for a call, which only a close ends */
     int revents;               /* what woke it */
     /* A call's: */
-    const struct green__call *call;
+    struct green__call *call;
     struct green__node in_calls;  /* in the poller's calls */
     int res;                   /* its result, once done */
     bool done;
@@ -91,7 +89,7 @@ int green__poller_init(struct green__poller *p)
         return -EINVAL;
     int err = p->ops->init(p);
 #ifdef GREEN_HAVE_EPOLL
-    if (err < 0 && p->ops == &green__poller_uring) {
+    if (err < 0 && p->ops == &green__poller_uring) {  /* the one fallback */
         p->fell_back = p->ops->name;
         p->ops = &green__poller_epoll;
         err = p->ops->init(p);
@@ -223,10 +221,8 @@ static bool sweep(struct green__poller *p, int64_t now)
                 woke = true;
                 continue;
             }
-            if (found == 1) {  /* another file under the number */
-                r->tcp = r->drained = false;
-                r->positioned = 0;
-            }
+            if (found == 1)  /* another file under the number */
+                r->file = (struct green__file){0};
             r->check_gap = r->check_gap * GAP_GROWTH < GAP_MAX_MS
                          ? r->check_gap * GAP_GROWTH : GAP_MAX_MS;
             r->check_at = now + r->check_gap;
@@ -436,10 +432,7 @@ void green__poller_ready(struct green__poller *p, int fd, int revents)
     }
     struct green__fd *r = &p->fds[fd];
     r->handed &= ~revents;
-    if (revents & (GREEN_IN | GREEN__ERR))
-        r->drained = false;
-    if (revents & GREEN__UNHINT)
-        r->tcp = false;  /* for good: a short read no longer proves anything */
+    green__file_ready(&r->file, revents & (GREEN_IN | GREEN__ERR), revents & GREEN__UNHINT);
     if (p->ops->edge_triggered) {
         /* Keep the edges no waiter is here to take. */
         int ready = revents & GREEN__ERR ? GREEN_IN | GREEN_OUT : revents;
@@ -474,8 +467,7 @@ static void call_unlink(struct green__wait *wait)
 static void call_describe(const struct green__wait *wait, char *buf, size_t n)
 {
     const struct fdwait *w = green__container_of(wait, struct fdwait, wait);
-    enum green__call_kind k = w->call->kind;
-    bool in = k < GREEN__CALL_WRITE || k == GREEN__CALL_ACCEPT;
+    bool in = green__call_reads(w->call->kind);
     snprintf(buf, n, "fd %d %s%s", w->fd, in ? "read" : "write",
              wait->op->unlink ? "" : ", ending");
 }
@@ -494,15 +486,17 @@ static const struct green__waitop fd_ending_op = {
     .forgotten_after_fork = true,
 };
 
-/* Makes c on fd and waits for its end: see green__fd_call. */
-static ssize_t make_call(struct green__sched *s, int fd, const struct green__call *c)
+ssize_t green__fd_call(struct green__sched *s, struct green__call *c)
 {
     struct green__poller *p = &s->poller;
     if (p->broken)
-        return -p->broken;  /* it broke while this thread waited its turn */
-    struct green__fd *r = &p->fds[fd];
-    struct fdwait w = {.wait = {&fd_call_op, s->current}, .fd = fd, .call = c};
-    int err = p->ops->start(p, fd, c, &w);
+        return -p->broken;
+    struct green__fd *r = green__poller_fd(p, c->fd);
+    if (!r)
+        return -ENOMEM;
+    r->owned = true;
+    struct fdwait w = {.wait = {&fd_call_op, s->current}, .fd = c->fd, .call = c};
+    int err = p->ops->start(p, c, &w);
     if (err < 0)
         return err;
     p->ncalls++;
@@ -523,21 +517,10 @@ static ssize_t make_call(struct green__sched *s, int fd, const struct green__cal
     return err != -EBADF && w.res != -ECANCELED && w.res != -EINTR ? w.res : err;
 }
 
-/* Turns: reads and writes at the position of a regular file.
- *
- * read(2) and write(2) hold the position's lock, so two never start at
- * one place (POSIX 2.9.7).  The ring's calls do not; so under a backend
- * that makes the calls, those that move a regular file's position are made
- * one at a time per fd, in the order they came, each waiting its turn in
- * the fd's record.  The ring moves the position for a call it completes
- * at once (a buffered read or write, or one an io-wq worker makes), but
- * not for an O_DIRECT call that completes later: for those libgreen keeps
- * the position itself, reading it before the call, which it makes at that
- * offset, and moving it after.  Either way the program's own lseek between
- * calls is honoured.  A write to an O_APPEND file goes to the end, where
- * the kernel keeps the position.  A turn outlives a close or release of
- * its fd: the call that holds it may still be in flight, and no later call
- * on the number may overlap it. */
+/* Turns: one call at a time at a file position (engine_ring.c says when
+ * and why).  A turn outlives a close or release of its fd: the call that
+ * holds it may still be in flight, and no later call on the number may
+ * overlap it. */
 
 struct turn {
     struct green__wait wait;
@@ -564,54 +547,12 @@ static const struct green__waitop turn_op = {
     .forgotten_after_fork = true,
 };
 
-/* Whether fd's calls move a position: a regular file's or a block
- * device's (an eventfd's lseek succeeds too, but its reader and writer
- * must not wait for each other). */
-static bool has_position(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-}
-
-/* fd's file status flags when c moves its position, else -1.  Whether the
- * file has a position is learnt once per file; the flags are asked each
- * time, since O_DIRECT decides how the call is made, and a number closed
- * with close(2) behind libgreen's back may be another file's now.  errno
- * is left as it was. */
-static int position_flags(struct green__fd *r, int fd, const struct green__call *c)
-{
-    if (c->kind != GREEN__CALL_READ && c->kind != GREEN__CALL_READV &&
-        c->kind != GREEN__CALL_WRITE && c->kind != GREEN__CALL_WRITEV)
-        return -1;
-    int saved = errno;
-    if (r->positioned == 0)
-        r->positioned = has_position(fd) ? 1 : -1;
-    int flags = r->positioned > 0 ? fcntl(fd, F_GETFL) : -1;
-    errno = saved;  /* not open: the call will say so */
-    return flags;
-}
-
-static void give_turn(struct green__poller *p, int fd);
-
-/* Takes fd's turn, waiting while another call holds it: 1; 0 when the fd
- * needs none after all; or -errno (ETIMEDOUT, ECANCELED, EBADF when fd
- * was closed or released meanwhile). */
-static int take_turn(struct green__sched *s, int fd)
+int green__fd_take_turn(struct green__sched *s, int fd)
 {
     struct green__poller *p = &s->poller;
     struct green__fd *r = &p->fds[fd];
     if (!r->turn_taken) {
         r->turn_taken = true;
-        return 1;
-    }
-    /* Before waiting, a look: a number closed with close(2) and reused
-     * leaves a stale record, which must not hold a socket's reader and
-     * writer apart. */
-    int saved = errno;
-    bool still = has_position(fd);
-    errno = saved;
-    if (!still) {
-        r->positioned = -1;
         return 0;
     }
     struct turn t = {.wait = {&turn_op, s->current}, .fd = fd};
@@ -621,14 +562,13 @@ static int take_turn(struct green__sched *s, int fd)
     if (err < 0)
         return err;
     if (p->fds[fd].gen != gen) {
-        give_turn(p, fd);  /* handed the turn, then closed before it ran */
+        green__fd_give_turn(p, fd);  /* handed the turn, then closed before it ran */
         return -EBADF;
     }
-    return 1;
+    return 0;
 }
 
-/* Hands fd's turn to the call waiting next, or lets it go. */
-static void give_turn(struct green__poller *p, int fd)
+void green__fd_give_turn(struct green__poller *p, int fd)
 {
     struct green__fd *r = &p->fds[fd];
     if (green__list_empty(&r->turns))
@@ -637,119 +577,14 @@ static void give_turn(struct green__poller *p, int fd)
         green__wake(green__container_of(r->turns.first, struct turn, node)->wait.thread, 0);
 }
 
-/* Whether fd is still the file st was taken of: the same after a
- * release, another after a close that let the number be reused. */
-static bool same_file(int fd, const struct stat *st)
+struct green__call *green__poller_call(void *token)
 {
-    int saved = errno;
-    struct stat now;
-    bool same = fstat(fd, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
-    errno = saved;
-    return same;
+    return ((struct fdwait *)token)->call;
 }
-
-/* An O_DIRECT call, made at the position libgreen keeps for it. */
-static ssize_t call_direct(struct green__sched *s, int fd, const struct green__call *c)
-{
-    struct stat st;
-    off_t pos = lseek(fd, 0, SEEK_CUR);
-    if (pos < 0 || fstat(fd, &st) < 0)
-        return -errno;
-    struct green__call at = *c;
-    at.at = true;
-    at.offset = pos;
-    unsigned gen = s->poller.fds[fd].gen;
-    ssize_t res = make_call(s, fd, &at);
-    if (res > 0 && (s->poller.fds[fd].gen == gen || same_file(fd, &st))) {
-        int saved = errno;
-        (void)lseek(fd, pos + res, SEEK_SET);
-        errno = saved;
-    }
-    return res;
-}
-
-/* Makes c, which moves fd's position, in its turn; flags are the file's. */
-static ssize_t call_in_turn(struct green__sched *s, int fd, const struct green__call *c,
-                            int flags)
-{
-    bool writes = c->kind == GREEN__CALL_WRITE || c->kind == GREEN__CALL_WRITEV;
-    if ((flags & O_DIRECT) && !(writes && (flags & O_APPEND)))
-        return call_direct(s, fd, c);
-    return make_call(s, fd, c);  /* the ring moves the position */
-}
-
-ssize_t green__fd_call(struct green__sched *s, int fd, const struct green__call *c)
-{
-    struct green__poller *p = &s->poller;
-    if (p->broken)
-        return -p->broken;
-    struct green__fd *r = green__poller_fd(p, fd);
-    if (!r)
-        return -ENOMEM;
-    r->owned = true;
-    int flags = position_flags(r, fd, c);
-    if (flags < 0)
-        return make_call(s, fd, c);
-    int took = take_turn(s, fd);
-    if (took <= 0)
-        return took < 0 ? took : make_call(s, fd, c);
-    ssize_t res = call_in_turn(s, fd, c, flags);
-    give_turn(p, fd);
-    return res;
-}
-
-/* Under Valgrind: what the kernel wrote for a completed call, which
- * memcheck did not see, is defined now.  make valgrind runs it; coverage,
- * which runs without Valgrind, cannot. */
-/* GCOVR_EXCL_START */
-static void iov_defined(const struct iovec *iov, size_t n, size_t bytes)
-{
-    for (size_t i = 0; i < n && bytes > 0; i++) {
-        size_t k = iov[i].iov_len < bytes ? iov[i].iov_len : bytes;
-        green__vg_defined(iov[i].iov_base, k);
-        bytes -= k;
-    }
-}
-
-/* GCOVR_EXCL_STOP */
-
-static void call_wrote(const struct green__call *c, int res)
-{
-    if (res < 0 || !green__vg_running())
-        return;
-    /* GCOVR_EXCL_START */
-    const struct msghdr *m = c->ptr;
-    switch (c->kind) {
-    case GREEN__CALL_READ: case GREEN__CALL_RECV:
-        green__vg_defined(c->ptr, (size_t)res);
-        break;
-    case GREEN__CALL_READV:
-        iov_defined(c->ptr, c->n, (size_t)res);
-        break;
-    case GREEN__CALL_RECVMSG:
-        iov_defined(m->msg_iov, m->msg_iovlen, (size_t)res);
-        green__vg_defined(m, sizeof *m);
-        if (m->msg_name)
-            green__vg_defined(m->msg_name, m->msg_namelen);
-        if (m->msg_control)
-            green__vg_defined(m->msg_control, m->msg_controllen);
-        break;
-    case GREEN__CALL_ACCEPT:
-        if (c->addrlen) {
-            green__vg_defined(c->addrlen, sizeof(socklen_t));
-            green__vg_defined(c->ptr, *(socklen_t *)c->addrlen);
-        }
-        break;
-    default:
-        break;
-    }
-}
-/* GCOVR_EXCL_STOP */
 
 void green__poller_done(struct green__poller *p, void *token, int res)
 {
     struct fdwait *w = token;
-    call_wrote(w->call, res);
     w->res = res;
     w->done = true;
     p->ncalls--;
@@ -767,8 +602,7 @@ static void reset(struct green__poller *p, int fd, struct green__fd *r)
         green__poller_ready(p, fd, GREEN__NVAL);
     while (!green__list_empty(&r->turns))  /* each wake unlinks one */
         green__wake(green__container_of(r->turns.first, struct turn, node)->wait.thread, EBADF);
-    if (r->registered || r->pollpos)
-        p->ops->forget(p, fd, r);
+    p->ops->forget(p, fd, r);
     clear_unchecked(p, r);
     unsigned gen = r->gen + 1;
     bool taken = r->turn_taken;  /* its call may still be in flight */
@@ -784,41 +618,19 @@ int green__poller_forget(struct green__poller *p, int fd)
     return 0;
 }
 
-void green__poller_fresh(struct green__poller *p, int fd)
+struct green__fd *green__poller_fresh(struct green__poller *p, int fd)
 {
     struct green__fd *r = green__poller_fd(p, fd);
-    if (!r)
-        return;  /* not owned, then: it is registered only while waited on */
-    reset(p, fd, r);
-    r->owned = true;
-}
-
-void green__poller_tcp(struct green__poller *p, int fd)
-{
-    if ((size_t)fd < p->nfds)
-        p->fds[fd].tcp = true;
-}
-
-int green__poller_adopt(struct green__poller *p, int fd)
-{
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0)
-        return -errno;
-    struct green__fd *r = green__poller_fd(p, fd);
-    if (!r)
-        return -ENOMEM;
-    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        return -errno;
-    reset(p, fd, r);
-    r->owned = true;
-    r->set_nonblock = !(flags & O_NONBLOCK);
-    return 0;
+    if (r) {
+        reset(p, fd, r);
+        r->owned = true;
+    }
+    return r;
 }
 
 int green__poller_wakefd(struct green__poller *p, int fd)
 {
-    green__poller_fresh(p, fd);  /* owned: epoll keeps it registered */
-    struct green__fd *r = green__poller_fd(p, fd);
+    struct green__fd *r = green__poller_fresh(p, fd);  /* owned: epoll keeps it registered */
     if (!r)
         return -ENOMEM;
     int err = p->ops->set(p, fd, r, GREEN_IN);
@@ -847,45 +659,4 @@ int green__poller_after_fork(struct green__poller *p)
     if (err < 0)
         p->broken = -err;
     return err;
-}
-
-/* The path of the I/O calls. */
-
-/* Makes fd non-blocking, checking the flag every time: a flag remembered
- * could be an earlier file's.  0 or -errno. */
-static int make_nonblocking(struct green__fd *r, int fd)
-{
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0)
-        return -errno;
-    if (flags & O_NONBLOCK)
-        return 0;
-    if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        return -errno;
-    if (r)
-        r->set_nonblock = true;
-    return 0;
-}
-
-int green__fd_path(struct green__sched *s, int fd, bool plain)
-{
-    if (green__cancel_due(s->current))
-        return green__cancelled(s);
-    if (fd < 0)
-        return -EBADF;
-    struct green__fd *r = green__poller_fd(&s->poller, fd);
-    if (r)
-        r->owned = true;  /* without a record it is watched only while waited on */
-    if (!plain && !(r && r->notsock))
-        return GREEN__PATH_SOCKET;
-    int err = make_nonblocking(r, fd);
-    return err < 0 ? err : GREEN__PATH_PLAIN;
-}
-
-int green__fd_notsock(struct green__sched *s, int fd)
-{
-    struct green__fd *r = green__poller_fd(&s->poller, fd);
-    if (r)
-        r->notsock = true;
-    return green__fd_path(s, fd, true);
 }

@@ -63,7 +63,7 @@ static int ep_reserve(struct green__poller *p, size_t n)
  * drained hint (GREEN__UNHINT). */
 static uint32_t to_epoll(int events, const struct green__fd *r)
 {
-    return (events & GREEN_IN ? EPOLLIN | EPOLLRDHUP | (r->tcp ? EPOLLPRI : 0) : 0) |
+    return (events & GREEN_IN ? EPOLLIN | EPOLLRDHUP | (r->file.tcp ? EPOLLPRI : 0) : 0) |
            (events & GREEN_OUT ? EPOLLOUT : 0) | EPOLLET;
 }
 
@@ -93,13 +93,13 @@ static int del(struct green__poller *p, int fd, struct green__fd *r)
     struct epollset *es = p->impl;
     p->syscalls++;
     int err = epoll_ctl(es->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
-    r->registered = 0;
+    r->backend.epoll_registered = 0;
     return err == -EBADF || err == -ENOENT ? 0 : err;
 }
 
 static int ep_set(struct green__poller *p, int fd, struct green__fd *r, int events)
 {
-    int held = r->registered;
+    int held = r->backend.epoll_registered;
     int want = r->owned ? held | events : events;
     if (want == held)
         return 0;
@@ -107,13 +107,13 @@ static int ep_set(struct green__poller *p, int fd, struct green__fd *r, int even
         return del(p, fd, r);
     int err = ctl(p, held ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, r, want);
     if (err == 0)
-        r->registered = want;
+        r->backend.epoll_registered = want;
     return err;
 }
 
 static void ep_forget(struct green__poller *p, int fd, struct green__fd *r)
 {
-    if (r->registered)
+    if (r->backend.epoll_registered)
         (void)del(p, fd, r);
 }
 
@@ -123,7 +123,7 @@ static void ep_forget(struct green__poller *p, int fd, struct green__fd *r)
 static int ep_check(struct green__poller *p, int fd, struct green__fd *r)
 {
     struct epollset *es = p->impl;
-    struct epoll_event ev = {.events = to_epoll(r->registered, r), .data.fd = fd};
+    struct epoll_event ev = {.events = to_epoll(r->backend.epoll_registered, r), .data.fd = fd};
     p->syscalls++;
     if (epoll_ctl(es->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
         return 1;

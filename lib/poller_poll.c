@@ -65,33 +65,35 @@ static int from_poll(short revents)
            (revents & POLLNVAL ? GREEN__NVAL : 0);
 }
 
-/* Takes fd's entry out of the array, swapping the last entry into the
- * hole. */
+/* Takes fd's entry, if it has one, out of the array, swapping the last
+ * entry into the hole. */
 static void pp_forget(struct green__poller *p, int fd, struct green__fd *r)
 {
     struct pollset *ps = p->impl;
     (void)fd;
+    if (r->backend.poll_pos == 0)
+        return;
     struct pollfd last = ps->pfd[--ps->n];
-    if ((size_t)r->pollpos != ps->n + 1) {
-        ps->pfd[r->pollpos - 1] = last;
-        p->fds[last.fd].pollpos = r->pollpos;
+    if ((size_t)r->backend.poll_pos != ps->n + 1) {
+        ps->pfd[r->backend.poll_pos - 1] = last;
+        p->fds[last.fd].backend.poll_pos = r->backend.poll_pos;
     }
-    r->pollpos = 0;
+    r->backend.poll_pos = 0;
 }
 
 static int pp_set(struct green__poller *p, int fd, struct green__fd *r, int events)
 {
     struct pollset *ps = p->impl;
-    if (r->pollpos == 0) {
+    if (r->backend.poll_pos == 0) {
         /* A waiter per fd at the most has been reserved, so there is room. */
         if (ps->n == ps->cap && pp_reserve(p, ps->n + 1) < 0)
             return -ENOMEM;
         ps->pfd[ps->n++] = (struct pollfd){.fd = fd, .events = to_poll(events)};
-        r->pollpos = (int)ps->n;
+        r->backend.poll_pos = (int)ps->n;
     } else if (events == 0) {
         pp_forget(p, fd, r);
     } else {
-        ps->pfd[r->pollpos - 1].events = to_poll(events);
+        ps->pfd[r->backend.poll_pos - 1].events = to_poll(events);
     }
     return 0;
 }

@@ -433,7 +433,7 @@ GREEN_TEST(plain_close_of_drained_tcp_then_socket)
     green_t *t = green_spawn(write_later, &cli);
     ck_assert_int_eq(green_read(srv, buf, sizeof buf), 1);  /* parks: registered */
     green_join(t, NULL);
-    ck_assert(green__cur->poller.fds[srv].drained);
+    ck_assert(green__cur->poller.fds[srv].file.drained);
     close(srv);
     int peer, fd = new_file_at(srv, 's', &peer);
     green_deadline(green_now() + 3000);
@@ -444,7 +444,7 @@ GREEN_TEST(plain_close_of_drained_tcp_then_socket)
     /* poll(2) is told every fd at every wait: nothing to sweep, and a
      * level wait is safe whatever the hint says. */
     if (green__cur->poller.ops->check)
-        ck_assert(!green__cur->poller.fds[fd].tcp);
+        ck_assert(!green__cur->poller.fds[fd].file.tcp);
     green_close(fd);
     close(peer);
     green_close(cli);
@@ -657,7 +657,7 @@ GREEN_TEST(wakefd_failure_leaves_no_record)
     ck_assert_int_eq(green__poller_wakefd(&green__cur->poller, fd), -EPERM);
     ck_assert_int_eq(green__cur->poller.wakefd, -1);
     const struct green__fd *r = &green__cur->poller.fds[fd];
-    ck_assert(!r->owned && r->registered == 0 && r->events == 0);
+    ck_assert(!r->owned && r->backend.epoll_registered == 0 && r->events == 0);
     fclose(f);
     int peer, p = new_file_at(fd, 'p', &peer);
     green_t *t = green_spawn(write_later, &peer);

@@ -19,6 +19,7 @@ GREEN_SUITE(signal)
 GREEN_SUITE(queue)
 GREEN_SUITE(watch)
 #ifdef __linux__
+GREEN_SUITE(ring)
 GREEN_SUITE(uring)
 #endif
 #ifdef GREEN_FAULTS

@@ -1,0 +1,275 @@
+/*
+ * The I/O engine's entry, its readiness path, and the facts about a file
+ * (engine.h).
+ *
+ * By readiness, a call is made without blocking and parks only when it
+ * would block (EAGAIN), until the poller reports the fd ready; then it is
+ * made again.  On a socket it is the socket call with MSG_DONTWAIT, which
+ * needs no flag on the file and so cannot be fooled by a number that was
+ * closed and reused behind libgreen's back; on anything else (and for
+ * accept and connect, which have no such flag) it is the plain call on an
+ * fd made non-blocking.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "sched.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
+
+enum path { SOCKET, PLAIN };
+
+/* The entry. */
+
+/* Whether c is a read of no bytes: read(2) and readv(2) return 0 for one
+ * at once, but recv(2) and the ring's recv wait for data first. */
+static bool reads_nothing(const struct green__call *c)
+{
+    if (c->kind == GREEN__READ)
+        return c->n == 0;
+    if (c->kind != GREEN__READV || c->iovcnt < 0 || c->iovcnt > IOV_MAX)
+        return false;
+    for (int i = 0; i < c->iovcnt; i++)
+        if (c->iov[i].iov_len)
+            return false;
+    return true;
+}
+
+/* A read of no bytes, made as readv(2) of an empty vector: Linux returns
+ * 0 for one before it asks the file (a read(2) of 0 bytes from a blocking
+ * inotify fd would block), and EBADF for an fd not open for reading. */
+static ssize_t read_nothing(const struct green__call *c)
+{
+    struct iovec none = {c->buf, 0};
+    ssize_t r = readv(c->fd, &none, 1);
+    return r < 0 ? -errno : r;
+}
+
+/* Whether the ring makes c: under a backend that makes calls, for every
+ * file but a terminal (engine_ring.c says why). */
+static bool by_ring(struct green__sched *s, const struct green__call *c)
+{
+    const struct green__fd *r = green__poller_has(&s->poller, c->fd);
+    return s->poller.ops->start && !(r && r->file.tty);
+}
+
+/* An accepted socket is libgreen's, and TCP if its listener is. */
+static int accepted(struct green__sched *s, int listener, int fd)
+{
+    const struct green__fd *l = green__poller_has(&s->poller, listener);
+    green__engine_fresh(s, fd, l && l->file.tcp);
+    return fd;
+}
+
+ssize_t green__engine_call(struct green__sched *s, struct green__call *c)
+{
+    if (green__cancel_due(s->current))
+        return green__cancelled(s);
+    if (c->fd < 0)
+        return -EBADF;
+    /* Closed or released since the public call began: the number may be
+     * another file by now. */
+    if (green__fd_gen(&s->poller, c->fd) != c->gen)
+        return -EBADF;
+    if (c->kind == GREEN__CONNECT && !c->to)
+        return -EINVAL;  /* Linux says so too, but an emulator may say EFAULT */
+    if (reads_nothing(c))
+        return read_nothing(c);
+    ssize_t r = by_ring(s, c) ? green__engine_ring(s, c) : green__engine_ready(s, c);
+    return r >= 0 && c->kind == GREEN__ACCEPT ? accepted(s, c->fd, (int)r) : r;
+}
+
+/* The facts. */
+
+/* Turns fd's O_NONBLOCK on or off: 1 when that changed it, 0 when it was
+ * so already, or -errno.  The flag is asked every time: one remembered
+ * could be an earlier file's. */
+static int nonblocking(int fd, bool on)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    if (!(flags & O_NONBLOCK) == !on)
+        return 0;
+    flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+    return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 1;
+}
+
+void green__engine_notsock(struct green__sched *s, int fd)
+{
+    struct green__fd *r = green__poller_fd(&s->poller, fd);
+    if (!r)
+        return;
+    int saved = errno;
+    r->file.notsock = true;
+    r->file.tty = s->poller.ops->start && isatty(fd);  /* only the ring path asks */
+    errno = saved;
+}
+
+void green__engine_fresh(struct green__sched *s, int fd, bool tcp)
+{
+    struct green__fd *r = green__poller_fresh(&s->poller, fd);
+    if (r)
+        r->file.tcp = tcp;
+}
+
+int green__engine_adopt(struct green__poller *p, int fd)
+{
+    if (!green__poller_fd(p, fd))
+        return -ENOMEM;
+    int changed = nonblocking(fd, true);
+    if (changed < 0)
+        return changed;
+    green__poller_fresh(p, fd)->file.set_nonblock = changed;
+    return 0;
+}
+
+int green__engine_release(struct green__poller *p, int fd)
+{
+    const struct green__fd *r = green__poller_has(p, fd);
+    int err = r && r->file.set_nonblock ? nonblocking(fd, false)
+            : fcntl(fd, F_GETFD) < 0 ? -errno : 0;
+    if (err < 0)
+        return err;  /* nothing forgotten: a second release can restore it */
+    (void)green__poller_forget(p, fd);
+    return 0;
+}
+
+/* By readiness. */
+
+static ssize_t plain(const struct green__call *c);
+
+/* c as a socket call that never blocks.  A vector of a bad length goes
+ * to readv or writev, to fail with their EINVAL. */
+static ssize_t on_socket(const struct green__call *c)
+{
+    const int in = MSG_DONTWAIT, out = MSG_DONTWAIT | MSG_NOSIGNAL;
+    struct msghdr m = {.msg_iov = (struct iovec *)c->iov, .msg_iovlen = (size_t)c->iovcnt};
+    bool bad_count = c->iovcnt < 0 || c->iovcnt > IOV_MAX;
+    switch (c->kind) {
+    case GREEN__READ: return recv(c->fd, c->buf, c->n, in);
+    case GREEN__READV: return bad_count ? plain(c) : recvmsg(c->fd, &m, in);
+    case GREEN__RECVFROM: return recvfrom(c->fd, c->buf, c->n, c->flags | in, c->addr, c->addrlen);
+    case GREEN__RECVMSG: return recvmsg(c->fd, c->msg, c->flags | in);
+    case GREEN__WRITE: return send(c->fd, c->buf, c->n, out);
+    case GREEN__WRITEV: return bad_count ? plain(c) : sendmsg(c->fd, &m, out);
+    case GREEN__SENDMSG: return sendmsg(c->fd, c->msg, c->flags | out);
+    default: break;
+    }
+    return sendto(c->fd, c->buf, c->n, c->flags | out, c->to, c->tolen);
+}
+
+/* c itself, on an fd made non-blocking.  The accepted socket is made
+ * non-blocking at once: it will be used with green calls, and this
+ * spares the first of them two fcntl calls. */
+static ssize_t plain(const struct green__call *c)
+{
+    switch (c->kind) {
+    case GREEN__READ: return read(c->fd, c->buf, c->n);
+    case GREEN__READV: return readv(c->fd, c->iov, c->iovcnt);
+    case GREEN__RECVFROM: return recvfrom(c->fd, c->buf, c->n, c->flags, c->addr, c->addrlen);
+    case GREEN__RECVMSG: return recvmsg(c->fd, c->msg, c->flags);
+    case GREEN__WRITE: return write(c->fd, c->buf, c->n);
+    case GREEN__WRITEV: return writev(c->fd, c->iov, c->iovcnt);
+    case GREEN__SENDMSG: return sendmsg(c->fd, c->msg, c->flags | MSG_NOSIGNAL);
+    case GREEN__ACCEPT: return accept4(c->fd, c->addr, c->addrlen, SOCK_NONBLOCK);
+    case GREEN__CONNECT: return connect(c->fd, c->to, c->tolen);
+    case GREEN__SENDTO: break;
+    }
+    return sendto(c->fd, c->buf, c->n, c->flags | MSG_NOSIGNAL, c->to, c->tolen);
+}
+
+/* The plain path for fd: its file made non-blocking (and known to be, for
+ * release), then PLAIN; or -errno. */
+static int plain_path(struct green__sched *s, int fd)
+{
+    int changed = nonblocking(fd, true);
+    if (changed < 0)
+        return changed;
+    struct green__fd *r = green__poller_has(&s->poller, fd);
+    if (changed && r)
+        r->file.set_nonblock = true;
+    return PLAIN;
+}
+
+/* c's path; the fd is libgreen's from now on, watched between waits
+ * (without a record, only while waited on). */
+static int path_of(struct green__sched *s, const struct green__call *c)
+{
+    struct green__fd *r = green__poller_fd(&s->poller, c->fd);
+    if (r)
+        r->owned = true;
+    if (c->kind < GREEN__ACCEPT && !(r && r->file.notsock))
+        return SOCKET;
+    return plain_path(s, c->fd);
+}
+
+/* After c failed with err: 0 to make it again (it was interrupted, or
+ * it would have blocked and the fd is now ready), or the -errno to give
+ * up with (the call's own, ETIMEDOUT, ECANCELED, EBADF). */
+static int retry(struct green__sched *s, int fd, int events, int err)
+{
+    if (err == EINTR)
+        return 0;
+    if (err != EAGAIN && err != EWOULDBLOCK)
+        return -err;
+    int r = green__fd_wait(s, fd, events, false);
+    return r < 0 ? r : 0;
+}
+
+/* Whether c is a read whose short count says the socket has no more
+ * queued: a plain read or recv, not a peek, a vector or a message. */
+static bool counted_read(const struct green__call *c)
+{
+    return c->kind == GREEN__READ || (c->kind == GREEN__RECVFROM && c->flags == 0);
+}
+
+/* The last read of this TCP socket came back short, with no edge since:
+ * the next would say EAGAIN, so wait first and spare it.  Past the
+ * deadline the read is still made: data that came counts. */
+static int wait_if_drained(struct green__sched *s, const struct green__call *c)
+{
+    const struct green__fd *r = green__poller_has(&s->poller, c->fd);
+    if (!counted_read(c) || !r || !r->file.drained)
+        return 0;
+    int err = retry(s, c->fd, GREEN_IN, EAGAIN);
+    return err == -ETIMEDOUT ? 0 : err;
+}
+
+/* A read of n bytes came back with fewer: on a TCP socket the next would
+ * say EAGAIN until an edge. */
+static void note_short(struct green__sched *s, const struct green__call *c, ssize_t got)
+{
+    struct green__fd *r = green__poller_has(&s->poller, c->fd);
+    if (got > 0 && (size_t)got < c->n && counted_read(c) && r && r->file.tcp)
+        r->file.drained = true;
+}
+
+ssize_t green__engine_ready(struct green__sched *s, struct green__call *c)
+{
+    int path = path_of(s, c);
+    int err = path == SOCKET ? wait_if_drained(s, c) : 0;
+    if (err < 0)
+        return err;
+    for (;;) {
+        if (path < 0)
+            return path;
+        ssize_t r = path == SOCKET ? on_socket(c) : plain(c);
+        if (r >= 0) {
+            note_short(s, c, r);
+            return r;
+        }
+        err = errno;
+        if (err == ENOTSOCK && path == SOCKET) {
+            green__engine_notsock(s, c->fd);
+            path = plain_path(s, c->fd);
+            continue;
+        }
+        if (c->kind == GREEN__CONNECT && (err == EINPROGRESS || err == EINTR))
+            return -EINPROGRESS;  /* it goes on in the background */
+        if ((err = retry(s, c->fd, green__call_events(c), err)) < 0)
+            return err;
+    }
+}
