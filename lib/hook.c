@@ -69,16 +69,12 @@ enum { VIEW = 3, UNDER = 4, SOCKET = 8, NO_NOWAIT = 16 };
 enum { VIEW_SHIFT = 20, VIEW_PAGE = 1 << VIEW_SHIFT, VIEW_PAGES = (INT_MAX >> VIEW_SHIFT) + 1 };
 static _Atomic(_Atomic unsigned char *) pages[VIEW_PAGES];
 
-#define LOAD(name) *(void **)&green__hook_real.name = dlsym(RTLD_NEXT, #name)
+#define LOAD(reach, point, ret, name, params, args) \
+    GREEN__IN_HOOK_##reach(*(void **)&green__hook_real.name = dlsym(RTLD_NEXT, #name);)
 
 static void load(void)
 {
-    LOAD(read); LOAD(write); LOAD(readv); LOAD(writev); LOAD(recv); LOAD(send);
-    LOAD(recvfrom); LOAD(sendto); LOAD(recvmsg); LOAD(sendmsg); LOAD(accept);
-    LOAD(accept4); LOAD(connect); LOAD(socket); LOAD(fcntl); LOAD(close);
-    LOAD(dup); LOAD(dup2); LOAD(dup3); LOAD(poll); LOAD(ppoll); LOAD(select); LOAD(epoll_wait);
-    LOAD(nanosleep); LOAD(clock_nanosleep); LOAD(usleep); LOAD(sleep);
-    LOAD(getaddrinfo); LOAD(getnameinfo); LOAD(gethostbyname_r); LOAD(gethostbyname);
+    GREEN__ROUTED(LOAD)
 }
 
 static pthread_once_t loaded = PTHREAD_ONCE_INIT;

@@ -19,46 +19,20 @@
 #include <unistd.h>
 
 #include "green.h"
+#include "routed.h"
 
 /* The interposed calls are the library's only exported names. */
 #define HOOK __attribute__((visibility("default")))
 
-/* The real calls: the next definitions after this library's. */
+/* The real calls: the next definitions after this library's, of every
+ * call routed.h lists with reach table or hook. */
+#define GREEN__HOOK_ENTRY(reach, point, ret, name, params, args) \
+    GREEN__IN_HOOK_##reach(ret(*name) params;)
 struct green__hook_real {
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*recv)(int, void *, size_t, int);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-    ssize_t (*recvmsg)(int, struct msghdr *, int);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    int (*accept)(int, struct sockaddr *, socklen_t *);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    int (*connect)(int, const struct sockaddr *, socklen_t);
-    int (*socket)(int, int, int);
-    int (*fcntl)(int, int, ...);
-    int (*close)(int);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
-    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-    int (*epoll_wait)(int, struct epoll_event *, int, int);
-    int (*nanosleep)(const struct timespec *, struct timespec *);
-    int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
-    int (*usleep)(useconds_t);
-    unsigned (*sleep)(unsigned);
-    int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
-    int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *,
-                       socklen_t, int);
-    int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
-                           struct hostent **, int *);
-    struct hostent *(*gethostbyname)(const char *);
+    GREEN__ROUTED(GREEN__HOOK_ENTRY)
 };
+#undef GREEN__HOOK_ENTRY
+
 extern struct green__hook_real green__hook_real;
 
 /* Loads the real calls, once; the constructor does it, and a call made
