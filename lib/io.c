@@ -15,6 +15,10 @@
  * call is the plain POSIX call.
  *
  * Inside, functions return -errno; the public calls convert once.
+ *
+ * This file's read, write, readv, writev, recv, send, recvfrom, sendto,
+ * recvmsg, sendmsg, accept4, connect, fcntl and close go through the
+ * routed-call table, around libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <fcntl.h>

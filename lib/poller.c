@@ -2,6 +2,9 @@
  * The generic part of the poller: the fd table, the waiter lists, the
  * interest bookkeeping that every backend shares, and the fd's life (see
  * poller.h).
+ *
+ * This file's fcntl and poll go through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include "poller.h"
 
