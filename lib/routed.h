@@ -17,7 +17,7 @@
  *        none: no fault point.
  *
  * From the list come the table (lib/sys.[ch]), the hook's table of the
- * real calls, every call with reach table or hook (lib/hook.[ch]),
+ * real calls, every call with reach table or hook (lib/hook/hook.[ch]),
  * and the fault points: their names and their declarations, and the
  * wrappers of the plain ones (lib/fault.[ch]).  What the preprocessor
  * cannot make stays written by hand: one macro per call that turns a

@@ -1,6 +1,6 @@
 /*
  * The routed-call table: the C library's calls that libgreen-hook
- * (lib/hook.c) interposes, reached around it.  A program that links the
+ * (lib/hook/) interposes, reached around it.  A program that links the
  * hook, or preloads it, gets the hook's read, poll, close and the rest for
  * its own calls; libgreen's calls must reach the C library itself, or a
  * green_read would park on its own system call.  So libgreen makes those

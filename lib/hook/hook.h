@@ -1,6 +1,8 @@
 /*
- * libgreen-hook's shared parts (lib/hook.c, lib/hook_wait.c): the real
- * calls and the program's view of each fd.
+ * libgreen-hook's shared parts (hook.c, hook_wait.c, hook_pipe.c): the
+ * real calls and the program's view of each fd.  The hook is built with
+ * the public header alone on its include path (-Iinclude): of libgreen's
+ * own files it sees only ../routed.h, the list of the calls it interposes.
  */
 #ifndef GREEN_HOOK_H
 #define GREEN_HOOK_H
@@ -18,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "green.h"
-#include "routed.h"
+#include <green.h>
+#include "../routed.h"  /* the list alone: it includes nothing */
 
 /* The interposed calls are the library's only exported names. */
 #define HOOK __attribute__((visibility("default")))
@@ -41,11 +43,11 @@ void green__hook_load(void);
 #define REAL(name) (green__hook_real.name ? green__hook_real.name \
                     : (green__hook_load(), green__hook_real.name))
 
-/* The program's view of fd's O_NONBLOCK (lib/hook.c). */
+/* The program's view of fd's O_NONBLOCK (hook.c). */
 enum { GREEN__HOOK_UNKNOWN, GREEN__HOOK_BLOCKING, GREEN__HOOK_NONBLOCKING };
 int green__hook_view(int fd);
 
-/* What fd is, for its reads and writes (lib/hook.c), or -1 with errno: a
+/* What fd is, for its reads and writes (hook.c), or -1 with errno: a
  * socket; a file that never waits for readiness (a regular file, a
  * directory, a block device); a pipe or FIFO; or anything else that waits
  * (a tty, an eventfd).  Whether a pipe is to be asked with RWF_NOWAIT: not
@@ -56,7 +58,7 @@ bool green__hook_nowait(int fd);
 void green__hook_no_nowait(int fd);
 
 /* readv and writev for a green thread on a pipe (pipe) or on anything
- * else that is neither a socket nor a file (lib/hook_pipe.c), setting no
+ * else that is neither a socket nor a file (hook_pipe.c), setting no
  * O_NONBLOCK on it.  The write writes every byte, as green_write does. */
 ssize_t green__hook_readv(int fd, const struct iovec *iov, int n, bool pipe);
 ssize_t green__hook_writev(int fd, const struct iovec *iov, int n, bool pipe);
