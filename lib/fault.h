@@ -144,6 +144,13 @@ void green__fault_freeaddrinfo(struct addrinfo *ai);
 #define sigaltstack(...) GREEN__FAULT_CALL(sigaltstack, __VA_ARGS__)
 #define free(p) green__fault_free(p)
 #define freeaddrinfo(ai) green__fault_freeaddrinfo(ai)
+
+/* A point of the list without its line would never be reached: none is. */
+#define GREEN__FAULT_CHECK(reach, point, ret, name, params, args) \
+    GREEN__IS_POINT_##point(_Static_assert(GREEN__ROUTED_IS_MACRO(name, args), \
+                                           #name " is made through its point");)
+GREEN__ROUTED(GREEN__FAULT_CHECK)
+#undef GREEN__FAULT_CHECK
 #endif /* GREEN_FAULT_IMPL */
 
 #else

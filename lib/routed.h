@@ -22,7 +22,8 @@
  * wrappers of the plain ones (lib/fault.[ch]).  What the preprocessor
  * cannot make stays written by hand: one macro per call that turns a
  * plain read(...) in lib/ into the table's or the point's (sys.h and
- * fault.h), and the wrappers of the points marked own.
+ * fault.h, which check at compile time that each listed call has its
+ * line), and the wrappers of the points marked own.
  *
  * The special cases: fcntl is variadic, and its point passes on the one
  * int libgreen gives it; getaddrinfo fails with EAI_ codes, and its point
@@ -54,6 +55,16 @@
 #define GREEN__IS_PLAIN_plain(...) __VA_ARGS__
 #define GREEN__IS_PLAIN_own(...)
 #define GREEN__IS_PLAIN_none(...)
+
+/* Whether a call is a macro where this is expanded: the macros that turn
+ * plain calls into the table's or the points' are written by hand, so
+ * sys.h and fault.h check with this that none of the list's is missing.
+ * A call's spelling is as long as its name and arguments only when
+ * nothing expanded it. */
+#define GREEN__ROUTED_STR(...) #__VA_ARGS__
+#define GREEN__ROUTED_SPELT(...) GREEN__ROUTED_STR(__VA_ARGS__)
+#define GREEN__ROUTED_IS_MACRO(name, args) \
+    (sizeof GREEN__ROUTED_SPELT(name args) != sizeof #name " " #args)
 
 #define GREEN__ROUTED(X)                                                                           \
     /* Interposed by the hook: libgreen makes them through the table. */                           \

@@ -67,6 +67,13 @@ size_t green__sys_pass_by(const char *prefix);
 #define poll(...) GREEN__ROUTE(poll, __VA_ARGS__)
 #define epoll_wait(...) GREEN__ROUTE(epoll_wait, __VA_ARGS__)
 #define getaddrinfo(...) GREEN__ROUTE(getaddrinfo, __VA_ARGS__)
+
+/* A call of the list without its line would reach the hook: none has. */
+#define GREEN__SYS_CHECK(reach, point, ret, name, params, args) \
+    GREEN__IN_TABLE_##reach(_Static_assert(GREEN__ROUTED_IS_MACRO(name, args), \
+                                           #name " is made through the table");)
+GREEN__ROUTED(GREEN__SYS_CHECK)
+#undef GREEN__SYS_CHECK
 #endif
 
 #endif
