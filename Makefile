@@ -81,8 +81,9 @@ SHARED = $(BUILD)/libgreen.so.$(VERSION)
 # libgreen-hook: the blocking calls interposed (docs/hooks.md); opt-in,
 # and built apart from libgreen, on its public API.  A program links it
 # with --no-as-needed: its own code may call none of the hook's names.
-HOOK_SRC = lib/hook.c lib/hook_wait.c lib/hook_pipe.c
+HOOK_SRC = lib/hook/hook.c lib/hook/hook_wait.c lib/hook/hook_pipe.c
 HOOK_OBJ = $(HOOK_SRC:%.c=$(BUILD)/%.o)
+HOOK_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(STACK_CLASH)
 HOOK_SO  = $(BUILD)/libgreen-hook.so.$(VERSION)
 HOOK_LINK = -L$(BUILD) -Wl,--push-state,--no-as-needed -lgreen-hook -Wl,--pop-state -lgreen \
             -Wl,-rpath,$(abspath $(BUILD))
@@ -99,6 +100,13 @@ all: $(STATIC) $(SHARED) $(HOOK_SO)
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The hook has the public header alone on its include path: it is built
+# on the public API (of libgreen's own files it includes only lib/routed.h,
+# by its path, which includes nothing).
+$(BUILD)/lib/hook/%.o: lib/hook/%.c
+	@mkdir -p $(@D)
+	$(CC) $(HOOK_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/lib/%.o: lib/%.S
 	@mkdir -p $(@D)

@@ -9,6 +9,10 @@
  * closed and reused behind libgreen's back; on anything else (and for
  * accept and connect, which have no such flag) it is the plain call on an
  * fd made non-blocking.
+ *
+ * This file's read, write, readv, writev, recv, send, recvfrom, sendto,
+ * recvmsg, sendmsg, accept4, connect and fcntl go through the routed-call
+ * table, around libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -19,6 +19,9 @@
  * offset, and moving it after.  Either way the program's own lseek
  * between calls is honoured.  A write to an O_APPEND file goes to the
  * end, where the kernel keeps the position.
+ *
+ * This file's fcntl goes through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <fcntl.h>

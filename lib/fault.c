@@ -8,6 +8,9 @@
  * libgreen allocated and mapped, for the sweep to find leaks.  All is
  * atomic: the offload workers and the signal handler pass through points
  * too.
+ *
+ * The points of the calls in the routed-call table make their real call
+ * through it, around libgreen-hook (routed.h); the others, directly.
  */
 #define GREEN_FAULT_IMPL
 
@@ -32,11 +35,11 @@
 
 #include "fault.h"  /* after the system headers: it brings lib/sys.h's macros */
 
-static const char *const names[] = {
-#define GREEN__FAULT_NAME(name) #name,
-    GREEN__FAULT_POINTS(GREEN__FAULT_NAME)
-#undef GREEN__FAULT_NAME
-};
+/* The points' names, in the enum's order (fault.h). */
+#define NAME(reach, point, ret, name, params, args) GREEN__IS_POINT_##point(#name,)
+#define NAME_BARE(name) #name,
+static const char *const names[] = {GREEN__ROUTED(NAME) GREEN__FAULT_BARE(NAME_BARE)};
+_Static_assert(sizeof names / sizeof names[0] == GREEN__FAULT_NPOINTS, "a name for each point");
 
 static atomic_ulong calls[GREEN__FAULT_NPOINTS];
 
@@ -79,7 +82,6 @@ void green__fault_set_site(const char *site, bool persistent, int err)
 {
     arm(GREEN__FAULT_NPOINTS, 0, site, persistent, err);
 }
-
 
 unsigned long green__fault_calls(enum green__fault_point p)
 {
@@ -172,6 +174,16 @@ static bool fails(enum green__fault_point p, const char *site)
     if (fails(GREEN__FAULT_##p, site)) \
         return failure
 
+/* The points of the calls routed.h marks plain: each fails as its call
+ * does, -1 with errno, or makes it (through the table, for a call with
+ * reach table: sys.h's macros). */
+#define PLAIN(reach, point, ret, name, params, args) \
+    GREEN__IS_PLAIN_##point(ret green__fault_##name GREEN__FAULT_SITE_FIRST params { \
+        POINT(name, -1);                                                           \
+        return name args;                                                          \
+    })
+GREEN__ROUTED(PLAIN)
+
 /* A block handed out goes into the books. */
 static void *counted(void *block)
 {
@@ -223,54 +235,6 @@ int green__fault_munmap(const char *site, void *addr, size_t n)
     return r;
 }
 
-int green__fault_madvise(const char *site, void *addr, size_t n, int advice)
-{
-    POINT(madvise, -1);
-    return madvise(addr, n, advice);
-}
-
-int green__fault_mprotect(const char *site, void *addr, size_t n, int prot)
-{
-    POINT(mprotect, -1);
-    return mprotect(addr, n, prot);
-}
-
-int green__fault_epoll_create1(const char *site, int flags)
-{
-    POINT(epoll_create1, -1);
-    return epoll_create1(flags);
-}
-
-int green__fault_epoll_ctl(const char *site, int epfd, int op, int fd, struct epoll_event *ev)
-{
-    POINT(epoll_ctl, -1);
-    return epoll_ctl(epfd, op, fd, ev);
-}
-
-int green__fault_epoll_wait(const char *site, int epfd, struct epoll_event *ev, int n, int timeout)
-{
-    POINT(epoll_wait, -1);
-    return epoll_wait(epfd, ev, n, timeout);
-}
-
-int green__fault_poll(const char *site, struct pollfd *fds, nfds_t n, int timeout)
-{
-    POINT(poll, -1);
-    return poll(fds, n, timeout);
-}
-
-int green__fault_eventfd(const char *site, unsigned int value, int flags)
-{
-    POINT(eventfd, -1);
-    return eventfd(value, flags);
-}
-
-int green__fault_pipe2(const char *site, int fds[2], int flags)
-{
-    POINT(pipe2, -1);
-    return pipe2(fds, flags);
-}
-
 /* libgreen passes fcntl an int, or nothing with the commands that get. */
 int green__fault_fcntl(const char *site, int fd, int cmd, ...)
 {
@@ -282,54 +246,6 @@ int green__fault_fcntl(const char *site, int fd, int cmd, ...)
     int arg = va_arg(ap, int);
     va_end(ap);
     return fcntl(fd, cmd, arg);
-}
-
-int green__fault_socket(const char *site, int family, int type, int protocol)
-{
-    POINT(socket, -1);
-    return socket(family, type, protocol);
-}
-
-int green__fault_bind(const char *site, int fd, const struct sockaddr *addr, socklen_t len)
-{
-    POINT(bind, -1);
-    return bind(fd, addr, len);
-}
-
-int green__fault_listen(const char *site, int fd, int backlog)
-{
-    POINT(listen, -1);
-    return listen(fd, backlog);
-}
-
-int green__fault_accept4(const char *site, int fd, struct sockaddr *addr, socklen_t *len, int flags)
-{
-    POINT(accept4, -1);
-    return accept4(fd, addr, len, flags);
-}
-
-int green__fault_connect(const char *site, int fd, const struct sockaddr *addr, socklen_t len)
-{
-    POINT(connect, -1);
-    return connect(fd, addr, len);
-}
-
-int green__fault_setsockopt(const char *site, int fd, int level, int name, const void *v, socklen_t len)
-{
-    POINT(setsockopt, -1);
-    return setsockopt(fd, level, name, v, len);
-}
-
-int green__fault_getsockopt(const char *site, int fd, int level, int name, void *v, socklen_t *len)
-{
-    POINT(getsockopt, -1);
-    return getsockopt(fd, level, name, v, len);
-}
-
-int green__fault_getsockname(const char *site, int fd, struct sockaddr *addr, socklen_t *len)
-{
-    POINT(getsockname, -1);
-    return getsockname(fd, addr, len);
 }
 
 /* The resolver fails as it does when a system call under it fails (err
@@ -351,68 +267,6 @@ int green__fault_getaddrinfo(const char *site, const char *node, const char *ser
     return rc;
 }
 
-ssize_t green__fault_read(const char *site, int fd, void *buf, size_t n)
-{
-    POINT(read, -1);
-    return read(fd, buf, n);
-}
-
-ssize_t green__fault_write(const char *site, int fd, const void *buf, size_t n)
-{
-    POINT(write, -1);
-    return write(fd, buf, n);
-}
-
-ssize_t green__fault_readv(const char *site, int fd, const struct iovec *iov, int n)
-{
-    POINT(readv, -1);
-    return readv(fd, iov, n);
-}
-
-ssize_t green__fault_writev(const char *site, int fd, const struct iovec *iov, int n)
-{
-    POINT(writev, -1);
-    return writev(fd, iov, n);
-}
-
-ssize_t green__fault_recv(const char *site, int fd, void *buf, size_t n, int flags)
-{
-    POINT(recv, -1);
-    return recv(fd, buf, n, flags);
-}
-
-ssize_t green__fault_send(const char *site, int fd, const void *buf, size_t n, int flags)
-{
-    POINT(send, -1);
-    return send(fd, buf, n, flags);
-}
-
-ssize_t green__fault_recvfrom(const char *site, int fd, void *buf, size_t n, int flags,
-                              struct sockaddr *addr, socklen_t *len)
-{
-    POINT(recvfrom, -1);
-    return recvfrom(fd, buf, n, flags, addr, len);
-}
-
-ssize_t green__fault_sendto(const char *site, int fd, const void *buf, size_t n, int flags,
-                            const struct sockaddr *addr, socklen_t len)
-{
-    POINT(sendto, -1);
-    return sendto(fd, buf, n, flags, addr, len);
-}
-
-ssize_t green__fault_recvmsg(const char *site, int fd, struct msghdr *m, int flags)
-{
-    POINT(recvmsg, -1);
-    return recvmsg(fd, m, flags);
-}
-
-ssize_t green__fault_sendmsg(const char *site, int fd, const struct msghdr *m, int flags)
-{
-    POINT(sendmsg, -1);
-    return sendmsg(fd, m, flags);
-}
-
 /* pthread_create returns its error instead of setting errno. */
 int green__fault_pthread_create(const char *site, pthread_t *t, const pthread_attr_t *attr,
                                 void *(*fn)(void *), void *arg)
@@ -421,24 +275,6 @@ int green__fault_pthread_create(const char *site, pthread_t *t, const pthread_at
     if (err)
         return err;
     return pthread_create(t, attr, fn, arg);
-}
-
-pid_t green__fault_waitpid(const char *site, pid_t pid, int *status, int options)
-{
-    POINT(waitpid, -1);
-    return waitpid(pid, status, options);
-}
-
-int green__fault_sigaction(const char *site, int signo, const struct sigaction *sa, struct sigaction *old)
-{
-    POINT(sigaction, -1);
-    return sigaction(signo, sa, old);
-}
-
-int green__fault_sigaltstack(const char *site, const stack_t *ss, stack_t *old)
-{
-    POINT(sigaltstack, -1);
-    return sigaltstack(ss, old);
 }
 
 void green__fault_free(void *p)

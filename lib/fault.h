@@ -12,7 +12,8 @@
  * after every system header: in a test build it turns the calls of this
  * file into calls of the points (lib/fault.c), which then make the real
  * call unless they are to fail.  In every build it also brings lib/sys.h,
- * the table through which libgreen passes by libgreen-hook.
+ * the table through which libgreen passes by libgreen-hook.  Which calls
+ * have points is said once, with the table's, in lib/routed.h.
  */
 #ifndef GREEN_FAULT_H
 #define GREEN_FAULT_H
@@ -20,25 +21,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Every point, named for the call it stands for. */
-#define GREEN__FAULT_POINTS(X)                                                   \
-    X(malloc) X(calloc) X(realloc) X(strdup)                                     \
-    X(mmap) X(munmap) X(madvise) X(mprotect)                                     \
-    X(epoll_create1) X(epoll_ctl) X(epoll_wait) X(poll)                          \
-    X(eventfd) X(pipe2) X(fcntl)                                                 \
-    X(socket) X(bind) X(listen) X(accept4) X(connect)                            \
-    X(setsockopt) X(getsockopt) X(getsockname) X(getaddrinfo)                    \
-    X(read) X(write) X(readv) X(writev)                                          \
-    X(recv) X(send) X(recvfrom) X(sendto) X(recvmsg) X(sendmsg)                  \
-    X(pthread_create) X(pidfd_open) X(process_madvise) X(waitpid) X(sigaction) X(sigaltstack) \
-    X(io_uring_setup) X(io_uring_enter) X(io_uring_op)
+#include "routed.h"
 
+/* The points that are no call of the C library libgreen makes by name,
+ * asked with green__fault_errno where the code makes them: pidfd_open and
+ * process_madvise, made through syscall(2), and the ring's setup, its
+ * entering and the operations in it. */
+#define GREEN__FAULT_BARE(X) \
+    X(pidfd_open) X(process_madvise) X(io_uring_setup) X(io_uring_enter) X(io_uring_op)
+
+/* Every point, named for the call it stands for: the calls routed.h marks
+ * as points, then the bare ones. */
+#define GREEN__FAULT_ENUM(reach, point, ret, name, params, args) \
+    GREEN__IS_POINT_##point(GREEN__FAULT_##name,)
+#define GREEN__FAULT_ENUM_BARE(name) GREEN__FAULT_##name,
 enum green__fault_point {
-#define GREEN__FAULT_ENUM(name) GREEN__FAULT_##name,
-    GREEN__FAULT_POINTS(GREEN__FAULT_ENUM)
-#undef GREEN__FAULT_ENUM
+    GREEN__ROUTED(GREEN__FAULT_ENUM)
+    GREEN__FAULT_BARE(GREEN__FAULT_ENUM_BARE)
     GREEN__FAULT_NPOINTS
 };
+#undef GREEN__FAULT_ENUM
+#undef GREEN__FAULT_ENUM_BARE
 
 #ifdef GREEN_FAULTS
 
@@ -95,117 +98,59 @@ int green__fault_check(enum green__fault_point p, const char *site);
 
 struct epoll_event;
 
-void *green__fault_malloc(const char *site, size_t n);
-void *green__fault_calloc(const char *site, size_t n, size_t size);
-void *green__fault_realloc(const char *site, void *p, size_t n);
-char *green__fault_strdup(const char *site, const char *s);
-void *green__fault_mmap(const char *site, void *addr, size_t n, int prot, int flags, int fd, off_t off);
-int green__fault_munmap(const char *site, void *addr, size_t n);
-int green__fault_madvise(const char *site, void *addr, size_t n, int advice);
-int green__fault_mprotect(const char *site, void *addr, size_t n, int prot);
-int green__fault_epoll_create1(const char *site, int flags);
-int green__fault_epoll_ctl(const char *site, int epfd, int op, int fd, struct epoll_event *ev);
-int green__fault_epoll_wait(const char *site, int epfd, struct epoll_event *ev, int n, int timeout);
-int green__fault_poll(const char *site, struct pollfd *fds, nfds_t n, int timeout);
-int green__fault_eventfd(const char *site, unsigned int value, int flags);
-int green__fault_pipe2(const char *site, int fds[2], int flags);
-int green__fault_fcntl(const char *site, int fd, int cmd, ...);
-int green__fault_socket(const char *site, int family, int type, int protocol);
-int green__fault_bind(const char *site, int fd, const struct sockaddr *addr, socklen_t len);
-int green__fault_listen(const char *site, int fd, int backlog);
-int green__fault_accept4(const char *site, int fd, struct sockaddr *addr, socklen_t *len, int flags);
-int green__fault_connect(const char *site, int fd, const struct sockaddr *addr, socklen_t len);
-int green__fault_setsockopt(const char *site, int fd, int level, int name, const void *v, socklen_t len);
-int green__fault_getsockopt(const char *site, int fd, int level, int name, void *v, socklen_t *len);
-int green__fault_getsockname(const char *site, int fd, struct sockaddr *addr, socklen_t *len);
-int green__fault_getaddrinfo(const char *site, const char *node, const char *service,
-                             const struct addrinfo *hints, struct addrinfo **res);
-ssize_t green__fault_read(const char *site, int fd, void *buf, size_t n);
-ssize_t green__fault_write(const char *site, int fd, const void *buf, size_t n);
-ssize_t green__fault_readv(const char *site, int fd, const struct iovec *iov, int n);
-ssize_t green__fault_writev(const char *site, int fd, const struct iovec *iov, int n);
-ssize_t green__fault_recv(const char *site, int fd, void *buf, size_t n, int flags);
-ssize_t green__fault_send(const char *site, int fd, const void *buf, size_t n, int flags);
-ssize_t green__fault_recvfrom(const char *site, int fd, void *buf, size_t n, int flags,
-                              struct sockaddr *addr, socklen_t *len);
-ssize_t green__fault_sendto(const char *site, int fd, const void *buf, size_t n, int flags,
-                            const struct sockaddr *addr, socklen_t len);
-ssize_t green__fault_recvmsg(const char *site, int fd, struct msghdr *m, int flags);
-ssize_t green__fault_sendmsg(const char *site, int fd, const struct msghdr *m, int flags);
-int green__fault_pthread_create(const char *site, pthread_t *t, const pthread_attr_t *attr,
-                                void *(*fn)(void *), void *arg);
-pid_t green__fault_waitpid(const char *site, pid_t pid, int *status, int options);
-int green__fault_sigaction(const char *site, int signo, const struct sigaction *sa, struct sigaction *old);
-int green__fault_sigaltstack(const char *site, const stack_t *ss, stack_t *old);
+/* The points of the calls routed.h lists as points: each takes the call
+ * site, then the call's own parameters. */
+#define GREEN__FAULT_SITE_FIRST(...) (const char *site, __VA_ARGS__)
+#define GREEN__FAULT_DECLARE(reach, point, ret, name, params, args) \
+    GREEN__IS_POINT_##point(ret green__fault_##name GREEN__FAULT_SITE_FIRST params;)
+GREEN__ROUTED(GREEN__FAULT_DECLARE)
+#undef GREEN__FAULT_DECLARE
+
 /* Not points (they cannot fail), but kept in the books. */
 void green__fault_free(void *p);
 void green__fault_freeaddrinfo(struct addrinfo *ai);
 
-/* The calls around the hook (lib/sys.h), after every system header; the
- * points below replace those that are points, and make the call through
- * the table themselves. */
+/* The calls around the hook (lib/sys.h), after every system header. */
 #include "sys.h"
 
-/* The calls, turned into their points everywhere but in fault.c. */
+/* The calls, turned into their points everywhere but in fault.c: the
+ * table's by sys.h's own macros, the others (reach libc in routed.h) one
+ * line each, since a macro cannot define macros. */
 #ifndef GREEN_FAULT_IMPL
-#undef read
-#undef write
-#undef readv
-#undef writev
-#undef recv
-#undef send
-#undef recvfrom
-#undef sendto
-#undef recvmsg
-#undef sendmsg
-#undef accept4
-#undef connect
-#undef socket
-#undef fcntl
-#undef poll
-#undef epoll_wait
-#undef getaddrinfo
+#define GREEN__FAULT_CALL(name, ...) green__fault_##name(GREEN__FAULT_SITE, __VA_ARGS__)
+#undef GREEN__ROUTE
+#define GREEN__ROUTE GREEN__FAULT_CALL
 #undef strdup
-#define malloc(n) green__fault_malloc(GREEN__FAULT_SITE, n)
-#define calloc(n, size) green__fault_calloc(GREEN__FAULT_SITE, n, size)
-#define realloc(p, n) green__fault_realloc(GREEN__FAULT_SITE, p, n)
+#define malloc(...) GREEN__FAULT_CALL(malloc, __VA_ARGS__)
+#define calloc(...) GREEN__FAULT_CALL(calloc, __VA_ARGS__)
+#define realloc(...) GREEN__FAULT_CALL(realloc, __VA_ARGS__)
+#define strdup(...) GREEN__FAULT_CALL(strdup, __VA_ARGS__)
+#define mmap(...) GREEN__FAULT_CALL(mmap, __VA_ARGS__)
+#define munmap(...) GREEN__FAULT_CALL(munmap, __VA_ARGS__)
+#define madvise(...) GREEN__FAULT_CALL(madvise, __VA_ARGS__)
+#define mprotect(...) GREEN__FAULT_CALL(mprotect, __VA_ARGS__)
+#define epoll_create1(...) GREEN__FAULT_CALL(epoll_create1, __VA_ARGS__)
+#define epoll_ctl(...) GREEN__FAULT_CALL(epoll_ctl, __VA_ARGS__)
+#define eventfd(...) GREEN__FAULT_CALL(eventfd, __VA_ARGS__)
+#define pipe2(...) GREEN__FAULT_CALL(pipe2, __VA_ARGS__)
+#define bind(...) GREEN__FAULT_CALL(bind, __VA_ARGS__)
+#define listen(...) GREEN__FAULT_CALL(listen, __VA_ARGS__)
+#define setsockopt(...) GREEN__FAULT_CALL(setsockopt, __VA_ARGS__)
+#define getsockopt(...) GREEN__FAULT_CALL(getsockopt, __VA_ARGS__)
+#define getsockname(...) GREEN__FAULT_CALL(getsockname, __VA_ARGS__)
+#define pthread_create(...) GREEN__FAULT_CALL(pthread_create, __VA_ARGS__)
+#define waitpid(...) GREEN__FAULT_CALL(waitpid, __VA_ARGS__)
+#define sigaction(...) GREEN__FAULT_CALL(sigaction, __VA_ARGS__)
+#define sigaltstack(...) GREEN__FAULT_CALL(sigaltstack, __VA_ARGS__)
 #define free(p) green__fault_free(p)
 #define freeaddrinfo(ai) green__fault_freeaddrinfo(ai)
-#define strdup(s) green__fault_strdup(GREEN__FAULT_SITE, s)
-#define mmap(a, n, prot, flags, fd, off) green__fault_mmap(GREEN__FAULT_SITE, a, n, prot, flags, fd, off)
-#define munmap(a, n) green__fault_munmap(GREEN__FAULT_SITE, a, n)
-#define madvise(a, n, advice) green__fault_madvise(GREEN__FAULT_SITE, a, n, advice)
-#define mprotect(a, n, prot) green__fault_mprotect(GREEN__FAULT_SITE, a, n, prot)
-#define epoll_create1(flags) green__fault_epoll_create1(GREEN__FAULT_SITE, flags)
-#define epoll_ctl(epfd, op, fd, ev) green__fault_epoll_ctl(GREEN__FAULT_SITE, epfd, op, fd, ev)
-#define epoll_wait(epfd, ev, n, t) green__fault_epoll_wait(GREEN__FAULT_SITE, epfd, ev, n, t)
-#define poll(fds, n, t) green__fault_poll(GREEN__FAULT_SITE, fds, n, t)
-#define eventfd(v, flags) green__fault_eventfd(GREEN__FAULT_SITE, v, flags)
-#define pipe2(fds, flags) green__fault_pipe2(GREEN__FAULT_SITE, fds, flags)
-#define fcntl(...) green__fault_fcntl(GREEN__FAULT_SITE, __VA_ARGS__)
-#define socket(f, t, p) green__fault_socket(GREEN__FAULT_SITE, f, t, p)
-#define bind(fd, a, l) green__fault_bind(GREEN__FAULT_SITE, fd, a, l)
-#define listen(fd, b) green__fault_listen(GREEN__FAULT_SITE, fd, b)
-#define accept4(fd, a, l, f) green__fault_accept4(GREEN__FAULT_SITE, fd, a, l, f)
-#define connect(fd, a, l) green__fault_connect(GREEN__FAULT_SITE, fd, a, l)
-#define setsockopt(fd, lv, nm, v, l) green__fault_setsockopt(GREEN__FAULT_SITE, fd, lv, nm, v, l)
-#define getsockopt(fd, lv, nm, v, l) green__fault_getsockopt(GREEN__FAULT_SITE, fd, lv, nm, v, l)
-#define getsockname(fd, a, l) green__fault_getsockname(GREEN__FAULT_SITE, fd, a, l)
-#define getaddrinfo(n, s, h, r) green__fault_getaddrinfo(GREEN__FAULT_SITE, n, s, h, r)
-#define read(fd, b, n) green__fault_read(GREEN__FAULT_SITE, fd, b, n)
-#define write(fd, b, n) green__fault_write(GREEN__FAULT_SITE, fd, b, n)
-#define readv(fd, v, n) green__fault_readv(GREEN__FAULT_SITE, fd, v, n)
-#define writev(fd, v, n) green__fault_writev(GREEN__FAULT_SITE, fd, v, n)
-#define recv(fd, b, n, f) green__fault_recv(GREEN__FAULT_SITE, fd, b, n, f)
-#define send(fd, b, n, f) green__fault_send(GREEN__FAULT_SITE, fd, b, n, f)
-#define recvfrom(fd, b, n, f, a, l) green__fault_recvfrom(GREEN__FAULT_SITE, fd, b, n, f, a, l)
-#define sendto(fd, b, n, f, a, l) green__fault_sendto(GREEN__FAULT_SITE, fd, b, n, f, a, l)
-#define recvmsg(fd, m, f) green__fault_recvmsg(GREEN__FAULT_SITE, fd, m, f)
-#define sendmsg(fd, m, f) green__fault_sendmsg(GREEN__FAULT_SITE, fd, m, f)
-#define pthread_create(t, a, fn, arg) green__fault_pthread_create(GREEN__FAULT_SITE, t, a, fn, arg)
-#define waitpid(p, s, o) green__fault_waitpid(GREEN__FAULT_SITE, p, s, o)
-#define sigaction(s, sa, old) green__fault_sigaction(GREEN__FAULT_SITE, s, sa, old)
-#define sigaltstack(ss, old) green__fault_sigaltstack(GREEN__FAULT_SITE, ss, old)
+
+/* A point of the list without its line would never be reached: none is. */
+#define GREEN__FAULT_CHECK(reach, point, ret, name, params, args) \
+    GREEN__IS_POINT_##point(_Static_assert(GREEN__ROUTED_IS_MACRO(name, args), \
+                                           #name " is made through its point");)
+GREEN__ROUTED(GREEN__FAULT_CHECK)
+#undef GREEN__FAULT_CHECK
 #endif /* GREEN_FAULT_IMPL */
 
 #else

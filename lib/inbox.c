@@ -1,5 +1,8 @@
 /*
  * The inbox: wake-ups posted by other OS threads (see inbox.h).
+ *
+ * This file's read, write and close go through the routed-call table,
+ * around libgreen-hook (routed.h).
  */
 #include "inbox.h"
 

@@ -9,6 +9,10 @@
  * green_run every call is the plain POSIX call.
  *
  * Inside, functions return -errno; the public calls convert once.
+ *
+ * This file's read, write, readv, writev, recv, send, recvfrom, sendto,
+ * recvmsg, sendmsg, connect and close go through the routed-call table,
+ * around libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <limits.h>

@@ -6,6 +6,9 @@
  * numeric address and port are resolved in place.  Sockets come back
  * close-on-exec and, inside green_run, non-blocking and known to the
  * poller as owned; outside, blocking, as a plain program expects.
+ *
+ * This file's socket and getaddrinfo go through the routed-call table,
+ * around libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <netdb.h>

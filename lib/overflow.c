@@ -5,6 +5,9 @@
  * first green_run and restored by the last, under a mutex.  Everything it
  * does after a fault is async-signal-safe: it reads the thread-local
  * scheduler, formats with its own digits and writes with write(2).
+ *
+ * This file's write goes through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include "overflow.h"
 

@@ -3,6 +3,9 @@
  * (for readiness, for a call a backend makes, for a turn at the file
  * position), the interest bookkeeping that every backend shares, the
  * sweep for stale registrations, and the fd's life (see poller.h).
+ *
+ * This file's poll goes through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include "poller.h"
 

@@ -12,6 +12,9 @@
  * with its number inherits nothing.  green_close and green_fd_release
  * remove the registration; a plain close makes the kernel drop it, which
  * the generic part's sweep finds with check.
+ *
+ * This file's epoll_wait and close go through the routed-call table,
+ * around libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <stdlib.h>

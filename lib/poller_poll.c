@@ -4,6 +4,9 @@
  * removing interest is an array update, not a system call, but every wait
  * hands the whole array to the kernel, which scans it: fine for hundreds
  * of fds, the reason epoll exists for tens of thousands.
+ *
+ * This file's poll goes through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <poll.h>

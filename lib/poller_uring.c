@@ -17,6 +17,9 @@
  * system call, a seccomp filter or kernel.io_uring_disabled saying EPERM,
  * a kernel too old for what this file uses), init fails and the generic
  * part falls back to epoll.
+ *
+ * This file's fcntl and poll go through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <fcntl.h>

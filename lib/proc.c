@@ -7,6 +7,9 @@
  * (WUNTRACED, WCONTINUED, pid <= 0) and on kernels without pidfd_open,
  * the thread polls waitpid with WNOHANG between sleeps that grow to
  * POLL_MAX_MS.
+ *
+ * This file's close goes through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <sys/syscall.h>

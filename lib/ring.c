@@ -1,6 +1,9 @@
 /*
  * The ring's verbs (ring.h).  Its io_uring_setup and io_uring_enter are
  * fault points in a test build.
+ *
+ * This file's close goes through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include "ring.h"
 

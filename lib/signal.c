@@ -12,6 +12,9 @@
  * take it, and under the ucontext switch every green thread has its own
  * signal mask, saved in contexts libgreen cannot all reach.  A handler
  * works whatever the masks are.
+ *
+ * This file's read, write, fcntl and close go through the routed-call
+ * table, around libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <fcntl.h>

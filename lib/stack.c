@@ -6,6 +6,9 @@
  * free stack's pages loses nothing.  Slabs are unmapped only when the
  * scheduler ends: their address space costs nothing resident once the
  * stacks in them have given their pages back.
+ *
+ * This file's write and close go through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include "stack.h"
 

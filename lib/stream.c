@@ -23,6 +23,9 @@
  * appends behind them, which is safe because only a drain moves the
  * buffer.  The writer waits for the reader's drain to end before it
  * sends; the reader leaves the buffer alone while the writer sends.
+ *
+ * This file's fcntl goes through the routed-call table, around
+ * libgreen-hook (routed.h).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,12 +1,13 @@
 /*
  * The table of the C library's calls that libgreen makes around the hook
- * (lib/sys.h).  It starts with the addresses the linker gives, which are
- * the C library's unless something interposes them.  When libgreen is
- * loaded, each entry that libgreen-hook interposes is replaced with the C
- * library's own definition, so that a hook loaded before libgreen, or
- * preloaded, is passed by.  Other interposers stay in the way, as they
- * mean to: the sanitizers' interceptors (ThreadSanitizer follows fds and
- * the wake-ups through them in read, write and close) and Valgrind's.
+ * (lib/sys.h; lib/routed.h lists them).  It starts with the addresses the
+ * linker gives, which are the C library's unless something interposes
+ * them.  When libgreen is loaded, each entry that libgreen-hook
+ * interposes is replaced with the C library's own definition, so that a
+ * hook loaded before libgreen, or preloaded, is passed by.  Other
+ * interposers stay in the way, as they mean to: the sanitizers'
+ * interceptors (ThreadSanitizer follows fds and the wake-ups through them
+ * in read, write and close) and Valgrind's.
  */
 #include <dlfcn.h>
 #include <string.h>
@@ -19,23 +20,19 @@
 
 #include "sys.h"
 
-struct green__sys green__sys = {
-    read, write, readv, writev, recv, send, recvfrom, sendto, recvmsg, sendmsg,
-    accept4, connect, socket, fcntl, close, poll, epoll_wait, getaddrinfo,
-};
+/* Each entry starts as the linker's address of the call. */
+#define GREEN__SYS_START(reach, point, ret, name, params, args) \
+    GREEN__IN_TABLE_##reach(.name = name,)
+struct green__sys green__sys = {GREEN__ROUTED(GREEN__SYS_START)};
 
 #ifdef __GLIBC__
 /* The table's entries by name, for the look-up. */
-#define ENTRY(name) {#name, (void **)&green__sys.name}
+#define GREEN__SYS_NAMED(reach, point, ret, name, params, args) \
+    GREEN__IN_TABLE_##reach({#name, (void **)&green__sys.name},)
 static const struct {
     const char *name;
     void **slot;
-} entries[] = {
-    ENTRY(read), ENTRY(write), ENTRY(readv), ENTRY(writev), ENTRY(recv), ENTRY(send),
-    ENTRY(recvfrom), ENTRY(sendto), ENTRY(recvmsg), ENTRY(sendmsg), ENTRY(accept4),
-    ENTRY(connect), ENTRY(socket), ENTRY(fcntl), ENTRY(close), ENTRY(poll),
-    ENTRY(epoll_wait), ENTRY(getaddrinfo),
-};
+} entries[] = {GREEN__ROUTED(GREEN__SYS_NAMED)};
 
 /* Whether the definition at fn is in a shared object whose file name
  * starts with prefix. */

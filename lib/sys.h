@@ -1,15 +1,16 @@
 /*
- * The C library's calls that libgreen-hook (lib/hook.c) interposes,
- * reached around it.  A program that links the hook, or preloads it, gets
- * the hook's read, poll, close and the rest for its own calls; libgreen's
- * calls must reach the C library itself, or a green_read would park on
- * its own system call.  So libgreen makes those calls through this table,
- * which points at the C library's definitions (lib/sys.c).
+ * The routed-call table: the C library's calls that libgreen-hook
+ * (lib/hook/) interposes, reached around it.  A program that links the
+ * hook, or preloads it, gets the hook's read, poll, close and the rest for
+ * its own calls; libgreen's calls must reach the C library itself, or a
+ * green_read would park on its own system call.  So libgreen makes those
+ * calls through this table, which points at the C library's definitions
+ * (lib/sys.c).  Which calls it holds is said once, in lib/routed.h.
  *
  * Each .c file of lib/ that makes such calls includes this header last,
  * through fault.h; the macros below then turn read(...) into
- * green__sys.read(...).  In a test build fault.h's points come first, and
- * the points make the call through the table.
+ * green__sys.read(...).  In a test build fault.h sends them to its points
+ * instead, and the points make the call through the table.
  */
 #ifndef GREEN_SYS_H
 #define GREEN_SYS_H
@@ -21,29 +22,17 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "routed.h"
+
 struct epoll_event;
 
+/* One entry per call with reach table, with the call's own type. */
+#define GREEN__SYS_ENTRY(reach, point, ret, name, params, args) \
+    GREEN__IN_TABLE_##reach(ret(*name) params;)
 struct green__sys {
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*recv)(int, void *, size_t, int);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-    ssize_t (*recvmsg)(int, struct msghdr *, int);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    int (*connect)(int, const struct sockaddr *, socklen_t);
-    int (*socket)(int, int, int);
-    int (*fcntl)(int, int, ...);
-    int (*close)(int);
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*epoll_wait)(int, struct epoll_event *, int, int);
-    int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
-                       struct addrinfo **);
+    GREEN__ROUTED(GREEN__SYS_ENTRY)
 };
+#undef GREEN__SYS_ENTRY
 
 extern struct green__sys green__sys;
 
@@ -53,25 +42,38 @@ extern struct green__sys green__sys;
  * library itself, which changes nothing). */
 size_t green__sys_pass_by(const char *prefix);
 
+/* A call through the table; fault.h makes it a call through the call's
+ * fault point instead. */
+#define GREEN__ROUTE(name, ...) green__sys.name(__VA_ARGS__)
+
+/* The calls with reach table in routed.h, one line each: a macro cannot
+ * define macros.  close has no fault point, so it is always the table's. */
 #ifndef GREEN_SYS_IMPL
-#define read(fd, b, n) green__sys.read(fd, b, n)
-#define write(fd, b, n) green__sys.write(fd, b, n)
-#define readv(fd, v, n) green__sys.readv(fd, v, n)
-#define writev(fd, v, n) green__sys.writev(fd, v, n)
-#define recv(fd, b, n, f) green__sys.recv(fd, b, n, f)
-#define send(fd, b, n, f) green__sys.send(fd, b, n, f)
-#define recvfrom(fd, b, n, f, a, l) green__sys.recvfrom(fd, b, n, f, a, l)
-#define sendto(fd, b, n, f, a, l) green__sys.sendto(fd, b, n, f, a, l)
-#define recvmsg(fd, m, f) green__sys.recvmsg(fd, m, f)
-#define sendmsg(fd, m, f) green__sys.sendmsg(fd, m, f)
-#define accept4(fd, a, l, f) green__sys.accept4(fd, a, l, f)
-#define connect(fd, a, l) green__sys.connect(fd, a, l)
-#define socket(f, t, p) green__sys.socket(f, t, p)
-#define fcntl(...) green__sys.fcntl(__VA_ARGS__)
-#define close(fd) green__sys.close(fd)
-#define poll(fds, n, t) green__sys.poll(fds, n, t)
-#define epoll_wait(epfd, ev, n, t) green__sys.epoll_wait(epfd, ev, n, t)
-#define getaddrinfo(n, s, h, r) green__sys.getaddrinfo(n, s, h, r)
+#define read(...) GREEN__ROUTE(read, __VA_ARGS__)
+#define write(...) GREEN__ROUTE(write, __VA_ARGS__)
+#define readv(...) GREEN__ROUTE(readv, __VA_ARGS__)
+#define writev(...) GREEN__ROUTE(writev, __VA_ARGS__)
+#define recv(...) GREEN__ROUTE(recv, __VA_ARGS__)
+#define send(...) GREEN__ROUTE(send, __VA_ARGS__)
+#define recvfrom(...) GREEN__ROUTE(recvfrom, __VA_ARGS__)
+#define sendto(...) GREEN__ROUTE(sendto, __VA_ARGS__)
+#define recvmsg(...) GREEN__ROUTE(recvmsg, __VA_ARGS__)
+#define sendmsg(...) GREEN__ROUTE(sendmsg, __VA_ARGS__)
+#define accept4(...) GREEN__ROUTE(accept4, __VA_ARGS__)
+#define connect(...) GREEN__ROUTE(connect, __VA_ARGS__)
+#define socket(...) GREEN__ROUTE(socket, __VA_ARGS__)
+#define fcntl(...) GREEN__ROUTE(fcntl, __VA_ARGS__)
+#define close(...) green__sys.close(__VA_ARGS__)
+#define poll(...) GREEN__ROUTE(poll, __VA_ARGS__)
+#define epoll_wait(...) GREEN__ROUTE(epoll_wait, __VA_ARGS__)
+#define getaddrinfo(...) GREEN__ROUTE(getaddrinfo, __VA_ARGS__)
+
+/* A call of the list without its line would reach the hook: none has. */
+#define GREEN__SYS_CHECK(reach, point, ret, name, params, args) \
+    GREEN__IN_TABLE_##reach(_Static_assert(GREEN__ROUTED_IS_MACRO(name, args), \
+                                           #name " is made through the table");)
+GREEN__ROUTED(GREEN__SYS_CHECK)
+#undef GREEN__SYS_CHECK
 #endif
 
 #endif

@@ -3,7 +3,7 @@
  * a library written for blocking I/O (libpq, hiredis, libcurl) parks only
  * the green thread that called it.  Opt-in: a program links -lgreen-hook
  * or runs with LD_PRELOAD=libgreen-hook.so; libgreen itself interposes
- * nothing, and reaches the C library around this file (lib/sys.h).
+ * nothing, and reaches the C library around this folder (lib/sys.h).
  *
  * Every call here is the real one outside a green thread (plain OS
  * threads, the offload workers, before and after green_run) and on an fd
@@ -13,9 +13,9 @@
  * cancellation.  The program's view of O_NONBLOCK is kept per fd (view),
  * since libgreen makes the sockets it accepts or connects non-blocking
  * underneath; fcntl reports the view.  Nothing else is made non-blocking:
- * pipes and ttys are read and written without the flag (lib/hook_pipe.c).
+ * pipes and ttys are read and written without the flag (hook_pipe.c).
  *
- * This file uses libgreen's public API only.  docs/hooks.md says what is
+ * The hook uses libgreen's public API only.  docs/hooks.md says what is
  * interposed, how each call behaves, and the limits.
  */
 #include <dlfcn.h>
@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "green.h"
+#include <green.h>
 
 #include "hook.h"
 
@@ -69,16 +69,12 @@ enum { VIEW = 3, UNDER = 4, SOCKET = 8, NO_NOWAIT = 16 };
 enum { VIEW_SHIFT = 20, VIEW_PAGE = 1 << VIEW_SHIFT, VIEW_PAGES = (INT_MAX >> VIEW_SHIFT) + 1 };
 static _Atomic(_Atomic unsigned char *) pages[VIEW_PAGES];
 
-#define LOAD(name) *(void **)&green__hook_real.name = dlsym(RTLD_NEXT, #name)
+#define LOAD(reach, point, ret, name, params, args) \
+    GREEN__IN_HOOK_##reach(*(void **)&green__hook_real.name = dlsym(RTLD_NEXT, #name);)
 
 static void load(void)
 {
-    LOAD(read); LOAD(write); LOAD(readv); LOAD(writev); LOAD(recv); LOAD(send);
-    LOAD(recvfrom); LOAD(sendto); LOAD(recvmsg); LOAD(sendmsg); LOAD(accept);
-    LOAD(accept4); LOAD(connect); LOAD(socket); LOAD(fcntl); LOAD(close);
-    LOAD(dup); LOAD(dup2); LOAD(dup3); LOAD(poll); LOAD(ppoll); LOAD(select); LOAD(epoll_wait);
-    LOAD(nanosleep); LOAD(clock_nanosleep); LOAD(usleep); LOAD(sleep);
-    LOAD(getaddrinfo); LOAD(getnameinfo); LOAD(gethostbyname_r); LOAD(gethostbyname);
+    GREEN__ROUTED(LOAD)
 }
 
 static pthread_once_t loaded = PTHREAD_ONCE_INIT;
@@ -198,7 +194,7 @@ void green__hook_no_nowait(int fd)
  * calls, plain OS threads and child processes would then meet on the open
  * file they share: a regular file's is the real call, which never waits
  * for readiness (under uring, libgreen's: the ring's read parks instead of
- * blocking, with no flag); a pipe's or a tty's, lib/hook_pipe.c's.  A tty
+ * blocking, with no flag); a pipe's or a tty's, hook_pipe.c's.  A tty
  * goes there under uring too: the kernel may make the ring's write of one
  * in the submitting thread, blocking it. */
 enum route { BY_REAL, BY_GREEN, BY_PIPE, BY_OTHER };

@@ -2,7 +2,7 @@
  * libgreen-hook's waiting calls: poll, ppoll, select and epoll_wait park
  * on all their fds and their timeout; the sleeps park; the resolver's
  * calls run on the offload pool.  Outside a green thread each is the real
- * call (lib/hook.c says why and how).
+ * call (hook.c says why and how).
  *
  * A call's own timeout and the green thread's deadline both bound the
  * wait: the earlier is set for it, and the thread's is put back after.

@@ -5,7 +5,7 @@
  * flag belongs to the open file, which code the hook never sees shares:
  * stdio's own calls (an fwrite that meets EAGAIN gives up), plain OS
  * threads (whose blocking read then fails at once), child processes, and
- * the shell on the same terminal.  lib/hook.c says which fds come here.
+ * the shell on the same terminal.  hook.c says which fds come here.
  *
  * A pipe takes RWF_NOWAIT (Linux 6.4 and later), a flag of the one call:
  * preadv2 and pwritev2 at the file's own position (offset -1) then never
