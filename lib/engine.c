@@ -1,6 +1,5 @@
 /*
- * The I/O engine's entry, its readiness path, and the facts about a file
- * (engine.h).
+ * The I/O engine's entry and its readiness path (engine.h).
  *
  * By readiness, a call is made without blocking and parks only when it
  * would block (EAGAIN), until the poller reports the fd ready; then it is
@@ -11,11 +10,10 @@
  * fd made non-blocking.
  *
  * This file's read, write, readv, writev, recv, send, recvfrom, sendto,
- * recvmsg, sendmsg, accept4, connect and fcntl go through the routed-call
- * table, around libgreen-hook (routed.h).
+ * recvmsg, sendmsg, accept4 and connect go through the routed-call table,
+ * around libgreen-hook (routed.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -23,6 +21,7 @@
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
+/* How the readiness path reaches the file. */
 enum path { SOCKET, PLAIN };
 
 /* The entry. */
@@ -33,8 +32,9 @@ static bool reads_nothing(const struct green__call *c)
 {
     if (c->kind == GREEN__READ)
         return c->n == 0;
-    if (c->kind != GREEN__READV || c->iovcnt < 0 || c->iovcnt > IOV_MAX)
-        return false;
+    if (c->kind != GREEN__READV || c->iovcnt < 0 || c->iovcnt > IOV_MAX ||
+        (!c->iov && c->iovcnt > 0))
+        return false;  /* the call itself says EINVAL or EFAULT */
     for (int i = 0; i < c->iovcnt; i++)
         if (c->iov[i].iov_len)
             return false;
@@ -63,7 +63,7 @@ static bool by_ring(struct green__sched *s, const struct green__call *c)
 static int accepted(struct green__sched *s, int listener, int fd)
 {
     const struct green__fd *l = green__poller_has(&s->poller, listener);
-    green__engine_fresh(s, fd, l && l->file.tcp);
+    green__file_fresh(&s->poller, fd, l && l->file.tcp);
     return fd;
 }
 
@@ -77,68 +77,10 @@ ssize_t green__engine_call(struct green__sched *s, struct green__call *c)
      * another file by now. */
     if (green__fd_gen(&s->poller, c->fd) != c->gen)
         return -EBADF;
-    if (c->kind == GREEN__CONNECT && !c->to)
-        return -EINVAL;  /* Linux says so too, but an emulator may say EFAULT */
     if (reads_nothing(c))
         return read_nothing(c);
     ssize_t r = by_ring(s, c) ? green__engine_ring(s, c) : green__engine_ready(s, c);
     return r >= 0 && c->kind == GREEN__ACCEPT ? accepted(s, c->fd, (int)r) : r;
-}
-
-/* The facts. */
-
-/* Turns fd's O_NONBLOCK on or off: 1 when that changed it, 0 when it was
- * so already, or -errno.  The flag is asked every time: one remembered
- * could be an earlier file's. */
-static int nonblocking(int fd, bool on)
-{
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0)
-        return -errno;
-    if (!(flags & O_NONBLOCK) == !on)
-        return 0;
-    flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-    return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 1;
-}
-
-void green__engine_notsock(struct green__sched *s, int fd)
-{
-    struct green__fd *r = green__poller_fd(&s->poller, fd);
-    if (!r)
-        return;
-    int saved = errno;
-    r->file.notsock = true;
-    r->file.tty = s->poller.ops->start && isatty(fd);  /* only the ring path asks */
-    errno = saved;
-}
-
-void green__engine_fresh(struct green__sched *s, int fd, bool tcp)
-{
-    struct green__fd *r = green__poller_fresh(&s->poller, fd);
-    if (r)
-        r->file.tcp = tcp;
-}
-
-int green__engine_adopt(struct green__poller *p, int fd)
-{
-    if (!green__poller_fd(p, fd))
-        return -ENOMEM;
-    int changed = nonblocking(fd, true);
-    if (changed < 0)
-        return changed;
-    green__poller_fresh(p, fd)->file.set_nonblock = changed;
-    return 0;
-}
-
-int green__engine_release(struct green__poller *p, int fd)
-{
-    const struct green__fd *r = green__poller_has(p, fd);
-    int err = r && r->file.set_nonblock ? nonblocking(fd, false)
-            : fcntl(fd, F_GETFD) < 0 ? -errno : 0;
-    if (err < 0)
-        return err;  /* nothing forgotten: a second release can restore it */
-    (void)green__poller_forget(p, fd);
-    return 0;
 }
 
 /* By readiness. */
@@ -160,14 +102,13 @@ static ssize_t on_socket(const struct green__call *c)
     case GREEN__WRITE: return send(c->fd, c->buf, c->n, out);
     case GREEN__WRITEV: return bad_count ? plain(c) : sendmsg(c->fd, &m, out);
     case GREEN__SENDMSG: return sendmsg(c->fd, c->msg, c->flags | out);
-    default: break;
+    case GREEN__ACCEPT: case GREEN__CONNECT: return plain(c);  /* no socket call: see path_of */
+    case GREEN__SENDTO: break;
     }
     return sendto(c->fd, c->buf, c->n, c->flags | out, c->to, c->tolen);
 }
 
-/* c itself, on an fd made non-blocking.  The accepted socket is made
- * non-blocking at once: it will be used with green calls, and this
- * spares the first of them two fcntl calls. */
+/* c itself, on an fd made non-blocking. */
 static ssize_t plain(const struct green__call *c)
 {
     switch (c->kind) {
@@ -178,28 +119,25 @@ static ssize_t plain(const struct green__call *c)
     case GREEN__WRITE: return write(c->fd, c->buf, c->n);
     case GREEN__WRITEV: return writev(c->fd, c->iov, c->iovcnt);
     case GREEN__SENDMSG: return sendmsg(c->fd, c->msg, c->flags | MSG_NOSIGNAL);
-    case GREEN__ACCEPT: return accept4(c->fd, c->addr, c->addrlen, SOCK_NONBLOCK);
+    case GREEN__ACCEPT:
+        /* Non-blocking at once: the socket will be used with green calls,
+         * and this spares the first of them two fcntl calls. */
+        return accept4(c->fd, c->addr, c->addrlen, SOCK_NONBLOCK);
     case GREEN__CONNECT: return connect(c->fd, c->to, c->tolen);
     case GREEN__SENDTO: break;
     }
     return sendto(c->fd, c->buf, c->n, c->flags | MSG_NOSIGNAL, c->to, c->tolen);
 }
 
-/* The plain path for fd: its file made non-blocking (and known to be, for
- * release), then PLAIN; or -errno. */
+/* The plain path for fd, its file made non-blocking: PLAIN, or -errno. */
 static int plain_path(struct green__sched *s, int fd)
 {
-    int changed = nonblocking(fd, true);
-    if (changed < 0)
-        return changed;
-    struct green__fd *r = green__poller_has(&s->poller, fd);
-    if (changed && r)
-        r->file.set_nonblock = true;
-    return PLAIN;
+    int err = green__file_nonblock(&s->poller, fd);
+    return err < 0 ? err : PLAIN;
 }
 
-/* c's path; the fd is libgreen's from now on, watched between waits
- * (without a record, only while waited on). */
+/* c's path (enum path), or -errno; the fd is libgreen's from now on,
+ * watched between waits (without a record, only while waited on). */
 static int path_of(struct green__sched *s, const struct green__call *c)
 {
     struct green__fd *r = green__poller_fd(&s->poller, c->fd);
@@ -254,6 +192,8 @@ static void note_short(struct green__sched *s, const struct green__call *c, ssiz
 ssize_t green__engine_ready(struct green__sched *s, struct green__call *c)
 {
     int path = path_of(s, c);
+    if (path >= 0 && c->kind == GREEN__CONNECT && !c->to)
+        return -EINVAL;  /* Linux says so too, but an emulator may say EFAULT */
     int err = path == SOCKET ? wait_if_drained(s, c) : 0;
     if (err < 0)
         return err;
@@ -267,7 +207,7 @@ ssize_t green__engine_ready(struct green__sched *s, struct green__call *c)
         }
         err = errno;
         if (err == ENOTSOCK && path == SOCKET) {
-            green__engine_notsock(s, c->fd);
+            green__file_notsock(&s->poller, c->fd);
             path = plain_path(s, c->fd);
             continue;
         }

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "call.h"
+#include "file.h"
 
 struct green__sched;
 struct green__poller;
@@ -22,26 +23,14 @@ struct green__poller;
 /* Makes c until it succeeds once or fails for good: its result (accept's:
  * the new fd, libgreen's and as TCP as its listener) or -errno: the call's
  * own, EBADF for a negative fd or one closed or released since c->gen was
- * taken, EINVAL for connect to no address, ETIMEDOUT, ECANCELED, ENOMEM,
- * the backend's error; connect's EINPROGRESS when the connection goes on
- * in the background.  A socket call on a file that is not a socket learns
+ * taken, EINVAL for connect to no address (once the fd is found open),
+ * ETIMEDOUT, ECANCELED, ENOMEM, the backend's error; connect's EINPROGRESS
+ * when the connection goes on in the background.  A socket call on a file that is not a socket learns
  * it (ENOTSOCK) and goes on with the plain call. */
 ssize_t green__engine_call(struct green__sched *s, struct green__call *c);
 
 /* The two paths, each a loop that ends when green__engine_call would. */
 ssize_t green__engine_ready(struct green__sched *s, struct green__call *c);
 ssize_t green__engine_ring(struct green__sched *s, struct green__call *c);
-
-/* A socket call on fd said ENOTSOCK: the plain calls from now on. */
-void green__engine_notsock(struct green__sched *s, int fd);
-
-/* fd is a socket libgreen made (net.c): libgreen's, and tcp says whether
- * a short read on it means it had nothing more queued. */
-void green__engine_fresh(struct green__sched *s, int fd, bool tcp);
-
-/* green_fd_adopt and green_fd_release, which are inverses: the fd made
- * non-blocking and libgreen's; and given back as found.  0 or -errno. */
-int green__engine_adopt(struct green__poller *p, int fd);
-int green__engine_release(struct green__poller *p, int fd);
 
 #endif

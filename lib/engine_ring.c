@@ -119,7 +119,7 @@ static ssize_t call_in_turn(struct green__sched *s, struct green__call *c, int f
 }
 
 /* Makes c once by the backend, in a turn when it moves a position. */
-static ssize_t call(struct green__sched *s, struct green__call *c)
+static ssize_t ring_once(struct green__sched *s, struct green__call *c)
 {
     struct green__fd *r = green__poller_fd(&s->poller, c->fd);
     if (!r)
@@ -139,8 +139,8 @@ static ssize_t call(struct green__sched *s, struct green__call *c)
 
 ssize_t green__engine_ring(struct green__sched *s, struct green__call *c)
 {
-    if ((c->kind == GREEN__READV || c->kind == GREEN__WRITEV) &&
-        (c->iovcnt < 0 || c->iovcnt > IOV_MAX))
+    bool vector = c->kind == GREEN__READV || c->kind == GREEN__WRITEV;
+    if ((vector && (c->iovcnt < 0 || c->iovcnt > IOV_MAX)) || (c->kind == GREEN__CONNECT && !c->to))
         return -EINVAL;
     for (;;) {
         const struct green__fd *r = green__poller_has(&s->poller, c->fd);
@@ -149,9 +149,9 @@ ssize_t green__engine_ring(struct green__sched *s, struct green__call *c)
         if (r && r->file.tty)
             return green__engine_ready(s, c);
         c->plain = r && r->file.notsock;
-        ssize_t n = call(s, c);
+        ssize_t n = ring_once(s, c);
         if (n == -ENOTSOCK && !c->plain && c->kind < GREEN__ACCEPT) {
-            green__engine_notsock(s, c->fd);
+            green__file_notsock(&s->poller, c->fd);
             continue;
         }
         if (n == -EINTR)

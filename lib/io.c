@@ -356,10 +356,10 @@ static int on_table(int fd, int (*fn)(struct green__poller *p, int fd))
 
 int green_fd_adopt(int fd)
 {
-    return on_table(fd, green__engine_adopt);
+    return on_table(fd, green__file_adopt);
 }
 
 int green_fd_release(int fd)
 {
-    return on_table(fd, green__engine_release);
+    return on_table(fd, green__file_release);
 }

@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "file.h"
 #include "net.h"
 #include "offload.h"
 #include "sched.h"
@@ -190,7 +190,7 @@ static int open_socket(int family, int type, int protocol)
     bool tcp = (family == AF_INET || family == AF_INET6) && type == SOCK_STREAM &&
                (protocol == 0 || protocol == IPPROTO_TCP);
     if (s)
-        green__engine_fresh(s, fd, tcp);
+        green__file_fresh(&s->poller, fd, tcp);
     return fd;
 }
 

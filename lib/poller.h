@@ -31,14 +31,6 @@
 #include "file.h"
 #include "list.h"
 
-/* io_uring is in the build on Linux where the headers know it. */
-#if defined(__linux__) && __has_include(<linux/io_uring.h>)
-#include <sys/syscall.h>
-#ifdef SYS_io_uring_setup
-#define GREEN_HAVE_URING 1
-#endif
-#endif
-
 /* Readiness as backends report it: GREEN_IN and GREEN_OUT from green.h,
  * and these two, which wake every waiter of the fd. */
 #define GREEN__ERR 0x4   /* error or hang-up: every call will fail or see EOF */
@@ -163,7 +155,8 @@ void green__poller_fini(struct green__poller *p);
 
 /* The record for fd, growing the table when needed; NULL when it cannot
  * grow (ENOMEM).  Growing moves every record: a pointer to one is good
- * only until the caller parks. */
+ * only until the table may grow (this call or green__poller_fresh for
+ * another fd, or a park, in which other threads call them). */
 struct green__fd *green__poller_fd(struct green__poller *p, int fd);
 
 /* The record for fd if the table has one yet, else NULL. */

@@ -223,54 +223,53 @@ static void polled(struct green__poller *p, uint64_t tag, int res)
 
 /* Calls. */
 
+/* The opcode of c's call: a socket's read and write are recv and send,
+ * and its writev a message (which, unlike writev, can refuse to raise
+ * SIGPIPE); recvfrom and sendto are messages too. */
+static uint8_t opcode_of(const struct green__call *c)
+{
+    switch (c->kind) {
+    case GREEN__READ: return c->plain ? IORING_OP_READ : IORING_OP_RECV;
+    case GREEN__WRITE: return c->plain ? IORING_OP_WRITE : IORING_OP_SEND;
+    case GREEN__READV: return IORING_OP_READV;
+    case GREEN__WRITEV: return c->plain ? IORING_OP_WRITEV : IORING_OP_SENDMSG;
+    case GREEN__RECVFROM: case GREEN__RECVMSG: return IORING_OP_RECVMSG;
+    case GREEN__SENDTO: case GREEN__SENDMSG: return IORING_OP_SENDMSG;
+    case GREEN__ACCEPT: return IORING_OP_ACCEPT;
+    case GREEN__CONNECT: break;
+    }
+    return IORING_OP_CONNECT;
+}
+
 /* The message c's call is made with: its own, or one built in its room
  * for recvfrom, sendto and a socket's writev. */
 static struct msghdr *message(struct green__call *c)
 {
+    if (c->kind == GREEN__RECVMSG || c->kind == GREEN__SENDMSG)
+        return c->msg;
     struct msghdr *m = &c->room;
     *m = (struct msghdr){.msg_iov = (struct iovec *)c->iov, .msg_iovlen = (size_t)c->iovcnt};
-    switch (c->kind) {
-    case GREEN__RECVMSG: case GREEN__SENDMSG:
-        return c->msg;
-    case GREEN__RECVFROM:
-        if (c->addr && c->addrlen)
-            m->msg_name = c->addr, m->msg_namelen = *c->addrlen;
-        break;
-    case GREEN__SENDTO:
+    if (c->kind == GREEN__WRITEV)
+        return m;
+    if (c->kind == GREEN__SENDTO)
         m->msg_name = (void *)c->to, m->msg_namelen = c->tolen;
-        break;
-    default:
-        return m;  /* a writev's */
-    }
+    else if (c->addr && c->addrlen)
+        m->msg_name = c->addr, m->msg_namelen = *c->addrlen;
     c->one = (struct iovec){c->buf, c->n};
     m->msg_iov = &c->one;
     m->msg_iovlen = 1;
     return m;
 }
 
-/* A message call: recvfrom and recvmsg, sendto, sendmsg and a socket's
- * writev.  MSG_WAITALL is the caller's to keep; writes never raise
- * SIGPIPE. */
-static void prep_message(struct io_uring_sqe *e, struct green__call *c, uint64_t tag)
+/* A read or write of bytes or of a vector: at the file position (offset
+ * -1) or at c's offset; recv and send have no offset (the field is their
+ * addr2, which must be 0), and send must not raise SIGPIPE. */
+static void prep_bytes(struct io_uring_sqe *e, struct green__call *c, uint8_t op, uint64_t tag)
 {
-    bool reads = green__call_reads(c->kind);
-    green__ring_prep_rw(e, reads ? IORING_OP_RECVMSG : IORING_OP_SENDMSG, c->fd, message(c), 1,
-                        0, tag);
-    e->msg_flags = (uint32_t)((c->flags & ~MSG_WAITALL) | (reads ? 0 : MSG_NOSIGNAL));
-}
-
-/* A read or write of bytes or of a vector: at the file position (off -1)
- * or at c's offset; a socket's read and write are recv and send. */
-static void prep_bytes(struct io_uring_sqe *e, struct green__call *c, uint64_t tag)
-{
-    bool reads = c->kind < GREEN__WRITE;
-    bool vector = c->kind == GREEN__READV || c->kind == GREEN__WRITEV;
+    bool vector = op == IORING_OP_READV || op == IORING_OP_WRITEV;
     size_t n = vector ? (size_t)c->iovcnt : c->n < MAX_RW ? c->n : MAX_RW;
     const void *addr = vector ? (const void *)c->iov : c->buf;
-    uint8_t op = vector ? (reads ? IORING_OP_READV : IORING_OP_WRITEV)
-               : c->plain ? (reads ? IORING_OP_READ : IORING_OP_WRITE)
-               : reads ? IORING_OP_RECV : IORING_OP_SEND;
-    bool sock = op == IORING_OP_RECV || op == IORING_OP_SEND;  /* no offset: addr2 to them */
+    bool sock = op == IORING_OP_RECV || op == IORING_OP_SEND;
     uint64_t off = sock ? 0 : c->at ? (uint64_t)c->offset : (uint64_t)-1;
     green__ring_prep_rw(e, op, c->fd, addr, (uint32_t)n, off, tag);
     if (op == IORING_OP_SEND)
@@ -279,26 +278,23 @@ static void prep_bytes(struct io_uring_sqe *e, struct green__call *c, uint64_t t
 
 static void prep_call(struct io_uring_sqe *e, struct green__call *c, uint64_t tag)
 {
-    switch (c->kind) {
-    case GREEN__ACCEPT:
-        green__ring_prep_rw(e, IORING_OP_ACCEPT, c->fd, c->addr, 0,
-                            (uint64_t)(uintptr_t)c->addrlen, tag);
+    uint8_t op = opcode_of(c);
+    switch (op) {
+    case IORING_OP_RECVMSG: case IORING_OP_SENDMSG:
+        /* MSG_WAITALL is the caller's to keep; writes never raise SIGPIPE. */
+        green__ring_prep_rw(e, op, c->fd, message(c), 1, 0, tag);
+        e->msg_flags = (uint32_t)((c->flags & ~MSG_WAITALL) |
+                                  (op == IORING_OP_SENDMSG ? MSG_NOSIGNAL : 0));
+        break;
+    case IORING_OP_ACCEPT:
+        green__ring_prep_rw(e, op, c->fd, c->addr, 0, (uint64_t)(uintptr_t)c->addrlen, tag);
         e->accept_flags = SOCK_NONBLOCK;
         break;
-    case GREEN__CONNECT:
-        green__ring_prep_rw(e, IORING_OP_CONNECT, c->fd, c->to, 0, c->tolen, tag);
-        break;
-    case GREEN__READ: case GREEN__READV: case GREEN__WRITE:
-        prep_bytes(e, c, tag);
-        break;
-    case GREEN__WRITEV:
-        if (c->plain)
-            prep_bytes(e, c, tag);
-        else
-            prep_message(e, c, tag);
+    case IORING_OP_CONNECT:
+        green__ring_prep_rw(e, op, c->fd, c->to, 0, c->tolen, tag);  /* off: the length */
         break;
     default:
-        prep_message(e, c, tag);
+        prep_bytes(e, c, op, tag);
         break;
     }
 }

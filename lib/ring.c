@@ -89,9 +89,8 @@ struct io_uring_sqe *green__ring_get_sqe(struct green__ring *rg)
         if (queued(rg) >= rg->sq_entries)
             return NULL;
     }
-    struct io_uring_sqe *e = &rg->sqes[rg->tail & *rg->sq_mask];
+    struct io_uring_sqe *e = &rg->sqes[rg->tail++ & *rg->sq_mask];
     memset(e, 0, sizeof *e);
-    __atomic_store_n(rg->sq_tail, ++rg->tail, __ATOMIC_RELEASE);
     return e;
 }
 
@@ -102,6 +101,7 @@ int green__ring_submit_and_wait(struct green__ring *rg, bool wait, int timeout_m
     struct io_uring_getevents_arg arg = {
         .ts = wait && timeout_ms >= 0 ? (uint64_t)(uintptr_t)&ts : 0,
     };
+    __atomic_store_n(rg->sq_tail, rg->tail, __ATOMIC_RELEASE);  /* the entries, filled */
     int err = green__fault_errno(GREEN__FAULT_io_uring_enter);
     if (err)
         return -err;

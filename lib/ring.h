@@ -16,7 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "poller.h"  /* GREEN_HAVE_URING */
+/* io_uring is in the build on Linux where the headers know it. */
+#if defined(__linux__) && __has_include(<linux/io_uring.h>)
+#include <sys/syscall.h>
+#ifdef SYS_io_uring_setup
+#define GREEN_HAVE_URING 1
+#endif
+#endif
 
 /* A poll(2) mask as an IORING_OP_POLL_ADD entry's poll32_events holds
  * it: the kernel swaps the two 16-bit halves of that field on a
@@ -36,7 +42,8 @@ static inline uint32_t green__ring_poll_mask(uint32_t mask)
 
 struct green__ring {
     int fd;
-    unsigned tail;                 /* the submission tail, ours to move */
+    unsigned tail;                 /* the submission tail, ours to move and
+                                      to publish at the next submit */
     unsigned *sq_head, *sq_tail, *sq_mask, sq_entries;
     struct io_uring_sqe *sqes;
     unsigned *cq_head, *cq_tail, *cq_mask;
@@ -54,9 +61,8 @@ int green__ring_setup(struct green__ring *rg, unsigned entries, struct io_uring_
                       unsigned long *enters);
 void green__ring_exit(struct green__ring *rg);
 
-/* A zeroed submission entry, queued for the next submit (the caller fills
- * it at once), submitting the queue first if it is full; NULL when even
- * that cannot make room. */
+/* A zeroed submission entry, queued for the next submit, submitting the
+ * queue first if it is full; NULL when even that cannot make room. */
 struct io_uring_sqe *green__ring_get_sqe(struct green__ring *rg);
 
 /* Submits what is queued and, with wait, waits up to timeout_ms (-1: no

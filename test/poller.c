@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,6 +477,40 @@ GREEN_TEST(plain_close_then_blocking_pipe)
     return NULL;
 }
 
+/* The same, with the new pipe made non-blocking by its user.  Once the
+ * sweep has found the old file's registration stale, libgreen forgets
+ * what it knew of that file, that it set the flag among it: a release
+ * leaves the new pipe's flag as its user set it.  (epoll's check is the
+ * one that tells a new file from the old; uring's re-arms whatever is
+ * open, and poll holds nothing to check.) */
+GREEN_TEST(plain_close_then_release_keeps_flags)
+{
+    (void)arg;
+    if (strcmp(green_poller_name(), "epoll") != 0)
+        return NULL;
+    int p[2];
+    make_pipe(p);
+    green_t *t = green_spawn(write_later, &p[1]);
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);  /* parks: registered, made non-blocking */
+    green_join(t, NULL);
+    int old = p[0];
+    close(p[0]);
+    close(p[1]);
+    int peer, fd = new_file_at(old, 'p', &peer);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    green_deadline(green_now() + 3000);
+    t = green_spawn(write_later, &peer);
+    ck_assert_int_eq(green_read(fd, &c, 1), 1);  /* woken once the sweep finds it */
+    green_join(t, NULL);
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(green_fd_release(fd), 0);
+    ck_assert_int_ne(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    close(fd);
+    close(peer);
+    return NULL;
+}
+
 /* A real library that closes the fd it was given: stdio's fclose, on a
  * connection libgreen made.  The next connection, made with plain calls,
  * gets the number and must be woken when its data comes. */
@@ -582,6 +617,14 @@ GREEN_TEST(fd_adopt_errors)
 {
     (void)arg;
     errno = 0;
+    /* A number not open, however large, is EBADF, and the table does not
+     * grow to hold it. */
+    size_t nfds = green__cur->poller.nfds;
+    ck_assert_int_eq(green_fd_adopt(INT_MAX), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(green_fd_adopt(1 << 20), -1);
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_uint_eq(green__cur->poller.nfds, nfds);
     ck_assert_int_eq(green_fd_adopt(-1), -1);
     ck_assert_int_eq(errno, EBADF);
     int p[2];
@@ -832,6 +875,7 @@ Suite *poller_suite(void)
     tcase_add_test(tc, plain_close_then_pipe);
     tcase_add_test(tc, plain_close_then_blocking_socket);
     tcase_add_test(tc, plain_close_then_blocking_pipe);
+    tcase_add_test(tc, plain_close_then_release_keeps_flags);
     tcase_add_test(tc, library_fclose_then_reuse);
     tcase_add_test(tc, plain_close_of_drained_tcp_then_socket);
     tcase_add_test(tc, fd_adopt_keeps_registration);
