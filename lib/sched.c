@@ -395,7 +395,7 @@ static void thread_entry(void)
     green_t *self = s->current;
     /* The root comes from green_run's stack: remember it for the way back. */
     if (self == s->root)
-        green__asan_finish(NULL, &s->main_lo, &s->main_size);
+        green__asan_finish(NULL, &s->main.lo, &s->main.size);
     else
         green__asan_finish(NULL, NULL, NULL);
     reap(s);
@@ -413,7 +413,7 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
     if (self->exit_hook)
         self->exit_hook(self, GREEN__EXIT_DONE);
     if (self == s->root) {
-        jump(&self->ctx, NULL, &s->main_ctx, s->main_lo, s->main_size, s->main_fiber);
+        jump(&self->ctx, NULL, &s->main.ctx, s->main.lo, s->main.size, s->main.fiber);
     } else {
         if (s->nlive == 1 && s->root->wait && s->root->wait->op == &shutdown_op)
             green__wake(s->root, 0);
@@ -717,7 +717,7 @@ static void *root_main(void *unused)
 {
     struct green__sched *s = green__cur;
     (void)unused;
-    s->main_fn(s->main_arg);
+    s->main.fn(s->main.arg);
     s->shutdown = true;
     for (struct green__node *n = s->all.first; n; n = n->next) {
         green_t *t = green__container_of(n, green_t, all);
@@ -835,7 +835,7 @@ static void block_sigpipe(struct green__sched *s)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &s->saved_mask);
+    pthread_sigmask(SIG_BLOCK, &set, &s->main.saved_mask);
 }
 
 static void restore_sigpipe(struct green__sched *s)
@@ -843,13 +843,13 @@ static void restore_sigpipe(struct green__sched *s)
     sigset_t set, pending;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
-    if (!sigismember(&s->saved_mask, SIGPIPE)) {
+    if (!sigismember(&s->main.saved_mask, SIGPIPE)) {
         struct timespec zero = {0, 0};
         while (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) &&
                sigtimedwait(&set, NULL, &zero) == SIGPIPE)
             ;
     }
-    pthread_sigmask(SIG_SETMASK, &s->saved_mask, NULL);
+    pthread_sigmask(SIG_SETMASK, &s->main.saved_mask, NULL);
 }
 
 int green_run(void *(*main)(void *), void *arg)
@@ -878,14 +878,14 @@ int green_run(void *(*main)(void *), void *arg)
     }
     root->detached = true;  /* nobody joins main */
     s.root = root;
-    s.main_fn = main;
-    s.main_arg = arg;
+    s.main.fn = main;
+    s.main.arg = arg;
     runq_pop(&s);
     s.current = root;
     root->state = GREEN__RUNNING;
-    s.main_fiber = green__tsan_current();
+    s.main.fiber = green__tsan_current();
     green__watch_start(&s.watch, root);
-    jump(&s.main_ctx, &s.main_fake, &root->ctx, root->stack.lo, stack_below(root),
+    jump(&s.main.ctx, &s.main.fake, &root->ctx, root->stack.lo, stack_below(root),
          root->tsan_fiber);
     green__watch_stop(&s.watch);
 

@@ -13,7 +13,6 @@
 #define GREEN_SCHED_H
 
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "overflow.h"
 #include "watch.h"
 #include "poller.h"
+#include "run.h"
 #include "stack.h"
 #include "switch.h"
 #include "timer.h"
@@ -130,15 +130,7 @@ struct green__sched {
     struct green__watch watch;      /* the stall detector's view of it */
     int *errno_at;                  /* this OS thread's errno */
 
-    /* green_run's own context, resumed once the root has finished. */
-    struct green__ctx main_ctx;
-    const void *main_lo;            /* its stack, for ASan */
-    size_t main_size;
-    void *main_fake;
-    void *main_fiber;               /* TSan's fiber for green_run's context */
-    void *(*main_fn)(void *);
-    void *main_arg;
-    sigset_t saved_mask;            /* the OS thread's mask before green_run */
+    struct green__main main;        /* green_run's context (lib/run.c's) */
     struct green__ctx ctx_template; /* what every new thread's context starts as */
 
     uint64_t rng;                   /* xorshift state, for green_select */
