@@ -23,4 +23,16 @@ struct green__main {
     sigset_t saved_mask;            /* the OS thread's mask before green_run */
 };
 
+/* What the scheduler tells green_run's side as threads start and end. */
+struct green__sched;
+
+/* The root has started on its stack, leaving green_run's. */
+void green__run_root_started(struct green__sched *s);
+
+/* The root has finished: green_run's context resumes, for good. */
+_Noreturn void green__run_root_done(struct green__sched *s);
+
+/* A thread other than the root has finished. */
+void green__run_thread_done(struct green__sched *s);
+
 #endif

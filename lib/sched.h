@@ -68,6 +68,13 @@ struct green__wait {
     green_t *thread;                /* set by green__park */
 };
 
+/* Takes w off whatever it waits on, if anything. */
+static inline void green__wait_unlink(struct green__wait *w)
+{
+    if (w->op->unlink)
+        w->op->unlink(w);
+}
+
 struct green {
     struct green__sched *sched;     /* the scheduler that owns it */
     struct green__stack stack;      /* this struct lives at the top of it */
@@ -168,6 +175,12 @@ int green__park(struct green__sched *s, struct green__wait *w, int64_t until,
  * must not be cut short.  Returns what the waker gave. */
 int green__park_shielded(struct green__sched *s, struct green__wait *w);
 
+/* Parks on w deaf to cancellation, as green__park_shielded does, but with
+ * until and timer_err as for green__park: the root's wait for the others
+ * at shutdown, which names them if they take long. */
+int green__park_shielded_until(struct green__sched *s, struct green__wait *w, int64_t until,
+                               int timer_err);
+
 /* Ends t's wait, if it is parked: unlinks it, disarms its timer and makes
  * it runnable; its green__park returns -err. */
 void green__wake(green_t *t, int err);
@@ -236,6 +249,27 @@ static inline int green__bind(void **owner, struct green__sched *s)
     *owner = s;
     return 0;
 }
+
+/* For green_run (lib/run.c). */
+
+/* Saves the running context in from and resumes to, whose stack is
+ * [lo, lo + size) and whose TSan fiber is fiber, telling the sanitizers.
+ * *fake keeps the running context's ASan fake stack while it is switched
+ * out; fake is NULL when it leaves for good, so that ASan frees it. */
+void green__jump(struct green__ctx *from, void **fake, struct green__ctx *to,
+                 const void *lo, size_t size, void *fiber);
+
+/* Takes the first thread off the run queue (the root) and switches to it
+ * from a context that is no green thread's, green_run's: from and fake as
+ * for green__jump. */
+void green__enter(struct green__sched *s, struct green__ctx *from, void **fake);
+
+/* Frees t, which has finished: its stack goes back to the cache. */
+void green__thread_free(struct green__sched *s, green_t *t);
+
+/* Frees detached threads that finished.  Called only on another stack
+ * than theirs: a thread cannot free the stack it runs on. */
+void green__reap(struct green__sched *s);
 
 /* Writes one line per green thread to out. */
 void green__dump(struct green__sched *s, FILE *out);
