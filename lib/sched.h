@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "green.h"
+#include "fail.h"
 #include "list.h"
 #include "inbox.h"
 #include "overflow.h"
@@ -273,11 +274,5 @@ void green__reap(struct green__sched *s);
 
 /* Writes one line per green thread to out. */
 void green__dump(struct green__sched *s, FILE *out);
-
-static inline int green__fail(int err)
-{
-    errno = err;
-    return -1;
-}
 
 #endif
