@@ -344,6 +344,13 @@ int green__queue_park_shielded(struct green__sched *s, struct green__list *queue
     return green__park_shielded(s, &enqueue(queue, &q, op, obj)->wait);
 }
 
+int green__queue_wait(struct green__list *queue, const struct green__waitop *op,
+                      const void *obj)
+{
+    struct green__sched *s = green__cur;
+    return green__queue_park(s, queue, op, obj, s->current->deadline, ETIMEDOUT);
+}
+
 green_t *green__queue_first(const struct green__list *queue)
 {
     if (!queue->first)
