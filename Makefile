@@ -53,7 +53,8 @@ FAULT_CFLAGS  = $(if $(FAULTS),-DGREEN_FAULTS)
 BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) $(FAULT_CFLAGS)
 LIB_CFLAGS  = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(POLLER_CFLAGS) $(STACK_CLASH)
 
-LIB_SRC = lib/sched.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c lib/engine.c lib/engine_ring.c lib/file.c \
+LIB_SRC = lib/sched.c lib/run.c lib/stack.c lib/timer.c lib/sleep.c lib/io.c lib/engine.c \
+          lib/engine_ring.c lib/file.c \
           lib/poller.c lib/poller_poll.c lib/overflow.c lib/dump.c \
           lib/group.c lib/chan.c lib/sync.c lib/inbox.c lib/offload.c \
           lib/net.c lib/proc.c lib/signal.c lib/queue.c lib/watch.c lib/os_thread.c lib/stream.c lib/race.c lib/sys.c lib/version.c \

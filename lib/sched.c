@@ -1,6 +1,7 @@
 /*
- * The scheduler: spawning, parking and waking, the run queue, and
- * green_run.
+ * The scheduler: spawning, parking and waking, the run queue.  green_run,
+ * which sets a scheduler up, runs its root thread and tears it down, is
+ * lib/run.c.
  *
  * There is no scheduler context that green threads bounce through.  A
  * thread that stops running (it parks, yields or finishes) picks the next
@@ -53,7 +54,7 @@ static green_t *runq_pop(struct green__sched *s)
 
 /* Freeing finished threads. */
 
-static void thread_free(struct green__sched *s, green_t *t)
+void green__thread_free(struct green__sched *s, green_t *t)
 {
     struct green__stack stack = t->stack;  /* t lives in it */
     if (t->exit_hook)
@@ -65,14 +66,12 @@ static void thread_free(struct green__sched *s, green_t *t)
     green__stack_put(&s->stacks, &stack);
 }
 
-/* Frees detached threads that finished.  Called only on another stack
- * than theirs: a thread cannot free the stack it runs on. */
-static void reap(struct green__sched *s)
+void green__reap(struct green__sched *s)
 {
     while (s->zombies) {
         green_t *t = s->zombies;
         s->zombies = t->next;
-        thread_free(s, t);
+        green__thread_free(s, t);
     }
 }
 
@@ -192,11 +191,7 @@ static inline green_t *next_thread(struct green__sched *s)
 
 /* Context switches. */
 
-/* Saves the running context in from and resumes to, whose stack is
- * [lo, lo + size) and whose TSan fiber is fiber, telling the sanitizers.
- * *fake keeps the running context's ASan fake stack while it is switched
- * out; fake is NULL when it leaves for good, so that ASan frees it. */
-static void jump(struct green__ctx *from, void **fake, struct green__ctx *to,
+void green__jump(struct green__ctx *from, void **fake, struct green__ctx *to,
                  const void *lo, size_t size, void *fiber)
 {
     green__asan_start(fake, lo, size);
@@ -222,9 +217,9 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
     to->state = GREEN__RUNNING;
     if (s->watch.on)
         green__watch_switch(&s->watch, to);
-    jump(&from->ctx, from->state == GREEN__DONE ? NULL : &from->asan_fake, &to->ctx,
-         to->stack.lo, stack_below(to), to->tsan_fiber);
-    reap(s);
+    green__jump(&from->ctx, from->state == GREEN__DONE ? NULL : &from->asan_fake, &to->ctx,
+                to->stack.lo, stack_below(to), to->tsan_fiber);
+    green__reap(s);
     *s->errno_at = saved_errno;
 }
 
@@ -241,6 +236,14 @@ static inline __attribute__((always_inline)) void suspend(struct green__sched *s
         self->state = GREEN__RUNNING;
 }
 
+void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
+{
+    green_t *t = runq_pop(s);
+    s->current = t;
+    t->state = GREEN__RUNNING;
+    green__jump(from, fake, &t->ctx, t->stack.lo, stack_below(t), t->tsan_fiber);
+}
+
 /* Parking and waking. */
 
 int green__cancelled(struct green__sched *s)
@@ -252,19 +255,13 @@ int green__cancelled(struct green__sched *s)
     return -ECANCELED;
 }
 
-static void unlink_wait(struct green__wait *w)
-{
-    if (w->op->unlink)
-        w->op->unlink(w);
-}
-
 static int park(struct green__sched *s, struct green__wait *w, int64_t until,
                 int timer_err, bool shielded)
 {
     green_t *self = s->current;
     w->thread = self;
     if (green__cancel_due(self) && !shielded) {
-        unlink_wait(w);
+        green__wait_unlink(w);
         return green__cancelled(s);
     }
     if (until >= 0) {
@@ -272,7 +269,7 @@ static int park(struct green__sched *s, struct green__wait *w, int64_t until,
          * ends the wait normally (a sleep) is queued even when its time has
          * passed, so that sleepers wake in the order of their times. */
         if (timer_err && until <= green_now()) {
-            unlink_wait(w);
+            green__wait_unlink(w);
             return -timer_err;
         }
         self->timer.at = until;
@@ -297,12 +294,18 @@ int green__park_shielded(struct green__sched *s, struct green__wait *w)
     return park(s, w, -1, 0, true);
 }
 
+int green__park_shielded_until(struct green__sched *s, struct green__wait *w, int64_t until,
+                               int timer_err)
+{
+    return park(s, w, until, timer_err, true);
+}
+
 void green__wake(green_t *t, int err)
 {
     if (t->state != GREEN__PARKED)
         return;
     t->wake_err = err;  /* before unlink, which may look at why */
-    unlink_wait(t->wait);
+    green__wait_unlink(t->wait);
     green__timers_remove(&t->sched->timers, &t->timer);
     runq_push(t->sched, t);
 }
@@ -341,6 +344,13 @@ int green__queue_park_shielded(struct green__sched *s, struct green__list *queue
     return green__park_shielded(s, &enqueue(queue, &q, op, obj)->wait);
 }
 
+int green__queue_wait(struct green__list *queue, const struct green__waitop *op,
+                      const void *obj)
+{
+    struct green__sched *s = green__cur;
+    return green__queue_park(s, queue, op, obj, s->current->deadline, ETIMEDOUT);
+}
+
 green_t *green__queue_first(const struct green__list *queue)
 {
     if (!queue->first)
@@ -373,19 +383,6 @@ uint64_t green__random(struct green__sched *s)
 
 /* Starting and finishing threads. */
 
-/* The root waits for the others to finish; cancellation cannot end that. */
-
-static void shutdown_describe(const struct green__wait *w, char *buf, size_t n)
-{
-    snprintf(buf, n, "main returned; waiting for %zu green threads to finish",
-             w->thread->sched->nlive - 1);
-}
-
-static const struct green__waitop shutdown_op = {
-    .unlink = NULL,
-    .describe = shutdown_describe,
-};
-
 static _Noreturn void thread_exit(struct green__sched *s, green_t *self);
 static void wake_joiner(green_t *t);
 
@@ -393,12 +390,11 @@ static void thread_entry(void)
 {
     struct green__sched *s = green__cur;
     green_t *self = s->current;
-    /* The root comes from green_run's stack: remember it for the way back. */
     if (self == s->root)
-        green__asan_finish(NULL, &s->main_lo, &s->main_size);
+        green__run_root_started(s);
     else
         green__asan_finish(NULL, NULL, NULL);
-    reap(s);
+    green__reap(s);
     *s->errno_at = 0;  /* as a new pthread's */
     self->result = self->fn(self->arg);
     thread_exit(s, self);
@@ -412,17 +408,14 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
         wake_joiner(self);
     if (self->exit_hook)
         self->exit_hook(self, GREEN__EXIT_DONE);
-    if (self == s->root) {
-        jump(&self->ctx, NULL, &s->main_ctx, s->main_lo, s->main_size, s->main_fiber);
-    } else {
-        if (s->nlive == 1 && s->root->wait && s->root->wait->op == &shutdown_op)
-            green__wake(s->root, 0);
-        if (self->detached) {
-            self->next = s->zombies;
-            s->zombies = self;
-        }
-        switch_to(s, self, next_thread(s));
+    if (self == s->root)
+        green__run_root_done(s);
+    green__run_thread_done(s);
+    if (self->detached) {
+        self->next = s->zombies;
+        s->zombies = self;
     }
+    switch_to(s, self, next_thread(s));
     abort();  /* GCOVR_EXCL_LINE: a finished thread is never resumed */
 }
 
@@ -590,7 +583,7 @@ int green__join(struct green__sched *s, green_t *t, void **result, bool shielded
     }
     if (result)
         *result = t->result;
-    thread_free(s, t);
+    green__thread_free(s, t);
     return 0;
 }
 
@@ -612,7 +605,7 @@ int green_detach(green_t *t)
     if (!joinable(t))
         return green__fail(EINVAL);
     if (t->state == GREEN__DONE)
-        thread_free(s, t);
+        green__thread_free(s, t);
     else
         t->detached = true;
     return 0;
@@ -695,207 +688,4 @@ uint64_t green_id(const green_t *t)
         return 0;
     }
     return t->id;
-}
-
-/* green_run. */
-
-/* The root thread: runs main, then cancels and waits for every other
- * thread, the way asyncio.run ends its tasks. */
-/* Threads still alive this long after main returned and they were
- * cancelled are named, once. */
-enum { STUBBORN_MS = 2000 };
-
-static void report_stubborn(struct green__sched *s)
-{
-    fprintf(stderr, "libgreen: %zu green threads still running %d s after main returned "
-                    "and they were cancelled; waiting for them:\n",
-            s->nlive - 1, STUBBORN_MS / 1000);
-    green__dump(s, stderr);
-}
-
-static void *root_main(void *unused)
-{
-    struct green__sched *s = green__cur;
-    (void)unused;
-    s->main_fn(s->main_arg);
-    s->shutdown = true;
-    for (struct green__node *n = s->all.first; n; n = n->next) {
-        green_t *t = green__container_of(n, green_t, all);
-        if (t != s->root)
-            green__cancel(t);
-    }
-    int64_t report_at = green_now() + STUBBORN_MS;
-    while (s->nlive > 1) {
-        struct green__wait w = {.op = &shutdown_op};
-        if (park(s, &w, report_at, ETIMEDOUT, true) == -ETIMEDOUT) {
-            report_stubborn(s);
-            report_at = -1;  /* once; then wait as long as they take */
-        }
-    }
-    /* Free the threads that finished but were never joined. */
-    reap(s);
-    for (struct green__node *n = s->all.first, *next; n; n = next) {
-        next = n->next;
-        green_t *t = green__container_of(n, green_t, all);
-        if (t != s->root)
-            thread_free(s, t);
-    }
-    return NULL;
-}
-
-/* fork() in a green thread.
- *
- * The child has one OS thread, the one that forked, and it goes on in the
- * forking green thread, which becomes its scheduler's only thread (and its
- * root: when it returns, green_run returns in the child).  Every other
- * green thread is dropped without running again: its waits are unlinked
- * from what only this process holds (channels, locks, groups) and
- * forgotten where the state is reset or shared (the poller, the pool,
- * queues, signals); its stack stays in the cache's slabs, which green_run
- * unmaps at its end.  The poller and the inbox start again, since their
- * fds (the epoll set, the eventfd) are the parent's too; the offload pool
- * and the signal dispatcher reset themselves the same way. */
-
-static void drop_after_fork(green_t *t)
-{
-    if (t->state == GREEN__PARKED && !t->wait->op->forgotten_after_fork)
-        unlink_wait(t->wait);
-    t->state = GREEN__FREED;  /* no wake-up reaches it; no call accepts it */
-}
-
-static void after_fork_in_child(void)
-{
-    struct green__sched *s = green__cur;
-    if (!s)
-        return;  /* the forking OS thread runs no scheduler */
-    green_t *self = s->current;
-    for (struct green__node *n = s->all.first, *next; n; n = next) {
-        next = n->next;
-        green_t *t = green__container_of(n, green_t, all);
-        if (t != self) {
-            drop_after_fork(t);
-            green__list_remove(&s->all, &t->all);
-        }
-    }
-    s->timers.n = 0;  /* only the dropped threads had timers */
-    s->runq_head = s->runq_tail = s->zombies = NULL;
-    s->nrunq = 0;
-    s->nthreads = s->nlive = 1;
-    s->root = self;
-    self->detached = true;
-    self->joiner = NULL;
-    s->watch.on = false;  /* the child has no watchdog */
-    green__inbox_after_fork(&s->inbox);
-    (void)green__poller_after_fork(&s->poller);  /* a failure is the broken poller's */
-    s->reserved = 0;  /* the new poller has made no room yet */
-}
-
-static void at_fork(void)
-{
-    pthread_atfork(NULL, NULL, after_fork_in_child);
-}
-
-static int sched_init(struct green__sched *s)
-{
-    memset(s, 0, sizeof *s);
-    s->next_id = 1;
-    s->round = 1;
-    s->errno_at = &errno;
-    s->rng = ((uint64_t)green_now() << 20) ^ (uintptr_t)s ^ 0x9e3779b97f4a7c15u;
-    green__stack_cache_init(&s->stacks);
-    green__inbox_init(&s->inbox);
-    int err = green__poller_init(&s->poller);
-    if (err < 0) {
-        green__inbox_fini(&s->inbox);
-        return err;
-    }
-    err = green__overflow_enter(&s->overflow);
-    if (err < 0) {
-        green__poller_fini(&s->poller);
-        green__inbox_fini(&s->inbox);
-    }
-    return err;
-}
-
-static void sched_fini(struct green__sched *s)
-{
-    reap(s);
-    green__stack_cache_fini(&s->stacks);
-    green__timers_fini(&s->timers);
-    green__poller_fini(&s->poller);
-    green__inbox_fini(&s->inbox);
-    green__overflow_leave(&s->overflow);
-}
-
-/* SIGPIPE is blocked while green_run runs, so that writing to a closed
- * peer fails with EPIPE instead of killing the process; the SIGPIPEs such
- * writes raised are discarded before the mask is restored. */
-static void block_sigpipe(struct green__sched *s)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &s->saved_mask);
-}
-
-static void restore_sigpipe(struct green__sched *s)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    if (!sigismember(&s->saved_mask, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        while (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) &&
-               sigtimedwait(&set, NULL, &zero) == SIGPIPE)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &s->saved_mask, NULL);
-}
-
-int green_run(void *(*main)(void *), void *arg)
-{
-    if (!main)
-        return green__fail(EINVAL);
-    if (green__cur)
-        return green__fail(EPERM);
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, at_fork);
-    int caller_errno = errno;  /* the green threads' errno is their own */
-    struct green__sched s;
-    int err = sched_init(&s);
-    if (err < 0)
-        return green__fail(-err);
-    block_sigpipe(&s);
-    green__ctx_template(&s.ctx_template);
-    green__cur = &s;
-
-    green_t *root = spawn(&s, &(green_attr_t){.name = "main"}, root_main, NULL, &err);
-    if (!root) {
-        green__cur = NULL;
-        restore_sigpipe(&s);
-        sched_fini(&s);
-        return green__fail(-err);
-    }
-    root->detached = true;  /* nobody joins main */
-    s.root = root;
-    s.main_fn = main;
-    s.main_arg = arg;
-    runq_pop(&s);
-    s.current = root;
-    root->state = GREEN__RUNNING;
-    s.main_fiber = green__tsan_current();
-    green__watch_start(&s.watch, root);
-    jump(&s.main_ctx, &s.main_fake, &root->ctx, root->stack.lo, stack_below(root),
-         root->tsan_fiber);
-    green__watch_stop(&s.watch);
-
-    /* Every other thread is freed; only the root's stack is left. */
-    thread_free(&s, root);
-    green__cur = NULL;
-    restore_sigpipe(&s);
-    sched_fini(&s);
-    if (s.deadlocked)
-        return green__fail(EDEADLK);
-    errno = caller_errno;
-    return 0;
 }

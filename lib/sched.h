@@ -13,17 +13,19 @@
 #define GREEN_SCHED_H
 
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "green.h"
+#include "fail.h"
 #include "list.h"
 #include "inbox.h"
 #include "overflow.h"
 #include "watch.h"
 #include "poller.h"
+#include "run.h"
+#include "wait.h"
 #include "stack.h"
 #include "switch.h"
 #include "timer.h"
@@ -40,32 +42,6 @@ enum green__state {
 enum green__exit {
     GREEN__EXIT_DONE,   /* fn returned */
     GREEN__EXIT_FREED,  /* joined or reaped */
-};
-
-/*
- * A wait is a record on the parking thread's stack.  Each kind of wait
- * embeds this header first in a struct of its own (an fd wait, a join, a
- * select's cases), links the record into whatever it waits on, and parks
- * with it; the thread points at the record while it is parked.  A new kind
- * of wait touches only its own file.
- */
-struct green__wait;
-
-struct green__waitop {
-    /* Takes the wait off whatever it is linked into; NULL when it is
-     * linked into nothing but the timer (a sleep). */
-    void (*unlink)(struct green__wait *w);
-    /* Writes what the thread waits for, for green_dump ("fd 5 read"). */
-    void (*describe)(const struct green__wait *w, char *buf, size_t n);
-    /* Linked into state that a fork's child resets (the poller) or shares
-     * with other OS threads (the offload pool, queues, signals): the child
-     * forgets such a wait of a thread it drops instead of unlinking it. */
-    bool forgotten_after_fork;
-};
-
-struct green__wait {
-    const struct green__waitop *op;
-    green_t *thread;                /* set by green__park */
 };
 
 struct green {
@@ -130,15 +106,7 @@ struct green__sched {
     struct green__watch watch;      /* the stall detector's view of it */
     int *errno_at;                  /* this OS thread's errno */
 
-    /* green_run's own context, resumed once the root has finished. */
-    struct green__ctx main_ctx;
-    const void *main_lo;            /* its stack, for ASan */
-    size_t main_size;
-    void *main_fake;
-    void *main_fiber;               /* TSan's fiber for green_run's context */
-    void *(*main_fn)(void *);
-    void *main_arg;
-    sigset_t saved_mask;            /* the OS thread's mask before green_run */
+    struct green__main main;        /* green_run's context (lib/run.c's) */
     struct green__ctx ctx_template; /* what every new thread's context starts as */
 
     uint64_t rng;                   /* xorshift state, for green_select */
@@ -176,40 +144,18 @@ int green__park(struct green__sched *s, struct green__wait *w, int64_t until,
  * must not be cut short.  Returns what the waker gave. */
 int green__park_shielded(struct green__sched *s, struct green__wait *w);
 
+/* Parks on w deaf to cancellation, as green__park_shielded does, but with
+ * until and timer_err as for green__park: the root's wait for the others
+ * at shutdown, which names them if they take long. */
+int green__park_shielded_until(struct green__sched *s, struct green__wait *w, int64_t until,
+                               int timer_err);
+
 /* Ends t's wait, if it is parked: unlinks it, disarms its timer and makes
  * it runnable; its green__park returns -err. */
 void green__wake(green_t *t, int err);
 
 /* Cancels t, waking it with ECANCELED if its wait allows. */
 void green__cancel(green_t *t);
-
-/* A wait in a FIFO queue of waits (a mutex's, a group's): a green__list
- * whose first waiter green__queue_first finds. */
-struct green__queued {
-    struct green__wait wait;
-    struct green__node node;        /* in *queue */
-    struct green__list *queue;
-    const void *obj;                /* the mutex, group, ... for green_dump */
-};
-
-/* Parks the running thread at the back of queue, as green__park or
- * green__park_shielded do; op->unlink must call green__queue_unlink. */
-int green__queue_park(struct green__sched *s, struct green__list *queue,
-                      const struct green__waitop *op, const void *obj,
-                      int64_t until, int timer_err);
-int green__queue_park_shielded(struct green__sched *s, struct green__list *queue,
-                               const struct green__waitop *op, const void *obj);
-green_t *green__queue_first(const struct green__list *queue);
-void green__queue_unlink(struct green__wait *w);
-
-/* The green__queued of a queue wait, for its describe. */
-static inline const struct green__queued *green__queued_of(const struct green__wait *w)
-{
-    return green__container_of(w, struct green__queued, wait);
-}
-
-/* Wakes every thread parked on queue with err. */
-void green__queue_wake_all(struct green__list *queue, int err);
 
 /* Joins t (checked by the caller).  A shielded join ignores the deadline
  * and cancellation, for cleanup that must not be cut short. */
@@ -245,13 +191,28 @@ static inline int green__bind(void **owner, struct green__sched *s)
     return 0;
 }
 
+/* For green_run (lib/run.c). */
+
+/* Saves the running context in from and resumes to, whose stack is
+ * [lo, lo + size) and whose TSan fiber is fiber, telling the sanitizers.
+ * *fake keeps the running context's ASan fake stack while it is switched
+ * out; fake is NULL when it leaves for good, so that ASan frees it. */
+void green__jump(struct green__ctx *from, void **fake, struct green__ctx *to,
+                 const void *lo, size_t size, void *fiber);
+
+/* Takes the first thread off the run queue (the root) and switches to it
+ * from a context that is no green thread's, green_run's: from and fake as
+ * for green__jump. */
+void green__enter(struct green__sched *s, struct green__ctx *from, void **fake);
+
+/* Frees t, which has finished: its stack goes back to the cache. */
+void green__thread_free(struct green__sched *s, green_t *t);
+
+/* Frees detached threads that finished.  Called only on another stack
+ * than theirs: a thread cannot free the stack it runs on. */
+void green__reap(struct green__sched *s);
+
 /* Writes one line per green thread to out. */
 void green__dump(struct green__sched *s, FILE *out);
-
-static inline int green__fail(int err)
-{
-    errno = err;
-    return -1;
-}
 
 #endif

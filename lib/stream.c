@@ -30,12 +30,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "green.h"
-#include "sched.h"
+#include "fail.h"
+#include "wait.h"  /* the writer's wait for the reader's drain */
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 enum { BUF_SIZE = 4096, LIMIT_DEFAULT = 64 * 1024 };
@@ -197,9 +200,7 @@ static const struct green__waitop drain_op = {
 static int writer_drain(green_stream_t *s)
 {
     while (s->draining) {
-        struct green__sched *sched = green__cur;
-        int err = green__queue_park(sched, &s->drained, &drain_op, s,
-                                    sched->current->deadline, ETIMEDOUT);
+        int err = green__queue_wait(&s->drained, &drain_op, s);
         if (err < 0)
             return green__fail(-err);
     }

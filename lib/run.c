@@ -1,0 +1,298 @@
+/*
+ * green_run: the life of a scheduler, from its set-up to its teardown.
+ *
+ * green_run sets a scheduler up on its own stack, spawns the root thread
+ * and switches to it.  The root runs main; when main returns, it cancels
+ * the other threads and waits for them, the way asyncio.run ends its
+ * tasks, and switches back.  green_run's context is resumed only then,
+ * once; the scheduler proper (lib/sched.c) runs everything in between.
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sanitizer.h"
+
+/* The root's end: shutdown. */
+
+/* The root waits for the others to finish; cancellation cannot end that. */
+
+static void shutdown_describe(const struct green__wait *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "main returned; waiting for %zu green threads to finish",
+             w->thread->sched->nlive - 1);
+}
+
+static const struct green__waitop shutdown_op = {
+    .unlink = NULL,
+    .describe = shutdown_describe,
+};
+
+/* Threads still alive this long after main returned and they were
+ * cancelled are named, once. */
+enum { STUBBORN_MS = 2000 };
+
+static void report_stubborn(struct green__sched *s)
+{
+    fprintf(stderr, "libgreen: %zu green threads still running %d s after main returned "
+                    "and they were cancelled; waiting for them:\n",
+            s->nlive - 1, STUBBORN_MS / 1000);
+    green__dump(s, stderr);
+}
+
+/* Main returned: every other thread is cancelled, and so is every thread
+ * spawned from now on. */
+static void cancel_others(struct green__sched *s)
+{
+    s->shutdown = true;
+    for (struct green__node *n = s->all.first; n; n = n->next) {
+        green_t *t = green__container_of(n, green_t, all);
+        if (t != s->root)
+            green__cancel(t);
+    }
+}
+
+/* Parks the root until it is the only live thread. */
+static void wait_for_others(struct green__sched *s)
+{
+    int64_t report_at = green_now() + STUBBORN_MS;
+    while (s->nlive > 1) {
+        struct green__wait w = {.op = &shutdown_op};
+        if (green__park_shielded_until(s, &w, report_at, ETIMEDOUT) == -ETIMEDOUT) {
+            report_stubborn(s);
+            report_at = -1;  /* once; then wait as long as they take */
+        }
+    }
+}
+
+/* Frees the threads that finished but were never joined: every one but
+ * the root, now. */
+static void free_unjoined(struct green__sched *s)
+{
+    green__reap(s);
+    for (struct green__node *n = s->all.first, *next; n; n = next) {
+        next = n->next;
+        green_t *t = green__container_of(n, green_t, all);
+        if (t != s->root)
+            green__thread_free(s, t);
+    }
+}
+
+/* The root thread: runs main, then ends every other thread. */
+static void *root_main(void *unused)
+{
+    struct green__sched *s = green__cur;
+    (void)unused;
+    s->main.fn(s->main.arg);
+    cancel_others(s);
+    wait_for_others(s);
+    free_unjoined(s);
+    return NULL;
+}
+
+void green__run_thread_done(struct green__sched *s)
+{
+    if (s->nlive == 1 && s->root->wait && s->root->wait->op == &shutdown_op)
+        green__wake(s->root, 0);
+}
+
+/* Between green_run's context and the root. */
+
+void green__run_root_started(struct green__sched *s)
+{
+    /* The root comes from green_run's stack: remember it for the way back. */
+    green__asan_finish(NULL, &s->main.lo, &s->main.size);
+}
+
+_Noreturn void green__run_root_done(struct green__sched *s)
+{
+    green__jump(&s->root->ctx, NULL, &s->main.ctx, s->main.lo, s->main.size, s->main.fiber);
+    abort();  /* GCOVR_EXCL_LINE: a finished thread is never resumed */
+}
+
+/* fork() in a green thread.
+ *
+ * The child has one OS thread, the one that forked, and it goes on in the
+ * forking green thread, which becomes its scheduler's only thread (and its
+ * root: when it returns, green_run returns in the child).  Every other
+ * green thread is dropped without running again: its waits are unlinked
+ * from what only this process holds (channels, locks, groups) and
+ * forgotten where the state is reset or shared (the poller, the pool,
+ * queues, signals); its stack stays in the cache's slabs, which green_run
+ * unmaps at its end.  The poller and the inbox start again, since their
+ * fds (the epoll set, the eventfd) are the parent's too; the offload pool
+ * and the signal dispatcher reset themselves the same way. */
+
+static void drop_after_fork(green_t *t)
+{
+    if (t->state == GREEN__PARKED && !t->wait->op->forgotten_after_fork)
+        green__wait_unlink(t->wait);
+    t->state = GREEN__FREED;  /* no wake-up reaches it; no call accepts it */
+}
+
+static void drop_others_after_fork(struct green__sched *s, green_t *self)
+{
+    for (struct green__node *n = s->all.first, *next; n; n = next) {
+        next = n->next;
+        green_t *t = green__container_of(n, green_t, all);
+        if (t != self) {
+            drop_after_fork(t);
+            green__list_remove(&s->all, &t->all);
+        }
+    }
+}
+
+static void after_fork_in_child(void)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return;  /* the forking OS thread runs no scheduler */
+    green_t *self = s->current;
+    drop_others_after_fork(s, self);
+    s->timers.n = 0;  /* only the dropped threads had timers */
+    s->runq_head = s->runq_tail = s->zombies = NULL;
+    s->nrunq = 0;
+    s->nthreads = s->nlive = 1;
+    s->root = self;
+    self->detached = true;
+    self->joiner = NULL;
+    s->watch.on = false;  /* the child has no watchdog */
+    green__inbox_after_fork(&s->inbox);
+    (void)green__poller_after_fork(&s->poller);  /* a failure is the broken poller's */
+    s->reserved = 0;  /* the new poller has made no room yet */
+}
+
+static void at_fork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+/* Setting the scheduler up and tearing it down. */
+
+static int sched_init(struct green__sched *s)
+{
+    memset(s, 0, sizeof *s);
+    s->next_id = 1;
+    s->round = 1;
+    s->errno_at = &errno;
+    s->rng = ((uint64_t)green_now() << 20) ^ (uintptr_t)s ^ 0x9e3779b97f4a7c15u;
+    green__stack_cache_init(&s->stacks);
+    green__inbox_init(&s->inbox);
+    int err = green__poller_init(&s->poller);
+    if (err < 0) {
+        green__inbox_fini(&s->inbox);
+        return err;
+    }
+    err = green__overflow_enter(&s->overflow);
+    if (err < 0) {
+        green__poller_fini(&s->poller);
+        green__inbox_fini(&s->inbox);
+    }
+    return err;
+}
+
+static void sched_fini(struct green__sched *s)
+{
+    green__reap(s);
+    green__stack_cache_fini(&s->stacks);
+    green__timers_fini(&s->timers);
+    green__poller_fini(&s->poller);
+    green__inbox_fini(&s->inbox);
+    green__overflow_leave(&s->overflow);
+}
+
+/* SIGPIPE is blocked while green_run runs, so that writing to a closed
+ * peer fails with EPIPE instead of killing the process; the SIGPIPEs such
+ * writes raised are discarded before the mask is restored. */
+static void block_sigpipe(struct green__sched *s)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &s->main.saved_mask);
+}
+
+static void restore_sigpipe(struct green__sched *s)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    if (!sigismember(&s->main.saved_mask, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) &&
+               sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &s->main.saved_mask, NULL);
+}
+
+/* The OS thread leaves the scheduler, which is torn down. */
+static void stop(struct green__sched *s)
+{
+    green__cur = NULL;
+    restore_sigpipe(s);
+    sched_fini(s);
+}
+
+/* Sets s up as the OS thread's scheduler, with a root thread ready to run
+ * main(arg): the root, or NULL with -errno in *err. */
+static green_t *start(struct green__sched *s, void *(*main)(void *), void *arg, int *err)
+{
+    *err = sched_init(s);
+    if (*err < 0)
+        return NULL;
+    block_sigpipe(s);
+    green__ctx_template(&s->ctx_template);
+    green__cur = s;
+    green_t *root = green__spawn(s, &(green_attr_t){.name = "main"}, root_main, NULL, err);
+    if (!root) {
+        stop(s);
+        return NULL;
+    }
+    root->detached = true;  /* nobody joins main */
+    s->root = root;
+    s->main.fn = main;
+    s->main.arg = arg;
+    return root;
+}
+
+/* Runs the root from green_run's context until every thread has
+ * finished. */
+static void run_root(struct green__sched *s, green_t *root)
+{
+    s->main.fiber = green__tsan_current();
+    green__watch_start(&s->watch, root);
+    green__enter(s, &s->main.ctx, &s->main.fake);
+    green__watch_stop(&s->watch);
+}
+
+int green_run(void *(*main)(void *), void *arg)
+{
+    if (!main)
+        return green__fail(EINVAL);
+    if (green__cur)
+        return green__fail(EPERM);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, at_fork);
+    int caller_errno = errno;  /* the green threads' errno is their own */
+    struct green__sched s;
+    int err;
+    green_t *root = start(&s, main, arg, &err);
+    if (!root)
+        return green__fail(-err);
+    run_root(&s, root);
+    /* Every other thread is freed; only the root's stack is left. */
+    green__thread_free(&s, root);
+    stop(&s);
+    if (s.deadlocked)
+        return green__fail(EDEADLK);
+    errno = caller_errno;
+    return 0;
+}
