@@ -1,7 +1,7 @@
 /*
  * Happy Eyeballs (RFC 8305): a name with several addresses is connected
  * by racing them.  The first address is tried at once; each next one
- * RACE_DELAY_MS after the one before began, or at once when every attempt
+ * green__race_delay_ms after the one before began, or at once when every attempt
  * under way has failed.  The first to connect wins and the others are
  * cancelled, and any that connected meanwhile closed.  The families take
  * turns (IPv6, IPv4, IPv6, ...), starting with the resolver's first, so
@@ -19,7 +19,9 @@
 #include "net.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
-enum { RACE_DELAY_MS = 250, ATTEMPT_STACK = 64 * 1024 };
+enum { ATTEMPT_STACK = 64 * 1024 };
+
+int green__race_delay_ms = 250;
 
 struct race {
     const struct addrinfo **order;  /* the addresses, families taking turns */
@@ -109,7 +111,7 @@ static int run_race(struct race *r, struct attempt *attempts)
     for (;;) {
         if (r->started < r->n && (r->running == 0 || green_now() >= due)) {
             start_next(r, attempts);
-            due = green_now() + RACE_DELAY_MS;
+            due = green_now() + green__race_delay_ms;
         }
         if (r->running == 0)
             return last;
