@@ -69,8 +69,10 @@ POLLERS = poll
 endif
 LIB_OBJ = $(patsubst %.S,$(BUILD)/%.o,$(LIB_SRC:%.c=$(BUILD)/%.o))
 
-# One suite per part of lib/, listed once in test/suites.h.
-SUITES   = $(shell sed -n 's/^GREEN_SUITE(\([a-z_]*\)).*/\1/p' test/suites.h)
+# One suite per part of lib/, listed once in test/suites.h; those marked
+# `threads` there cross OS threads, and make tsan runs them.
+SUITES      = $(shell sed -n 's/^GREEN_SUITE.\([a-z0-9_]*\).*/\1/p' test/suites.h)
+TSAN_SUITES = $(shell sed -n 's/^GREEN_SUITE.\([a-z0-9_]*\), *threads.*/\1/p' test/suites.h)
 TEST_SRC = test/main.c test/util.c $(SUITES:%=test/%.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -268,11 +270,9 @@ sanitize: deps
 	    echo $$? > $(BUILD)/sanitize/status) | grep -v "fully support makecontext/swapcontext"; \
 	    [ "$$(cat $(BUILD)/sanitize/status)" = 0 ] || exit 1; done
 
-# Every suite that crosses OS threads (two schedulers, objects used from
-# another OS thread, the queue, the offload pool, signals, the resolver)
+# Every suite that crosses OS threads (marked `threads` in test/suites.h)
 # under ThreadSanitizer, which follows each green thread as a fiber, under
 # each poller.
-TSAN_SUITES = sched cancel chan sync group queue offload proc signal net watch
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan \
 	    CFLAGS="-O1 -g -fsanitize=thread $(CFLAGS)" LDFLAGS="-fsanitize=thread $(LDFLAGS)" \
