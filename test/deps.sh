@@ -11,6 +11,7 @@
 #                      only says what to install, and make bench goes on
 #   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
 #                      for make test-aarch64
+#   deps.sh fuzz       clang, for make fuzz
 # As root with apt-get it installs what is missing; otherwise it stops and
 # prints the command to run.
 set -u
@@ -68,6 +69,9 @@ aarch64)
     [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/check.pc ] ||
         missing="$missing check:arm64 libsubunit-dev:arm64"
     [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/openssl.pc ] || missing="$missing libssl-dev:arm64"
+    ;;
+fuzz)
+    command -v clang >/dev/null 2>&1 || missing="$missing clang"
     ;;
 esac
 [ -z "$missing" ] && exit 0

@@ -102,23 +102,33 @@ coverage: deps
 	@sh test/coverage.sh $(COVERAGE_BUILD) $(COVERAGE_LINES) $(COVERAGE_BRANCHES)
 
 # make fuzz: the stream reader's fuzz target (test/fuzz_stream.c) for
-# FUZZ_SECONDS, built with clang's libFuzzer, ASan and UBSan; where
-# libFuzzer is missing, with a driver of random inputs instead.
+# FUZZ_SECONDS, linked with the library the rules above build, in a
+# variant of its own: clang, ASan and UBSan, and libFuzzer's coverage
+# where clang has libFuzzer (Debian's libclang-rt-14-dev); where it has
+# not (FUZZ_ENGINE=driver), the target's own main feeds random inputs.
 FUZZ_BUILD   = build/fuzz
 FUZZ_SECONDS ?= 30
-FUZZ_CFLAGS  = $(BASE_CFLAGS) $(POLLER_CFLAGS) -iquote lib -O1 -g -fno-omit-frame-pointer \
-               -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+ifndef FUZZ_ENGINE
+FUZZ_ENGINE := $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+                 clang -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null && echo libfuzzer || echo driver)
+endif
+endif
+FUZZ_CFLAGS_libfuzzer = -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS_driver    = -DGREEN_FUZZ_DRIVER
+FUZZ_LINK_libfuzzer   = -fsanitize=fuzzer
+
+$(BUILD)/test/fuzz_stream: $(BUILD)/test/fuzz_stream.o $(STATIC)
+	$(CC) -o $@ $^ $(FUZZ_LINK_$(FUZZ_ENGINE)) -pthread $(LDFLAGS)
+
+# Each engine builds apart, its flags being another's.
 fuzz:
-	@mkdir -p $(FUZZ_BUILD)/corpus
-	@if clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(FUZZ_BUILD)/fuzz_stream \
-	        test/fuzz_stream.c $(LIB_SRC) -pthread 2>$(FUZZ_BUILD)/build.log; then \
-	    $(FUZZ_BUILD)/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(FUZZ_BUILD)/ \
-	        $(FUZZ_BUILD)/corpus >$(FUZZ_BUILD)/fuzz.log 2>&1; rc=$$?; \
-	    if [ $$rc = 0 ]; then grep -E "DONE|^Done" $(FUZZ_BUILD)/fuzz.log; \
-	    else tail -40 $(FUZZ_BUILD)/fuzz.log; exit 1; fi; \
-	else echo "fuzz: no libFuzzer here (Debian's libclang-rt-14-dev): random inputs instead"; \
-	    clang $(FUZZ_CFLAGS) -DGREEN_FUZZ_DRIVER -o $(FUZZ_BUILD)/fuzz_driver \
-	        test/fuzz_stream.c $(LIB_SRC) -pthread && $(FUZZ_BUILD)/fuzz_driver $(FUZZ_SECONDS); fi
+	@sh test/deps.sh fuzz
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD)/$(FUZZ_ENGINE) FUZZ_ENGINE=$(FUZZ_ENGINE) \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) $(FUZZ_CFLAGS_$(FUZZ_ENGINE))" \
+	    LDFLAGS="$(FUZZ_SAN)" $(FUZZ_BUILD)/$(FUZZ_ENGINE)/test/fuzz_stream
+	@sh test/fuzz.sh $(FUZZ_ENGINE) $(FUZZ_BUILD)/$(FUZZ_ENGINE) $(FUZZ_SECONDS)
 
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --suppressions=test/valgrind.supp \
@@ -172,4 +182,4 @@ test-aarch64:
 	    qemu-aarch64 $(AARCH64_BUILD)/test/run
 	$(QEMU_ENV) RUNNER=qemu-aarch64 bash test/examples.sh $(AARCH64_BUILD)/examples
 
--include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d
+-include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d
