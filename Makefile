@@ -16,6 +16,8 @@
 #                        SECONDS (20) under each poller
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
 #                        run under qemu-user
+#   make test-s390x      the suites of S390X_SUITES (ring) cross-compiled for
+#                        s390x, big-endian, run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.
