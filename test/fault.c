@@ -55,17 +55,6 @@ GREEN_TEST(spawn_bookkeeping_enomem)
     return NULL;
 }
 
-START_TEST(run_bookkeeping_enomem)
-{
-    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
-    errno = 0;
-    ck_assert_int_eq(green_run(nothing, NULL), -1);
-    ck_assert_int_eq(errno, ENOMEM);
-    green__fault_clear();
-    ck_assert_int_eq(green_run(nothing, NULL), 0);
-}
-END_TEST
-
 /* Without an eventfd (ENOSYS) the inbox is a pipe, and works. */
 GREEN_TEST(inbox_falls_back_to_pipe)
 {
@@ -1268,7 +1257,6 @@ Suite *fault_suite(void)
     Suite *s = suite_create("fault");
     TCase *tc = tcase_create("fault");
     tcase_add_test(tc, spawn_bookkeeping_enomem);
-    tcase_add_test(tc, run_bookkeeping_enomem);
     tcase_add_test(tc, waitpid_polls_when_pidfd_unwatchable);
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
