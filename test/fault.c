@@ -35,26 +35,6 @@ static void *nothing(void *arg)
     return arg;
 }
 
-/* The stack cache's own bookkeeping cannot be allocated: ENOMEM, as for
- * any allocation, not the EAGAIN of a stack that cannot be mapped. */
-GREEN_TEST(spawn_bookkeeping_enomem)
-{
-    (void)arg;
-    green_attr_t attr = {.stack_size = 3 * GREEN_STACK_MIN};  /* a new size class */
-    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
-    errno = 0;
-    ck_assert_ptr_null(green_spawn_attr(&attr, nothing, NULL));
-    ck_assert_int_eq(errno, ENOMEM);
-    green__fault_set(GREEN__FAULT_mmap, 1, true, ENOMEM);
-    ck_assert_ptr_null(green_spawn_attr(&attr, nothing, NULL));
-    ck_assert_int_eq(errno, EAGAIN);
-    green__fault_clear();
-    green_t *t = green_spawn_attr(&attr, nothing, NULL);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(green_join(t, NULL), 0);
-    return NULL;
-}
-
 /* Without an eventfd (ENOSYS) the inbox is a pipe, and works. */
 GREEN_TEST(inbox_falls_back_to_pipe)
 {
@@ -228,90 +208,6 @@ GREEN_TEST(signal_wait_set_up_fails)
     void *r;
     ck_assert_int_eq(green_join(t, &r), 0);
     ck_assert_int_eq((intptr_t)r, SIGUSR1);
-    return NULL;
-}
-
-/* A kernel without MADV_GUARD_INSTALL (EINVAL): guards are made with
- * mprotect, and threads run as before. */
-START_TEST(guards_without_madvise)
-{
-    green__fault_set(GREEN__FAULT_madvise, 1, false, EINVAL);
-    ck_assert_int_eq(green_run(nothing, NULL), 0);
-    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_mprotect), 0);
-    green__fault_clear();
-}
-END_TEST
-
-static void *parks(void *arg)
-{
-    (void)arg;
-    green_sleep(INT64_MAX);  /* until cancelled */
-    return NULL;
-}
-
-/* A slab's guards go in with one process_madvise; where the kernel will
- * not (no pidfd, no process_madvise, or it refuses the advice), one
- * madvise each, and every stack is guarded all the same. */
-static unsigned long spawn_guarded(size_t n)
-{
-    static green_t *t[100];
-    green_attr_t attr = {.stack_size = GREEN_STACK_MIN};
-    for (size_t i = 0; i < n; i++)
-        ck_assert_ptr_nonnull(t[i] = green_spawn_attr(&attr, parks, NULL));
-    green_yield();
-    unsigned long guards_alone = green__fault_calls(GREEN__FAULT_madvise);
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    for (size_t i = 0; i < n; i++) {
-        const char *lo = t[i]->stack.lo;
-        ck_assert(!kernel_can_read(pfd, lo - green__cur->stacks.page));
-        ck_assert(!kernel_can_read(pfd, lo - green__cur->stacks.guard));
-        ck_assert(kernel_can_read(pfd, lo));
-    }
-    close(pfd[0]);
-    close(pfd[1]);
-    for (size_t i = 0; i < n; i++)
-        green_cancel(t[i]);
-    for (size_t i = 0; i < n; i++)
-        ck_assert_int_eq(green_join(t[i], NULL), 0);
-    return guards_alone;
-}
-
-static const enum green__fault_point batch_steps[] = {
-    GREEN__FAULT_malloc, GREEN__FAULT_pidfd_open, GREEN__FAULT_process_madvise,
-};
-
-static void *guards_one_by_one_main(void *arg)
-{
-    enum green__fault_point p = *(const enum green__fault_point *)arg;
-    if (green__cur->stacks.mprotect_guards)
-        return NULL;  /* slabs of one: nothing to batch */
-    /* The slab's record is the first malloc, the vector the second. */
-    if (p == GREEN__FAULT_malloc)
-        green__fault_set(p, 2, false, ENOMEM);
-    else
-        green__fault_set(p, 1, true, EINVAL);
-    ck_assert_uint_ge(spawn_guarded(100), 99);  /* the first slab's, less the probe's */
-    green__fault_clear();
-    return NULL;
-}
-
-START_TEST(guards_one_by_one)
-{
-    if (green__vg_running())
-        return;  /* it installs them one by one anyway */
-    run_green(guards_one_by_one_main, (void *)&batch_steps[_i]);
-}
-END_TEST
-
-GREEN_TEST(guards_at_once)
-{
-    (void)arg;
-    if (green__cur->stacks.mprotect_guards || green__vg_running())
-        return NULL;
-    green__fault_clear();
-    ck_assert_uint_eq(spawn_guarded(100), 0);
-    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_process_madvise), 0);
     return NULL;
 }
 
@@ -1256,7 +1152,6 @@ Suite *fault_suite(void)
 {
     Suite *s = suite_create("fault");
     TCase *tc = tcase_create("fault");
-    tcase_add_test(tc, spawn_bookkeeping_enomem);
     tcase_add_test(tc, waitpid_polls_when_pidfd_unwatchable);
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
@@ -1264,10 +1159,6 @@ Suite *fault_suite(void)
     tcase_add_test(tc, interrupted_call_is_made_again);
     tcase_add_test(tc, offload_without_a_worker);
     tcase_add_test(tc, signal_wait_set_up_fails);
-    tcase_add_test(tc, guards_without_madvise);
-    tcase_add_loop_test(tc, guards_one_by_one, 0,
-                        (int)(sizeof batch_steps / sizeof batch_steps[0]));
-    tcase_add_test(tc, guards_at_once);
     tcase_add_test(tc, tcp_short_read_spares_eagain);
     tcase_add_test(tc, adopt_and_release_fail);
     tcase_add_test(tc, select_many_cases_enomem);
