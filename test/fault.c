@@ -69,42 +69,6 @@ GREEN_TEST(inbox_refused_by_poller)
     return NULL;
 }
 
-/* The pidfd cannot be watched (epoll_ctl says ENOMEM): green_waitpid
- * polls instead of failing.  Only epoll can refuse to watch it. */
-static void *release_child(void *arg)
-{
-    int fd = *(int *)arg;
-    ck_assert_int_eq(green_write(fd, "g", 1), 1);
-    return NULL;
-}
-
-GREEN_TEST(waitpid_polls_when_pidfd_unwatchable)
-{
-    (void)arg;
-    if (strcmp(green_poller_name(), "epoll") != 0)
-        return NULL;
-    int go[2];
-    make_pipe(go);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        char c;
-        _exit(read(go[0], &c, 1) == 1 ? 7 : 1);
-    }
-    close(go[0]);
-    green_t *t = green_spawn(release_child, &go[1]);
-    green__fault_set(GREEN__FAULT_epoll_ctl, 1, true, ENOMEM);
-    int status = 0;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    green__fault_clear();
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 7);
-    green_join(t, NULL);
-    green_close(go[1]);
-    return NULL;
-}
-
-
 /* The resolver's codes, each turned into the errno api.md gives it, with
  * the code itself kept for green_gai_error. */
 GREEN_TEST(getaddrinfo_codes_map_to_errno)
@@ -1152,7 +1116,6 @@ Suite *fault_suite(void)
 {
     Suite *s = suite_create("fault");
     TCase *tc = tcase_create("fault");
-    tcase_add_test(tc, waitpid_polls_when_pidfd_unwatchable);
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
     tcase_add_test(tc, getaddrinfo_codes_map_to_errno);
