@@ -69,26 +69,6 @@ GREEN_TEST(inbox_refused_by_poller)
     return NULL;
 }
 
-/* A call the kernel interrupts (EINTR) is made again, unseen. */
-GREEN_TEST(interrupted_call_is_made_again)
-{
-    (void)arg;
-    if (strcmp(green_poller_name(), "uring") == 0)
-        return NULL;  /* the ring makes the call, not recv(2) */
-    int sv[2];
-    make_socketpair(sv);
-    ck_assert_int_eq(write(sv[1], "x", 1), 1);
-    green__fault_set(GREEN__FAULT_recv, 1, false, EINTR);
-    char c = 0;
-    ck_assert_int_eq(green_read(sv[0], &c, 1), 1);
-    ck_assert_int_eq(c, 'x');
-    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_recv), 2);
-    green__fault_clear();
-    close(sv[0]);
-    close(sv[1]);
-    return NULL;
-}
-
 /* No worker can be started and none runs: EAGAIN, and nothing is left
  * queued; the next offload starts one. */
 GREEN_TEST(offload_without_a_worker)
@@ -138,48 +118,6 @@ GREEN_TEST(signal_wait_set_up_fails)
     void *r;
     ck_assert_int_eq(green_join(t, &r), 0);
     ck_assert_int_eq((intptr_t)r, SIGUSR1);
-    return NULL;
-}
-
-/* Ten short messages over TCP, each sent once the reader has parked for
- * it (but the first): one recv a message, as the hand-written epoll
- * server makes, not two, the first of them saying EAGAIN. */
-struct turns {
-    int fd;
-    green_chan_t *go;
-};
-
-static void *send_on_cue(void *arg)
-{
-    struct turns *t = arg;
-    int cue;
-    for (int i = 0; i < 10; i++) {
-        ck_assert_int_eq(green_chan_recv(t->go, &cue), 0);
-        ck_assert_int_eq(green_write(t->fd, "ping", 4), 4);
-    }
-    return NULL;
-}
-
-GREEN_TEST(tcp_short_read_spares_eagain)
-{
-    (void)arg;
-    if (strcmp(green_poller_name(), "uring") == 0)
-        return NULL;  /* the ring makes the call, not recv(2) */
-    int srv;
-    struct turns t = {tcp_pair(&srv), green_chan_new(sizeof(int), 0)};
-    green_t *sender = green_spawn(send_on_cue, &t);
-    unsigned long recvs = green__fault_calls(GREEN__FAULT_recv);
-    char buf[64];
-    int cue = 1;
-    for (int i = 0; i < 10; i++) {
-        ck_assert_int_eq(green_chan_send(t.go, &cue), 0);
-        ck_assert_int_eq(green_read(srv, buf, sizeof buf), 4);
-    }
-    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_recv) - recvs, 10);
-    green_join(sender, NULL);
-    green_chan_free(t.go);
-    green_close(t.fd);
-    green_close(srv);
     return NULL;
 }
 
@@ -1055,10 +993,8 @@ Suite *fault_suite(void)
     TCase *tc = tcase_create("fault");
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
-    tcase_add_test(tc, interrupted_call_is_made_again);
     tcase_add_test(tc, offload_without_a_worker);
     tcase_add_test(tc, signal_wait_set_up_fails);
-    tcase_add_test(tc, tcp_short_read_spares_eagain);
     tcase_add_test(tc, adopt_and_release_fail);
     tcase_add_test(tc, select_many_cases_enomem);
     tcase_add_test(tc, stream_enomem);
