@@ -84,43 +84,6 @@ GREEN_TEST(offload_without_a_worker)
     return NULL;
 }
 
-/* green_signal_wait when its pipe, its dispatcher or its handler cannot
- * be had: each failure is reported, and the next wait works. */
-static void *usr1_or_error(void *arg)
-{
-    (void)arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    return (void *)(intptr_t)green_signal_wait(&set);
-}
-
-GREEN_TEST(signal_wait_set_up_fails)
-{
-    (void)arg;
-    static const struct {
-        enum green__fault_point p;
-        int err;
-    } faults[] = {
-        {GREEN__FAULT_pipe2, EMFILE},
-        {GREEN__FAULT_pthread_create, EAGAIN},
-        {GREEN__FAULT_sigaction, EINVAL},
-    };
-    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
-        green__fault_set(faults[i].p, 1, true, faults[i].err);
-        ck_assert_int_eq((intptr_t)usr1_or_error(NULL), -1);
-        ck_assert_int_eq(errno, faults[i].err);
-        green__fault_clear();
-    }
-    green_t *t = green_spawn(usr1_or_error, NULL);
-    green_yield();
-    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
-    void *r;
-    ck_assert_int_eq(green_join(t, &r), 0);
-    ck_assert_int_eq((intptr_t)r, SIGUSR1);
-    return NULL;
-}
-
 /* Adoption when the table cannot grow or the flag cannot be set, and
  * release when the flags cannot be read: each error is reported, and
  * the fd can be adopted and released afterwards. */
@@ -994,7 +957,6 @@ Suite *fault_suite(void)
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
     tcase_add_test(tc, offload_without_a_worker);
-    tcase_add_test(tc, signal_wait_set_up_fails);
     tcase_add_test(tc, adopt_and_release_fail);
     tcase_add_test(tc, select_many_cases_enomem);
     tcase_add_test(tc, stream_enomem);
