@@ -84,41 +84,6 @@ GREEN_TEST(offload_without_a_worker)
     return NULL;
 }
 
-/* Adoption when the table cannot grow or the flag cannot be set, and
- * release when the flags cannot be read: each error is reported, and
- * the fd can be adopted and released afterwards. */
-GREEN_TEST(adopt_and_release_fail)
-{
-    (void)arg;
-    int p[2];
-    make_pipe(p);
-    int fd = dup2(p[0], 300);  /* past the table's first size */
-    ck_assert_int_eq(fd, 300);
-    green__fault_set(GREEN__FAULT_realloc, 1, true, ENOMEM);
-    ck_assert_int_eq(green_fd_adopt(fd), -1);
-    ck_assert_int_eq(errno, ENOMEM);
-    green__fault_clear();
-    green__fault_set(GREEN__FAULT_fcntl, 2, false, EBADF);  /* F_SETFL */
-    ck_assert_int_eq(green_fd_adopt(fd), -1);
-    ck_assert_int_eq(errno, EBADF);
-    green__fault_clear();
-    ck_assert_int_eq(green_fd_adopt(fd), 0);
-    green__fault_set(GREEN__FAULT_fcntl, 1, false, EBADF);  /* F_GETFL */
-    ck_assert_int_eq(green_fd_release(fd), -1);
-    ck_assert_int_eq(errno, EBADF);
-    green__fault_set(GREEN__FAULT_fcntl, 2, false, EBADF);  /* F_SETFL */
-    ck_assert_int_eq(green_fd_release(fd), -1);
-    ck_assert_int_eq(errno, EBADF);
-    green__fault_clear();
-    /* A release that failed forgot nothing: this one clears the flag. */
-    ck_assert_int_eq(green_fd_release(fd), 0);
-    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
-    close(fd);
-    close(p[0]);
-    close(p[1]);
-    return NULL;
-}
-
 /* A select over more cases than fit on the stack allocates their waits:
  * ENOMEM when it cannot, and nothing is left queued on the channel. */
 GREEN_TEST(select_many_cases_enomem)
@@ -957,7 +922,6 @@ Suite *fault_suite(void)
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
     tcase_add_test(tc, offload_without_a_worker);
-    tcase_add_test(tc, adopt_and_release_fail);
     tcase_add_test(tc, select_many_cases_enomem);
     tcase_add_test(tc, stream_enomem);
     tcase_add_test(tc, uring_falls_back_to_epoll);
