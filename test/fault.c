@@ -84,27 +84,6 @@ GREEN_TEST(offload_without_a_worker)
     return NULL;
 }
 
-/* A select over more cases than fit on the stack allocates their waits:
- * ENOMEM when it cannot, and nothing is left queued on the channel. */
-GREEN_TEST(select_many_cases_enomem)
-{
-    (void)arg;
-    green_chan_t *ch = green_chan_new(sizeof(int), 0);
-    enum { N = 40 };
-    int v[N];
-    green_case_t cases[N];
-    for (int i = 0; i < N; i++)
-        cases[i] = (green_case_t){ch, GREEN_RECV, &v[i], 0};
-    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
-    ck_assert_int_eq(green_select(cases, N), -1);
-    ck_assert_int_eq(errno, ENOMEM);
-    green__fault_clear();
-    ck_assert_int_eq(green_chan_trysend(ch, &(int){1}), -1);
-    ck_assert_int_eq(errno, EAGAIN);  /* no receiver was left behind */
-    green_chan_free(ch);
-    return NULL;
-}
-
 /* The sweep: a program that uses every part (spawn and join, channels and
  * select, mutex, condition and semaphore, groups, pipe and socket I/O,
  * offload, TCP by number and by name, Unix sockets, waitpid, signal_wait,
@@ -922,7 +901,6 @@ Suite *fault_suite(void)
     tcase_add_test(tc, inbox_falls_back_to_pipe);
     tcase_add_test(tc, inbox_refused_by_poller);
     tcase_add_test(tc, offload_without_a_worker);
-    tcase_add_test(tc, select_many_cases_enomem);
     tcase_add_test(tc, stream_enomem);
     tcase_add_test(tc, uring_falls_back_to_epoll);
     tcase_add_test(tc, uring_call_again);
