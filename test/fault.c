@@ -30,60 +30,6 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-static void *nothing(void *arg)
-{
-    return arg;
-}
-
-/* Without an eventfd (ENOSYS) the inbox is a pipe, and works. */
-GREEN_TEST(inbox_falls_back_to_pipe)
-{
-    (void)arg;
-    void *r = NULL;
-    green__fault_set(GREEN__FAULT_eventfd, 1, true, ENOSYS);
-    ck_assert_int_eq(green_offload(nothing, (void *)5, &r), 0);
-    ck_assert_ptr_eq(r, (void *)5);
-    green__fault_clear();
-    return NULL;
-}
-
-/* An inbox whose fd the poller refuses (epoll_ctl: ENOMEM) fails the
- * offload, leaves nothing open, and is made afresh by the next. */
-GREEN_TEST(inbox_refused_by_poller)
-{
-    (void)arg;
-    void *r = NULL;
-    green__fault_set(GREEN__FAULT_epoll_ctl, 1, true, ENOMEM);
-    int got = green_offload(nothing, (void *)6, &r);
-    int err = errno;
-    green__fault_clear();
-    if (strcmp(green_poller_name(), "epoll") == 0) {
-        ck_assert_int_eq(got, -1);
-        ck_assert_int_eq(err, ENOMEM);
-        ck_assert_int_eq(green__cur->inbox.rfd, -1);  /* closed again */
-    } else {
-        ck_assert_int_eq(got, 0);  /* poll tells the kernel nothing */
-    }
-    ck_assert_int_eq(green_offload(nothing, (void *)7, &r), 0);
-    ck_assert_ptr_eq(r, (void *)7);
-    return NULL;
-}
-
-/* No worker can be started and none runs: EAGAIN, and nothing is left
- * queued; the next offload starts one. */
-GREEN_TEST(offload_without_a_worker)
-{
-    (void)arg;
-    void *r = NULL;
-    green__fault_set(GREEN__FAULT_pthread_create, 1, true, EAGAIN);
-    ck_assert_int_eq(green_offload(nothing, (void *)3, &r), -1);
-    ck_assert_int_eq(errno, EAGAIN);
-    green__fault_clear();
-    ck_assert_int_eq(green_offload(nothing, (void *)4, &r), 0);
-    ck_assert_ptr_eq(r, (void *)4);
-    return NULL;
-}
-
 /* The sweep: a program that uses every part (spawn and join, channels and
  * select, mutex, condition and semaphore, groups, pipe and socket I/O,
  * offload, TCP by number and by name, Unix sockets, waitpid, signal_wait,
@@ -681,9 +627,6 @@ Suite *fault_suite(void)
 {
     Suite *s = suite_create("fault");
     TCase *tc = tcase_create("fault");
-    tcase_add_test(tc, inbox_falls_back_to_pipe);
-    tcase_add_test(tc, inbox_refused_by_poller);
-    tcase_add_test(tc, offload_without_a_worker);
     suite_add_tcase(s, tc);
     TCase *sweep = tcase_create("sweep");
     tcase_set_timeout(sweep, 240);
