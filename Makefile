@@ -9,7 +9,8 @@
 #   make sanitize        the suites under AddressSanitizer and UBSan
 #   make tsan            the cross-thread suites under ThreadSanitizer
 #   make test-faults     the suites in the test build with fault points
-#                        (FAULTS=1), which adds the fault suite
+#                        (FAULTS=1), which adds each suite's failure tests
+#                        and the fault points' sweep
 #   make coverage        line and branch coverage of lib/ by those suites
 #   make fuzz            the stream reader's fuzz target for FUZZ_SECONDS (30)
 #   make soak            an echo server under normal and hostile clients for

@@ -1,17 +1,16 @@
-/* Failure paths reached through the fault points of the test build
- * (make FAULTS=1; lib/fault.h).  In the ordinary build this suite is not
- * run (test/suites.h). */
+/* The fault points' sweep, in the test build with fault points (make
+ * FAULTS=1; lib/fault.h): every point made to fail in turn under a
+ * program that uses every part.  The failure paths of one part are tested
+ * in that part's suite, in its case "faults".  In the ordinary build this
+ * suite is not run (test/suites.h). */
 #ifdef GREEN_FAULTS
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -21,9 +20,7 @@
  * points. */
 #define GREEN_FAULT_IMPL
 #include "fault.h"
-#include "net.h"
 #include "sanitizer.h"
-#include "sched.h"
 #include "util.h"
 
 #ifdef GREEN__ASAN
@@ -626,8 +623,6 @@ END_TEST
 Suite *fault_suite(void)
 {
     Suite *s = suite_create("fault");
-    TCase *tc = tcase_create("fault");
-    suite_add_tcase(s, tc);
     TCase *sweep = tcase_create("sweep");
     tcase_set_timeout(sweep, 240);
     tcase_add_test(sweep, fault_sweep);
