@@ -756,10 +756,7 @@ GREEN_TEST(connect_race_enomem)
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
-    struct addrinfo b = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
-                         .ai_addr = (struct sockaddr *)&ss, .ai_addrlen = len};
-    struct addrinfo a = b;
-    a.ai_next = &b;
+    struct addrinfo b = entry(&ss, len, NULL), a = entry(&ss, len, &b);
     struct green__fault_books before = green__fault_books();
     green__fault_set(GREEN__FAULT_calloc, 1, false, ENOMEM);
     ck_assert_int_eq(green__connect_race(&a), -ENOMEM);

@@ -632,13 +632,6 @@ GREEN_TEST(uring_stopped_call_not_retried)
  * again. */
 enum { QUEUED = 256 };  /* poller_uring.c's SQ_ENTRIES */
 
-static void *read_byte(void *arg)
-{
-    char c;
-    ck_assert_int_eq(green_read(*(int *)arg, &c, 1), 1);
-    return NULL;
-}
-
 GREEN_TEST(uring_queue_full)
 {
     (void)arg;
@@ -648,7 +641,7 @@ GREEN_TEST(uring_queue_full)
     green_t *t[QUEUED];
     for (int i = 0; i < QUEUED; i++) {
         make_socketpair(sv[i]);
-        t[i] = green_spawn(read_byte, &sv[i][0]);
+        t[i] = green_spawn(read_one, &sv[i][0]);
     }
     int extra[2];
     make_socketpair(extra);
