@@ -664,6 +664,35 @@ START_TEST(chan_deadlock_report)
 }
 END_TEST
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* A select over more cases than fit on the stack allocates their waits:
+ * ENOMEM when it cannot, and nothing is left queued on the channel. */
+GREEN_TEST(select_many_cases_enomem)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    enum { N = 40 };
+    int v[N];
+    green_case_t cases[N];
+    for (int i = 0; i < N; i++)
+        cases[i] = (green_case_t){ch, GREEN_RECV, &v[i], 0};
+    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
+    ck_assert_int_eq(green_select(cases, N), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_chan_trysend(ch, &(int){1}), -1);
+    ck_assert_int_eq(errno, EAGAIN);  /* no receiver was left behind */
+    green_chan_free(ch);
+    return NULL;
+}
+#endif
+
 Suite *chan_suite(void)
 {
     Suite *s = suite_create("chan");
@@ -689,5 +718,9 @@ Suite *chan_suite(void)
     tcase_add_test(tc, chan_other_os_thread);
     tcase_add_test(tc, chan_deadlock_report);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, select_many_cases_enomem);
+    suite_add_tcase(s, faults);
     return s;
 }

@@ -11,6 +11,9 @@
 #                      only says what to install, and make bench goes on
 #   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
 #                      for make test-aarch64
+#   deps.sh s390x      a cross compiler, qemu-user and Check for s390x, for
+#                      make test-s390x
+#   deps.sh fuzz       clang, for make fuzz
 # As root with apt-get it installs what is missing; otherwise it stops and
 # prints the command to run.
 set -u
@@ -69,11 +72,23 @@ aarch64)
         missing="$missing check:arm64 libsubunit-dev:arm64"
     [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/openssl.pc ] || missing="$missing libssl-dev:arm64"
     ;;
+s390x)
+    command -v s390x-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-s390x-linux-gnu"
+    command -v qemu-s390x >/dev/null 2>&1 || missing="$missing qemu-user"
+    [ -f /usr/lib/s390x-linux-gnu/pkgconfig/check.pc ] ||
+        missing="$missing check:s390x libsubunit-dev:s390x"
+    ;;
+fuzz)
+    command -v clang >/dev/null 2>&1 || missing="$missing clang"
+    ;;
 esac
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
-    case "$missing" in *:arm64*) dpkg --add-architecture arm64 ;; esac
+    # A package of another architecture (check:arm64) needs dpkg to know it.
+    for arch in arm64 s390x; do
+        case "$missing" in *:$arch*) dpkg --add-architecture $arch ;; esac
+    done
     # $missing is a list of package names: split it.
     # shellcheck disable=SC2086
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null

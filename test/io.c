@@ -1254,6 +1254,76 @@ GREEN_TEST(eventfd_reader_and_writer)
     return NULL;
 }
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* A call the kernel interrupts (EINTR) is made again, unseen. */
+GREEN_TEST(interrupted_call_is_made_again)
+{
+    (void)arg;
+    if (strcmp(green_poller_name(), "uring") == 0)
+        return NULL;  /* the ring makes the call, not recv(2) */
+    int sv[2];
+    make_socketpair(sv);
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    green__fault_set(GREEN__FAULT_recv, 1, false, EINTR);
+    char c = 0;
+    ck_assert_int_eq(green_read(sv[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'x');
+    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_recv), 2);
+    green__fault_clear();
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* Ten short messages over TCP, each sent once the reader has parked for
+ * it (but the first): one recv a message, as the hand-written epoll
+ * server makes, not two, the first of them saying EAGAIN. */
+struct turns {
+    int fd;
+    green_chan_t *go;
+};
+
+static void *send_on_cue(void *arg)
+{
+    struct turns *t = arg;
+    int cue;
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(green_chan_recv(t->go, &cue), 0);
+        ck_assert_int_eq(green_write(t->fd, "ping", 4), 4);
+    }
+    return NULL;
+}
+
+GREEN_TEST(tcp_short_read_spares_eagain)
+{
+    (void)arg;
+    if (strcmp(green_poller_name(), "uring") == 0)
+        return NULL;  /* the ring makes the call, not recv(2) */
+    int srv;
+    struct turns t = {tcp_pair(&srv), green_chan_new(sizeof(int), 0)};
+    green_t *sender = green_spawn(send_on_cue, &t);
+    unsigned long recvs = green__fault_calls(GREEN__FAULT_recv);
+    char buf[64];
+    int cue = 1;
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(green_chan_send(t.go, &cue), 0);
+        ck_assert_int_eq(green_read(srv, buf, sizeof buf), 4);
+    }
+    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_recv) - recvs, 10);
+    green_join(sender, NULL);
+    green_chan_free(t.go);
+    green_close(t.fd);
+    green_close(srv);
+    return NULL;
+}
+#endif
+
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -1297,5 +1367,10 @@ Suite *io_suite(void)
     tcase_add_test(tc, cancel_read);
     tcase_add_test(tc, read_ready_past_deadline);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, interrupted_call_is_made_again);
+    add_fault_test(faults, tcp_short_read_spares_eagain);
+    suite_add_tcase(s, faults);
     return s;
 }

@@ -6,7 +6,7 @@
 int main(void)
 {
     SRunner *sr = srunner_create(NULL);
-#define GREEN_SUITE(name) srunner_add_suite(sr, name##_suite());
+#define GREEN_SUITE(name, ...) srunner_add_suite(sr, name##_suite());
 #include "suites.h"
 #undef GREEN_SUITE
     srunner_set_fork_status(sr, CK_FORK);

@@ -708,6 +708,74 @@ START_TEST(net_outside)
 }
 END_TEST
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* The resolver's codes, each turned into the errno api.md gives it, with
+ * the code itself kept for green_gai_error. */
+GREEN_TEST(getaddrinfo_codes_map_to_errno)
+{
+    (void)arg;
+    static const struct {
+        int code, err;
+    } map[] = {
+        {EAI_NONAME, ENXIO}, {EAI_NODATA, ENXIO}, {EAI_ADDRFAMILY, ENXIO},
+        {EAI_AGAIN, EAGAIN}, {EAI_FAIL, EIO}, {EAI_MEMORY, ENOMEM}, {EAI_SERVICE, EINVAL},
+        {EAI_FAMILY, EINVAL}, {EAI_SOCKTYPE, EINVAL}, {EAI_BADFLAGS, EINVAL},
+        {EAI_OVERFLOW, EIO},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        struct addrinfo *res = NULL;
+        green__fault_set(GREEN__FAULT_getaddrinfo, 1, true, map[i].code);
+        errno = 0;
+        int r = green_getaddrinfo("localhost", "80", NULL, &res);
+        green__fault_clear();
+        ck_assert_int_eq(r, -1);
+        ck_assert_msg(errno == map[i].err, "%s: errno %d", gai_strerror(map[i].code), errno);
+        ck_assert_int_eq(green_gai_error(), map[i].code);
+        ck_assert_ptr_null(res);
+    }
+    /* EAI_SYSTEM passes on the system's errno. */
+    green__fault_set(GREEN__FAULT_getaddrinfo, 1, true, EMFILE);
+    struct addrinfo *res = NULL;
+    ck_assert_int_eq(green_getaddrinfo("localhost", "80", NULL, &res), -1);
+    green__fault_clear();
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_eq(green_gai_error(), EAI_SYSTEM);
+    return NULL;
+}
+
+/* A race whose bookkeeping cannot be allocated fails with ENOMEM; one
+ * whose attempt cannot start (no stack) goes on to the next address. */
+GREEN_TEST(connect_race_enomem)
+{
+    (void)arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 8);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
+    struct addrinfo b = entry(&ss, len, NULL), a = entry(&ss, len, &b);
+    struct green__fault_books before = green__fault_books();
+    green__fault_set(GREEN__FAULT_calloc, 1, false, ENOMEM);
+    ck_assert_int_eq(green__connect_race(&a), -ENOMEM);
+    green__fault_set(GREEN__FAULT_calloc, 2, false, ENOMEM);
+    ck_assert_int_eq(green__connect_race(&a), -ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green__fault_books().blocks, before.blocks);
+    green__fault_set(GREEN__FAULT_mmap, 1, false, ENOMEM);  /* the first attempt's stack */
+    int fd = green__connect_race(&a);
+    green__fault_clear();
+    ck_assert_int_ge(fd, 0);
+    green_close(fd);
+    green_close(lfd);
+    return NULL;
+}
+#endif
+
 Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -733,5 +801,10 @@ Suite *net_suite(void)
     tcase_add_test(tc, unix_errors);
     tcase_add_test(tc, net_outside);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, getaddrinfo_codes_map_to_errno);
+    add_fault_test(faults, connect_race_enomem);
+    suite_add_tcase(s, faults);
     return s;
 }

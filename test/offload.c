@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,6 +259,68 @@ START_TEST(offload_from_two_schedulers)
 }
 END_TEST
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+/* Without an eventfd (ENOSYS) the inbox is a pipe, and works. */
+GREEN_TEST(inbox_falls_back_to_pipe)
+{
+    (void)arg;
+    void *r = NULL;
+    green__fault_set(GREEN__FAULT_eventfd, 1, true, ENOSYS);
+    ck_assert_int_eq(green_offload(nothing, (void *)5, &r), 0);
+    ck_assert_ptr_eq(r, (void *)5);
+    green__fault_clear();
+    return NULL;
+}
+
+/* An inbox whose fd the poller refuses (epoll_ctl: ENOMEM) fails the
+ * offload, leaves nothing open, and is made afresh by the next. */
+GREEN_TEST(inbox_refused_by_poller)
+{
+    (void)arg;
+    void *r = NULL;
+    green__fault_set(GREEN__FAULT_epoll_ctl, 1, true, ENOMEM);
+    int got = green_offload(nothing, (void *)6, &r);
+    int err = errno;
+    green__fault_clear();
+    if (strcmp(green_poller_name(), "epoll") == 0) {
+        ck_assert_int_eq(got, -1);
+        ck_assert_int_eq(err, ENOMEM);
+        ck_assert_int_eq(green__cur->inbox.rfd, -1);  /* closed again */
+    } else {
+        ck_assert_int_eq(got, 0);  /* poll tells the kernel nothing */
+    }
+    ck_assert_int_eq(green_offload(nothing, (void *)7, &r), 0);
+    ck_assert_ptr_eq(r, (void *)7);
+    return NULL;
+}
+
+/* No worker can be started and none runs: EAGAIN, and nothing is left
+ * queued; the next offload starts one. */
+GREEN_TEST(offload_without_a_worker)
+{
+    (void)arg;
+    void *r = NULL;
+    green__fault_set(GREEN__FAULT_pthread_create, 1, true, EAGAIN);
+    ck_assert_int_eq(green_offload(nothing, (void *)3, &r), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    green__fault_clear();
+    ck_assert_int_eq(green_offload(nothing, (void *)4, &r), 0);
+    ck_assert_ptr_eq(r, (void *)4);
+    return NULL;
+}
+#endif
+
 Suite *offload_suite(void)
 {
     Suite *s = suite_create("offload");
@@ -273,5 +336,11 @@ Suite *offload_suite(void)
     tcase_add_test(tc, offload_is_not_deadlock);
     tcase_add_test(tc, offload_from_two_schedulers);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, inbox_falls_back_to_pipe);
+    add_fault_test(faults, inbox_refused_by_poller);
+    add_fault_test(faults, offload_without_a_worker);
+    suite_add_tcase(s, faults);
     return s;
 }

@@ -854,6 +854,49 @@ GREEN_TEST(broken_poller_reported)
     return NULL;
 }
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* Adoption when the table cannot grow or the flag cannot be set, and
+ * release when the flags cannot be read: each error is reported, and
+ * the fd can be adopted and released afterwards. */
+GREEN_TEST(adopt_and_release_fail)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    int fd = dup2(p[0], 300);  /* past the table's first size */
+    ck_assert_int_eq(fd, 300);
+    green__fault_set(GREEN__FAULT_realloc, 1, true, ENOMEM);
+    ck_assert_int_eq(green_fd_adopt(fd), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    green__fault_set(GREEN__FAULT_fcntl, 2, false, EBADF);  /* F_SETFL */
+    ck_assert_int_eq(green_fd_adopt(fd), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green__fault_clear();
+    ck_assert_int_eq(green_fd_adopt(fd), 0);
+    green__fault_set(GREEN__FAULT_fcntl, 1, false, EBADF);  /* F_GETFL */
+    ck_assert_int_eq(green_fd_release(fd), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green__fault_set(GREEN__FAULT_fcntl, 2, false, EBADF);  /* F_SETFL */
+    ck_assert_int_eq(green_fd_release(fd), -1);
+    ck_assert_int_eq(errno, EBADF);
+    green__fault_clear();
+    /* A release that failed forgot nothing: this one clears the flag. */
+    ck_assert_int_eq(green_fd_release(fd), 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+#endif
+
 Suite *poller_suite(void)
 {
     Suite *s = suite_create("poller");
@@ -886,5 +929,9 @@ Suite *poller_suite(void)
     tcase_add_test(tc, failed_del_keeps_deadlock_detection);
     tcase_add_test(tc, broken_poller_reported);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, adopt_and_release_fail);
+    suite_add_tcase(s, faults);
     return s;
 }

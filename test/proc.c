@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -269,6 +270,49 @@ START_TEST(fork_in_green_thread)
 }
 END_TEST
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* The pidfd cannot be watched (epoll_ctl says ENOMEM): green_waitpid
+ * polls instead of failing.  Only epoll can refuse to watch it. */
+static void *release_child(void *arg)
+{
+    int fd = *(int *)arg;
+    ck_assert_int_eq(green_write(fd, "g", 1), 1);
+    return NULL;
+}
+
+GREEN_TEST(waitpid_polls_when_pidfd_unwatchable)
+{
+    (void)arg;
+    if (strcmp(green_poller_name(), "epoll") != 0)
+        return NULL;
+    int go[2];
+    make_pipe(go);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char c;
+        _exit(read(go[0], &c, 1) == 1 ? 7 : 1);
+    }
+    close(go[0]);
+    green_t *t = green_spawn(release_child, &go[1]);
+    green__fault_set(GREEN__FAULT_epoll_ctl, 1, true, ENOMEM);
+    int status = 0;
+    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
+    green__fault_clear();
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 7);
+    green_join(t, NULL);
+    green_close(go[1]);
+    return NULL;
+}
+#endif
+
 Suite *proc_suite(void)
 {
     Suite *s = suite_create("proc");
@@ -280,5 +324,9 @@ Suite *proc_suite(void)
     tcase_add_test(tc, fork_in_green_thread);
     tcase_add_test(tc, fork_outside_green_run);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, waitpid_polls_when_pidfd_unwatchable);
+    suite_add_tcase(s, faults);
     return s;
 }

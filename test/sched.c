@@ -1003,6 +1003,25 @@ START_TEST(dump_outside)
 }
 END_TEST
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+START_TEST(run_bookkeeping_enomem)
+{
+    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_run(nothing_main, NULL), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_run(nothing_main, NULL), 0);
+}
+END_TEST
+#endif
+
 Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -1052,5 +1071,9 @@ Suite *sched_suite(void)
     tcase_add_test(tc, dump_shutdown);
     tcase_add_test(tc, version_is_the_headers);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, run_bookkeeping_enomem);
+    suite_add_tcase(s, faults);
     return s;
 }

@@ -163,6 +163,51 @@ START_TEST(signal_wait_two_schedulers)
 }
 END_TEST
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* green_signal_wait when its pipe, its dispatcher or its handler cannot
+ * be had: each failure is reported, and the next wait works. */
+static void *usr1_or_error(void *arg)
+{
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    return (void *)(intptr_t)green_signal_wait(&set);
+}
+
+GREEN_TEST(signal_wait_set_up_fails)
+{
+    (void)arg;
+    static const struct {
+        enum green__fault_point p;
+        int err;
+    } faults[] = {
+        {GREEN__FAULT_pipe2, EMFILE},
+        {GREEN__FAULT_pthread_create, EAGAIN},
+        {GREEN__FAULT_sigaction, EINVAL},
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        green__fault_set(faults[i].p, 1, true, faults[i].err);
+        ck_assert_int_eq((intptr_t)usr1_or_error(NULL), -1);
+        ck_assert_int_eq(errno, faults[i].err);
+        green__fault_clear();
+    }
+    green_t *t = green_spawn(usr1_or_error, NULL);
+    green_yield();
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    void *r;
+    ck_assert_int_eq(green_join(t, &r), 0);
+    ck_assert_int_eq((intptr_t)r, SIGUSR1);
+    return NULL;
+}
+#endif
+
 Suite *signal_suite(void)
 {
     Suite *s = suite_create("signal");
@@ -173,5 +218,9 @@ Suite *signal_suite(void)
     tcase_add_test(tc, signal_wait_outside);
     tcase_add_test(tc, signal_wait_two_schedulers);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, signal_wait_set_up_fails);
+    suite_add_tcase(s, faults);
     return s;
 }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sanitizer.h"
 #include "sched.h"
 #include "stack.h"
 #include "util.h"
@@ -434,6 +435,118 @@ GREEN_TEST(stack_many_guarded)
     return NULL;
 }
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* The stack cache's own bookkeeping cannot be allocated: ENOMEM, as for
+ * any allocation, not the EAGAIN of a stack that cannot be mapped. */
+GREEN_TEST(spawn_bookkeeping_enomem)
+{
+    (void)arg;
+    green_attr_t attr = {.stack_size = 3 * GREEN_STACK_MIN};  /* a new size class */
+    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(green_spawn_attr(&attr, nothing, NULL));
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_set(GREEN__FAULT_mmap, 1, true, ENOMEM);
+    ck_assert_ptr_null(green_spawn_attr(&attr, nothing, NULL));
+    ck_assert_int_eq(errno, EAGAIN);
+    green__fault_clear();
+    green_t *t = green_spawn_attr(&attr, nothing, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+/* A kernel without MADV_GUARD_INSTALL (EINVAL): guards are made with
+ * mprotect, and threads run as before. */
+START_TEST(guards_without_madvise)
+{
+    green__fault_set(GREEN__FAULT_madvise, 1, false, EINVAL);
+    ck_assert_int_eq(green_run(nothing, NULL), 0);
+    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_mprotect), 0);
+    green__fault_clear();
+}
+END_TEST
+
+static void *parks(void *arg)
+{
+    (void)arg;
+    green_sleep(INT64_MAX);  /* until cancelled */
+    return NULL;
+}
+
+/* A slab's guards go in with one process_madvise; where the kernel will
+ * not (no pidfd, no process_madvise, or it refuses the advice), one
+ * madvise each, and every stack is guarded all the same. */
+static unsigned long spawn_guarded(size_t n)
+{
+    static green_t *t[100];
+    green_attr_t attr = {.stack_size = GREEN_STACK_MIN};
+    for (size_t i = 0; i < n; i++)
+        ck_assert_ptr_nonnull(t[i] = green_spawn_attr(&attr, parks, NULL));
+    green_yield();
+    unsigned long guards_alone = green__fault_calls(GREEN__FAULT_madvise);
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *lo = t[i]->stack.lo;
+        ck_assert(!kernel_can_read(pfd, lo - green__cur->stacks.page));
+        ck_assert(!kernel_can_read(pfd, lo - green__cur->stacks.guard));
+        ck_assert(kernel_can_read(pfd, lo));
+    }
+    close(pfd[0]);
+    close(pfd[1]);
+    for (size_t i = 0; i < n; i++)
+        green_cancel(t[i]);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    return guards_alone;
+}
+
+static const enum green__fault_point batch_steps[] = {
+    GREEN__FAULT_malloc, GREEN__FAULT_pidfd_open, GREEN__FAULT_process_madvise,
+};
+
+static void *guards_one_by_one_main(void *arg)
+{
+    enum green__fault_point p = *(const enum green__fault_point *)arg;
+    if (green__cur->stacks.mprotect_guards)
+        return NULL;  /* slabs of one: nothing to batch */
+    /* The slab's record is the first malloc, the vector the second. */
+    if (p == GREEN__FAULT_malloc)
+        green__fault_set(p, 2, false, ENOMEM);
+    else
+        green__fault_set(p, 1, true, EINVAL);
+    ck_assert_uint_ge(spawn_guarded(100), 99);  /* the first slab's, less the probe's */
+    green__fault_clear();
+    return NULL;
+}
+
+START_TEST(guards_one_by_one)
+{
+    if (green__vg_running())
+        return;  /* it installs them one by one anyway */
+    run_green(guards_one_by_one_main, (void *)&batch_steps[_i]);
+}
+END_TEST
+
+GREEN_TEST(guards_at_once)
+{
+    (void)arg;
+    if (green__cur->stacks.mprotect_guards || green__vg_running())
+        return NULL;
+    green__fault_clear();
+    ck_assert_uint_eq(spawn_guarded(100), 0);
+    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_process_madvise), 0);
+    return NULL;
+}
+#endif
+
 Suite *stack_suite(void)
 {
     Suite *s = suite_create("stack");
@@ -450,5 +563,13 @@ Suite *stack_suite(void)
     tcase_add_test(tc, stack_many_overflow_named);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, spawn_bookkeeping_enomem);
+    add_fault_test(faults, guards_without_madvise);
+    add_fault_loop_test(faults, guards_one_by_one, 0,
+                        (int)(sizeof batch_steps / sizeof batch_steps[0]));
+    add_fault_test(faults, guards_at_once);
+    suite_add_tcase(s, faults);
     return s;
 }

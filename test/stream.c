@@ -1123,6 +1123,67 @@ START_TEST(stream_outside_run)
 }
 END_TEST
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* A stream that cannot be allocated, a buffer that cannot grow for a long
+ * line (nothing is lost: the line is there once memory is), and one that
+ * cannot shrink back (it stays large, and works). */
+GREEN_TEST(stream_enomem)
+{
+    (void)arg;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    /* The poller's records of the two fds are made first: they are the
+     * scheduler's, and stay. */
+    char c;
+    ck_assert_int_eq(green_write(sv[1], "w", 1), 1);
+    ck_assert_int_eq(green_read(sv[0], &c, 1), 1);
+    struct green__fault_books before = green__fault_books();
+    for (unsigned long nth = 1; nth <= 2; nth++) {
+        green__fault_set(GREEN__FAULT_malloc, nth, false, ENOMEM);
+        errno = 0;
+        ck_assert_ptr_null(green_stream_open(sv[0], 0));
+        ck_assert_int_eq(errno, ENOMEM);
+        ck_assert_int_eq(green__fault_books().blocks, before.blocks);
+    }
+    green__fault_clear();
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_ptr_nonnull(s);
+    static char line[9000], buf[9000];
+    memset(line, 'y', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    ck_assert_int_eq(green_write(sv[1], line, sizeof line), sizeof line);
+    green__fault_set(GREEN__FAULT_realloc, 1, false, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_set(GREEN__FAULT_realloc, 2, false, ENOMEM);  /* the shrink */
+    ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), sizeof line);
+    ck_assert_mem_eq(buf, line, sizeof line);
+    green__fault_clear();
+    ck_assert_int_eq(green_write(sv[1], "z\n", 2), 2);
+    ck_assert_int_eq(green_stream_readline(s, buf, sizeof buf), 2);
+    /* A counted read the buffer cannot grow for: nothing lost either. */
+    ck_assert_int_eq(green_write(sv[1], line, sizeof line), sizeof line);
+    green__fault_set(GREEN__FAULT_realloc, 1, false, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_stream_readexactly(s, buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_stream_readexactly(s, buf, sizeof buf), sizeof buf);
+    ck_assert_mem_eq(buf, line, sizeof buf);
+    ck_assert_int_eq(green_stream_close(s), 0);
+    green_close(sv[1]);
+    ck_assert_int_eq(green__fault_books().blocks, before.blocks);
+    return NULL;
+}
+#endif
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1154,5 +1215,9 @@ Suite *stream_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, stream_outside_run);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, stream_enomem);
+    suite_add_tcase(s, faults);
     return s;
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,6 +502,171 @@ URING_TEST(released_turn_is_kept)
     return NULL;
 }
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches (make
+ * test-faults), in the suite's case "faults".  fault.h gives the points'
+ * controls; GREEN_FAULT_IMPL keeps this file's own calls from being points. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+/* Where io_uring cannot be had, green_run falls back to epoll and says
+ * so: no such system call (an old kernel, ENOSYS), or refused
+ * (kernel.io_uring_disabled, EPERM), or a mapping of the rings failing. */
+static void *report_poller_and_io(void *arg)
+{
+    *(const char **)arg = green_poller_name();
+    char c;
+    int p[2];
+    make_pipe(p);
+    ck_assert_int_eq(green_write(p[1], "u", 1), 1);  /* and I/O works */
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+START_TEST(uring_falls_back_to_epoll)
+{
+    setenv("GREEN_POLLER", "uring", 1);
+    const struct { enum green__fault_point p; int err; bool persistent; } refusals[] = {
+        {GREEN__FAULT_io_uring_setup, ENOSYS, false},
+        {GREEN__FAULT_io_uring_setup, EPERM, false},
+        {GREEN__FAULT_io_uring_setup, EINVAL, true},  /* flags unknown, then too old */
+        {GREEN__FAULT_mmap, ENOMEM, false},
+    };
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        const char *name = NULL;
+        green__fault_set(refusals[i].p, 1, refusals[i].persistent, refusals[i].err);
+        ck_assert_int_eq(green_run(report_poller_and_io, &name), 0);
+        green__fault_clear();
+        ck_assert_str_eq(name, "epoll (uring unavailable)");
+    }
+}
+END_TEST
+
+/* Under uring, a call the ring gives back with EINTR is made again, and
+ * one given back with EAGAIN (a file another program made non-blocking,
+ * on a kernel that does not wait for it) is waited out, for reads and for
+ * accept alike.  The fault point puts a no-op with the error in the
+ * call's place. */
+/* Whether the backend is uring, on a kernel that gives a no-op the result
+ * it is told to (6.10 and later), as the fault point needs. */
+static bool uring_faults(void)
+{
+    if (strcmp(green_poller_name(), "uring") != 0)
+        return false;
+    green__fault_set(GREEN__FAULT_io_uring_op, 1, false, EINTR);
+    int sv[2];
+    make_socketpair(sv);
+    ck_assert_int_eq(write(sv[1], "k", 1), 1);
+    char c;
+    ssize_t n = green_read(sv[0], &c, 1);
+    green__fault_clear();
+    green_close(sv[0]);
+    close(sv[1]);
+    return n == 1;
+}
+
+GREEN_TEST(uring_call_again)
+{
+    (void)arg;
+    if (!uring_faults())
+        return NULL;
+    int errs[] = {EINTR, EAGAIN};
+    for (int i = 0; i < 2; i++) {
+        int sv[2];
+        make_socketpair(sv);
+        ck_assert_int_eq(write(sv[1], "r", 1), 1);
+        green__fault_set(GREEN__FAULT_io_uring_op, 1, false, errs[i]);
+        char c = 0;
+        ck_assert_int_eq(green_read(sv[0], &c, 1), 1);
+        ck_assert_int_eq(c, 'r');
+        ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_io_uring_op), 2);
+        green__fault_clear();
+        int l = green_tcp_listen("127.0.0.1", "0", 4);
+        char port[16];
+        snprintf(port, sizeof port, "%d", green_local_port(l));
+        int cl = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        ck_assert_int_eq(connect(cl, (struct sockaddr *)&sin, sizeof sin), 0);
+        green__fault_set(GREEN__FAULT_io_uring_op, 1, false, errs[i]);
+        int a = green_accept(l, NULL, NULL);
+        green__fault_clear();
+        ck_assert_int_ge(a, 0);
+        green_close(a);
+        close(cl);
+        green_close(l);
+        green_close(sv[0]);
+        close(sv[1]);
+    }
+    return NULL;
+}
+
+/* A call the stop interrupts (a read the kernel had started blocking)
+ * comes back EINTR: past the deadline that is the deadline's doing, and
+ * the call is not made again and again. */
+GREEN_TEST(uring_stopped_call_not_retried)
+{
+    (void)arg;
+    if (!uring_faults())
+        return NULL;
+    int sv[2];
+    make_socketpair(sv);
+    green_deadline(green_now() - 1);
+    green__fault_set(GREEN__FAULT_io_uring_op, 1, true, EINTR);
+    char c;
+    errno = 0;
+    ck_assert_int_eq(green_read(sv[0], &c, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_uint_eq(green__fault_calls(GREEN__FAULT_io_uring_op), 1);
+    green__fault_clear();
+    green_close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* The submission queue full and the kernel taking nothing: the call that
+ * finds no room fails with ENOMEM, as a poll's arming does, and loses
+ * nothing; the calls queued before it complete once the kernel takes them
+ * again. */
+enum { QUEUED = 256 };  /* poller_uring.c's SQ_ENTRIES */
+
+GREEN_TEST(uring_queue_full)
+{
+    (void)arg;
+    if (strcmp(green_poller_name(), "uring") != 0)
+        return NULL;
+    static int sv[QUEUED][2];
+    green_t *t[QUEUED];
+    for (int i = 0; i < QUEUED; i++) {
+        make_socketpair(sv[i]);
+        t[i] = green_spawn(read_one, &sv[i][0]);
+    }
+    int extra[2];
+    make_socketpair(extra);
+    green__fault_set(GREEN__FAULT_io_uring_enter, 1, true, EBUSY);
+    green_yield();  /* every reader queues its call, and the queue is full */
+    char c;
+    errno = 0;
+    ck_assert_int_eq(green_read(extra[0], &c, 1), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_int_eq(green_wait(extra[0], GREEN_IN), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    for (int i = 0; i < QUEUED; i++)
+        ck_assert_int_eq(write(sv[i][1], "q", 1), 1);
+    for (int i = 0; i < QUEUED; i++) {
+        green_join(t[i], NULL);
+        green_close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    green_close(extra[0]);
+    close(extra[1]);
+    return NULL;
+}
+#endif
+
 Suite *uring_suite(void)
 {
     Suite *s = suite_create("uring");
@@ -520,6 +686,13 @@ Suite *uring_suite(void)
     tcase_add_test(tc, stale_file_number_takes_no_turn);
     tcase_add_test(tc, released_turn_is_kept);
     suite_add_tcase(s, tc);
+    /* Failure paths, in the fault build only (util.h). */
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, uring_falls_back_to_epoll);
+    add_fault_test(faults, uring_call_again);
+    add_fault_test(faults, uring_stopped_call_not_retried);
+    add_fault_test(faults, uring_queue_full);
+    suite_add_tcase(s, faults);
     return s;
 }
 

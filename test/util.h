@@ -10,7 +10,7 @@
 #include "green.h"
 
 /* Every suite, from the one list in suites.h. */
-#define GREEN_SUITE(name) Suite *name##_suite(void);
+#define GREEN_SUITE(name, ...) Suite *name##_suite(void);
 #include "suites.h"
 #undef GREEN_SUITE
 
@@ -27,6 +27,19 @@ void run_green(void *(*fn)(void *), void *arg);
     }                                       \
     END_TEST                                \
     static void *name##_main(void *arg)
+
+/* Adds a test of a failure path that only the test build with fault
+ * points reaches (make test-faults; lib/fault.h), where the test is
+ * compiled (under #ifdef GREEN_FAULTS); in the ordinary build it adds
+ * nothing.  Each suite keeps such tests in a case named "faults", so
+ * CK_RUN_CASE=faults runs them all. */
+#ifdef GREEN_FAULTS
+#define add_fault_test(tc, test) tcase_add_test(tc, test)
+#define add_fault_loop_test(tc, test, start, end) tcase_add_loop_test(tc, test, start, end)
+#else
+#define add_fault_test(tc, test) ((void)(tc))
+#define add_fault_loop_test(tc, test, start, end) ((void)(tc))
+#endif
 
 /* Whether the tests run under Valgrind or AddressSanitizer, which some
  * tests cannot share the process with. */

@@ -1,0 +1,21 @@
+# What is built from docs/: the examples, and the man pages written from
+# docs/api.md (included by the Makefile).
+
+EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(wildcard docs/examples/*.c))
+
+.PHONY: examples man
+
+examples: $(EXAMPLES)
+
+$(BUILD)/examples/%: docs/examples/%.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(STACK_CLASH) $(CFLAGS) -o $@ $< $(STATIC) $(EXAMPLE_LIBS) -pthread $(LDFLAGS)
+
+# The OpenSSL example links OpenSSL (test/deps.sh installs libssl-dev).
+$(BUILD)/examples/tls_echo: EXAMPLE_LIBS = -lssl -lcrypto
+
+# The man pages, section 3 (docs/man.py).
+man: $(BUILD)/man/man3/green_run.3
+$(BUILD)/man/man3/green_run.3: docs/api.md docs/man.py
+	@rm -rf $(BUILD)/man/man3
+	python3 docs/man.py $(BUILD)/man/man3

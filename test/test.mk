@@ -1,0 +1,197 @@
+# The Check suites and the tools that run them: make test and its pieces,
+# the hook's suites, the fault build and its coverage, Valgrind and the
+# sanitizers, the fuzz target, the soak, and the suites on other
+# architectures under qemu-user (included by the Makefile).  What a run
+# needs of the distribution, test/deps.sh installs.
+
+# One suite per part of lib/, listed once in test/suites.h; those marked
+# `threads` there cross OS threads, and make tsan runs them.
+SUITES      = $(shell sed -n 's/^GREEN_SUITE.\([a-z0-9_]*\).*/\1/p' test/suites.h)
+TSAN_SUITES = $(shell sed -n 's/^GREEN_SUITE.\([a-z0-9_]*\), *threads.*/\1/p' test/suites.h)
+TEST_SRC = test/main.c test/util.c $(SUITES:%=test/%.c)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+# Check's flags are looked up when used, after test/deps.sh has run.
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+
+.PHONY: deps test test-run test-hook test-hook-real test-faults coverage soak fuzz \
+        valgrind sanitize tsan test-aarch64 test-s390x
+
+# Tests link the static library, so they can reach internal counters.
+$(BUILD)/test/%.o: test/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -iquote lib $(CHECK_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
+	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+# The hook's suite links the shared libraries, as a program that opts in.
+$(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook.c $(HOOK_LINK) \
+	    $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+# The program the gdb extension's test debugs.
+$(BUILD)/test/gdb_target: $(BUILD)/test/gdb_target.o $(STATIC)
+	$(CC) -o $@ $^ -pthread $(LDFLAGS)
+
+deps:
+	@sh test/deps.sh check
+
+# CK_TIMEOUT_MULTIPLIER stretches Check's per-test timeout under tools.
+test: deps
+	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
+	sh test/symbols.sh $(SHARED)
+	sh test/header.sh
+	@$(MAKE) --no-print-directory man
+	sh test/man.sh $(BUILD)/man/man3
+	@$(MAKE) --no-print-directory test-hook test-bench-setup
+	sh test/each_poller.sh "$(POLLERS)" sh test/gdb.sh $(BUILD)/test/gdb_target
+	bash test/examples.sh $(BUILD)/examples
+	CC="$(CC)" sh test/install.sh $(BUILD)
+
+# The whole suite runs once under each poller backend.
+test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
+	@sh test/each_poller.sh "$(POLLERS)" $(BUILD)/test/run
+
+# libgreen-hook's suite, a runner of its own, under each poller.
+test-hook: $(BUILD)/test/hook
+	@sh test/each_poller.sh "$(POLLERS)" $(BUILD)/test/hook
+
+# libgreen-hook with the real hiredis, libpq and libcurl against real
+# servers (test/hook_real.sh starts and stops them), with the hook and
+# without it.
+HOOK_REAL_LIBS = $(shell pkg-config --cflags --libs hiredis libpq libcurl 2>/dev/null)
+$(BUILD)/test/hook_real: test/hook_real.c test/public.h $(HOOK_SO)
+	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c $(HOOK_LINK) \
+	    $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
+$(BUILD)/test/hook_real_plain: test/hook_real.c test/public.h $(SHARED)
+	$(CC) $(BASE_CFLAGS) -DGREEN_NO_HOOK $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c -L$(BUILD) \
+	    -lgreen -Wl,-rpath,$(abspath $(BUILD)) $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+test-hook-real: deps
+	@sh test/deps.sh hook
+	@$(MAKE) --no-print-directory $(BUILD)/test/hook_real $(BUILD)/test/hook_real_plain
+	bash test/hook_real.sh $(BUILD) $(POLLERS)
+
+# The fault build: every call libgreen makes that can fail goes through a
+# fault point (lib/fault.h), and the suites make them fail.
+test-faults: deps
+	@$(MAKE) --no-print-directory FAULTS=1 test-run
+
+# The soak, its own runner: long by design, so not one of suites.h.
+SECONDS ?= 20
+$(BUILD)/test/soak: $(BUILD)/test/soak.o $(BUILD)/test/util.o $(STATIC)
+	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+
+soak: deps
+	@$(MAKE) --no-print-directory $(BUILD)/test/soak
+	@GREEN_SOAK_SECONDS=$(SECONDS) sh test/each_poller.sh "$(POLLERS)" $(BUILD)/test/soak
+
+# Coverage: the fault build with gcov, every suite under each poller, then
+# gcovr's line and branch tables for lib/; it fails under the bar.
+COVERAGE_BUILD = build/coverage
+COVERAGE_LINES = 98
+COVERAGE_BRANCHES = 92
+coverage: deps
+	@sh test/deps.sh coverage
+	@rm -rf $(COVERAGE_BUILD)
+	@$(MAKE) --no-print-directory FAULTS=1 BUILD=$(COVERAGE_BUILD) \
+	    CFLAGS="-O0 -g --coverage -fprofile-update=atomic -DGREEN_COVERAGE" LDFLAGS="--coverage" test-run
+	@sh test/coverage.sh $(COVERAGE_BUILD) $(COVERAGE_LINES) $(COVERAGE_BRANCHES)
+
+# make fuzz: the stream reader's fuzz target (test/fuzz_stream.c) for
+# FUZZ_SECONDS, linked with the library the rules above build, in a
+# variant of its own: clang, ASan and UBSan, and libFuzzer's coverage
+# where clang has libFuzzer (Debian's libclang-rt-14-dev); where it has
+# not (FUZZ_ENGINE=driver), the target's own main feeds random inputs.
+FUZZ_BUILD   = build/fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+ifndef FUZZ_ENGINE
+FUZZ_ENGINE := $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+                 clang -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null && echo libfuzzer || echo driver)
+endif
+endif
+FUZZ_CFLAGS_libfuzzer = -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS_driver    = -DGREEN_FUZZ_DRIVER
+FUZZ_LINK_libfuzzer   = -fsanitize=fuzzer
+
+$(BUILD)/test/fuzz_stream: $(BUILD)/test/fuzz_stream.o $(STATIC)
+	$(CC) -o $@ $^ $(FUZZ_LINK_$(FUZZ_ENGINE)) -pthread $(LDFLAGS)
+
+# Each engine builds apart, its flags being another's.
+fuzz:
+	@sh test/deps.sh fuzz
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD)/$(FUZZ_ENGINE) FUZZ_ENGINE=$(FUZZ_ENGINE) \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) $(FUZZ_CFLAGS_$(FUZZ_ENGINE))" \
+	    LDFLAGS="$(FUZZ_SAN)" $(FUZZ_BUILD)/$(FUZZ_ENGINE)/test/fuzz_stream
+	@sh test/fuzz.sh $(FUZZ_ENGINE) $(FUZZ_BUILD)/$(FUZZ_ENGINE) $(FUZZ_SECONDS)
+
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+           --suppressions=test/valgrind.supp \
+           --errors-for-leak-kinds=definite,indirect \
+           --show-leak-kinds=definite,indirect --track-origins=yes
+
+valgrind: deps
+	@sh test/deps.sh valgrind
+	@$(MAKE) --no-print-directory $(BUILD)/test/run $(BUILD)/test/hook
+	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh --together "$(POLLERS)" $(VALGRIND) $(BUILD)/test/run
+	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh --together "$(POLLERS)" $(VALGRIND) $(BUILD)/test/hook
+
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=all
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitize \
+	    CFLAGS="$(SAN_FLAGS) $(CFLAGS)" LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" \
+	    $(BUILD)/sanitize/test/run
+	@sh test/each_poller.sh "$(POLLERS)" sh test/sanitize.sh $(BUILD)/sanitize/test/run
+
+# The suites that cross OS threads under ThreadSanitizer, which follows
+# each green thread as a fiber, under each poller.
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan \
+	    CFLAGS="-O1 -g -fsanitize=thread $(CFLAGS)" LDFLAGS="-fsanitize=thread $(LDFLAGS)" \
+	    $(BUILD)/tsan/test/run
+	@TSAN_OPTIONS=halt_on_error=1:exitcode=66 CK_TIMEOUT_MULTIPLIER=4 sh test/each_poller.sh "$(POLLERS)" \
+	    sh test/each_suite.sh "$(TSAN_SUITES)" $(BUILD)/tsan/test/run
+
+# Another architecture: the library and the suites cross-compiled with its
+# gcc against its Check (test/deps.sh installs both, with dpkg's multiarch),
+# in BUILD_DIR, and run under qemu-user.  The target's libc, not the cross
+# toolchain's, runs them (QEMU_LD_PREFIX=/): a dynamically linked child of
+# fork() never runs under qemu with the toolchain's copy.  qemu-user has no
+# io_uring: uring would be epoll again.
+#   $(MAKE) $(call CROSS,ARCH,BUILD_DIR) TARGET...
+CROSS_PC = PKG_CONFIG_LIBDIR=/usr/lib/$(1)-linux-gnu/pkgconfig pkg-config
+CROSS    = --no-print-directory CC=$(1)-linux-gnu-gcc BUILD=$(2) \
+           CHECK_CFLAGS="$$($(call CROSS_PC,$(1)) --cflags check)" \
+           CHECK_LIBS="$$($(call CROSS_PC,$(1)) --libs check)"
+QEMU_ENV = CK_TIMEOUT_MULTIPLIER=10 QEMU_LD_PREFIX=/ GREEN_TEST_QEMU=1
+
+# aarch64: every suite and the examples, with the switch backend SWITCH
+# names.
+AARCH64_BUILD = build/aarch64-$(SWITCH)
+test-aarch64:
+	@sh test/deps.sh aarch64
+	@$(MAKE) $(call CROSS,aarch64,$(AARCH64_BUILD)) $(AARCH64_BUILD)/test/run examples
+	@$(QEMU_ENV) sh test/each_poller.sh "$(filter-out uring,$(POLLERS))" \
+	    qemu-aarch64 $(AARCH64_BUILD)/test/run
+	$(QEMU_ENV) RUNNER=qemu-aarch64 bash test/examples.sh $(AARCH64_BUILD)/examples
+
+# s390x, big-endian: the suites S390X_SUITES names, under epoll, for what
+# a little-endian machine cannot show (the ring's poll mask, whose 16-bit
+# halves io_uring swaps on a big-endian machine).  ucontext: there is no
+# fast switch for s390x.
+S390X_SUITES ?= ring
+S390X_BUILD   = build/s390x
+test-s390x:
+	@sh test/deps.sh s390x
+	@$(MAKE) $(call CROSS,s390x,$(S390X_BUILD)) SWITCH=ucontext $(S390X_BUILD)/test/run
+	@$(QEMU_ENV) GREEN_POLLER=epoll sh test/each_suite.sh "$(S390X_SUITES)" \
+	    qemu-s390x $(S390X_BUILD)/test/run
+
+-include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d
