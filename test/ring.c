@@ -44,17 +44,33 @@ START_TEST(poll_mask_as_the_kernel_reads_it)
 }
 END_TEST
 
-/* A ring, or NULL where the kernel has none: only qemu-user may lack
+/* A ring of 8 entries and a pipe. */
+struct fixture {
+    struct green__ring rg;
+    unsigned long enters;
+    int p[2];
+};
+
+/* Sets f up; false where the kernel has no ring: only qemu-user may lack
  * one (the test has nothing more to check there). */
-static struct green__ring *ring_or_skip(struct green__ring *rg, unsigned long *enters)
+static bool set_up(struct fixture *f)
 {
     struct io_uring_params par;
     memset(&par, 0, sizeof par);
-    int err = green__ring_setup(rg, 8, &par, enters);
+    f->enters = 0;
+    int err = green__ring_setup(&f->rg, 8, &par, &f->enters);
     if (err == -ENOSYS && getenv("GREEN_TEST_QEMU"))
-        return NULL;
+        return false;
     ck_assert_int_eq(err, 0);
-    return rg;
+    ck_assert_int_eq(pipe(f->p), 0);
+    return true;
+}
+
+static void tear_down(struct fixture *f)
+{
+    green__ring_exit(&f->rg);
+    close(f->p[0]);
+    close(f->p[1]);
 }
 
 struct seen {
@@ -83,23 +99,18 @@ static void reap(struct green__ring *rg, struct seen *s, int n)
 /* A poll prepared here completes with what poll(2) would say. */
 START_TEST(poll_round_trip)
 {
-    struct green__ring rg;
-    unsigned long enters = 0;
-    if (!ring_or_skip(&rg, &enters))
+    struct fixture f;
+    if (!set_up(&f))
         return;
-    int p[2];
-    ck_assert_int_eq(pipe(p), 0);
-    ck_assert_int_eq(write(p[1], "x", 1), 1);
-    green__ring_prep_poll(green__ring_get_sqe(&rg), p[0], POLLIN, 41);
-    green__ring_prep_poll(green__ring_get_sqe(&rg), p[1], POLLOUT, 43);
+    ck_assert_int_eq(write(f.p[1], "x", 1), 1);
+    green__ring_prep_poll(green__ring_get_sqe(&f.rg), f.p[0], POLLIN, 41);
+    green__ring_prep_poll(green__ring_get_sqe(&f.rg), f.p[1], POLLOUT, 43);
     struct seen s = {0};
-    reap(&rg, &s, 2);
+    reap(&f.rg, &s, 2);
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(s.res[i], s.tag[i] == 41 ? POLLIN : POLLOUT);
-    ck_assert_uint_ge(enters, 1);
-    green__ring_exit(&rg);
-    close(p[0]);
-    close(p[1]);
+    ck_assert_uint_ge(f.enters, 1);
+    tear_down(&f);
 }
 END_TEST
 
@@ -107,28 +118,23 @@ END_TEST
  * cancel finds the poll it names by its tag. */
 START_TEST(full_queue_submits_and_cancel_finds)
 {
-    struct green__ring rg;
-    unsigned long enters = 0;
-    if (!ring_or_skip(&rg, &enters))
+    struct fixture f;
+    if (!set_up(&f))
         return;
-    int p[2];
-    ck_assert_int_eq(pipe(p), 0);
-    for (unsigned i = 0; i < rg.sq_entries; i++)
-        green__ring_prep_poll(green__ring_get_sqe(&rg), p[0], POLLIN, 100 + i);
-    ck_assert_uint_eq(enters, 0);
-    struct io_uring_sqe *e = green__ring_get_sqe(&rg);
+    for (unsigned i = 0; i < f.rg.sq_entries; i++)
+        green__ring_prep_poll(green__ring_get_sqe(&f.rg), f.p[0], POLLIN, 100 + i);
+    ck_assert_uint_eq(f.enters, 0);
+    struct io_uring_sqe *e = green__ring_get_sqe(&f.rg);
     ck_assert_ptr_nonnull(e);
-    ck_assert_uint_eq(enters, 1);
+    ck_assert_uint_eq(f.enters, 1);
     green__ring_prep_cancel(e, 100, IORING_OP_POLL_REMOVE);
     struct seen s = {0};
-    reap(&rg, &s, 2);  /* the cancel's own (tag 0) and the poll's */
+    reap(&f.rg, &s, 2);  /* the cancel's own (tag 0) and the poll's */
     bool cancelled = false;
     for (int i = 0; i < s.n; i++)
         cancelled |= s.tag[i] == 100 && s.res[i] == -ECANCELED;
     ck_assert(cancelled);
-    green__ring_exit(&rg);
-    close(p[0]);
-    close(p[1]);
+    tear_down(&f);
 }
 END_TEST
 
