@@ -902,9 +902,12 @@ static void read_nothing(int fd)
     ck_assert_int_eq(green_read(fd, NULL, 0), 0);
     ck_assert_int_eq(green_readv(fd, NULL, 0), 0);
     ck_assert_int_eq(green_readv(fd, &empty, 1), 0);
-    /* No vector for one element is the call's EFAULT, not a crash. */
-    ck_assert_int_eq(green_readv(fd, NULL, 1), -1);
-    ck_assert_int_eq(errno, EFAULT);
+    /* No vector for one element is the call's EFAULT, not a crash.
+     * (Valgrind reports the bad pointer the test passes on purpose.) */
+    if (!under_valgrind()) {
+        ck_assert_int_eq(green_readv(fd, NULL, 1), -1);
+        ck_assert_int_eq(errno, EFAULT);
+    }
 }
 
 GREEN_TEST(zero_length_read_returns_at_once)
