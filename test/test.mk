@@ -138,8 +138,8 @@ VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
 valgrind: deps
 	@sh test/deps.sh valgrind
 	@$(MAKE) --no-print-directory $(BUILD)/test/run $(BUILD)/test/hook
-	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh --together "$(POLLERS)" $(VALGRIND) $(BUILD)/test/run
-	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh --together "$(POLLERS)" $(VALGRIND) $(BUILD)/test/hook
+	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh "$(POLLERS)" $(VALGRIND) $(BUILD)/test/run
+	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh "$(POLLERS)" $(VALGRIND) $(BUILD)/test/hook
 
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=all
