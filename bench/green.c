@@ -16,6 +16,9 @@
  *   green offload N     us per green_offload of a function that returns
  *   green idle N        bytes per green thread parked in a sleep
  *   green spawnscale N  ns per spawn while building up to N threads
+ *   green skynet N      ms for a tree of N green threads (a power of 10),
+ *                       fan-out 10: each leaf returns its number, each
+ *                       parent spawns its ten children and sums them
  *   green timers N      ms late, p99, of N sleepers once all are parked
  *   green file N        ms late, the worst, of a ticker that wakes every
  *                       10 ms while 100 threads read the first N MiB of
@@ -80,6 +83,49 @@ static void *run_spawn(void *arg)
     for (long i = 0; i < N; i++)
         green_join(green_spawn(nothing, NULL), NULL);
     result = (bench_now_ns() - t0) / N;
+    return NULL;
+}
+
+/* skynet */
+
+struct sky {
+    long num, size;
+};
+
+static void *skynet(void *arg)
+{
+    const struct sky *me = arg;
+    if (me->size == 1)
+        return (void *)(intptr_t)me->num;
+    long part = me->size / 10, sum = 0;
+    struct sky kids[10];
+    green_t *t[10];
+    for (int i = 0; i < 10; i++) {
+        kids[i] = (struct sky){me->num + i * part, part};
+        if (!(t[i] = green_spawn(skynet, &kids[i]))) {
+            perror("green_spawn");
+            exit(1);
+        }
+    }
+    for (int i = 0; i < 10; i++) {
+        void *r;
+        green_join(t[i], &r);
+        sum += (intptr_t)r;
+    }
+    return (void *)(intptr_t)sum;
+}
+
+static void *run_skynet(void *arg)
+{
+    (void)arg;
+    struct sky root = {0, N};
+    double t0 = bench_now_ns();
+    long sum = (long)(intptr_t)skynet(&root);
+    result = (bench_now_ns() - t0) / 1e6;
+    if (sum != N * (N - 1) / 2) {
+        fprintf(stderr, "skynet: sum %ld, not %ld\n", sum, N * (N - 1) / 2);
+        exit(1);
+    }
     return NULL;
 }
 
@@ -389,6 +435,7 @@ int main(int argc, char **argv)
         {"mutex", run_mutex, NULL},   {"io", run_io, NULL},
         {"idle", run_idle, NULL},     {"spawnscale", run_idle, (void *)1},
         {"timers", run_timers, NULL}, {"offload", run_offload, NULL},
+        {"skynet", run_skynet, NULL},
         {"file", run_file, NULL},     {"file-offload", run_file, (void *)1},
         {"wait", run_wait, (void *)0},
         {"wait-adopted", run_wait, (void *)WAIT_ADOPT},

@@ -68,6 +68,9 @@ PEERS = {
     "GNU Pth":          dict(cmd=[f"{BUILD}/bench/pth"], kind="peer", pkg="libpth-dev", scale=0.1),
     "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
                              env={"GOMAXPROCS": "1"}),
+    # cpus: where a peer that uses both cores runs (the rest are pinned).
+    "Go (2 cores)":     dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
+                             env={"GOMAXPROCS": "2"}, cpus="0,1"),
     "asyncio":          dict(cmd=[PY, f"{HERE}/peers/pyasync.py"], kind="peer", scale=0.1,
                              pkg="python3"),
     "uvloop":           dict(cmd=[PY, f"{HERE}/peers/pyasync.py", "--uvloop"], kind="peer",
@@ -136,6 +139,12 @@ WORKLOADS = [
                             "1 GiB in 64 KiB chunks, dropped from the page cache",
          arg="file", n=1024, unit="ms late, worst", better="lower", unscaled=True,
          peers=["libgreen", "libgreen uring", "libgreen offload"]),
+    # A million threads alive at once (on one scheduler, the tree unfolds
+    # breadth first): slow, so not in --quick.  n must be a power of 10.
+    dict(name="skynet", title="skynet: a tree of 1,000,000 threads, fan-out 10, each parent "
+                              "summing its ten children",
+         arg="skynet", n=1_000_000, unit="ms", better="lower", unscaled=True, full=True,
+         peers=["libgreen", "libgreen fast", "Go", "Go (2 cores)"]),
     dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
          arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
          peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
@@ -437,7 +446,7 @@ def main():
             scale = 1 if w.get("unscaled") else PEERS[name].get("scale", 1)
             n = int(w["n"] * scale * (0.2 if QUICK and not w.get("unscaled") else 1))
             arg = PEERS[name].get("arg", {}).get(w["arg"], w["arg"])
-            return run_once(name, [arg, str(n)], cpu=1)
+            return run_once(name, [arg, str(n)], cpu=PEERS[name].get("cpus", 1))
         rows = [summarised(r) for r in measure_all(w, w["peers"], once).values()]
         rows += [dict(peer=p, kind="peer", note=note) for p, note in w.get("notes", {}).items()]
         table(w, rows)

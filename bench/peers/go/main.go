@@ -157,6 +157,37 @@ func benchHTTP(port int) {
 	}
 }
 
+// skynet: a tree of n goroutines, fan-out 10, each leaf sending its
+// number and each parent the sum of its children's; ms for the tree.
+func skynet(c chan int, num, size int) {
+	if size == 1 {
+		c <- num
+		return
+	}
+	rc := make(chan int)
+	part := size / 10
+	for i := 0; i < 10; i++ {
+		go skynet(rc, num+i*part, part)
+	}
+	sum := 0
+	for i := 0; i < 10; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+func benchSkynet(n int) float64 {
+	c := make(chan int)
+	t0 := time.Now()
+	go skynet(c, 0, n)
+	sum := <-c
+	if sum != n*(n-1)/2 {
+		fmt.Fprintln(os.Stderr, "skynet: wrong sum", sum)
+		os.Exit(1)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / 1e6
+}
+
 func main() {
 	n, _ := strconv.Atoi(os.Args[2])
 	var r float64
@@ -173,6 +204,8 @@ func main() {
 		r = benchIO(n)
 	case "idle":
 		r = benchIdle(n)
+	case "skynet":
+		r = benchSkynet(n)
 	case "http":
 		benchHTTP(n)
 	default:
