@@ -18,13 +18,18 @@
  *   green spawnscale N  ns per spawn while building up to N threads
  *   green skynet N      ms for a tree of N green threads (a power of 10),
  *                       fan-out 10: each leaf returns its number, each
- *                       parent spawns its ten children and sums them
+ *                       parent spawns its ten children and sums them; on
+ *                       several schedulers, the root's ten children go
+ *                       round them and each subtree stays where it began
  *   green timers N      ms late, p99, of N sleepers once all are parked
  *   green file N        ms late, the worst, of a ticker that wakes every
  *                       10 ms while 100 threads read the first N MiB of
  *                       the file GREEN_BENCH_FILE in 64 KiB chunks, with
  *                       green_read (file-offload: pread in green_offload),
  *                       dropped from the page cache first
+ *
+ * GREEN_BENCH_SCHEDULERS=n runs the workload on n schedulers
+ * (green_run_attr), the first running it.
  *
  * The http-hello server is docs/examples/http_server.c.
  */
@@ -100,9 +105,13 @@ static void *skynet(void *arg)
     long part = me->size / 10, sum = 0;
     struct sky kids[10];
     green_t *t[10];
+    /* The root spreads its subtrees over the schedulers; below it, every
+     * thread spawns on its own. */
+    int n = me->size == N ? green_sched_count() : 1;
     for (int i = 0; i < 10; i++) {
         kids[i] = (struct sky){me->num + i * part, part};
-        if (!(t[i] = green_spawn(skynet, &kids[i]))) {
+        green_attr_t at = {.place = n > 1 ? GREEN_PLACE_ON(i % n) : GREEN_PLACE_HERE};
+        if (!(t[i] = green_spawn_attr(&at, skynet, &kids[i]))) {
             perror("green_spawn");
             exit(1);
         }
@@ -447,10 +456,12 @@ int main(int argc, char **argv)
         return 2;
     }
     N = atol(argv[2]);
+    const char *scheds = getenv("GREEN_BENCH_SCHEDULERS");
+    green_run_attr_t run = {.schedulers = scheds ? (unsigned)atoi(scheds) : 1};
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
         if (strcmp(argv[1], workloads[i].name) != 0)
             continue;
-        if (green_run(workloads[i].fn, workloads[i].arg) < 0) {
+        if (green_run_attr(&run, workloads[i].fn, workloads[i].arg) < 0) {
             perror("green_run");
             return 1;
         }

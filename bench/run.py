@@ -68,6 +68,11 @@ PEERS = {
     "GNU Pth":          dict(cmd=[f"{BUILD}/bench/pth"], kind="peer", pkg="libpth-dev", scale=0.1),
     "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
                              env={"GOMAXPROCS": "1"}),
+    # Every scheduler of a run on both cores (green_run_attr).
+    "libgreen (2 schedulers)": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                                    env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1"),
+    "libgreen fast (2 schedulers)": dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
+                                         env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1"),
     # cpus: where a peer that uses both cores runs (the rest are pinned).
     "Go (2 cores)":     dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
                              env={"GOMAXPROCS": "2"}, cpus="0,1"),
@@ -141,10 +146,12 @@ WORKLOADS = [
          peers=["libgreen", "libgreen uring", "libgreen offload"]),
     # A million threads alive at once (on one scheduler, the tree unfolds
     # breadth first): slow, so not in --quick.  n must be a power of 10.
+    # On 2 schedulers the root's ten subtrees go round them.
     dict(name="skynet", title="skynet: a tree of 1,000,000 threads, fan-out 10, each parent "
                               "summing its ten children",
          arg="skynet", n=1_000_000, unit="ms", better="lower", unscaled=True, full=True,
-         peers=["libgreen", "libgreen fast", "Go", "Go (2 cores)"]),
+         peers=["libgreen", "libgreen fast", "libgreen (2 schedulers)",
+                "libgreen fast (2 schedulers)", "Go", "Go (2 cores)"]),
     dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
          arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
          peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),

@@ -44,7 +44,24 @@ typedef struct green green_t;
 typedef struct green_attr {
     size_t stack_size;  /* usable stack in bytes; 0 means GREEN_STACK_DEFAULT */
     const char *name;   /* copied; at most GREEN_NAME_MAX - 1 bytes; NULL = "" */
+    int place;          /* the scheduler it runs on: GREEN_PLACE_HERE (0),
+                           GREEN_PLACE_ANY or GREEN_PLACE_ON(index) */
 } green_attr_t;
+
+/* Where green_spawn_attr places a thread, in a run of several schedulers
+ * (green_run_attr): on the caller's scheduler, on the least loaded one, or
+ * on scheduler i (0 to green_sched_count() - 1). */
+#define GREEN_PLACE_HERE 0
+#define GREEN_PLACE_ANY (-1)
+#define GREEN_PLACE_ON(i) ((int)(i) + 1)
+
+/* Attributes for green_run_attr; zero-initialise it, as green_attr_t. */
+typedef struct green_run_attr {
+    unsigned schedulers; /* each on its own OS thread; 0: one per CPU the
+                            process may run on */
+    int pin;             /* nonzero: scheduler i stays on one CPU, the
+                            i-th the process may run on */
+} green_run_attr_t;
 
 #define GREEN_STACK_DEFAULT ((size_t)256 * 1024)
 #define GREEN_STACK_MIN ((size_t)16 * 1024)
@@ -108,6 +125,9 @@ typedef struct green_sem {
 
 /* Running green threads. */
 GREEN_API int green_run(void *(*main)(void *), void *arg);
+GREEN_API int green_run_attr(const green_run_attr_t *attr, void *(*main)(void *), void *arg);
+GREEN_API int green_sched_index(void);
+GREEN_API int green_sched_count(void);
 GREEN_API green_t *green_spawn(void *(*fn)(void *), void *arg);
 GREEN_API green_t *green_spawn_attr(const green_attr_t *attr,
                                     void *(*fn)(void *), void *arg);

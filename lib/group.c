@@ -78,6 +78,9 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
 {
     struct green__sched *s = green__cur;
     int err = check_group(s, g);
+    /* Members live on the group's scheduler, for now. */
+    if (err == 0 && attr && attr->place != GREEN_PLACE_HERE && s->cores)
+        err = -EXDEV;
     if (err < 0) {
         errno = -err;
         return NULL;
@@ -172,7 +175,9 @@ void green_group_free(green_group_t *g)
     while (n) {
         green_t *t = green__container_of(n, green_t, group_node);
         n = n->next;
+        green__lock_handles(s);
         bool ours = !t->detached && !t->joiner;
+        green__unlock_handles(s);
         member_freed(t);
         if (ours)
             (void)green__join(s, t, NULL, true);
@@ -190,16 +195,20 @@ static int check_gather(struct green__sched *s, green_t **threads, size_t n)
         return -EPERM;
     if (n && !threads)
         return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        int err = green__check_join(s, threads[i]);
-        if (err < 0) {
+    /* Under the lock: in a run of several schedulers another one may
+     * join or detach these meanwhile. */
+    green__lock_handles(s);
+    int err = 0;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        err = green__check_join(s, threads[i]);
+        if (err == 0)
+            green__claim(s, threads[i]);
+        else
             while (i-- > 0)
                 threads[i]->joiner = NULL;
-            return err;
-        }
-        green__claim(s, threads[i]);
     }
-    return 0;
+    green__unlock_handles(s);
+    return err;
 }
 
 int green_gather(green_t **threads, size_t n, void **results)

@@ -109,9 +109,15 @@ static void signal_fd(int fd)
     while (r < 0 && errno == EINTR);
 }
 
-void green__inbox_post(struct green__inbox *in, struct green__remote *r)
+/* Under the lock.  A post ends the idleness in the same step, so that
+ * the run never counts every scheduler idle while a post is on its way
+ * (lib/cores.c's deadlock rule). */
+static void post_locked(struct green__inbox *in, struct green__remote *r)
 {
-    pthread_mutex_lock(&in->lock);
+    if (in->idle) {
+        in->idle = false;
+        atomic_fetch_sub(in->idle_count, 1);
+    }
     if (!r->posted) {
         bool was_empty = green__list_empty(&in->posted);
         green__list_push(&in->posted, &r->node);
@@ -119,7 +125,55 @@ void green__inbox_post(struct green__inbox *in, struct green__remote *r)
         if (was_empty)
             signal_fd(in->wfd);
     }
+}
+
+void green__inbox_post(struct green__inbox *in, struct green__remote *r)
+{
+    pthread_mutex_lock(&in->lock);
+    post_locked(in, r);
     pthread_mutex_unlock(&in->lock);
+}
+
+bool green__inbox_send(struct green__inbox *in, struct green__remote *r)
+{
+    pthread_mutex_lock(&in->lock);
+    bool open = !in->closed;
+    if (open)
+        post_locked(in, r);
+    pthread_mutex_unlock(&in->lock);
+    return open;
+}
+
+size_t green__inbox_idle(struct green__inbox *in)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&in->lock);
+    if (green__list_empty(&in->posted) && !in->idle) {
+        in->idle = true;
+        n = atomic_fetch_add(in->idle_count, 1) + 1;
+    }
+    pthread_mutex_unlock(&in->lock);
+    return n;
+}
+
+void green__inbox_busy(struct green__inbox *in)
+{
+    pthread_mutex_lock(&in->lock);
+    if (in->idle) {
+        in->idle = false;
+        atomic_fetch_sub(in->idle_count, 1);
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
+bool green__inbox_close(struct green__inbox *in)
+{
+    pthread_mutex_lock(&in->lock);
+    bool empty = green__list_empty(&in->posted);
+    if (empty)
+        in->closed = true;
+    pthread_mutex_unlock(&in->lock);
+    return empty;
 }
 
 void green__inbox_unpost(struct green__inbox *in, struct green__remote *r)
@@ -147,7 +201,11 @@ void green__inbox_drain(struct green__inbox *in)
     pthread_mutex_unlock(&in->lock);
     while (n) {
         struct green__node *next = n->next;  /* waking may end n's owner */
-        green__wake(green__container_of(n, struct green__remote, node)->thread, 0);
+        struct green__remote *r = green__container_of(n, struct green__remote, node);
+        if (r->deliver)
+            r->deliver(r);
+        else
+            green__wake(r->thread, 0);
         n = next;
     }
 }

@@ -13,7 +13,9 @@
 #define GREEN_INBOX_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "green.h"
 #include "list.h"
@@ -22,6 +24,9 @@ struct green__remote {
     struct green__node node;      /* in the inbox's posted list */
     green_t *thread;              /* to wake */
     bool posted;                  /* on the list; under the inbox's lock */
+    /* What the drain does with it on the scheduler's thread: NULL wakes
+     * thread; another scheduler's request (lib/across.c) sets its own. */
+    void (*deliver)(struct green__remote *r);
 };
 
 struct green__inbox {
@@ -30,6 +35,10 @@ struct green__inbox {
     int rfd, wfd;                 /* eventfd (both the same) or a pipe;
                                      -1 until first used */
     unsigned waiting;             /* green threads parked for a post */
+    /* In a run of several schedulers (lib/cores.c), under the lock: */
+    atomic_size_t *idle_count;    /* the run's idle schedulers, or NULL */
+    bool idle;                    /* counted there; a post ends it */
+    bool closed;                  /* the scheduler has ended: no requests */
 };
 
 struct green__sched;
@@ -54,6 +63,23 @@ int green__inbox_park(struct green__sched *s, struct green__wait *w);
 /* From any thread: r->thread is to be woken.  A second post before the
  * wake-up is one wake-up. */
 void green__inbox_post(struct green__inbox *in, struct green__remote *r);
+
+/* From another scheduler: posts r, a request, unless the inbox's
+ * scheduler has closed it; whether it did. */
+bool green__inbox_send(struct green__inbox *in, struct green__remote *r);
+
+/* On the scheduler's thread, with nothing but the inbox to wait for: marks
+ * it idle, unless something is posted.  The run's count of idle
+ * schedulers with this one, or 0 when it is not idle. */
+size_t green__inbox_idle(struct green__inbox *in);
+
+/* On the scheduler's thread, back from waiting: no longer idle. */
+void green__inbox_busy(struct green__inbox *in);
+
+/* On the scheduler's thread, when it has ended: closes the inbox to
+ * requests, unless something is posted (then drain it first); whether it
+ * did. */
+bool green__inbox_close(struct green__inbox *in);
 
 /* On the scheduler's thread: r's wait ended otherwise; take it off the
  * list if it was posted. */

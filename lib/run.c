@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cores.h"
 #include "sanitizer.h"
 
 /* The root's end: shutdown. */
@@ -47,9 +48,7 @@ static void report_stubborn(struct green__sched *s)
     green__dump(s, stderr);
 }
 
-/* Main returned: every other thread is cancelled, and so is every thread
- * spawned from now on. */
-static void cancel_others(struct green__sched *s)
+void green__run_cancel_others(struct green__sched *s)
 {
     s->shutdown = true;
     for (struct green__node *n = s->all.first; n; n = n->next) {
@@ -85,14 +84,51 @@ static void free_unjoined(struct green__sched *s)
     }
 }
 
-/* The root thread: runs main, then ends every other thread. */
+/* The root of a scheduler but the first of a run: it has no main, and
+ * waits for the end, which the first asks for when main returns. */
+
+static void serve_describe(const struct green__wait *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "scheduler %u: waiting for main to return", w->thread->sched->index);
+}
+
+static const struct green__waitop serve_op = {.unlink = NULL, .describe = serve_describe};
+
+static void serve(struct green__sched *s)
+{
+    while (!s->shutdown) {
+        struct green__wait w = {.op = &serve_op};
+        (void)green__park_shielded(s, &w);
+    }
+}
+
+/* The first asks for the end (an inbox request). */
+static void deliver_end(struct green__remote *r)
+{
+    struct green__sched *s = green__container_of(r, struct green__sched, end_msg);
+    green__run_cancel_others(s);
+    green__wake(s->root, 0);
+}
+
+/* The root thread: runs main (or serves), then ends every other thread;
+ * in a run of several schedulers, the scheduler ends with the run. */
 static void *root_main(void *unused)
 {
     struct green__sched *s = green__cur;
     (void)unused;
-    s->main.fn(s->main.arg);
-    cancel_others(s);
-    wait_for_others(s);
+    if (s->main.fn) {
+        s->main.fn(s->main.arg);
+        green__run_cancel_others(s);
+        if (s->cores)
+            green__cores_end_others(s);
+    } else {
+        serve(s);
+    }
+    do
+        wait_for_others(s);
+    while (s->cores && !green__cores_end(s));
+    if (s->cores)
+        green__cores_wait_all_ended(s->cores);
     free_unjoined(s);
     return NULL;
 }
@@ -156,6 +192,9 @@ static void after_fork_in_child(void)
         return;  /* the forking OS thread runs no scheduler */
     green_t *self = s->current;
     drop_others_after_fork(s, self);
+    /* The child has no other scheduler: it runs alone. */
+    s->cores = NULL;
+    pthread_mutex_init(&s->handles, NULL);
     s->timers.n = 0;  /* only the dropped threads had timers */
     s->runq_head = s->runq_tail = s->zombies = NULL;
     s->nrunq = 0;
@@ -180,7 +219,9 @@ static int sched_init(struct green__sched *s)
 {
     memset(s, 0, sizeof *s);
     s->next_id = 1;
+    s->id_step = 1;
     s->round = 1;
+    pthread_mutex_init(&s->handles, NULL);
     s->errno_at = &errno;
     s->rng = ((uint64_t)green_now() << 20) ^ (uintptr_t)s ^ 0x9e3779b97f4a7c15u;
     green__stack_cache_init(&s->stacks);
@@ -201,6 +242,7 @@ static int sched_init(struct green__sched *s)
 static void sched_fini(struct green__sched *s)
 {
     green__reap(s);
+    pthread_mutex_destroy(&s->handles);
     green__stack_cache_fini(&s->stacks);
     green__timers_fini(&s->timers);
     green__poller_fini(&s->poller);
@@ -241,17 +283,38 @@ static void stop(struct green__sched *s)
     sched_fini(s);
 }
 
+/* s is scheduler index of the run c: ids unique across the run, and an
+ * inbox open for the others' requests. */
+static int join_run(struct green__sched *s, struct green__cores *c, unsigned index)
+{
+    s->cores = c;
+    s->index = index;
+    s->next_id = index + 1;
+    s->id_step = c->n;
+    s->inbox.idle_count = &c->idle;
+    s->end_msg = (struct green__remote){.deliver = deliver_end};
+    s->deadlock_msg = (struct green__remote){.deliver = green__cores_deliver_deadlock};
+    return green__inbox_open(s);
+}
+
 /* Sets s up as the OS thread's scheduler, with a root thread ready to run
- * main(arg): the root, or NULL with -errno in *err. */
-static green_t *start(struct green__sched *s, void *(*main)(void *), void *arg, int *err)
+ * main(arg) (or serve, without main): the root, or NULL with -errno in
+ * *err. */
+static green_t *start(struct green__sched *s, struct green__cores *c, unsigned index,
+                      void *(*main)(void *), void *arg, int *err)
 {
     *err = sched_init(s);
+    if (*err == 0 && c && (*err = join_run(s, c, index)) < 0)
+        sched_fini(s);
     if (*err < 0)
         return NULL;
     block_sigpipe(s);
     green__ctx_template(&s->ctx_template);
     green__cur = s;
-    green_t *root = green__spawn(s, &(green_attr_t){.name = "main"}, root_main, NULL, err);
+    char name[GREEN_NAME_MAX] = "main";
+    if (!main)
+        snprintf(name, sizeof name, "scheduler %u", index);
+    green_t *root = green__spawn(s, &(green_attr_t){.name = name}, root_main, NULL, err);
     if (!root) {
         stop(s);
         return NULL;
@@ -273,26 +336,37 @@ static void run_root(struct green__sched *s, green_t *root)
     green__watch_stop(&s->watch);
 }
 
+int green__run_sched(struct green__cores *c, unsigned index, void *(*main)(void *), void *arg)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, at_fork);
+    struct green__sched s;
+    int err;
+    green_t *root = start(&s, c, index, main, arg, &err);
+    if (c)  /* every scheduler of the run starts, or none runs */
+        err = green__cores_ready(c, root ? &s : NULL, err);
+    if (!root)
+        return err;
+    if (err == 0)
+        run_root(&s, root);
+    /* Every other thread is freed; only the root's stack is left. */
+    green__thread_free(&s, root);
+    stop(&s);
+    if (err == 0 && (s.deadlocked || (c && atomic_load(&c->deadlocked))))
+        err = -EDEADLK;
+    return err;
+}
+
 int green_run(void *(*main)(void *), void *arg)
 {
     if (!main)
         return green__fail(EINVAL);
     if (green__cur)
         return green__fail(EPERM);
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, at_fork);
     int caller_errno = errno;  /* the green threads' errno is their own */
-    struct green__sched s;
-    int err;
-    green_t *root = start(&s, main, arg, &err);
-    if (!root)
+    int err = green__run_sched(NULL, 0, main, arg);
+    if (err < 0)
         return green__fail(-err);
-    run_root(&s, root);
-    /* Every other thread is freed; only the root's stack is left. */
-    green__thread_free(&s, root);
-    stop(&s);
-    if (s.deadlocked)
-        return green__fail(EDEADLK);
     errno = caller_errno;
     return 0;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cores.h"
 #include "sanitizer.h"
 
 __thread struct green__sched *green__cur __attribute__((tls_model("initial-exec")));
@@ -61,6 +62,8 @@ static void thread_free(struct green__sched *s, green_t *t)
         t->exit_hook(t, GREEN__EXIT_FREED);
     green__list_remove(&s->all, &t->all);
     s->nthreads--;
+    if (s->cores)
+        green__across_free(t);
     t->state = GREEN__FREED;
     green__tsan_free(t->tsan_fiber);
     green__stack_put(&s->stacks, &stack);
@@ -81,6 +84,12 @@ static void reap(struct green__sched *s)
 void green__thread_free(struct green__sched *s, green_t *t)
 {
     thread_free(s, t);
+}
+
+void green__thread_bury(green_t *t)
+{
+    t->next = t->sched->zombies;
+    t->sched->zombies = t;
 }
 
 void green__reap(struct green__sched *s)
@@ -113,7 +122,7 @@ static void poll_once(struct green__sched *s, int timeout_ms)
 {
     if (s->watch.on)
         green__watch_idle(&s->watch, true);
-    if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0)
+    if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0 || s->cores)
         green__poller_wait(&s->poller, timeout_ms);
     if (s->watch.on)
         green__watch_idle(&s->watch, false);
@@ -129,9 +138,18 @@ static void poll_once(struct green__sched *s, int timeout_ms)
     s->round = s->nrunq == 0 ? 1 : s->nrunq < POLL_EVERY ? (unsigned)s->nrunq : POLL_EVERY;
 }
 
-static bool anything_waits(const struct green__sched *s)
+/* Whether something of s's own (an fd, a timer, another OS thread's
+ * post) can wake one of its threads. */
+static bool waits_locally(const struct green__sched *s)
 {
     return green__poller_busy(&s->poller) || s->timers.n > 0 || s->inbox.waiting > 0;
+}
+
+/* Whether the poller is to be looked at: in a run of several schedulers,
+ * the others' requests come through it. */
+static bool anything_waits(const struct green__sched *s)
+{
+    return waits_locally(s) || s->cores;
 }
 
 /* When only green_shield held the cancellation back: a cleanup that
@@ -145,20 +163,27 @@ static void break_shields(struct green__sched *s)
     }
 }
 
-/* Every thread is parked and nothing can wake one: report it, and cancel
- * them all so that they unwind and green_run can return EDEADLK. */
-static void deadlock(struct green__sched *s)
+bool green__deadlock(struct green__sched *s, bool quiet)
 {
-    fprintf(stderr, "libgreen: deadlock: every green thread is parked and "
-                    "no fd or timer can wake one\n");
-    green__dump(s, stderr);
+    if (!quiet) {
+        fprintf(stderr, "libgreen: deadlock: every green thread is parked and "
+                        "no fd or timer can wake one\n");
+        green__dump(s, stderr);
+    }
     s->deadlocked = true;
     size_t woken = s->nrunq;
     for (struct green__node *n = s->all.first; n; n = n->next)
         green__cancel(green__container_of(n, green_t, all));
     if (s->nrunq == woken)
         break_shields(s);
-    if (s->nrunq == woken) {
+    return s->nrunq != woken;
+}
+
+/* Every thread is parked and nothing can wake one: report it, and cancel
+ * them all so that they unwind and green_run can return EDEADLK. */
+static void deadlock(struct green__sched *s)
+{
+    if (!green__deadlock(s, false)) {
         /* Only libgreen's own shielded waits could refuse, and the root's
          * wait for the others cannot be the last one parked.  Not
          * reached. */
@@ -181,12 +206,18 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
                 poll_once(s, 0);
             return runq_pop(s);
         }
-        if (!anything_waits(s)) {
-            deadlock(s);
-            continue;
+        if (!waits_locally(s)) {
+            if (!s->cores) {
+                deadlock(s);
+                continue;
+            }
+            if (green__cores_idle(s))  /* only another scheduler can wake one */
+                continue;
         }
         struct green__timer *tm = green__timers_first(&s->timers);
         poll_once(s, tm ? (int)clamp_timeout(tm->at - green_now()) : -1);
+        if (s->cores)
+            green__inbox_busy(&s->inbox);
     }
 }
 
@@ -417,14 +448,25 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
 {
     self->state = GREEN__DONE;
     s->nlive--;
-    if (self->joiner)
-        wake_joiner(self);
+    bool detached;
+    if (s->cores) {
+        atomic_store_explicit(&s->load, s->nlive, memory_order_relaxed);
+        green__lock_handles(s);
+        if (!green__across_exit(self) && self->joiner)
+            wake_joiner(self);
+        detached = self->detached;
+        green__unlock_handles(s);
+    } else {
+        detached = self->detached;
+        if (self->joiner)
+            wake_joiner(self);
+    }
     if (self->exit_hook)
         self->exit_hook(self, GREEN__EXIT_DONE);
     if (self == s->root)
         green__run_root_done(s);
     green__run_thread_done(s);
-    if (self->detached) {
+    if (detached) {
         self->next = s->zombies;
         s->zombies = self;
     }
@@ -482,7 +524,8 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     t->stack = st;
     t->fn = fn;
     t->arg = arg;
-    t->id = s->next_id++;
+    t->id = s->next_id;
+    s->next_id += s->id_step;
     t->deadline = -1;
     t->cancelled = s->shutdown;
     t->name[0] = '\0';
@@ -493,6 +536,8 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     green__list_push(&s->all, &t->all);
     s->nthreads++;
     s->nlive++;
+    if (s->cores)
+        atomic_store_explicit(&s->load, s->nlive, memory_order_relaxed);
     runq_push(s, t);
     return t;
 }
@@ -507,10 +552,29 @@ green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
     return spawn(s, attr, fn, arg, err);
 }
 
+/* The scheduler attr places a new thread on, or NULL with -errno. */
+static struct green__sched *place(struct green__sched *s, const green_attr_t *attr, int *err)
+{
+    int at = attr ? attr->place : GREEN_PLACE_HERE;
+    size_t n = s->cores ? s->cores->n : 1;
+    if (at == GREEN_PLACE_HERE)
+        return s;
+    if (at == GREEN_PLACE_ANY)
+        return s->cores ? green__cores_pick(s) : s;
+    if (at < GREEN_PLACE_ANY || (size_t)at > n) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    return s->cores ? s->cores->scheds[at - 1] : s;
+}
+
 green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    int err;
-    green_t *t = green__spawn(green__cur, attr, fn, arg, &err);
+    int err = -EPERM;
+    struct green__sched *s = green__cur;
+    struct green__sched *on = s ? place(s, attr, &err) : NULL;
+    green_t *t = on == s ? green__spawn(s, attr, fn, arg, &err)
+               : on ? green__across_spawn(s, on, attr, fn, arg, &err) : NULL;
     if (!t)
         errno = -err;
     return t;
@@ -584,13 +648,17 @@ void green__claim(struct green__sched *s, green_t *t)
 int green__join(struct green__sched *s, green_t *t, void **result, bool shielded)
 {
     green_t *self = s->current;
+    green__lock_handles(s);
     green__claim(s, t);
+    green__unlock_handles(s);
     if (t->state != GREEN__DONE) {
         struct joinwait jw = {.wait.op = &join_op, .target = t};
         int err = shielded ? green__park_shielded(s, &jw.wait)
                            : green__park(s, &jw.wait, self->deadline, ETIMEDOUT);
         if (err < 0) {
+            green__lock_handles(s);
             t->joiner = NULL;  /* it may be joined again */
+            green__unlock_handles(s);
             return err;
         }
     }
@@ -600,11 +668,33 @@ int green__join(struct green__sched *s, green_t *t, void **result, bool shielded
     return 0;
 }
 
+/* Whether t lives on another scheduler of s's run (lib/across.c). */
+static bool elsewhere(const struct green__sched *s, const green_t *t)
+{
+    return s && s->cores && t && t->sched != s && t->sched->cores == s->cores;
+}
+
+/* Checks t for a join and claims it, in one step under the lock: another
+ * scheduler may detach or join it meanwhile. */
+static int check_and_claim(struct green__sched *s, green_t *t)
+{
+    if (!s)
+        return -EPERM;
+    green__lock_handles(s);
+    int err = green__check_join(s, t);
+    if (err == 0)
+        green__claim(s, t);
+    green__unlock_handles(s);
+    return err;
+}
+
 int green_join(green_t *t, void **result)
 {
     struct green__sched *s = green__cur;
-    int err = green__check_join(s, t);
-    if (err == 0)
+    int err;
+    if (elsewhere(s, t))
+        err = green__across_join(s, t, result);
+    else if ((err = check_and_claim(s, t)) == 0)
         err = green__join(s, t, result, false);
     return err < 0 ? green__fail(-err) : 0;
 }
@@ -612,21 +702,35 @@ int green_join(green_t *t, void **result)
 int green_detach(green_t *t)
 {
     struct green__sched *s = green__cur;
+    if (elsewhere(s, t)) {
+        int err = green__across_detach(t);
+        return err < 0 ? green__fail(-err) : 0;
+    }
     int err = check_handle(s, t);
     if (err < 0)
         return green__fail(-err);
+    green__lock_handles(s);
+    bool done = t->state == GREEN__DONE;
     if (!joinable(t))
-        return green__fail(EINVAL);
-    if (t->state == GREEN__DONE)
-        thread_free(s, t);
+        err = -EINVAL;
+    else if (done)
+        t->joiner = s->current;  /* claimed, for the free below */
     else
         t->detached = true;
+    green__unlock_handles(s);
+    if (err < 0)
+        return green__fail(-err);
+    if (done)
+        thread_free(s, t);
     return 0;
 }
 
 int green_cancel(green_t *t)
 {
-    int err = check_handle(green__cur, t);
+    struct green__sched *s = green__cur;
+    if (elsewhere(s, t))
+        return green__across_cancel(t);
+    int err = check_handle(s, t);
     if (err < 0)
         return green__fail(-err);
     green__cancel(t);

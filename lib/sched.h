@@ -13,6 +13,8 @@
 #define GREEN_SCHED_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,9 +78,18 @@ struct green {
     void *asan_fake;                /* ASan's fake stack while switched out */
     void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
 
+    /* Seen by other schedulers of the run (lib/across.c), under the
+     * owner's handles lock: */
+    bool ended;                     /* fn returned: result is set */
+    bool shared;                    /* the three below are initialised */
+
     /* Not zeroed at spawn, which sets each: a ucontext is a kilobyte. */
     struct green__ctx ctx;          /* the saved context while not running */
     char name[GREEN_NAME_MAX];
+    /* Once shared: the joiner's record when it is on another scheduler,
+     * and the requests other schedulers send its owner about it. */
+    struct green__remote *remote_join;
+    struct green__remote free_msg, cancel_msg;
 };
 
 struct green__sched {
@@ -112,7 +123,31 @@ struct green__sched {
     uint64_t rng;                   /* xorshift state, for green_select */
     bool shutdown;                  /* main returned: new threads start cancelled */
     bool deadlocked;                /* green_run will fail with EDEADLK */
+
+    /* A run of several schedulers (lib/cores.c); NULL and 0 alone. */
+    struct green__cores *cores;
+    unsigned index;                 /* this one's, in the run */
+    uint64_t id_step;               /* ids are unique across the run */
+    pthread_mutex_t handles;        /* its threads' handles, as others see them */
+    atomic_size_t load;             /* live threads, for GREEN_PLACE_ANY */
+    struct green__remote end_msg;   /* main returned: end */
+    struct green__remote deadlock_msg;
 };
+
+/* In a run of several schedulers, another scheduler may join, detach or
+ * cancel s's threads: their joiner, detached and ended fields change
+ * under this lock.  Alone, nothing does, and it is no lock at all. */
+static inline void green__lock_handles(struct green__sched *s)
+{
+    if (s->cores)
+        pthread_mutex_lock(&s->handles);
+}
+
+static inline void green__unlock_handles(struct green__sched *s)
+{
+    if (s->cores)
+        pthread_mutex_unlock(&s->handles);
+}
 
 /* Whether t's blocking calls are to fail with ECANCELED: it is cancelled
  * and no green_shield holds that back. */
@@ -208,11 +243,49 @@ void green__enter(struct green__sched *s, struct green__ctx *from, void **fake);
 /* Frees t, which has finished: its stack goes back to the cache. */
 void green__thread_free(struct green__sched *s, green_t *t);
 
+/* Queues t, which has finished, to be freed after the next switch, on
+ * another stack than its own. */
+void green__thread_bury(green_t *t);
+
 /* Frees detached threads that finished.  Called only on another stack
  * than theirs: a thread cannot free the stack it runs on. */
 void green__reap(struct green__sched *s);
 
 /* Writes one line per green thread to out. */
 void green__dump(struct green__sched *s, FILE *out);
+
+/* For a run of several schedulers. */
+
+/* Every thread but the root is cancelled, and so is every thread spawned
+ * from now on (lib/run.c). */
+void green__run_cancel_others(struct green__sched *s);
+
+/* Runs a scheduler on the calling OS thread until main (on the first of
+ * a run, or alone) or the end of the run: 0 or -errno.  c is the run of
+ * several schedulers, or NULL (green_run); index is s's in it. */
+int green__run_sched(struct green__cores *c, unsigned index, void *(*main)(void *), void *arg);
+
+/* Every thread is parked and nothing can wake one: reports it unless
+ * quiet, and cancels them; false when nothing woke (only a root's wait
+ * for the end is left). */
+bool green__deadlock(struct green__sched *s, bool quiet);
+
+/* t's handle is used on another scheduler of its run (lib/across.c):
+ * join, detach and cancel; -errno or 0. */
+int green__across_join(struct green__sched *s, green_t *t, void **result);
+int green__across_detach(green_t *t);
+int green__across_cancel(green_t *t);
+
+/* Spawns on scheduler `on` of s's run, from s: as green__spawn. */
+green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
+                             const green_attr_t *attr, void *(*fn)(void *), void *arg,
+                             int *err);
+
+/* On t's own scheduler, under its handles lock: t has finished; whether
+ * it is detached (and so to be reaped). */
+bool green__across_exit(green_t *t);
+
+/* On t's own scheduler, under its handles lock: t is being freed. */
+void green__across_free(green_t *t);
 
 #endif

@@ -12,8 +12,15 @@ static const char *check(const sigset_t *set, green_stream_io_t *io, green_case_
 {
     (void)set; (void)io; (void)c;
     green_mutex_t m = GREEN_MUTEX_INIT;
-    green_attr_t attr = {0, 0};
-    (void)m; (void)attr;
+#ifdef __cplusplus
+    green_attr_t attr = {};
+    green_run_attr_t run = {};
+#else
+    green_attr_t attr = {0};
+    green_run_attr_t run = {0};
+#endif
+    attr.place = GREEN_PLACE_ON(1) + GREEN_PLACE_ANY + GREEN_PLACE_HERE;
+    (void)m; (void)attr; (void)run;
     return GREEN_VERSION;
 }
 int main(void) { return check(0, 0, 0) == 0; }

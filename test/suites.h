@@ -6,6 +6,7 @@
  * resolver): make tsan runs those under ThreadSanitizer. */
 GREEN_SUITE(sched, threads)
 GREEN_SUITE(cancel, threads)
+GREEN_SUITE(cores, threads)
 GREEN_SUITE(stack)
 GREEN_SUITE(sleep)
 GREEN_SUITE(poller)

@@ -1,0 +1,217 @@
+/*
+ * Handles across schedulers: spawning on another scheduler of the run,
+ * and joining, detaching and cancelling a thread that lives on one.
+ *
+ * A thread's state belongs to its own scheduler; another scheduler reads
+ * and writes only the fields of a handle (joiner, detached, ended,
+ * remote_join) and only under the owner's handles lock.  Whatever must
+ * happen on the owner's thread (spawning there, cancelling, freeing a
+ * thread joined from elsewhere) is a request posted to the owner's inbox
+ * and carried out when it drains it.  A thread joined from elsewhere
+ * tells its joiner when it finishes by posting the joiner's record to the
+ * joiner's inbox.
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "cores.h"
+
+/* A request runs on the stack of whichever thread of the owner waits in
+ * the poller, which may be the finished thread itself: it is queued with
+ * the detached ones, which the owner frees after its next switch, on
+ * another stack. */
+static void deliver_free(struct green__remote *r)
+{
+    green__thread_bury(r->thread);
+}
+
+static void deliver_cancel(struct green__remote *r)
+{
+    green__cancel(r->thread);
+}
+
+/* Under the owner's lock: t's records for other schedulers, made the
+ * first time one of them uses its handle. */
+static void share(green_t *t)
+{
+    if (t->shared)
+        return;
+    t->shared = true;
+    t->remote_join = NULL;
+    t->free_msg = (struct green__remote){.thread = t, .deliver = deliver_free};
+    t->cancel_msg = (struct green__remote){.thread = t, .deliver = deliver_cancel};
+}
+
+/* The owner frees t, which is finished and claimed; when the owner has
+ * ended, the run's teardown frees it instead. */
+static void free_there(green_t *t)
+{
+    (void)green__inbox_send(&t->sched->inbox, &t->free_msg);
+}
+
+bool green__across_exit(green_t *t)
+{
+    t->ended = true;
+    if (!t->shared || !t->remote_join)
+        return false;
+    green__inbox_post(&t->joiner->sched->inbox, t->remote_join);
+    return true;
+}
+
+void green__across_free(green_t *t)
+{
+    struct green__sched *o = t->sched;
+    green__lock_handles(o);
+    if (t->shared) {
+        green__inbox_unpost(&o->inbox, &t->cancel_msg);
+        green__inbox_unpost(&o->inbox, &t->free_msg);
+    }
+    green__unlock_handles(o);
+}
+
+/* Joining. */
+
+struct xjoin {
+    struct green__wait wait;
+    struct green__remote told;     /* posted here when the target finishes */
+    const green_t *target;
+};
+
+static void xjoin_describe(const struct green__wait *w, char *buf, size_t n)
+{
+    const green_t *t = green__container_of(w, struct xjoin, wait)->target;
+    snprintf(buf, n, "join #%llu '%s' on scheduler %u", (unsigned long long)t->id, t->name,
+             t->sched->index);
+}
+
+static const struct green__waitop xjoin_op = {.unlink = NULL, .describe = xjoin_describe};
+
+/* Under the owner's lock: claims t for self, or -EINVAL. */
+static int claim(green_t *t, green_t *self)
+{
+    if (t->detached || t->joiner)
+        return -EINVAL;
+    share(t);
+    t->joiner = self;
+    return 0;
+}
+
+/* Parks until t finishes; whether it did.  A wait ended otherwise gives
+ * the claim up, so that t may be joined again.  Not inlined: the caller's
+ * record is unlinked before it returns, which the compiler cannot see. */
+static __attribute__((noinline)) bool wait_for(struct green__sched *s, green_t *t, struct xjoin *j, int *err)
+{
+    struct green__sched *o = t->sched;
+    green__lock_handles(o);
+    bool ended = t->ended;
+    if (!ended)
+        t->remote_join = &j->told;
+    green__unlock_handles(o);
+    if (ended)
+        return true;
+    *err = green__park(s, &j->wait, s->current->deadline, ETIMEDOUT);
+    green__lock_handles(o);
+    ended = t->ended;
+    t->remote_join = NULL;
+    if (!ended)
+        t->joiner = NULL;
+    green__unlock_handles(o);
+    /* Posted after the wait ended otherwise: it must not wake a later
+     * wait. */
+    green__inbox_unpost(&s->inbox, &j->told);
+    return ended;
+}
+
+int green__across_join(struct green__sched *s, green_t *t, void **result)
+{
+    struct green__sched *o = t->sched;
+    green__lock_handles(o);
+    int err = claim(t, s->current);
+    green__unlock_handles(o);
+    if (err < 0)
+        return err;
+    struct xjoin j = {.wait.op = &xjoin_op, .told.thread = s->current, .target = t};
+    if (!wait_for(s, t, &j, &err))
+        return err;
+    if (result)
+        *result = t->result;
+    free_there(t);
+    return 0;
+}
+
+int green__across_detach(green_t *t)
+{
+    struct green__sched *o = t->sched;
+    green__lock_handles(o);
+    int err = t->detached || t->joiner ? -EINVAL : 0;
+    bool ended = t->ended;
+    if (err == 0) {
+        share(t);
+        t->detached = true;  /* a finished one is freed below, once */
+    }
+    green__unlock_handles(o);
+    if (err == 0 && ended)
+        free_there(t);
+    return err;
+}
+
+int green__across_cancel(green_t *t)
+{
+    struct green__sched *o = t->sched;
+    green__lock_handles(o);
+    if (!t->ended) {
+        share(t);
+        (void)green__inbox_send(&o->inbox, &t->cancel_msg);
+    }
+    green__unlock_handles(o);
+    return 0;
+}
+
+/* Spawning. */
+
+struct spawnreq {
+    struct green__remote ask;      /* carried out on the other scheduler */
+    struct green__remote reply;    /* wakes the spawner */
+    struct green__wait wait;
+    struct green__sched *from, *on;
+    const green_attr_t *attr;
+    void *(*fn)(void *);
+    void *arg;
+    green_t *t;
+    int err;
+};
+
+static void deliver_spawn(struct green__remote *r)
+{
+    struct spawnreq *q = green__container_of(r, struct spawnreq, ask);
+    q->t = green__spawn(q->on, q->attr, q->fn, q->arg, &q->err);
+    green__inbox_post(&q->from->inbox, &q->reply);
+}
+
+static void spawn_describe(const struct green__wait *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "spawn on scheduler %u",
+             green__container_of(w, struct spawnreq, wait)->on->index);
+}
+
+static const struct green__waitop spawn_op = {.unlink = NULL, .describe = spawn_describe};
+
+green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
+                             const green_attr_t *attr, void *(*fn)(void *), void *arg,
+                             int *err)
+{
+    struct spawnreq q = {
+        .ask.deliver = deliver_spawn, .reply.thread = s->current, .wait.op = &spawn_op,
+        .from = s, .on = on, .attr = attr, .fn = fn, .arg = arg,
+    };
+    /* An ended scheduler takes no more threads; it ended because main
+     * returned, so the thread starts cancelled wherever it runs. */
+    if (!green__inbox_send(&on->inbox, &q.ask))
+        return green__spawn(s, attr, fn, arg, err);
+    /* Shielded: the answer is on its way, and q lives on this stack. */
+    (void)green__park_shielded(s, &q.wait);
+    *err = q.err;
+    return q.t;
+}

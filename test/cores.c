@@ -1,0 +1,488 @@
+/* A run of several schedulers (green_run_attr): placement, handles used
+ * across schedulers, the end and deadlock across them. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Runs fn as main on n schedulers and checks that the run returned 0. */
+static void run_on(unsigned n, void *(*fn)(void *), void *arg)
+{
+    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = n}, fn, arg), 0);
+}
+
+#define CORES_TEST(name, n)                 \
+    static void *name##_main(void *arg);    \
+    START_TEST(name)                        \
+    {                                       \
+        run_on(n, name##_main, NULL);       \
+    }                                       \
+    END_TEST                                \
+    static void *name##_main(void *arg)
+
+static green_t *spawn_on(int index, void *(*fn)(void *), void *arg)
+{
+    green_t *t = green_spawn_attr(&(green_attr_t){.place = GREEN_PLACE_ON(index)}, fn, arg);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+static void *my_index(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)(green_sched_index() * 10 + green_sched_count());
+}
+
+CORES_TEST(index_and_count, 3)
+{
+    (void)arg;
+    ck_assert_int_eq(green_sched_index(), 0);
+    ck_assert_int_eq(green_sched_count(), 3);
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        ck_assert_int_eq(green_join(spawn_on(i, my_index, NULL), &r), 0);
+        ck_assert_int_eq((intptr_t)r, i * 10 + 3);
+    }
+    return NULL;
+}
+
+/* Ids are unique across the run. */
+CORES_TEST(ids_unique_across_schedulers, 2)
+{
+    (void)arg;
+    green_t *a = spawn_on(0, my_index, NULL), *b = spawn_on(1, my_index, NULL);
+    green_t *c = spawn_on(1, my_index, NULL);
+    ck_assert_uint_ne(green_id(a), green_id(b));
+    ck_assert_uint_ne(green_id(b), green_id(c));
+    ck_assert_uint_ne(green_id(a), 1);
+    ck_assert_uint_ne(green_id(b), 1);
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(green_join(b, NULL), 0);
+    ck_assert_int_eq(green_join(c, NULL), 0);
+    return NULL;
+}
+
+START_TEST(alone_and_outside)
+{
+    errno = 0;
+    ck_assert_int_eq(green_sched_index(), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(green_sched_count(), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(green_run_attr(NULL, NULL, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = 100000}, my_index, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+static void *nested_run(void *arg)
+{
+    (void)arg;
+    errno = 0;
+    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = 2}, my_index, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+    return NULL;
+}
+
+START_TEST(nested_is_eperm)
+{
+    run_on(2, nested_run, NULL);
+    run_on(1, nested_run, NULL);
+}
+END_TEST
+
+static void *bad_places(void *arg)
+{
+    int n = *(int *)arg;
+    ck_assert_int_eq(green_sched_count(), n);
+    int bad[] = {GREEN_PLACE_ON(n), GREEN_PLACE_ON(n + 5), -2, -100};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        ck_assert_ptr_null(green_spawn_attr(&(green_attr_t){.place = bad[i]}, my_index, NULL));
+        ck_assert_int_eq(errno, EINVAL);
+    }
+    int good[] = {GREEN_PLACE_HERE, GREEN_PLACE_ANY, GREEN_PLACE_ON(0), GREEN_PLACE_ON(n - 1)};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        green_t *t = green_spawn_attr(&(green_attr_t){.place = good[i]}, my_index, NULL);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(green_join(t, NULL), 0);
+    }
+    return NULL;
+}
+
+/* A place that names no scheduler of the run is EINVAL, alone or not. */
+START_TEST(place_checked)
+{
+    int one = 1, two = 2;
+    run_green(bad_places, &one);
+    run_on(1, bad_places, &one);
+    run_on(2, bad_places, &two);
+}
+END_TEST
+
+/* A thread on another scheduler parked on a pipe; the byte comes from a
+ * thread of main's scheduler that runs only once main is parked in the
+ * join. */
+static void *read_byte(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    ssize_t r = green_read(fd, &c, 1);
+    return (void *)(intptr_t)(r == 1 ? c : -errno);
+}
+
+static void *write_byte(void *arg)
+{
+    int fd = *(int *)arg;
+    ck_assert_int_eq(green_write(fd, "z", 1), 1);
+    return NULL;
+}
+
+CORES_TEST(join_across_parks_until_done, 2)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *r = spawn_on(1, read_byte, &p[0]);
+    green_t *w = spawn_on(0, write_byte, &p[1]);
+    void *got;
+    ck_assert_int_eq(green_join(r, &got), 0);
+    ck_assert_int_eq((intptr_t)got, 'z');
+    ck_assert_int_eq(green_join(w, NULL), 0);
+    errno = 0;
+    ck_assert_int_eq(green_join(r, NULL), -1);  /* joined: its handle is spent */
+    ck_assert_int_eq(errno, EINVAL);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+/* A join cut short by the deadline gives the claim up: the thread can be
+ * joined again, and nothing is lost. */
+CORES_TEST(join_across_deadline_then_again, 2)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *r = spawn_on(1, read_byte, &p[0]);
+    int64_t was = green_deadline(green_now() + 20);
+    errno = 0;
+    ck_assert_int_eq(green_join(r, NULL), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(was);
+    ck_assert_int_eq(write(p[1], "q", 1), 1);
+    void *got;
+    ck_assert_int_eq(green_join(r, &got), 0);
+    ck_assert_int_eq((intptr_t)got, 'q');
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+/* Cancelling a thread on another scheduler ends its blocking call with
+ * ECANCELED, there. */
+CORES_TEST(cancel_across, 2)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *r = spawn_on(1, read_byte, &p[0]);
+    green_t *w = spawn_on(0, write_byte, &p[1]);  /* the join below parks first */
+    ck_assert_int_eq(green_join(w, NULL), 0);
+    (void)w;
+    void *got;
+    ck_assert_int_eq(green_join(r, &got), 0);
+    ck_assert_int_eq((intptr_t)got, 'z');
+    r = spawn_on(1, read_byte, &p[0]);
+    ck_assert_int_eq(green_cancel(r), 0);
+    ck_assert_int_eq(green_join(r, &got), 0);
+    ck_assert_int_eq((intptr_t)got, -ECANCELED);
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
+
+static atomic_int finished;
+
+static void *count_finish(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&finished, 1);
+    return NULL;
+}
+
+static void *yield_then_count(void *arg)
+{
+    for (int i = 0; i < 50; i++)
+        green_yield();
+    return count_finish(arg);
+}
+
+/* Detached on another scheduler, before and after it finished: reaped
+ * there; a second detach or a join is EINVAL. */
+CORES_TEST(detach_across, 2)
+{
+    (void)arg;
+    atomic_store(&finished, 0);
+    green_t *a = spawn_on(1, yield_then_count, NULL);
+    ck_assert_int_eq(green_detach(a), 0);
+    green_t *b = spawn_on(1, count_finish, NULL);
+    while (atomic_load(&finished) < 2)
+        green_yield();
+    ck_assert_int_eq(green_detach(b), 0);
+    green_t *c = spawn_on(1, yield_then_count, NULL);
+    ck_assert_int_eq(green_detach(c), 0);
+    errno = 0;
+    ck_assert_int_eq(green_detach(c), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(green_join(c, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+/* A thread on another scheduler spawns back on the first and joins it. */
+static void *spawn_back(void *arg)
+{
+    (void)arg;
+    void *r;
+    ck_assert_int_eq(green_join(spawn_on(0, my_index, NULL), &r), 0);
+    return r;
+}
+
+CORES_TEST(spawn_both_ways, 2)
+{
+    (void)arg;
+    void *r;
+    ck_assert_int_eq(green_join(spawn_on(1, spawn_back, NULL), &r), 0);
+    ck_assert_int_eq((intptr_t)r, 0 * 10 + 2);
+    return NULL;
+}
+
+/* GREEN_PLACE_ANY spreads threads that stay alive over the schedulers. */
+static atomic_int on_index[4];
+static atomic_bool release;
+
+static void *stay_until_released(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&on_index[green_sched_index()], 1);
+    while (!atomic_load(&release))
+        green_yield();
+    return NULL;
+}
+
+CORES_TEST(any_spreads, 2)
+{
+    (void)arg;
+    enum { N = 200 };
+    static green_t *t[N];
+    atomic_store(&release, false);
+    for (int i = 0; i < N; i++) {
+        t[i] = green_spawn_attr(&(green_attr_t){.place = GREEN_PLACE_ANY}, stay_until_released,
+                                NULL);
+        ck_assert_ptr_nonnull(t[i]);
+    }
+    atomic_store(&release, true);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    ck_assert_int_gt(atomic_load(&on_index[0]), 0);
+    ck_assert_int_gt(atomic_load(&on_index[1]), 0);
+    ck_assert_int_eq(atomic_load(&on_index[0]) + atomic_load(&on_index[1]), N);
+    return NULL;
+}
+
+/* When main returns, every scheduler's threads are cancelled and waited
+ * for. */
+static atomic_int ended_with;
+
+static void *read_and_record(void *arg)
+{
+    intptr_t r = (intptr_t)read_byte(arg);
+    atomic_store(&ended_with, (int)r);
+    return NULL;
+}
+
+static int end_pipe[2];
+
+static void *leaves_one_parked(void *arg)
+{
+    (void)arg;
+    spawn_on(1, read_and_record, &end_pipe[0]);
+    spawn_on(2, read_and_record, &end_pipe[0]);
+    return NULL;
+}
+
+START_TEST(main_returning_ends_every_scheduler)
+{
+    ck_assert_int_eq(pipe(end_pipe), 0);
+    atomic_store(&ended_with, 0);
+    run_on(3, leaves_one_parked, NULL);
+    ck_assert_int_eq(atomic_load(&ended_with), -ECANCELED);
+    close(end_pipe[0]);
+    close(end_pipe[1]);
+}
+END_TEST
+
+/* Every thread of every scheduler parked with nothing to wake one: the
+ * run fails with EDEADLK and names them all. */
+static void *parks(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)park_forever();
+}
+
+static void *deadlocks_across(void *arg)
+{
+    (void)arg;
+    green_t *t = green_spawn_attr(&(green_attr_t){.name = "stuck", .place = GREEN_PLACE_ON(1)},
+                                  parks, NULL);
+    /* Cancelled by the deadlock, as stuck is: whether stuck has finished
+     * when the join looks again is a race, and either answer is right. */
+    void *r;
+    int err = green_join(t, &r) < 0 ? errno : 0;
+    ck_assert(err == ECANCELED || (err == 0 && (intptr_t)r == -ECANCELED));
+    return NULL;
+}
+
+START_TEST(deadlock_across_schedulers)
+{
+    stderr_begin();
+    int r = green_run_attr(&(green_run_attr_t){.schedulers = 2}, deadlocks_across, NULL);
+    int err = errno;
+    char *text = stderr_end();
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(err, EDEADLK);
+    ck_assert_ptr_nonnull(strstr(text, "deadlock"));
+    ck_assert_ptr_nonnull(strstr(text, "scheduler 1:"));
+    ck_assert_ptr_nonnull(strstr(text, "'stuck' parked: test wait"));
+    ck_assert_ptr_nonnull(strstr(text, "'main' parked: join #"));
+    ck_assert_ptr_nonnull(strstr(text, "'stuck' on scheduler 1"));
+    free(text);
+}
+END_TEST
+
+/* Pinned, each scheduler on one CPU. */
+static void *pinned_main(void *arg)
+{
+    (void)arg;
+    cpu_set_t set;
+    ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof set, &set), 0);
+    ck_assert_int_eq(CPU_COUNT(&set), 1);
+    return NULL;
+}
+
+START_TEST(pinned)
+{
+    cpu_set_t before, after;
+    ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof before, &before), 0);
+    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = 2, .pin = 1}, pinned_main,
+                                    NULL), 0);
+    ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof after, &after), 0);
+    ck_assert(CPU_EQUAL(&before, &after));  /* the caller's mask comes back */
+}
+END_TEST
+
+/* Many threads across four schedulers: spawned on each, joined,
+ * cancelled, detached, from every scheduler; nothing lost.  Four workers
+ * of 8,400 rounds of three spawns make 100,800 spawns (a hundredth of
+ * that under Valgrind and TSan, which are a hundred times slower here). */
+enum { STRESS_ROUNDS = 8400 };
+
+static void *leaf(void *arg)
+{
+    return arg;
+}
+
+static void *stress_worker(void *arg)
+{
+    intptr_t sum = 0;
+    int n = green_sched_count();
+    int rounds = (int)(intptr_t)arg;
+    for (int i = 0; i < rounds; i++) {
+        green_t *t = spawn_on(i % n, leaf, (void *)(intptr_t)i);
+        green_t *c = spawn_on((i + 1) % n, parks, NULL);
+        green_t *d = spawn_on((i + 2) % n, leaf, NULL);
+        void *r;
+        ck_assert_int_eq(green_cancel(c), 0);
+        ck_assert_int_eq(green_detach(d), 0);
+        ck_assert_int_eq(green_join(t, &r), 0);
+        sum += (intptr_t)r;
+        ck_assert_int_eq(green_join(c, &r), 0);
+        ck_assert_int_eq((intptr_t)r, -ECANCELED);
+    }
+    return (void *)sum;
+}
+
+CORES_TEST(stress_four_schedulers, 4)
+{
+    (void)arg;
+    int rounds = under_valgrind() || under_tsan() ? STRESS_ROUNDS / 100 : STRESS_ROUNDS;
+    green_t *w[4];
+    for (int i = 0; i < 4; i++)
+        w[i] = spawn_on(i, stress_worker, (void *)(intptr_t)rounds);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        ck_assert_int_eq(green_join(w[i], &r), 0);
+        ck_assert_int_eq((intptr_t)r, (intptr_t)rounds * (rounds - 1) / 2);
+    }
+    return NULL;
+}
+
+/* The offload pool answers a thread on any scheduler. */
+static void *add_one(void *arg)
+{
+    return (void *)((intptr_t)arg + 1);
+}
+
+static void *offloads(void *arg)
+{
+    void *r;
+    ck_assert_int_eq(green_offload(add_one, arg, &r), 0);
+    return r;
+}
+
+CORES_TEST(offload_from_each, 2)
+{
+    (void)arg;
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        ck_assert_int_eq(green_join(spawn_on(i, offloads, (void *)(intptr_t)(40 + i)), &r), 0);
+        ck_assert_int_eq((intptr_t)r, 41 + i);
+    }
+    return NULL;
+}
+
+Suite *cores_suite(void)
+{
+    Suite *s = suite_create("cores");
+    TCase *tc = tcase_create("cores");
+    tcase_add_test(tc, index_and_count);
+    tcase_add_test(tc, ids_unique_across_schedulers);
+    tcase_add_test(tc, alone_and_outside);
+    tcase_add_test(tc, nested_is_eperm);
+    tcase_add_test(tc, place_checked);
+    tcase_add_test(tc, join_across_parks_until_done);
+    tcase_add_test(tc, join_across_deadline_then_again);
+    tcase_add_test(tc, cancel_across);
+    tcase_add_test(tc, detach_across);
+    tcase_add_test(tc, spawn_both_ways);
+    tcase_add_test(tc, any_spreads);
+    tcase_add_test(tc, main_returning_ends_every_scheduler);
+    tcase_add_test(tc, deadlock_across_schedulers);
+    tcase_add_test(tc, pinned);
+    tcase_add_test(tc, offload_from_each);
+    tcase_add_test(tc, stress_four_schedulers);
+    suite_add_tcase(s, tc);
+    return s;
+}
