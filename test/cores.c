@@ -463,6 +463,74 @@ CORES_TEST(offload_from_each, 2)
     return NULL;
 }
 
+#ifdef GREEN_FAULTS
+/* Failure paths that only the test build with fault points reaches. */
+#define GREEN_FAULT_IMPL
+#include "fault.h"
+
+static atomic_bool main_ran;
+
+static void *note_main(void *arg)
+{
+    (void)arg;
+    atomic_store(&main_ran, true);
+    return NULL;
+}
+
+/* Runs note_main on three schedulers with a fault set: the run fails
+ * with err, main never runs, and the next run is whole again. */
+static void run_fails(enum green__fault_point p, unsigned long nth, int err)
+{
+    atomic_store(&main_ran, false);
+    green__fault_set(p, nth, false, err);
+    errno = 0;
+    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = 3}, note_main, NULL), -1);
+    ck_assert_int_eq(errno, err);
+    ck_assert(!atomic_load(&main_ran));
+    green__fault_clear();
+    run_on(3, note_main, NULL);
+    ck_assert(atomic_load(&main_ran));
+}
+
+/* The second scheduler's OS thread cannot be started: the first, already
+ * started, is torn down, and nobody runs main. */
+START_TEST(os_thread_cannot_start)
+{
+    run_fails(GREEN__FAULT_pthread_create, 2, EAGAIN);
+}
+END_TEST
+
+START_TEST(run_bookkeeping_enomem)
+{
+    run_fails(GREEN__FAULT_calloc, 1, ENOMEM);
+}
+END_TEST
+
+/* One scheduler's wake-up fd cannot be made: none runs main. */
+START_TEST(scheduler_set_up_fails)
+{
+    run_fails(GREEN__FAULT_eventfd, 2, EMFILE);
+}
+END_TEST
+
+/* A spawn on another scheduler whose stack cannot be mapped there fails
+ * with that scheduler's EAGAIN, and the next succeeds. */
+CORES_TEST(spawn_across_without_stack, 2)
+{
+    (void)arg;
+    green_attr_t big = {.stack_size = 8 << 20, .place = GREEN_PLACE_ON(1)};
+    green__fault_set(GREEN__FAULT_mmap, 1, true, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(green_spawn_attr(&big, my_index, NULL));
+    ck_assert_int_eq(errno, EAGAIN);
+    green__fault_clear();
+    void *r;
+    ck_assert_int_eq(green_join(green_spawn_attr(&big, my_index, NULL), &r), 0);
+    ck_assert_int_eq((intptr_t)r, 1 * 10 + 2);
+    return NULL;
+}
+#endif
+
 Suite *cores_suite(void)
 {
     Suite *s = suite_create("cores");
@@ -484,5 +552,11 @@ Suite *cores_suite(void)
     tcase_add_test(tc, offload_from_each);
     tcase_add_test(tc, stress_four_schedulers);
     suite_add_tcase(s, tc);
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, os_thread_cannot_start);
+    add_fault_test(faults, run_bookkeeping_enomem);
+    add_fault_test(faults, scheduler_set_up_fails);
+    add_fault_test(faults, spawn_across_without_stack);
+    suite_add_tcase(s, faults);
     return s;
 }
