@@ -3,7 +3,8 @@
  * figure; bench/run.py runs it several times beside the peers.
  *
  *   green switch N      ns per switch: two threads yield to each other
- *   green spawn N       ns per spawn, run and join, warm stack cache
+ *   green spawn N       ns per spawn, run and join, warm stack cache; on
+ *                       several schedulers, spawned on the second
  *   green chan0 N       ns per message, unbuffered channel ping-pong
  *   green chan64 N      the same with capacity 64
  *   green mutex N       ns per handoff of a mutex between two threads
@@ -80,13 +81,16 @@ static void *nothing(void *arg)
     return arg;
 }
 
+/* On several schedulers, each thread is spawned on the second and joined
+ * from the first: the round trips across OS threads. */
 static void *run_spawn(void *arg)
 {
     (void)arg;
-    green_join(green_spawn(nothing, NULL), NULL);
+    green_attr_t at = {.place = green_sched_count() > 1 ? GREEN_PLACE_ON(1) : GREEN_PLACE_HERE};
+    green_join(green_spawn_attr(&at, nothing, NULL), NULL);
     double t0 = bench_now_ns();
     for (long i = 0; i < N; i++)
-        green_join(green_spawn(nothing, NULL), NULL);
+        green_join(green_spawn_attr(&at, nothing, NULL), NULL);
     result = (bench_now_ns() - t0) / N;
     return NULL;
 }

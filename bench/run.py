@@ -112,6 +112,11 @@ WORKLOADS = [
          arg="spawn", n=100_000, unit="ns/spawn", better="lower",
          peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
                 "uvloop", "gevent", "swapcontext", "fcontext"]),
+    # Spawned on the second scheduler and joined from the first; Go's
+    # goroutine runs on whichever P takes it.
+    dict(name="spawn-across", title="spawn-across: spawn on another scheduler, run and join",
+         arg="spawn", n=100_000, unit="ns/spawn", better="lower",
+         peers=["libgreen (2 schedulers)", "libgreen fast (2 schedulers)", "Go (2 cores)"]),
     dict(name="channel-unbuffered", title="channel, unbuffered ping-pong",
          arg="chan0", n=1_000_000, unit="ns/message", better="lower",
          peers=["libgreen", "libgreen fast", "Go", "State Threads", "asyncio", "uvloop",

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
@@ -133,7 +134,10 @@ static void cores_free(struct green__cores *c)
 
 static int run_several(size_t n, bool pinned, void *(*main)(void *), void *arg)
 {
+    cpu_set_t set;
     struct green__cores *c = cores_new(n, pinned);
+    if (c)
+        c->spin = n <= allowed_cpus(&set);
     struct seat *seats = calloc(n, sizeof *seats);
     if (!c || !seats) {
         free(seats);
@@ -204,6 +208,46 @@ struct green__sched *green__cores_pick(struct green__sched *s)
     size_t la = atomic_load_explicit(&a->load, memory_order_relaxed);
     size_t lb = atomic_load_explicit(&b->load, memory_order_relaxed);
     return lb < la ? b : a;
+}
+
+/* Waiting for the others. */
+
+/* How long an idle scheduler looks at its inbox before it sleeps: about
+ * what waking a sleeping OS thread costs, twice over. */
+enum { SPIN_NS = 50 * 1000 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+bool green__cores_spin(struct green__sched *s)
+{
+    if (!s->cores->spin)
+        return false;
+    int64_t until = now_ns() + SPIN_NS;
+    do {
+        for (int i = 0; i < 64; i++) {
+            if (green__inbox_pending(&s->inbox))
+                return true;
+            cpu_relax();
+        }
+        /* On a loaded machine the scheduler that is to answer may be
+         * waiting for this CPU. */
+        sched_yield();
+    } while (now_ns() < until);
+    return false;
 }
 
 /* Deadlock. */

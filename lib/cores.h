@@ -44,6 +44,8 @@ struct green__cores {
     struct green__sched **scheds;   /* by index; set before any runs */
     pthread_t *threads;             /* the OS threads of 1 to n - 1 */
     bool pin;
+    bool spin;                      /* no more schedulers than CPUs: an idle
+                                       one may spin (green__cores_spin) */
 
     atomic_size_t idle;             /* idle or ended schedulers */
     atomic_size_t ended;            /* schedulers but the first that ended */
@@ -65,6 +67,14 @@ int green__cores_run(const green_run_attr_t *attr, void *(*main)(void *), void *
 /* s (NULL when its set-up failed with err) is set up: waits until every
  * scheduler of the run is, and returns the first failure, or 0. */
 int green__cores_ready(struct green__cores *c, struct green__sched *s, int err);
+
+/* s, of a run, has nothing to run and only its inbox to wait for: looks
+ * at the inbox for a few tens of microseconds before it sleeps, since a
+ * request from another scheduler is likely soon and waking an OS thread
+ * costs more; not when the run has more schedulers than CPUs, where the
+ * spin would take a CPU from one with work.  Whether something was
+ * posted. */
+bool green__cores_spin(struct green__sched *s);
 
 /* s, of a run, has only its inbox to wait for: counts it idle.  When that
  * makes every scheduler idle, it breaks the deadlock and returns true:

@@ -122,7 +122,8 @@ static void post_locked(struct green__inbox *in, struct green__remote *r)
         bool was_empty = green__list_empty(&in->posted);
         green__list_push(&in->posted, &r->node);
         r->posted = true;
-        if (was_empty)
+        atomic_store_explicit(&in->pending, true, memory_order_release);
+        if (was_empty && in->asleep)
             signal_fd(in->wfd);
     }
 }
@@ -186,16 +187,36 @@ void green__inbox_unpost(struct green__inbox *in, struct green__remote *r)
     pthread_mutex_unlock(&in->lock);
 }
 
+bool green__inbox_sleep(struct green__inbox *in)
+{
+    if (in->rfd < 0)
+        return false;
+    pthread_mutex_lock(&in->lock);
+    in->asleep = green__list_empty(&in->posted);
+    bool asleep = in->asleep;
+    pthread_mutex_unlock(&in->lock);
+    return asleep;
+}
+
+void green__inbox_awake(struct green__inbox *in)
+{
+    pthread_mutex_lock(&in->lock);
+    in->asleep = false;
+    pthread_mutex_unlock(&in->lock);
+}
+
 void green__inbox_drain(struct green__inbox *in)
 {
-    /* Empty the fd before taking the list: a post that comes after the
-     * list is taken then finds it empty and writes again. */
+    /* Empty the fd, which was written if the scheduler slept, before
+     * taking the list: the next post finds the list empty and, if the
+     * scheduler sleeps again by then, writes again. */
     char buf[64];
     while (read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
         ;
     pthread_mutex_lock(&in->lock);
     struct green__node *n = in->posted.first;
     in->posted = (struct green__list){NULL, NULL};
+    atomic_store_explicit(&in->pending, false, memory_order_relaxed);
     for (struct green__node *q = n; q; q = q->next)
         green__container_of(q, struct green__remote, node)->posted = false;
     pthread_mutex_unlock(&in->lock);

@@ -4,10 +4,12 @@
  * A green thread that waits for something another OS thread will do (an
  * offloaded call, a value on a cross-thread queue) parks with a wait that
  * holds a green__remote.  The other thread posts that record here,
- * under the inbox's lock, and writes to the inbox's fd only when the list
- * was empty; the scheduler's poller watches the fd, and the scheduler
- * drains the list on its own thread, waking each posted thread.  Only the
- * scheduler's thread opens, drains and closes the inbox.
+ * under the inbox's lock, and sets `pending`; it writes to the inbox's fd
+ * only when the scheduler is asleep in its poller (which watches the fd)
+ * and the list was empty.  The scheduler looks at `pending` whenever it
+ * looks at its poller, and drains the list on its own thread, waking
+ * each posted thread.  Only the scheduler's thread opens, drains and
+ * closes the inbox.
  */
 #ifndef GREEN_INBOX_H
 #define GREEN_INBOX_H
@@ -35,6 +37,10 @@ struct green__inbox {
     int rfd, wfd;                 /* eventfd (both the same) or a pipe;
                                      -1 until first used */
     unsigned waiting;             /* green threads parked for a post */
+    /* The fd is written only for a scheduler asleep in its poller; a busy
+     * one sees pending at its next look, with no system call. */
+    atomic_bool pending;          /* something is posted */
+    bool asleep;                  /* under the lock */
     /* In a run of several schedulers (lib/cores.c), under the lock: */
     atomic_size_t *idle_count;    /* the run's idle schedulers, or NULL */
     bool idle;                    /* counted there; a post ends it */
@@ -85,8 +91,23 @@ bool green__inbox_close(struct green__inbox *in);
  * list if it was posted. */
 void green__inbox_unpost(struct green__inbox *in, struct green__remote *r);
 
-/* On the scheduler's thread, when the poller saw the fd ready: wakes
- * every posted thread. */
+/* On the scheduler's thread: whether anything is posted (a cheap look,
+ * no lock). */
+static inline bool green__inbox_pending(struct green__inbox *in)
+{
+    return atomic_load_explicit(&in->pending, memory_order_acquire);
+}
+
+/* On the scheduler's thread, before it waits in its poller: marks it
+ * asleep, so that a post writes the fd; false (and not asleep) when
+ * something is posted already or the inbox is not open. */
+bool green__inbox_sleep(struct green__inbox *in);
+
+/* On the scheduler's thread, back from the poller. */
+void green__inbox_awake(struct green__inbox *in);
+
+/* On the scheduler's thread, when something is pending: wakes every
+ * posted thread, or carries out the posted request. */
 void green__inbox_drain(struct green__inbox *in);
 
 #endif

@@ -122,14 +122,20 @@ static void poll_once(struct green__sched *s, int timeout_ms)
 {
     if (s->watch.on)
         green__watch_idle(&s->watch, true);
-    if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0 || s->cores)
+    /* Asleep, a post to the inbox writes its fd, which the poller
+     * watches; otherwise it is seen below. */
+    bool asleep = timeout_ms != 0 && green__inbox_sleep(&s->inbox);
+    if (!asleep && green__inbox_pending(&s->inbox))
+        timeout_ms = 0;
+    if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0)
         green__poller_wait(&s->poller, timeout_ms);
+    if (asleep)
+        green__inbox_awake(&s->inbox);
     if (s->watch.on)
         green__watch_idle(&s->watch, false);
-    if (s->poller.woken) {
-        s->poller.woken = false;
+    s->poller.woken = false;
+    if (green__inbox_pending(&s->inbox))
         green__inbox_drain(&s->inbox);
-    }
     fire_timers(s);
     s->since_poll = 0;
     /* Once per round of the run queue, so that I/O cannot be starved by
@@ -211,7 +217,12 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
                 deadlock(s);
                 continue;
             }
-            if (green__cores_idle(s))  /* only another scheduler can wake one */
+            /* Only another scheduler can wake one. */
+            if (green__cores_spin(s)) {
+                poll_once(s, 0);
+                continue;
+            }
+            if (green__cores_idle(s))
                 continue;
         }
         struct green__timer *tm = green__timers_first(&s->timers);

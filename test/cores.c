@@ -551,6 +551,7 @@ Suite *cores_suite(void)
     tcase_add_test(tc, pinned);
     tcase_add_test(tc, offload_from_each);
     tcase_add_test(tc, stress_four_schedulers);
+    tcase_set_timeout(tc, 60);  /* the stress test, on a loaded machine */
     suite_add_tcase(s, tc);
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, os_thread_cannot_start);
