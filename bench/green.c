@@ -36,6 +36,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -101,6 +102,8 @@ struct sky {
     long num, size;
 };
 
+static bool lazy;
+
 static void *skynet(void *arg)
 {
     const struct sky *me = arg;
@@ -110,11 +113,14 @@ static void *skynet(void *arg)
     struct sky kids[10];
     green_t *t[10];
     /* The root spreads its subtrees over the schedulers; below it, every
-     * thread spawns on its own. */
-    int n = me->size == N ? green_sched_count() : 1;
+     * thread spawns on its own, eager (GREEN_BENCH_LAZY=1: at the back of
+     * the run queue). */
+    bool root = me->size == N;
+    int n = root ? green_sched_count() : 1;
     for (int i = 0; i < 10; i++) {
         kids[i] = (struct sky){me->num + i * part, part};
-        green_attr_t at = {.place = n > 1 ? GREEN_PLACE_ON(i % n) : GREEN_PLACE_HERE};
+        green_attr_t at = {.place = n > 1 ? GREEN_PLACE_ON(i % n) : GREEN_PLACE_HERE,
+                           .eager = !root && !lazy};
         if (!(t[i] = green_spawn_attr(&at, skynet, &kids[i]))) {
             perror("green_spawn");
             exit(1);
@@ -131,6 +137,7 @@ static void *skynet(void *arg)
 static void *run_skynet(void *arg)
 {
     (void)arg;
+    lazy = getenv("GREEN_BENCH_LAZY") != NULL;
     struct sky root = {0, N};
     double t0 = bench_now_ns();
     long sum = (long)(intptr_t)skynet(&root);

@@ -46,6 +46,8 @@ typedef struct green_attr {
     const char *name;   /* copied; at most GREEN_NAME_MAX - 1 bytes; NULL = "" */
     int place;          /* the scheduler it runs on: GREEN_PLACE_HERE (0),
                            GREEN_PLACE_ANY or GREEN_PLACE_ON(index) */
+    int eager;          /* nonzero: it runs at once, until it first parks,
+                           yields or returns; then the spawner goes on */
 } green_attr_t;
 
 /* Where green_spawn_attr places a thread, in a run of several schedulers

@@ -73,6 +73,16 @@ green_group_t *green_group_new(void)
     return g;
 }
 
+/* Before the new member can run (an eager one runs at once). */
+static void link_member(green_t *t, void *ctx)
+{
+    green_group_t *g = ctx;
+    t->group = g;
+    t->exit_hook = member_exit;
+    green__list_push(&g->members, &t->group_node);
+    g->running++;
+}
+
 green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
                                 void *(*fn)(void *), void *arg)
 {
@@ -85,15 +95,9 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
         errno = -err;
         return NULL;
     }
-    green_t *t = green__spawn(s, attr, fn, arg, &err);
-    if (!t) {
+    green_t *t = green__spawn_then(s, attr, fn, arg, link_member, g, &err);
+    if (!t)
         errno = -err;
-        return NULL;
-    }
-    t->group = g;
-    t->exit_hook = member_exit;
-    green__list_push(&g->members, &t->group_node);
-    g->running++;
     return t;
 }
 

@@ -41,6 +41,17 @@ static void runq_push(struct green__sched *s, green_t *t)
     s->nrunq++;
 }
 
+/* The spawner of an eager thread goes first when the thread stops. */
+static void runq_push_front(struct green__sched *s, green_t *t)
+{
+    t->state = GREEN__RUNNABLE;
+    t->next = s->runq_head;
+    s->runq_head = t;
+    if (!s->runq_tail)
+        s->runq_tail = t;
+    s->nrunq++;
+}
+
 static green_t *runq_pop(struct green__sched *s)
 {
     green_t *t = s->runq_head;
@@ -549,7 +560,36 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
     s->nlive++;
     if (s->cores)
         atomic_store_explicit(&s->load, s->nlive, memory_order_relaxed);
-    runq_push(s, t);
+    return t;
+}
+
+/* A new thread goes to the back of the run queue; an eager one runs at
+ * once, like a call, and its spawner right after it stops. */
+static void start(struct green__sched *s, green_t *t, bool eager)
+{
+    if (eager && s->current) {
+        green_t *self = s->current;
+        runq_push_front(s, self);
+        switch_to(s, self, t);
+    } else {
+        runq_push(s, t);
+    }
+}
+
+green_t *green__spawn_then(struct green__sched *s, const green_attr_t *attr,
+                           void *(*fn)(void *), void *arg,
+                           void (*link)(green_t *t, void *ctx), void *ctx, int *err)
+{
+    if (!s) {
+        *err = -EPERM;
+        return NULL;
+    }
+    green_t *t = spawn(s, attr, fn, arg, err);
+    if (t) {
+        if (link)
+            link(t, ctx);
+        start(s, t, attr && attr->eager);
+    }
     return t;
 }
 
@@ -560,7 +600,10 @@ green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
         *err = -EPERM;
         return NULL;
     }
-    return spawn(s, attr, fn, arg, err);
+    green_t *t = spawn(s, attr, fn, arg, err);
+    if (t)
+        start(s, t, false);
+    return t;
 }
 
 /* The scheduler attr places a new thread on, or NULL with -errno. */
@@ -584,7 +627,7 @@ green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *a
     int err = -EPERM;
     struct green__sched *s = green__cur;
     struct green__sched *on = s ? place(s, attr, &err) : NULL;
-    green_t *t = on == s ? green__spawn(s, attr, fn, arg, &err)
+    green_t *t = on == s ? green__spawn_then(s, attr, fn, arg, NULL, NULL, &err)
                : on ? green__across_spawn(s, on, attr, fn, arg, &err) : NULL;
     if (!t)
         errno = -err;

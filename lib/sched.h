@@ -207,10 +207,16 @@ int green__check_join(const struct green__sched *s, const green_t *t);
  * detach may take it (green_gather claims all its threads first). */
 void green__claim(struct green__sched *s, green_t *t);
 
-/* green_spawn_attr on scheduler s: the thread, or NULL and -errno in
- * *err. */
+/* green_spawn_attr on scheduler s, never eager (its place is not looked
+ * at): the thread, or NULL and -errno in *err. */
 green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
                       void *(*fn)(void *), void *arg, int *err);
+
+/* The same, eager if attr says so, with link(t, ctx) called on the new
+ * thread before it can run (a group links its member). */
+green_t *green__spawn_then(struct green__sched *s, const green_attr_t *attr,
+                           void *(*fn)(void *), void *arg,
+                           void (*link)(green_t *t, void *ctx), void *ctx, int *err);
 
 /* Binds a synchronisation object to the scheduler using it.  *owner is
  * the object's scheduler while it is in use (held or waited on); another

@@ -384,6 +384,81 @@ GREEN_TEST(spawn_attr_defaults)
     return NULL;
 }
 
+/* Eager threads run at once, like a call, and their spawner right after
+ * they stop, before the threads that were runnable already. */
+static char trail[16];
+static size_t ntrail;
+
+static void *mark(void *arg)
+{
+    trail[ntrail++] = (char)(intptr_t)arg;
+    return arg;
+}
+
+static void *mark_yield_mark(void *arg)
+{
+    mark(arg);
+    green_yield();
+    return mark((void *)((intptr_t)arg + 1));
+}
+
+GREEN_TEST(spawn_eager_runs_first)
+{
+    (void)arg;
+    ntrail = 0;
+    green_t *a = green_spawn(mark, (void *)'a');
+    green_t *e = green_spawn_attr(&(green_attr_t){.eager = 1}, mark_yield_mark, (void *)'x');
+    ck_assert_uint_eq(ntrail, 1);  /* x ran until it yielded; a has not run */
+    mark((void *)'m');
+    green_t *b = green_spawn(mark, (void *)'b');
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(green_join(e, NULL), 0);
+    ck_assert_int_eq(green_join(b, NULL), 0);
+    trail[ntrail] = '\0';
+    ck_assert_str_eq(trail, "xmayb");  /* x's second half after a, which was first */
+    return NULL;
+}
+
+/* A tree of eager threads runs as a call tree: every child has finished
+ * when its parent joins it, and no thread ever parks. */
+static void *eager_tree(void *arg)
+{
+    intptr_t depth = (intptr_t)arg;
+    if (depth == 0)
+        return (void *)1;
+    intptr_t sum = 0;
+    green_t *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = green_spawn_attr(&(green_attr_t){.eager = 1}, eager_tree, (void *)(depth - 1));
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        ck_assert_int_eq(green_join(t[i], &r), 0);
+        sum += (intptr_t)r;
+    }
+    return (void *)sum;
+}
+
+GREEN_TEST(spawn_eager_tree)
+{
+    (void)arg;
+    ck_assert_int_eq((intptr_t)eager_tree((void *)5), 4 * 4 * 4 * 4 * 4);
+    return NULL;
+}
+
+/* An eager member of a group is the group's before it runs. */
+GREEN_TEST(spawn_eager_into_group)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    ntrail = 0;
+    ck_assert_ptr_nonnull(
+        green_group_spawn_attr(g, &(green_attr_t){.eager = 1}, mark, (void *)'g'));
+    ck_assert_uint_eq(ntrail, 1);
+    ck_assert_int_eq(green_group_wait(g), 0);
+    green_group_free(g);
+    return NULL;
+}
+
 /* green_join */
 
 GREEN_TEST(join_result)
@@ -1042,6 +1117,9 @@ Suite *sched_suite(void)
     tcase_add_test(tc, spawn_bad_args);
     tcase_add_test(tc, spawn_runs_in_order);
     tcase_add_test(tc, spawn_attr_defaults);
+    tcase_add_test(tc, spawn_eager_runs_first);
+    tcase_add_test(tc, spawn_eager_tree);
+    tcase_add_test(tc, spawn_eager_into_group);
     tcase_add_test(tc, spawn_signal_mask);
     tcase_add_test(tc, spawn_fp_environment);
     tcase_add_test(tc, join_result);
