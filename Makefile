@@ -29,7 +29,7 @@
 # the tools that run them), bench/bench.mk (the benchmarks, their peers).
 
 VERSION    = 0.2.0
-SOVERSION  = 0
+SOVERSION  = 1
 
 CFLAGS  ?= -O2 -g
 SWITCH  ?= ucontext

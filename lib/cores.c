@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
@@ -58,13 +59,15 @@ static size_t allowed_cpus(cpu_set_t *set)
     return n ? n : 1;
 }
 
-static void pin(size_t i)
+/* Pins the calling thread to the i-th CPU of set, which the run read
+ * before any of its threads was pinned. */
+static void pin(const cpu_set_t *set, size_t i)
 {
-    cpu_set_t set, one;
-    size_t n = allowed_cpus(&set), k = i % n;
+    cpu_set_t one;
+    size_t n = (size_t)CPU_COUNT(set), k = n ? i % n : 0;
     CPU_ZERO(&one);
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-        if (CPU_ISSET(cpu, &set) && k-- == 0) {
+        if (CPU_ISSET(cpu, set) && k-- == 0) {
             CPU_SET(cpu, &one);
             break;
         }
@@ -81,7 +84,7 @@ static void *sched_thread(void *arg)
 {
     struct seat *seat = arg;
     if (seat->c->pin)
-        pin(seat->index);
+        pin(&seat->c->cpus, seat->index);
     /* Its result is the first's: a deadlock or a failed start is the
      * run's. */
     (void)green__run_sched(seat->c, seat->index, NULL, NULL);
@@ -103,7 +106,7 @@ static size_t start_others(struct green__cores *c, struct seat *seats)
     return c->n - 1;
 }
 
-static struct green__cores *cores_new(size_t n, bool pinned)
+static struct green__cores *cores_new(size_t n, bool pinned, const cpu_set_t *cpus)
 {
     struct green__cores *c = calloc(1, sizeof *c);
     if (!c)
@@ -118,6 +121,9 @@ static struct green__cores *cores_new(size_t n, bool pinned)
     }
     c->n = n;
     c->pin = pinned;
+    c->cpus = *cpus;
+    c->pid = getpid();
+    c->spin = n <= (size_t)CPU_COUNT(cpus);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->changed, NULL);
     return c;
@@ -132,12 +138,10 @@ static void cores_free(struct green__cores *c)
     free(c);
 }
 
-static int run_several(size_t n, bool pinned, void *(*main)(void *), void *arg)
+static int run_several(size_t n, bool pinned, const cpu_set_t *cpus, void *(*main)(void *),
+                       void *arg)
 {
-    cpu_set_t set;
-    struct green__cores *c = cores_new(n, pinned);
-    if (c)
-        c->spin = n <= allowed_cpus(&set);
+    struct green__cores *c = cores_new(n, pinned, cpus);
     struct seat *seats = calloc(n, sizeof *seats);
     if (!c || !seats) {
         free(seats);
@@ -147,7 +151,8 @@ static int run_several(size_t n, bool pinned, void *(*main)(void *), void *arg)
     }
     size_t threads = start_others(c, seats);
     int err = green__run_sched(c, 0, main, arg);
-    for (size_t i = 1; i <= threads; i++)
+    /* In a child forked meanwhile, the other OS threads are not there. */
+    for (size_t i = 1; i <= threads && getpid() == c->pid; i++)
         pthread_join(c->threads[i], NULL);
     cores_free(c);
     free(seats);
@@ -156,19 +161,18 @@ static int run_several(size_t n, bool pinned, void *(*main)(void *), void *arg)
 
 int green__cores_run(const green_run_attr_t *attr, void *(*main)(void *), void *arg)
 {
-    cpu_set_t set;
-    size_t n = attr && attr->schedulers ? attr->schedulers : allowed_cpus(&set);
+    cpu_set_t cpus;
+    size_t ncpus = allowed_cpus(&cpus);
+    size_t n = attr && attr->schedulers ? attr->schedulers : ncpus;
     bool pinned = attr && attr->pin;
     if (n > MAX_SCHEDULERS)
         return -EINVAL;
-    cpu_set_t was;
-    if (pinned) {
-        (void)pthread_getaffinity_np(pthread_self(), sizeof was, &was);
-        pin(0);
-    }
-    int err = n == 1 ? green__run_sched(NULL, 0, main, arg) : run_several(n, pinned, main, arg);
     if (pinned)
-        (void)pthread_setaffinity_np(pthread_self(), sizeof was, &was);
+        pin(&cpus, 0);
+    int err = n == 1 ? green__run_sched(NULL, 0, main, arg)
+                     : run_several(n, pinned, &cpus, main, arg);
+    if (pinned)  /* the caller's mask again */
+        (void)pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);
     return err;
 }
 

@@ -30,6 +30,8 @@
 #define GREEN_CORES_H
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,6 +46,8 @@ struct green__cores {
     struct green__sched **scheds;   /* by index; set before any runs */
     pthread_t *threads;             /* the OS threads of 1 to n - 1 */
     bool pin;
+    cpu_set_t cpus;                 /* where the process may run, at the start */
+    pid_t pid;                      /* the process the run's threads are in */
     bool spin;                      /* no more schedulers than CPUs: an idle
                                        one may spin (green__cores_spin) */
 

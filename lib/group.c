@@ -181,6 +181,8 @@ void green_group_free(green_group_t *g)
         n = n->next;
         green__lock_handles(s);
         bool ours = !t->detached && !t->joiner;
+        if (ours)
+            green__claim(s, t);  /* in the same step: another scheduler may join it */
         green__unlock_handles(s);
         member_freed(t);
         if (ours)

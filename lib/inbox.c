@@ -213,20 +213,26 @@ void green__inbox_drain(struct green__inbox *in)
     char buf[64];
     while (read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
         ;
+    /* One record at a time, each off the list before it is delivered: it
+     * may be posted again as soon as it is off (a second cancel), and a
+     * delivery may unpost others.  Those posted while this runs wait for
+     * the next look, which pending asks for. */
     pthread_mutex_lock(&in->lock);
-    struct green__node *n = in->posted.first;
-    in->posted = (struct green__list){NULL, NULL};
-    atomic_store_explicit(&in->pending, false, memory_order_relaxed);
-    for (struct green__node *q = n; q; q = q->next)
-        green__container_of(q, struct green__remote, node)->posted = false;
-    pthread_mutex_unlock(&in->lock);
-    while (n) {
-        struct green__node *next = n->next;  /* waking may end n's owner */
+    struct green__node *last = in->posted.last, *n;
+    while ((n = in->posted.first) != NULL) {
+        green__list_remove(&in->posted, n);
         struct green__remote *r = green__container_of(n, struct green__remote, node);
+        r->posted = false;
+        if (green__list_empty(&in->posted))
+            atomic_store_explicit(&in->pending, false, memory_order_relaxed);
+        pthread_mutex_unlock(&in->lock);
         if (r->deliver)
             r->deliver(r);
         else
             green__wake(r->thread, 0);
-        n = next;
+        pthread_mutex_lock(&in->lock);
+        if (n == last)
+            break;
     }
+    pthread_mutex_unlock(&in->lock);
 }

@@ -194,6 +194,7 @@ static void after_fork_in_child(void)
     drop_others_after_fork(s, self);
     /* The child has no other scheduler: it runs alone. */
     s->cores = NULL;
+    s->index = 0;
     pthread_mutex_init(&s->handles, NULL);
     s->timers.n = 0;  /* only the dropped threads had timers */
     s->runq_head = s->runq_tail = s->zombies = NULL;

@@ -474,7 +474,9 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
     if (s->cores) {
         atomic_store_explicit(&s->load, s->nlive, memory_order_relaxed);
         green__lock_handles(s);
-        if (!green__across_exit(self) && self->joiner)
+        /* A joiner elsewhere is told by across_exit, once its record is
+         * there; until then it is running, not parked here. */
+        if (!green__across_exit(self) && self->joiner && self->joiner->sched == s)
             wake_joiner(self);
         detached = self->detached;
         green__unlock_handles(s);
@@ -702,19 +704,12 @@ void green__claim(struct green__sched *s, green_t *t)
 int green__join(struct green__sched *s, green_t *t, void **result, bool shielded)
 {
     green_t *self = s->current;
-    green__lock_handles(s);
-    green__claim(s, t);
-    green__unlock_handles(s);
     if (t->state != GREEN__DONE) {
         struct joinwait jw = {.wait.op = &join_op, .target = t};
         int err = shielded ? green__park_shielded(s, &jw.wait)
                            : green__park(s, &jw.wait, self->deadline, ETIMEDOUT);
-        if (err < 0) {
-            green__lock_handles(s);
-            t->joiner = NULL;  /* it may be joined again */
-            green__unlock_handles(s);
+        if (err < 0)
             return err;
-        }
     }
     if (result)
         *result = t->result;
@@ -748,8 +743,11 @@ int green_join(green_t *t, void **result)
     int err;
     if (elsewhere(s, t))
         err = green__across_join(s, t, result);
-    else if ((err = check_and_claim(s, t)) == 0)
-        err = green__join(s, t, result, false);
+    else if ((err = check_and_claim(s, t)) == 0 && (err = green__join(s, t, result, false)) < 0) {
+        green__lock_handles(s);
+        t->joiner = NULL;  /* it may be joined again */
+        green__unlock_handles(s);
+    }
     return err < 0 ? green__fail(-err) : 0;
 }
 

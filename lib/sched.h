@@ -192,8 +192,9 @@ void green__wake(green_t *t, int err);
 /* Cancels t, waking it with ECANCELED if its wait allows. */
 void green__cancel(green_t *t);
 
-/* Joins t (checked by the caller).  A shielded join ignores the deadline
- * and cancellation, for cleanup that must not be cut short. */
+/* Joins t, checked and claimed by the caller (green__claim), which keeps
+ * the claim if the join fails.  A shielded join ignores the deadline and
+ * cancellation, for cleanup that must not be cut short. */
 int green__join(struct green__sched *s, green_t *t, void **result, bool shielded);
 
 /* A random number, for fair choices. */
@@ -287,11 +288,13 @@ green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
                              const green_attr_t *attr, void *(*fn)(void *), void *arg,
                              int *err);
 
-/* On t's own scheduler, under its handles lock: t has finished; whether
- * it is detached (and so to be reaped). */
+/* On t's own scheduler, under its handles lock: t has finished; tells
+ * its joiner if that is on another scheduler and waits there, and
+ * returns whether it did. */
 bool green__across_exit(green_t *t);
 
-/* On t's own scheduler, under its handles lock: t is being freed. */
+/* On t's own scheduler, which takes the handles lock: t is being freed;
+ * its requests still posted are taken back. */
 void green__across_free(green_t *t);
 
 #endif

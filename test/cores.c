@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -372,13 +373,28 @@ START_TEST(deadlock_across_schedulers)
 }
 END_TEST
 
-/* Pinned, each scheduler on one CPU. */
-static void *pinned_main(void *arg)
+/* Pinned, each scheduler on one CPU, and the first two on different ones
+ * where there are two.  (Each once took the first's one-CPU mask as the
+ * process's, and all were pinned to one CPU.) */
+static void *my_cpu(void *arg)
 {
     (void)arg;
     cpu_set_t set;
     ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof set, &set), 0);
     ck_assert_int_eq(CPU_COUNT(&set), 1);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set))
+            return (void *)(intptr_t)cpu;
+    return (void *)-1;
+}
+
+static void *pinned_main(void *arg)
+{
+    int ncpus = *(int *)arg;
+    void *here = my_cpu(NULL), *there;
+    ck_assert_int_eq(green_join(spawn_on(1, my_cpu, NULL), &there), 0);
+    if (ncpus >= 2)
+        ck_assert_ptr_ne(here, there);
     return NULL;
 }
 
@@ -386,8 +402,9 @@ START_TEST(pinned)
 {
     cpu_set_t before, after;
     ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof before, &before), 0);
+    int ncpus = CPU_COUNT(&before);
     ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = 2, .pin = 1}, pinned_main,
-                                    NULL), 0);
+                                    &ncpus), 0);
     ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof after, &after), 0);
     ck_assert(CPU_EQUAL(&before, &after));  /* the caller's mask comes back */
 }
@@ -438,6 +455,90 @@ CORES_TEST(stress_four_schedulers, 4)
     }
     return NULL;
 }
+
+/* A record posted again while its scheduler drains its inbox (a thread
+ * cancelled again and again from two schedulers) loses no other request:
+ * every spawn on that scheduler is answered.  (The drain once took the
+ * whole list and walked it unlocked; a repost cut the walk short, and a
+ * spawner waited for ever.) */
+static atomic_bool reposting;
+static green_t *target;
+
+static void *shielded_sleeper(void *arg)
+{
+    (void)arg;
+    green_shield(1);
+    while (atomic_load(&reposting))
+        green_sleep(1);
+    return NULL;
+}
+
+static void *cancel_again(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&reposting)) {
+        ck_assert_int_eq(green_cancel(target), 0);
+        green_yield();
+    }
+    return NULL;
+}
+
+static void *spawn_on_one(void *arg)
+{
+    for (intptr_t i = 0; i < (intptr_t)arg; i++)
+        ck_assert_int_eq(green_join(spawn_on(1, leaf, NULL), NULL), 0);
+    return NULL;
+}
+
+CORES_TEST(reposted_record_loses_nothing, 3)
+{
+    (void)arg;
+    intptr_t n = under_valgrind() || under_tsan() ? 300 : 5000;  /* it hung within 2,000 */
+    atomic_store(&reposting, true);
+    target = spawn_on(1, shielded_sleeper, NULL);
+    green_t *c[2] = {spawn_on(0, cancel_again, NULL), spawn_on(2, cancel_again, NULL)};
+    green_t *w[2] = {spawn_on(0, spawn_on_one, (void *)n), spawn_on(2, spawn_on_one, (void *)n)};
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(green_join(w[i], NULL), 0);
+    atomic_store(&reposting, false);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(green_join(c[i], NULL), 0);
+    ck_assert_int_eq(green_join(target, NULL), 0);
+    return NULL;
+}
+
+/* fork() on the first scheduler of a run of two: the child runs alone
+ * (one scheduler, index 0), and green_run_attr returns in it. */
+static bool in_child, child_alone;
+
+static void *fork_in_run(void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_nonnull(spawn_on(1, leaf, NULL));  /* the other scheduler is busy too */
+    pid_t pid = fork_counted();
+    if (pid == 0) {
+        in_child = true;
+        child_alone = green_sched_count() == 1 && green_sched_index() == 0 &&
+                      green_join(green_spawn(leaf, NULL), NULL) == 0;
+        return NULL;
+    }
+    int status;
+    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 42);
+    return NULL;
+}
+
+START_TEST(fork_on_the_first)
+{
+    if (under_tsan() || under_qemu())
+        return;  /* neither forks a process with threads */
+    int r = green_run_attr(&(green_run_attr_t){.schedulers = 2}, fork_in_run, NULL);
+    if (in_child)
+        exit_child(r == 0 && child_alone ? 42 : 1);
+    ck_assert_int_eq(r, 0);
+}
+END_TEST
 
 /* The offload pool answers a thread on any scheduler. */
 static void *add_one(void *arg)
@@ -549,6 +650,8 @@ Suite *cores_suite(void)
     tcase_add_test(tc, main_returning_ends_every_scheduler);
     tcase_add_test(tc, deadlock_across_schedulers);
     tcase_add_test(tc, pinned);
+    tcase_add_test(tc, reposted_record_loses_nothing);
+    tcase_add_test(tc, fork_on_the_first);
     tcase_add_test(tc, offload_from_each);
     tcase_add_test(tc, stress_four_schedulers);
     tcase_set_timeout(tc, 60);  /* the stress test, on a loaded machine */

@@ -11,7 +11,7 @@ export PKG_CONFIG_PATH
 # shellcheck disable=SC2046
 ${CC:-cc} -o "$prefix/gather" docs/examples/gather.c $(pkg-config --cflags --libs green)
 LD_LIBRARY_PATH="$prefix/lib" "$prefix/gather" | grep -q 'gathered 5 results'
-readelf -d "$prefix/gather" | grep -q 'libgreen.so.0'
+readelf -d "$prefix/gather" | grep -q 'libgreen.so.1'
 # The hook, by its pkg-config file: a plain sleep(1) in each of 20 green
 # threads takes about a second, not twenty.
 cat > "$prefix/sleepy.c" <<'EOF2'
