@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include "sched.h"
+#include "cores.h"
 
 /* A freed thread is in no list, so it is never dumped. */
 static const char *const state_names[] = {
@@ -43,9 +44,59 @@ void green__dump(struct green__sched *s, FILE *out)
     fflush(out);
 }
 
+/* Another scheduler of the run writes its own lines, on its own thread,
+ * while the caller waits: nobody reads a scheduler's threads but it. */
+struct dumpreq {
+    struct green__remote ask;      /* carried out there */
+    struct green__remote done;     /* wakes the caller */
+    struct green__wait wait;
+    struct green__sched *from, *on;
+    FILE *out;
+};
+
+static void deliver_dump(struct green__remote *r)
+{
+    struct dumpreq *q = green__container_of(r, struct dumpreq, ask);
+    green__dump(q->on, q->out);
+    green__inbox_post(&q->from->inbox, &q->done);
+}
+
+static void dump_describe(const struct green__wait *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "green_dump of scheduler %u",
+             green__container_of(w, struct dumpreq, wait)->on->index);
+}
+
+static const struct green__waitop dump_op = {.unlink = NULL, .describe = dump_describe};
+
+static void dump_there(struct green__sched *s, struct green__sched *on, FILE *out)
+{
+    struct dumpreq q = {.ask.deliver = deliver_dump, .done.thread = s->current,
+                        .wait.op = &dump_op, .from = s, .on = on, .out = out};
+    if (!green__inbox_send(&on->inbox, &q.ask)) {
+        fputs("libgreen: ended\n", out);
+        return;
+    }
+    (void)green__park_shielded(s, &q.wait);  /* q lives here until done */
+}
+
 void green_dump(FILE *out)
 {
     struct green__sched *s = green__cur;
-    if (s)
-        green__dump(s, out ? out : stderr);
+    if (!s)
+        return;
+    out = out ? out : stderr;
+    if (!s->cores) {
+        green__dump(s, out);
+        return;
+    }
+    for (size_t i = 0; i < s->cores->n; i++) {
+        struct green__sched *x = s->cores->scheds[i];
+        fprintf(out, "scheduler %zu of %zu:\n", i, s->cores->n);
+        if (x == s)
+            green__dump(s, out);
+        else
+            dump_there(s, x, out);
+    }
+    fflush(out);
 }

@@ -544,6 +544,41 @@ START_TEST(fork_on_the_first)
 }
 END_TEST
 
+/* green_dump writes every scheduler's threads, each scheduler its own. */
+static void *sleep_long(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)green_sleep(60 * 1000);
+}
+
+CORES_TEST(dump_covers_every_scheduler, 2)
+{
+    (void)arg;
+    green_t *far = green_spawn_attr(&(green_attr_t){.name = "far", .place = GREEN_PLACE_ON(1)},
+                                    sleep_long, NULL);
+    char *text;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    for (int tries = 0; tries < 1000 && (len == 0 || !strstr(text, "'far' parked: sleep")); tries++) {
+        rewind(f);
+        green_yield();  /* far may not have parked yet */
+        green_dump(f);
+        fflush(f);
+    }
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "scheduler 0 of 2:"));
+    ck_assert_ptr_nonnull(strstr(text, "scheduler 1 of 2:"));
+    ck_assert_ptr_nonnull(strstr(text, "#1 'main' running"));
+    ck_assert_ptr_nonnull(strstr(text, "'far' parked: sleep"));
+    ck_assert_ptr_nonnull(strstr(text, "'scheduler 1' parked: scheduler 1: waiting for main"));
+    free(text);
+    ck_assert_int_eq(green_cancel(far), 0);
+    void *r;
+    ck_assert_int_eq(green_join(far, &r), 0);
+    return NULL;
+}
+
 /* The offload pool answers a thread on any scheduler. */
 static void *add_one(void *arg)
 {
@@ -656,6 +691,7 @@ Suite *cores_suite(void)
     tcase_add_test(tc, pinned);
     tcase_add_test(tc, reposted_record_loses_nothing);
     tcase_add_test(tc, fork_on_the_first);
+    tcase_add_test(tc, dump_covers_every_scheduler);
     tcase_add_test(tc, offload_from_each);
     tcase_add_test(tc, stress_four_schedulers);
     tcase_set_timeout(tc, 60);  /* the stress test, on a loaded machine */
