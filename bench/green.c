@@ -30,7 +30,8 @@
  *                       dropped from the page cache first
  *
  * GREEN_BENCH_SCHEDULERS=n runs the workload on n schedulers
- * (green_run_attr), the first running it.
+ * (green_run_attr), the first running it; GREEN_BENCH_PIN=1 pins each to
+ * a CPU.
  *
  * The http-hello server is docs/examples/http_server.c.
  */
@@ -468,7 +469,8 @@ int main(int argc, char **argv)
     }
     N = atol(argv[2]);
     const char *scheds = getenv("GREEN_BENCH_SCHEDULERS");
-    green_run_attr_t run = {.schedulers = scheds ? (unsigned)atoi(scheds) : 1};
+    green_run_attr_t run = {.schedulers = scheds ? (unsigned)atoi(scheds) : 1,
+                            .pin = getenv("GREEN_BENCH_PIN") != NULL};
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
         if (strcmp(argv[1], workloads[i].name) != 0)
             continue;

@@ -162,11 +162,12 @@ static bool waits_locally(const struct green__sched *s)
     return green__poller_busy(&s->poller) || s->timers.n > 0 || s->inbox.waiting > 0;
 }
 
-/* Whether the poller is to be looked at: in a run of several schedulers,
- * the others' requests come through it. */
-static bool anything_waits(const struct green__sched *s)
+/* In a run of several schedulers: another has posted a request, which
+ * the next look at the poller carries out.  One load; a scheduler alone
+ * is told of posts through its poller. */
+static inline bool requested(struct green__sched *s)
 {
-    return waits_locally(s) || s->cores;
+    return s->cores && green__inbox_pending(&s->inbox);
 }
 
 /* When only green_shield held the cancellation back: a cleanup that
@@ -219,7 +220,7 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
     for (;;) {
         if (s->runq_head) {
             /* Not when the poller has just run, as it has after a wait. */
-            if (anything_waits(s) && s->since_poll >= s->round)
+            if ((waits_locally(s) && s->since_poll >= s->round) || requested(s))
                 poll_once(s, 0);
             return runq_pop(s);
         }
@@ -250,7 +251,7 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
  * on the path of every switch. */
 static inline green_t *next_thread(struct green__sched *s)
 {
-    if (s->runq_head && (!anything_waits(s) || ++s->since_poll < s->round))
+    if (s->runq_head && (!waits_locally(s) || ++s->since_poll < s->round) && !requested(s))
         return runq_pop(s);
     return next_thread_slow(s);
 }
