@@ -5,7 +5,8 @@
 #   make bench           the benchmarks beside the peers (make bench-deps
 #                        installs the peers; QUICK=1 for a short run)
 #   make examples        docs/examples/*.c
-#   make valgrind        the suites under memcheck
+#   make valgrind        the suites under memcheck (VALGRIND_ORIGINS=yes to
+#                        have uninitialised values' origins reported)
 #   make sanitize        the suites under AddressSanitizer and UBSan
 #   make tsan            the cross-thread suites under ThreadSanitizer
 #   make test-faults     the suites in the test build with fault points

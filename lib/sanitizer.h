@@ -144,6 +144,14 @@ static inline void green__vg_stack_deregister(unsigned id)
     VALGRIND_STACK_DEREGISTER(id);
 }
 
+/* [p, p + n) may not be touched: a guard region made with madvise
+ * (MADV_GUARD_INSTALL), which Valgrind does not see as it sees an
+ * mprotect. */
+static inline void green__vg_noaccess(const void *p, size_t n)
+{
+    (void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
+}
+
 static inline bool green__vg_running(void)
 {
     return RUNNING_ON_VALGRIND;
@@ -163,6 +171,11 @@ static inline unsigned green__vg_stack_register(void *lo, size_t size)
 static inline void green__vg_stack_deregister(unsigned id)
 {
     (void)id;
+}
+
+static inline void green__vg_noaccess(const void *p, size_t n)
+{
+    (void)p, (void)n;
 }
 
 static inline bool green__vg_running(void)

@@ -190,8 +190,15 @@ static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
     c->slabs = slab;
     c->maps++;
     cl->total += n;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        /* Valgrind sees a guard made by madvise as memory like any other:
+         * an overflow into it would go unreported, and the leak check of
+         * a process that exits with the slab mapped (a child forked in a
+         * green thread) would read it word by word, each read a fault
+         * (seconds a slab). */
+        green__vg_noaccess(base + i * stride, c->guard);
         slab->vg[i] = green__vg_stack_register(base + i * stride + c->guard, cl->size);
+    }
     /* Hand out the lowest; the rest wait, the next lowest first out. */
     for (size_t i = n; i-- > 1;)
         cl->free[cl->n++] = (struct green__stack){base + i * stride + c->guard, cl->size, slab};
