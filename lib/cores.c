@@ -240,17 +240,19 @@ bool green__cores_spin(struct green__sched *s)
 {
     if (!s->cores->spin)
         return false;
-    int64_t until = now_ns() + SPIN_NS;
+    int64_t start = now_ns(), now = start;
     do {
         for (int i = 0; i < 64; i++) {
             if (green__inbox_pending(&s->inbox))
                 return true;
             cpu_relax();
         }
-        /* On a loaded machine the scheduler that is to answer may be
-         * waiting for this CPU. */
-        sched_yield();
-    } while (now_ns() < until);
+        now = now_ns();
+        /* Past the first part, on a loaded machine the scheduler that is
+         * to answer may be waiting for this CPU. */
+        if (now - start > SPIN_NS / 4)
+            sched_yield();
+    } while (now - start < SPIN_NS);
     return false;
 }
 

@@ -123,8 +123,10 @@ static void post_locked(struct green__inbox *in, struct green__remote *r)
         green__list_push(&in->posted, &r->node);
         r->posted = true;
         atomic_store_explicit(&in->pending, true, memory_order_release);
-        if (was_empty && in->asleep)
+        if (was_empty && in->asleep && !in->signalled) {
             signal_fd(in->wfd);
+            in->signalled = true;
+        }
     }
 }
 
@@ -207,11 +209,16 @@ void green__inbox_awake(struct green__inbox *in)
 
 void green__inbox_drain(struct green__inbox *in)
 {
-    /* Empty the fd, which was written if the scheduler slept, before
+    /* Empty the fd if a post wrote it (the scheduler slept), before
      * taking the list: the next post finds the list empty and, if the
-     * scheduler sleeps again by then, writes again. */
+     * scheduler sleeps again by then, writes again.  Not otherwise: a
+     * read is a system call, and most posts find the scheduler awake. */
+    pthread_mutex_lock(&in->lock);
+    bool signalled = in->signalled;
+    in->signalled = false;
+    pthread_mutex_unlock(&in->lock);
     char buf[64];
-    while (read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
+    while (signalled && read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
         ;
     /* One record at a time, each off the list before it is delivered: it
      * may be posted again as soon as it is off (a second cancel), and a

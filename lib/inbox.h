@@ -41,6 +41,7 @@ struct green__inbox {
      * one sees pending at its next look, with no system call. */
     atomic_bool pending;          /* something is posted */
     bool asleep;                  /* under the lock */
+    bool signalled;               /* the fd was written; under the lock */
     /* In a run of several schedulers (lib/cores.c), under the lock: */
     atomic_size_t *idle_count;    /* the run's idle schedulers, or NULL */
     bool idle;                    /* counted there; a post ends it */
