@@ -15,8 +15,17 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cores.h"
+#include "fault.h"  /* last: in a test build it turns calls into fault points */
+
+/* What a thread needs once another scheduler uses its handle, made then:
+ * a thread of one scheduler never pays for it. */
+struct green__shared {
+    struct green__remote *remote_join;  /* the joiner's record, elsewhere */
+    struct green__remote free_msg, cancel_msg;
+};
 
 /* A request runs on the stack of whichever thread of the owner waits in
  * the poller, which may be the finished thread itself: it is queued with
@@ -33,30 +42,36 @@ static void deliver_cancel(struct green__remote *r)
 }
 
 /* Under the owner's lock: t's records for other schedulers, made the
- * first time one of them uses its handle. */
-static void share(green_t *t)
+ * first time one of them uses its handle; 0 or -ENOMEM. */
+static int share(green_t *t)
 {
     if (t->shared)
-        return;
+        return 0;
+    struct green__shared *xs = malloc(sizeof *xs);
+    if (!xs)
+        return -ENOMEM;
+    *xs = (struct green__shared){
+        .free_msg = {.thread = t, .deliver = deliver_free},
+        .cancel_msg = {.thread = t, .deliver = deliver_cancel},
+    };
+    t->xs = xs;
     t->shared = true;
-    t->remote_join = NULL;
-    t->free_msg = (struct green__remote){.thread = t, .deliver = deliver_free};
-    t->cancel_msg = (struct green__remote){.thread = t, .deliver = deliver_cancel};
+    return 0;
 }
 
 /* The owner frees t, which is finished and claimed; when the owner has
  * ended, the run's teardown frees it instead. */
 static void free_there(green_t *t)
 {
-    (void)green__inbox_send(&t->sched->inbox, &t->free_msg);
+    (void)green__inbox_send(&t->sched->inbox, &t->xs->free_msg);
 }
 
 bool green__across_exit(green_t *t)
 {
     t->ended = true;
-    if (!t->shared || !t->remote_join)
+    if (!t->shared || !t->xs->remote_join)
         return false;
-    green__inbox_post(&t->joiner->sched->inbox, t->remote_join);
+    green__inbox_post(&t->joiner->sched->inbox, t->xs->remote_join);
     return true;
 }
 
@@ -65,8 +80,10 @@ void green__across_free(green_t *t)
     struct green__sched *o = t->sched;
     green__lock_handles(o);
     if (t->shared) {
-        green__inbox_unpost(&o->inbox, &t->cancel_msg);
-        green__inbox_unpost(&o->inbox, &t->free_msg);
+        green__inbox_unpost(&o->inbox, &t->xs->cancel_msg);
+        green__inbox_unpost(&o->inbox, &t->xs->free_msg);
+        free(t->xs);
+        t->shared = false;
     }
     green__unlock_handles(o);
 }
@@ -88,14 +105,15 @@ static void xjoin_describe(const struct green__wait *w, char *buf, size_t n)
 
 static const struct green__waitop xjoin_op = {.unlink = NULL, .describe = xjoin_describe};
 
-/* Under the owner's lock: claims t for self, or -EINVAL. */
+/* Under the owner's lock: claims t for self, or -EINVAL or -ENOMEM. */
 static int claim(green_t *t, green_t *self)
 {
     if (t->detached || t->joiner)
         return -EINVAL;
-    share(t);
-    t->joiner = self;
-    return 0;
+    int err = share(t);
+    if (err == 0)
+        t->joiner = self;
+    return err;
 }
 
 /* Parks until t finishes; whether it did.  A wait ended otherwise gives
@@ -107,14 +125,14 @@ static __attribute__((noinline)) bool wait_for(struct green__sched *s, green_t *
     green__lock_handles(o);
     bool ended = t->ended;
     if (!ended)
-        t->remote_join = &j->told;
+        t->xs->remote_join = &j->told;
     green__unlock_handles(o);
     if (ended)
         return true;
     *err = green__park(s, &j->wait, s->current->deadline, ETIMEDOUT);
     green__lock_handles(o);
     ended = t->ended;
-    t->remote_join = NULL;
+    t->xs->remote_join = NULL;
     if (!ended)
         t->joiner = NULL;
     green__unlock_handles(o);
@@ -145,12 +163,10 @@ int green__across_detach(green_t *t)
 {
     struct green__sched *o = t->sched;
     green__lock_handles(o);
-    int err = t->detached || t->joiner ? -EINVAL : 0;
+    int err = t->detached || t->joiner ? -EINVAL : share(t);
     bool ended = t->ended;
-    if (err == 0) {
-        share(t);
+    if (err == 0)
         t->detached = true;  /* a finished one is freed below, once */
-    }
     green__unlock_handles(o);
     if (err == 0 && ended)
         free_there(t);
@@ -161,12 +177,11 @@ int green__across_cancel(green_t *t)
 {
     struct green__sched *o = t->sched;
     green__lock_handles(o);
-    if (!t->ended) {
-        share(t);
-        (void)green__inbox_send(&o->inbox, &t->cancel_msg);
-    }
+    int err = t->ended ? 0 : share(t);
+    if (!t->ended && err == 0)
+        (void)green__inbox_send(&o->inbox, &t->xs->cancel_msg);
     green__unlock_handles(o);
-    return 0;
+    return err;
 }
 
 /* Spawning. */

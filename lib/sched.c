@@ -625,13 +625,26 @@ static struct green__sched *place(struct green__sched *s, const green_attr_t *at
     return s->cores ? s->cores->scheds[at - 1] : s;
 }
 
+/* Placed elsewhere or eager: off the common path. */
+static __attribute__((noinline)) green_t *spawn_placed(struct green__sched *s,
+                                                       const green_attr_t *attr,
+                                                       void *(*fn)(void *), void *arg, int *err)
+{
+    struct green__sched *on = place(s, attr, err);
+    return on == s ? green__spawn_then(s, attr, fn, arg, NULL, NULL, err)
+         : on ? green__across_spawn(s, on, attr, fn, arg, err) : NULL;
+}
+
 green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     int err = -EPERM;
     struct green__sched *s = green__cur;
-    struct green__sched *on = s ? place(s, attr, &err) : NULL;
-    green_t *t = on == s ? green__spawn_then(s, attr, fn, arg, NULL, NULL, &err)
-               : on ? green__across_spawn(s, on, attr, fn, arg, &err) : NULL;
+    green_t *t = NULL;
+    if (s && attr && (attr->place != GREEN_PLACE_HERE || attr->eager)) {
+        t = spawn_placed(s, attr, fn, arg, &err);
+    } else if (s && (t = spawn(s, attr, fn, arg, &err)) != NULL) {
+        runq_push(s, t);
+    }
     if (!t)
         errno = -err;
     return t;
@@ -781,8 +794,10 @@ int green_detach(green_t *t)
 int green_cancel(green_t *t)
 {
     struct green__sched *s = green__cur;
-    if (elsewhere(s, t))
-        return green__across_cancel(t);
+    if (elsewhere(s, t)) {
+        int err = green__across_cancel(t);
+        return err < 0 ? green__fail(-err) : 0;
+    }
     int err = check_handle(s, t);
     if (err < 0)
         return green__fail(-err);

@@ -57,6 +57,10 @@ struct green {
     bool detached;                  /* reaped when it finishes */
     bool cancelled;                 /* every blocking call fails with ECANCELED */
     bool shield;                    /* green_shield: cancellation held back */
+    /* Seen by other schedulers of the run (lib/across.c), under the
+     * owner's handles lock: */
+    bool ended;                     /* fn returned: result is set */
+    bool shared;                    /* xs is made */
     int gai_error;                  /* green_gai_error's answer */
     int64_t deadline;               /* for every blocking call; -1 for none */
 
@@ -78,44 +82,41 @@ struct green {
     void *asan_fake;                /* ASan's fake stack while switched out */
     void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
 
-    /* Seen by other schedulers of the run (lib/across.c), under the
-     * owner's handles lock: */
-    bool ended;                     /* fn returned: result is set */
-    bool shared;                    /* the three below are initialised */
-
     /* Not zeroed at spawn, which sets each: a ucontext is a kilobyte. */
     struct green__ctx ctx;          /* the saved context while not running */
     char name[GREEN_NAME_MAX];
-    /* Once shared: the joiner's record when it is on another scheduler,
-     * and the requests other schedulers send its owner about it. */
-    struct green__remote *remote_join;
-    struct green__remote free_msg, cancel_msg;
+    struct green__shared *xs;       /* once shared (lib/across.c) */
 };
 
 struct green__sched {
+    /* What the switch path reads, together. */
     green_t *current;               /* the running green thread */
-    green_t *root;                  /* runs green_run's main */
     green_t *runq_head, *runq_tail; /* RUNNABLE threads, FIFO */
     size_t nrunq;
+    unsigned since_poll;            /* dispatches since the poller last ran */
+    unsigned round;                 /* dispatches between polls when busy:
+                                       the run queue's length, at most 64 */
+    struct green__cores *cores;     /* a run of several schedulers
+                                       (lib/cores.c), or NULL alone */
+    green_t *zombies;               /* detached, DONE, stacks to free */
+    int *errno_at;                  /* this OS thread's errno */
+    uint64_t next_id;
+    uint64_t id_step;               /* ids are unique across a run */
+
+    green_t *root;                  /* runs green_run's main */
     struct green__list all;         /* every thread not yet FREED */
     size_t nthreads;                /* threads in all */
     size_t nlive;                   /* threads not yet DONE */
-    green_t *zombies;               /* detached, DONE, stacks to free */
     size_t reserved;                /* threads the timers and poller have room for */
-    uint64_t next_id;
 
     /* Waiting. */
     struct green__timers timers;
     struct green__poller poller;
     struct green__inbox inbox;      /* wake-ups from other OS threads */
-    unsigned since_poll;            /* dispatches since the poller last ran */
-    unsigned round;                 /* dispatches between polls when busy:
-                                       the run queue's length, at most 64 */
 
     struct green__stack_cache stacks;
     struct green__overflow overflow;
     struct green__watch watch;      /* the stall detector's view of it */
-    int *errno_at;                  /* this OS thread's errno */
 
     struct green__main main;        /* green_run's context (lib/run.c's) */
     struct green__ctx ctx_template; /* what every new thread's context starts as */
@@ -124,10 +125,8 @@ struct green__sched {
     bool shutdown;                  /* main returned: new threads start cancelled */
     bool deadlocked;                /* green_run will fail with EDEADLK */
 
-    /* A run of several schedulers (lib/cores.c); NULL and 0 alone. */
-    struct green__cores *cores;
-    unsigned index;                 /* this one's, in the run */
-    uint64_t id_step;               /* ids are unique across the run */
+    /* In a run of several schedulers. */
+    unsigned index;                 /* this one's, in the run; 0 alone */
     pthread_mutex_t handles;        /* its threads' handles, as others see them */
     atomic_size_t load;             /* live threads, for GREEN_PLACE_ANY */
     struct green__remote end_msg;   /* main returned: end */

@@ -669,6 +669,35 @@ CORES_TEST(spawn_across_without_stack, 2)
     ck_assert_int_eq((intptr_t)r, 1 * 10 + 2);
     return NULL;
 }
+
+/* The first use of a handle from another scheduler makes a small record
+ * for it: without memory, join, detach and cancel fail with ENOMEM and
+ * leave the thread as it was. */
+CORES_TEST(handle_across_without_memory, 2)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *r = spawn_on(1, read_byte, &p[0]);
+    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_cancel(r), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_detach(r), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_join(r, NULL), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(write(p[1], "k", 1), 1);
+    void *got;
+    ck_assert_int_eq(green_join(r, &got), 0);
+    ck_assert_int_eq((intptr_t)got, 'k');
+    green_close(p[0]);
+    green_close(p[1]);
+    return NULL;
+}
 #endif
 
 Suite *cores_suite(void)
@@ -701,6 +730,7 @@ Suite *cores_suite(void)
     add_fault_test(faults, run_bookkeeping_enomem);
     add_fault_test(faults, scheduler_set_up_fails);
     add_fault_test(faults, spawn_across_without_stack);
+    add_fault_test(faults, handle_across_without_memory);
     suite_add_tcase(s, faults);
     return s;
 }
