@@ -73,6 +73,12 @@ PEERS = {
                                     env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1"),
     "libgreen fast (2 schedulers)": dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
                                          env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1"),
+    # Boost.Fiber's work-stealing scheduler, on one OS thread and on two.
+    "Boost.Fiber":      dict(cmd=[f"{BUILD}/bench/fiber"], kind="peer", pkg="libboost-fiber-dev",
+                             env={"BOOST_FIBER_THREADS": "1"}),
+    "Boost.Fiber (2 threads)": dict(cmd=[f"{BUILD}/bench/fiber"], kind="peer",
+                                    pkg="libboost-fiber-dev",
+                                    env={"BOOST_FIBER_THREADS": "2"}, cpus="0,1"),
     # cpus: where a peer that uses both cores runs (the rest are pinned).
     "Go (2 cores)":     dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
                              env={"GOMAXPROCS": "2"}, cpus="0,1"),
@@ -156,7 +162,8 @@ WORKLOADS = [
                               "summing its ten children",
          arg="skynet", n=1_000_000, unit="ms", better="lower", unscaled=True, full=True,
          peers=["libgreen", "libgreen fast", "libgreen (2 schedulers)",
-                "libgreen fast (2 schedulers)", "Go", "Go (2 cores)"]),
+                "libgreen fast (2 schedulers)", "Go", "Go (2 cores)", "Boost.Fiber",
+                "Boost.Fiber (2 threads)"]),
     dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
          arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
          peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
@@ -376,7 +383,8 @@ def versions():
         "Go": sh("go version") or "not installed",
         "python3": sh(f"{PY} --version"), "uvloop": deb("python3-uvloop"),
         "gevent": deb("python3-gevent"), "libuv": deb("libuv1-dev"),
-        "Boost.Context": deb("libboost-context-dev"), "wrk": deb("wrk"),
+        "Boost.Context": deb("libboost-context-dev"), "Boost.Fiber": deb("libboost-fiber-dev"),
+        "wrk": deb("wrk"),
     }
 
 

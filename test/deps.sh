@@ -52,7 +52,7 @@ bench)
     # so without root this only says what to install.
     soft=1
     for pkg in libst-dev libpth-dev golang-go python3 python3-uvloop python3-gevent \
-               libuv1-dev libboost-context-dev g++ wrk gnuplot-nox; do
+               libuv1-dev libboost-context-dev libboost-fiber-dev g++ wrk gnuplot-nox; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
     done
     ;;

@@ -25,6 +25,8 @@ try() {
     # glibc's fortified longjmp aborts on a jump to another stack (sjlj.c).
     try "$out/sjlj" ${CC:-cc} $CFLAGS -U_FORTIFY_SOURCE -o "$out/sjlj" "$here/sjlj.c"
     try "$out/fcontext" ${CXX:-c++} -O2 -o "$out/fcontext" "$here/fcontext.cpp" -lboost_context
+    try "$out/fiber" ${CXX:-c++} -O2 -std=c++14 -o "$out/fiber" "$here/fiber.cpp" \
+        -lboost_fiber -lboost_context -pthread
 }
 if command -v go >/dev/null 2>&1; then
     (cd "$here/go" && try "$out/go-bench" env GOCACHE="$out/../gocache" GO111MODULE=off \
