@@ -69,10 +69,15 @@ PEERS = {
     "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
                              env={"GOMAXPROCS": "1"}),
     # Every scheduler of a run on both cores (green_run_attr).
+    # Its http server listens on every scheduler (SO_REUSEPORT).
     "libgreen (2 schedulers)": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
-                                    env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1"),
+                                    env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1",
+                                    http=[f"{BUILD}/examples/http_server"],
+                                    http_args=["30000", "2"]),
     "libgreen fast (2 schedulers)": dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
-                                         env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1"),
+                                         env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1",
+                                         http=[f"{BUILD}/fast/examples/http_server"],
+                                         http_args=["30000", "2"]),
     # Boost.Fiber's work-stealing scheduler, on one OS thread and on two.
     "Boost.Fiber":      dict(cmd=[f"{BUILD}/bench/fiber"], kind="peer", pkg="libboost-fiber-dev",
                              env={"BOOST_FIBER_THREADS": "1"}),
@@ -177,10 +182,12 @@ WORKLOADS = [
                            "100,000 take it minutes"}),
 ]
 HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen uring",
-              "libgreen fast uring", "libgreen own buffer", "libgreen hooked", "State Threads", "GNU Pth", "Go", "asyncio",
-              "uvloop", "gevent", "libuv", "epoll by hand"]
+              "libgreen fast uring", "libgreen own buffer", "libgreen hooked",
+              "libgreen (2 schedulers)", "libgreen fast (2 schedulers)", "State Threads", "GNU Pth",
+              "Go", "asyncio", "uvloop", "gevent", "libuv", "epoll by hand"]
 IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "libgreen own buffer",
-                                                  "libgreen hooked")]
+                                                  "libgreen hooked", "libgreen (2 schedulers)",
+                                                  "libgreen fast (2 schedulers)")]
 SELECT_LIMIT = "not run: it waits with select(2), which stops at 1024 fds"
 
 
@@ -251,9 +258,10 @@ class Server:
         self.name, self.port = name, free_port()
 
     def __enter__(self):
-        cmd = (["taskset", "-c", "0"] if shutil.which("taskset") else [])
         peer = PEERS[self.name]
-        cmd += peer["http"] + [str(self.port)] if "http" in peer else \
+        cpus = peer.get("cpus", "0")  # a server on several schedulers gets both CPUs
+        cmd = (["taskset", "-c", cpus] if shutil.which("taskset") else [])
+        cmd += peer["http"] + [str(self.port)] + peer.get("http_args", []) if "http" in peer else \
             peer["cmd"] + ["http", str(self.port)]
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                   text=True, env=env_of(self.name), preexec_fn=raise_nofile)

@@ -148,6 +148,24 @@ else
 fi
 stop_server
 
+# http_server on two schedulers, each listening on the port: twenty
+# requests on connections of their own are all answered.
+if ! start_server http_server 30000 2; then
+    bad "http_server (2 schedulers)" "did not start: $line"
+else
+    answered=0
+    for i in $(seq 20); do
+        out=$(http_exchange 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n')
+        printf '%s' "$out" | grep -q 'Hello, World!' && answered=$((answered + 1))
+    done
+    if [ "$answered" = 20 ]; then
+        ok "http_server (2 schedulers)"
+    else
+        bad "http_server (2 schedulers)" "$answered of 20 answered"
+    fi
+fi
+stop_server
+
 # fetch: three pages from a local server at once, and a refused port.
 if ! start_server http_server; then
     bad fetch "http_server did not start: $line"

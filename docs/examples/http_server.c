@@ -5,8 +5,9 @@
  * idle-connections workloads.
  *
  *   cc http_server.c $(pkg-config --cflags --libs green) -o http_server
- *   ./http_server [port [ms]]    (port 8080 by default, 0 picks a free one;
- *                                 ms: the time a request may take, 30000)
+ *   ./http_server [port [ms [n]]]  (port 8080 by default, 0 picks a free
+ *                                   one; ms: the time a request may take,
+ *                                   30000; n schedulers, 1 by default)
  *
  * What it holds to: keep-alive by HTTP/1.1's default and HTTP/1.0's
  * "Connection: keep-alive", and "Connection: close" honoured and said; a
@@ -14,7 +15,9 @@
  * is no second request; 400 for what is not HTTP, 431 for a header block
  * over 8 KiB; and a client that has not sent its whole request 30 s (or
  * ms) after the last answer is closed.  Pipelined requests are answered in order,
- * their answers sent together.
+ * their answers sent together.  On n schedulers, each listens on the port
+ * (SO_REUSEPORT, so the kernel spreads the connections) and serves what it
+ * accepts.
  */
 #include <errno.h>
 #include <green.h>
@@ -190,18 +193,11 @@ static void *serve(void *arg)
     return NULL;
 }
 
-static void *server(void *arg)
+/* Accepts on lfd for ever, a green thread per connection, on the
+ * scheduler it runs on. */
+static void *accept_loop(void *arg)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%d", *(int *)arg);
-    int lfd = green_tcp_listen("127.0.0.1", port, 4096);
-    if (lfd < 0) {
-        perror("listen");
-        *(int *)arg = -1;
-        return NULL;
-    }
-    printf("listening on 127.0.0.1:%d\n", green_local_port(lfd));
-    fflush(stdout);
+    int lfd = (int)(intptr_t)arg;
     /* Small stacks: a connection needs little, and there may be many. */
     green_attr_t attr = {.stack_size = 64 * 1024};
     for (;;) {
@@ -217,17 +213,52 @@ static void *server(void *arg)
         else
             green_close(fd);
     }
+    return NULL;
+}
+
+static void *listen_here(void *port)
+{
+    int flags = green_sched_count() > 1 ? GREEN_REUSEPORT : 0;
+    return (void *)(intptr_t)green_tcp_listen_flags("127.0.0.1", port, 4096, flags);
+}
+
+static void *server(void *arg)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", *(int *)arg);
+    int lfd = (int)(intptr_t)listen_here(port);
+    if (lfd < 0) {
+        perror("listen");
+        *(int *)arg = -1;
+        return NULL;
+    }
+    snprintf(port, sizeof port, "%d", green_local_port(lfd));  /* port 0: the one picked */
+    /* Every other scheduler listens on the port too, and serves there. */
+    for (int i = 1; i < green_sched_count(); i++) {
+        green_attr_t there = {.place = GREEN_PLACE_ON(i)};
+        void *fd;
+        if (green_join(green_spawn_attr(&there, listen_here, port), &fd) < 0 || (intptr_t)fd < 0 ||
+            !green_spawn_attr(&there, accept_loop, fd)) {
+            perror("listen");
+            *(int *)arg = -1;
+            return NULL;
+        }
+    }
+    printf("listening on 127.0.0.1:%s\n", port);
+    fflush(stdout);
+    return accept_loop((void *)(intptr_t)lfd);
 }
 
 int main(int argc, char **argv)
 {
     int port = argc > 1 ? atoi(argv[1]) : 8080;
-    if (argc > 2 && (request_ms = atoll(argv[2])) <= 0) {
-        fprintf(stderr, "usage: %s [port [ms]]\n", argv[0]);
+    green_run_attr_t run = {.schedulers = argc > 3 ? (unsigned)atoi(argv[3]) : 1};
+    if ((argc > 2 && (request_ms = atoll(argv[2])) <= 0) || run.schedulers < 1) {
+        fprintf(stderr, "usage: %s [port [ms [schedulers]]]\n", argv[0]);
         return 2;
     }
-    if (green_run(server, &port) < 0) {
-        perror("green_run");
+    if (green_run_attr(&run, server, &port) < 0) {
+        perror("green_run_attr");
         return 1;
     }
     return port < 0 ? 1 : 0;
