@@ -373,6 +373,46 @@ START_TEST(deadlock_across_schedulers)
 }
 END_TEST
 
+/* After main returned: a shielded cleanup on another scheduler that
+ * waits for what never comes is a deadlock of the run's end; it breaks the
+ * shield there, and the run ends with EDEADLK. */
+static atomic_int cleanup_err;
+
+static void *cleanup_forever(void *arg)
+{
+    (void)arg;
+    green_chan_t *never = green_chan_new(sizeof(int), 0);  /* this scheduler's */
+    green_shield(1);
+    int v;
+    atomic_store(&cleanup_err, green_chan_recv(never, &v) < 0 ? errno : 0);
+    green_chan_free(never);
+    return NULL;
+}
+
+static void *leaves_cleanup_elsewhere(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(green_detach(spawn_on(1, cleanup_forever, NULL)), 0);
+    return NULL;
+}
+
+START_TEST(deadlock_at_the_end_breaks_shield_elsewhere)
+{
+    atomic_store(&cleanup_err, 0);
+    stderr_begin();
+    errno = 0;
+    int r = green_run_attr(&(green_run_attr_t){.schedulers = 2}, leaves_cleanup_elsewhere, NULL);
+    int err = errno;
+    char *text = stderr_end();
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(err, EDEADLK);
+    ck_assert_int_eq(atomic_load(&cleanup_err), ECANCELED);
+    ck_assert_msg(strstr(text, "libgreen: deadlock"), "%s", text);
+    ck_assert_msg(strstr(text, "main returned; waiting for 1 schedulers to end"), "%s", text);
+    free(text);
+}
+END_TEST
+
 /* Pinned, each scheduler on one CPU, and the first two on different ones
  * where there are two.  (Each once took the first's one-CPU mask as the
  * process's, and all were pinned to one CPU.) */
@@ -717,6 +757,7 @@ Suite *cores_suite(void)
     tcase_add_test(tc, any_spreads);
     tcase_add_test(tc, main_returning_ends_every_scheduler);
     tcase_add_test(tc, deadlock_across_schedulers);
+    tcase_add_test(tc, deadlock_at_the_end_breaks_shield_elsewhere);
     tcase_add_test(tc, pinned);
     tcase_add_test(tc, reposted_record_loses_nothing);
     tcase_add_test(tc, fork_on_the_first);
