@@ -272,15 +272,12 @@ CORES_TEST(spawn_both_ways, 2)
 
 /* GREEN_PLACE_ANY spreads threads that stay alive over the schedulers. */
 static atomic_int on_index[4];
-static atomic_bool release;
 
-static void *stay_until_released(void *arg)
+static void *stay_until_cancelled(void *arg)
 {
     (void)arg;
     atomic_fetch_add(&on_index[green_sched_index()], 1);
-    while (!atomic_load(&release))
-        green_yield();
-    return NULL;
+    return (void *)(intptr_t)park_forever();
 }
 
 CORES_TEST(any_spreads, 2)
@@ -288,15 +285,17 @@ CORES_TEST(any_spreads, 2)
     (void)arg;
     enum { N = 200 };
     static green_t *t[N];
-    atomic_store(&release, false);
     for (int i = 0; i < N; i++) {
-        t[i] = green_spawn_attr(&(green_attr_t){.place = GREEN_PLACE_ANY}, stay_until_released,
+        t[i] = green_spawn_attr(&(green_attr_t){.place = GREEN_PLACE_ANY}, stay_until_cancelled,
                                 NULL);
         ck_assert_ptr_nonnull(t[i]);
     }
-    atomic_store(&release, true);
-    for (int i = 0; i < N; i++)
-        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    for (int i = 0; i < N; i++) {
+        void *r;
+        ck_assert_int_eq(green_cancel(t[i]), 0);
+        ck_assert_int_eq(green_join(t[i], &r), 0);
+        ck_assert_int_eq((intptr_t)r, -ECANCELED);
+    }
     ck_assert_int_gt(atomic_load(&on_index[0]), 0);
     ck_assert_int_gt(atomic_load(&on_index[1]), 0);
     ck_assert_int_eq(atomic_load(&on_index[0]) + atomic_load(&on_index[1]), N);
@@ -596,15 +595,17 @@ CORES_TEST(dump_covers_every_scheduler, 2)
     (void)arg;
     green_t *far = green_spawn_attr(&(green_attr_t){.name = "far", .place = GREEN_PLACE_ON(1)},
                                     sleep_long, NULL);
-    char *text;
-    size_t len;
+    char *text = NULL;
+    size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     ck_assert_ptr_nonnull(f);
-    for (int tries = 0; tries < 1000 && (len == 0 || !strstr(text, "'far' parked: sleep")); tries++) {
+    for (int tries = 0; tries < 1000; tries++) {
         rewind(f);
-        green_yield();  /* far may not have parked yet */
         green_dump(f);
         fflush(f);
+        if (strstr(text, "'far' parked: sleep"))
+            break;
+        green_yield();  /* far may not have parked yet */
     }
     fclose(f);
     ck_assert_ptr_nonnull(strstr(text, "scheduler 0 of 2:"));
