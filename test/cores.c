@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -620,6 +621,45 @@ CORES_TEST(dump_covers_every_scheduler, 2)
     return NULL;
 }
 
+/* A signal wait and a child's wait on another scheduler than the first. */
+static void *wait_usr1_here(void *arg)
+{
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    return (void *)(intptr_t)green_signal_wait(&set);
+}
+
+static void *fork_and_wait_here(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(7);
+    int status = 0;
+    if (pid < 0 || green_waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return (void *)-1;
+    return (void *)(intptr_t)WEXITSTATUS(status);
+}
+
+CORES_TEST(signal_and_child_waits_elsewhere, 2)
+{
+    (void)arg;
+    green_t *t = spawn_on(1, wait_usr1_here, NULL);
+    /* Sent before or after the wait began: a signal nobody waits for yet
+     * is kept for the next wait. */
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    void *r;
+    ck_assert_int_eq(green_join(t, &r), 0);
+    ck_assert_int_eq((intptr_t)r, SIGUSR1);
+    if (!under_tsan() && !under_qemu()) {  /* neither forks a process with threads */
+        ck_assert_int_eq(green_join(spawn_on(1, fork_and_wait_here, NULL), &r), 0);
+        ck_assert_int_eq((intptr_t)r, 7);
+    }
+    return NULL;
+}
+
 /* The offload pool answers a thread on any scheduler. */
 static void *add_one(void *arg)
 {
@@ -764,6 +804,7 @@ Suite *cores_suite(void)
     tcase_add_test(tc, fork_on_the_first);
     tcase_add_test(tc, dump_covers_every_scheduler);
     tcase_add_test(tc, offload_from_each);
+    tcase_add_test(tc, signal_and_child_waits_elsewhere);
     tcase_add_test(tc, stress_four_schedulers);
     tcase_set_timeout(tc, 60);  /* the stress test, on a loaded machine */
     suite_add_tcase(s, tc);
