@@ -12,13 +12,28 @@
  * is one path.  A select parks with one chanwait per case, all on
  * the selecting thread's stack; the first partner to come takes one, and
  * waking the thread unlinks the rest.
+ *
+ * In a run of several schedulers a channel may be used from any of them.
+ * Each channel then has a spin lock, and a select holds the locks of all
+ * its channels (taken in address order, so that two selects never each
+ * wait for the other's) while it looks for a partner and queues its
+ * cases: a partner cannot come between the look and the queueing.  A
+ * partner takes a case only by winning the select's `over` flag, so that
+ * one case fires however many channels offer one at once, and it wakes the
+ * thread by a post to its scheduler's inbox.  The woken thread takes its
+ * other cases off their channels itself (withdraw): a deadline or a
+ * cancellation that ends the wait must win `over` too, and when a partner
+ * won first the select has completed, its value moved, whatever ended the
+ * wait.  A scheduler alone takes none of these locks.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sched.h"
+#include "spin.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 struct selectwait;
@@ -31,6 +46,7 @@ struct chanwait {
     void *elem;                /* the value to send, or where to receive */
     size_t index;              /* the case it stands for */
     int op;
+    bool queued;               /* in ch's queue (under ch's lock) */
 };
 
 /* A select's wait: one chanwait per case, on the selecting thread's stack. */
@@ -39,10 +55,19 @@ struct selectwait {
     struct chanwait *cases;
     size_t n;
     size_t fired;              /* the case that completed */
+    int err;                   /* its error: 0, or EPIPE when closed */
+    /* In a run of several schedulers: */
+    bool shared;
+    atomic_bool over;          /* a case fired, or the wait ended otherwise */
+    struct green__remote woken; /* posted by a partner on another scheduler */
 };
 
 struct green_chan {
-    void *sched;               /* bound while operations are parked on it */
+    void *sched;               /* bound while operations are parked on it:
+                                  to a scheduler, or to a run of several */
+    int lock;                  /* in a run of several schedulers */
+    size_t parked;             /* selects of a run with a case queued here */
+    bool freed;                /* freed while parked: the last one frees it */
     size_t elem_size, cap;
     size_t head, count;        /* the buffered values: a ring */
     bool closed;
@@ -91,11 +116,59 @@ static void unbind_if_idle(green_chan_t *ch)
         ch->sched = NULL;
 }
 
-/* Completes the parked operation w with err (0 or EPIPE) and wakes it. */
+static void dequeue(struct chanwait *w)
+{
+    green__list_remove(w->op == GREEN_SEND ? &w->ch->sendq : &w->ch->recvq, &w->node);
+    w->queued = false;
+}
+
+/* Whether w's select may still complete.  Alone, a select's cases leave
+ * their queues when it is woken; in a run, a select that is over leaves
+ * them when its thread runs again (withdraw). */
+static bool live(struct chanwait *w)
+{
+    return !w->sel->shared || !atomic_load_explicit(&w->sel->over, memory_order_relaxed);
+}
+
+/* The first parked operation of q that a partner may complete, taken off
+ * q; those of selects that are over are dropped on the way. */
+static struct chanwait *take(struct green__list *q)
+{
+    struct chanwait *w;
+    while ((w = first(q)) != NULL) {
+        dequeue(w);
+        if (!w->sel->shared)
+            return w;
+        bool no = false;
+        if (atomic_compare_exchange_strong(&w->sel->over, &no, true))
+            return w;
+    }
+    return NULL;
+}
+
+/* Whether q has an operation a partner may complete, dropping those of
+ * selects that are over from its head. */
+static bool waiting(struct green__list *q)
+{
+    struct chanwait *w;
+    while ((w = first(q)) != NULL && !live(w))
+        dequeue(w);
+    return w != NULL;
+}
+
+/* Completes the taken operation w with err (0 or EPIPE) and wakes it. */
 static void fire(struct chanwait *w, int err)
 {
-    w->sel->fired = w->index;
-    green__wake(w->sel->wait.thread, err);
+    struct selectwait *sw = w->sel;
+    sw->fired = w->index;
+    sw->err = err;
+    /* Not sw->wait.thread: green__park sets that, and in a run a partner
+     * may come as soon as the select has queued its cases. */
+    green_t *t = sw->woken.thread;
+    if (t->sched == green__cur)
+        green__wake(t, 0);
+    else
+        green__inbox_post(&t->sched->inbox, &sw->woken);
 }
 
 /* The non-blocking operations: 0 when done, -EPIPE when the channel is
@@ -105,7 +178,7 @@ static int try_send(green_chan_t *ch, const void *elem)
 {
     if (ch->closed)
         return -EPIPE;
-    struct chanwait *w = first(&ch->recvq);
+    struct chanwait *w = take(&ch->recvq);
     if (w) {
         copy(ch, w->elem, elem);
         fire(w, 0);
@@ -120,19 +193,19 @@ static int try_send(green_chan_t *ch, const void *elem)
 
 static int try_recv(green_chan_t *ch, void *elem)
 {
-    struct chanwait *w = first(&ch->sendq);
+    struct chanwait *w;
     if (ch->count > 0) {
         copy(ch, elem, slot(ch, 0));
         ch->head = (ch->head + 1) % ch->cap;
         ch->count--;
         /* The space just freed goes to the longest-waiting sender. */
-        if (w) {
+        if ((w = take(&ch->sendq)) != NULL) {
             copy(ch, slot(ch, ch->count++), w->elem);
             fire(w, 0);
         }
         return 0;
     }
-    if (w) {
+    if ((w = take(&ch->sendq)) != NULL) {
         copy(ch, elem, w->elem);
         fire(w, 0);
         return 0;
@@ -142,35 +215,94 @@ static int try_recv(green_chan_t *ch, void *elem)
 
 static bool ready(const green_case_t *c)
 {
-    const green_chan_t *ch = c->chan;
+    green_chan_t *ch = c->chan;
     if (!ch)
         return false;
     if (ch->closed)
         return true;
     if (c->op == GREEN_SEND)
-        return !green__list_empty(&ch->recvq) || ch->count < ch->cap;
-    return ch->count > 0 || !green__list_empty(&ch->sendq);
+        return waiting(&ch->recvq) || ch->count < ch->cap;
+    return ch->count > 0 || waiting(&ch->sendq);
 }
 
 /* Performs one of the ready cases, chosen at random so that none starves.
- * Returns its index, or -EAGAIN when none is ready. */
+ * Returns its index, or -EAGAIN when none is ready.  In a run, a case
+ * found ready may find its partner gone (another case of the partner's
+ * select fired meanwhile); that partner is dropped and the look made
+ * again. */
 static int perform_ready(struct green__sched *s, green_case_t *cases, size_t n)
 {
-    size_t nready = 0;
-    for (size_t i = 0; i < n; i++)
-        nready += ready(&cases[i]);
-    if (nready == 0)
-        return -EAGAIN;
-    size_t pick = nready == 1 ? 0 : (size_t)(green__random(s) % nready);
-    for (size_t i = 0;; i++) {
-        if (!ready(&cases[i]) || pick-- > 0)
+    for (;;) {
+        size_t nready = 0;
+        for (size_t i = 0; i < n; i++)
+            nready += ready(&cases[i]);
+        if (nready == 0)
+            return -EAGAIN;
+        size_t pick = nready == 1 ? 0 : (size_t)(green__random(s) % nready);
+        /* In a run, a partner counted above may be gone by now. */
+        size_t i = 0;
+        while (i < n && !(ready(&cases[i]) && pick-- == 0))
+            i++;
+        if (i == n)
             continue;
         green_case_t *c = &cases[i];
         int err = c->op == GREEN_SEND ? try_send(c->chan, c->elem) : try_recv(c->chan, c->elem);
+        if (err == -EAGAIN)
+            continue;
         c->err = -err;
         unbind_if_idle(c->chan);
         return (int)i;
     }
+}
+
+/* The channels of a select in a run: each once, in address order, the
+ * order in which every select takes their locks. */
+struct chanset {
+    green_chan_t **ch;
+    size_t n;
+    green_chan_t *stack[STACK_WAITS];
+};
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(green_chan_t *const *)a, y = (uintptr_t)*(green_chan_t *const *)b;
+    return (x > y) - (x < y);
+}
+
+static int chanset_make(struct chanset *set, const green_case_t *cases, size_t n)
+{
+    set->ch = n <= STACK_WAITS ? set->stack : malloc(n * sizeof *set->ch);
+    if (!set->ch)
+        return -ENOMEM;
+    set->n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].chan)
+            set->ch[set->n++] = cases[i].chan;
+    qsort(set->ch, set->n, sizeof *set->ch, by_address);
+    size_t k = 0;
+    for (size_t i = 0; i < set->n; i++)
+        if (k == 0 || set->ch[i] != set->ch[k - 1])
+            set->ch[k++] = set->ch[i];
+    set->n = k;
+    return 0;
+}
+
+static void chanset_free(struct chanset *set)
+{
+    if (set && set->ch != set->stack)
+        free(set->ch);
+}
+
+static void lock_all(const struct chanset *set)
+{
+    for (size_t i = 0; set && i < set->n; i++)
+        green__spin_lock(&set->ch[i]->lock);
+}
+
+static void unlock_all(const struct chanset *set)
+{
+    for (size_t i = 0; set && i < set->n; i++)
+        green__spin_unlock(&set->ch[i]->lock);
 }
 
 /* Parking. */
@@ -180,9 +312,9 @@ static void select_unlink(struct green__wait *wait)
     struct selectwait *sw = green__container_of(wait, struct selectwait, wait);
     for (size_t i = 0; i < sw->n; i++) {
         struct chanwait *w = &sw->cases[i];
-        if (!w->ch)
+        if (!w->ch || !w->queued)
             continue;
-        green__list_remove(w->op == GREEN_SEND ? &w->ch->sendq : &w->ch->recvq, &w->node);
+        dequeue(w);
         unbind_if_idle(w->ch);
     }
 }
@@ -202,14 +334,51 @@ static const struct green__waitop select_op = {
     .describe = select_describe,
 };
 
+/* In a run, the woken thread takes its cases off the channels itself. */
+static const struct green__waitop select_shared_op = {
+    .unlink = NULL,
+    .describe = select_describe,
+};
+
+/* In a run, after the wait, with none of the locks held: takes the
+ * select's cases off their channels.  A partner that won `over` first
+ * completed the select, whatever else ended the wait (err); its post is
+ * taken back if it has not woken the thread yet.  A channel freed while
+ * the select was parked on it is freed by the last such select to leave. */
+static int withdraw(struct selectwait *sw, const struct chanset *set, int err)
+{
+    lock_all(set);
+    bool no = false;
+    if (!atomic_compare_exchange_strong(&sw->over, &no, true))
+        err = 0;
+    select_unlink(&sw->wait);
+    green__inbox_unpost(&green__cur->inbox, &sw->woken);
+    size_t nfree = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        green_chan_t *ch = set->ch[i];
+        if (--ch->parked == 0 && ch->freed)
+            set->ch[nfree++] = ch;  /* unlocked below, then freed */
+        else
+            green__spin_unlock(&ch->lock);
+    }
+    for (size_t i = 0; i < nfree; i++)
+        free(set->ch[i]);
+    return err;
+}
+
 /* Parks until a partner completes one of the cases.  Returns its index,
- * or -errno (ETIMEDOUT, ECANCELED, ENOMEM). */
-static int park_cases(struct green__sched *s, green_case_t *cases, size_t n)
+ * or -errno (ETIMEDOUT, ECANCELED, ENOMEM).  In a run, set's locks are
+ * held on entry and released on return. */
+static int park_cases(struct green__sched *s, green_case_t *cases, size_t n,
+                      const struct chanset *set)
 {
     struct chanwait stack_waits[STACK_WAITS], *waits = stack_waits;
-    if (n > STACK_WAITS && !(waits = malloc(n * sizeof *waits)))
+    if (n > STACK_WAITS && !(waits = malloc(n * sizeof *waits))) {
+        unlock_all(set);
         return -ENOMEM;
-    struct selectwait sw = {.wait.op = &select_op, .cases = waits, .n = n};
+    }
+    struct selectwait sw = {.wait.op = set ? &select_shared_op : &select_op, .cases = waits,
+                            .n = n, .shared = set != NULL, .woken.thread = s->current};
     /* Queued from a random case on, so that of several cases on one
      * channel the partner that comes (which takes the first in the queue)
      * completes each as often. */
@@ -218,67 +387,106 @@ static int park_cases(struct green__sched *s, green_case_t *cases, size_t n)
         size_t i = (start + k) % n;
         green_chan_t *ch = cases[i].chan;
         waits[i] = (struct chanwait){.ch = ch, .sel = &sw, .elem = cases[i].elem,
-                                     .index = i, .op = cases[i].op};
+                                     .index = i, .op = cases[i].op, .queued = ch != NULL};
         if (ch)
             green__list_push(cases[i].op == GREEN_SEND ? &ch->sendq : &ch->recvq,
                              &waits[i].node);
     }
+    for (size_t i = 0; set && i < set->n; i++)
+        set->ch[i]->parked++;
+    unlock_all(set);
     int err = green__park(s, &sw.wait, s->current->deadline, ETIMEDOUT);
+    if (set)
+        err = withdraw(&sw, set, err);
     if (waits != stack_waits)
         free(waits);
-    if (err == 0 || err == -EPIPE) {
+    if (err == 0) {
         /* A partner, or close, completed this case. */
-        cases[sw.fired].err = -err;
+        cases[sw.fired].err = sw.err;
         return (int)sw.fired;
     }
     return err;
 }
 
-/* Checks the cases and binds their channels to s. */
-static int check_cases(struct green__sched *s, green_case_t *cases, size_t n)
+/* Checks the cases. */
+static int check_cases(struct green__sched *s, const green_case_t *cases, size_t n)
 {
     if (!s)
         return -EPERM;
     if (n && !cases)
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
-        green_case_t *c = &cases[i];
+        const green_case_t *c = &cases[i];
         if (c->op != GREEN_SEND && c->op != GREEN_RECV)
             return -EINVAL;
         if (c->chan && c->chan->elem_size && !c->elem)
             return -EINVAL;
     }
+    return 0;
+}
+
+/* What a channel in use is bound to: the scheduler, or in a run of
+ * several, the run, whose every scheduler may use it. */
+static void *user(struct green__sched *s)
+{
+    return s->cores ? (void *)s->cores : (void *)s;
+}
+
+static void unbind_cases(green_case_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].chan)
+            unbind_if_idle(cases[i].chan);
+}
+
+/* Binds the cases' channels to s's user (under their locks in a run). */
+static int bind_cases(struct green__sched *s, green_case_t *cases, size_t n)
+{
+    void *me = user(s);
     for (size_t i = 0; i < n; i++) {
-        if (!cases[i].chan)
-            continue;
-        int err = green__bind(&cases[i].chan->sched, s);
-        if (err < 0) {
-            while (i-- > 0)
-                if (cases[i].chan)
-                    unbind_if_idle(cases[i].chan);
-            return err;
+        if (cases[i].chan && cases[i].chan->sched && cases[i].chan->sched != me) {
+            unbind_cases(cases, i);
+            return -EXDEV;
         }
+        if (cases[i].chan)
+            cases[i].chan->sched = me;
     }
     return 0;
+}
+
+/* With the cases bound (and in a run, their channels locked, which it
+ * releases): performs a ready case, or parks for one. */
+static int select_bound(struct green__sched *s, green_case_t *cases, size_t n, bool block,
+                        const struct chanset *set)
+{
+    if (block && green__cancel_due(s->current)) {
+        unbind_cases(cases, n);
+        unlock_all(set);
+        return green__cancelled(s);
+    }
+    int r = perform_ready(s, cases, n);
+    if (r == -EAGAIN && block)
+        return park_cases(s, cases, n, set);
+    if (r < 0)
+        unbind_cases(cases, n);
+    unlock_all(set);
+    return r;
 }
 
 static int do_select(green_case_t *cases, size_t n, bool block)
 {
     struct green__sched *s = green__cur;
     int r = check_cases(s, cases, n);
-    if (r < 0)
-        return green__fail(-r);
-    if (block && green__cancel_due(s->current))
-        r = green__cancelled(s);
-    else if ((r = perform_ready(s, cases, n)) == -EAGAIN && block)
-        r = park_cases(s, cases, n);
-    if (r < 0) {
-        for (size_t i = 0; i < n; i++)
-            if (cases[i].chan)
-                unbind_if_idle(cases[i].chan);
-        return green__fail(-r);
-    }
-    return r;
+    struct chanset set, *locked = NULL;
+    if (r == 0 && s->cores && (r = chanset_make(&set, cases, n)) == 0)
+        locked = &set;
+    lock_all(locked);
+    if (r == 0 && (r = bind_cases(s, cases, n)) < 0)
+        unlock_all(locked);
+    if (r == 0)
+        r = select_bound(s, cases, n, block, locked);
+    chanset_free(locked);
+    return r < 0 ? green__fail(-r) : r;
 }
 
 int green_select(green_case_t *cases, size_t n)
@@ -325,11 +533,35 @@ int green_chan_tryrecv(green_chan_t *ch, void *elem)
 
 /* Closing and freeing. */
 
-static void wake_all(struct green__list *q, int err)
+static void wake_all(green_chan_t *ch, int err)
 {
     struct chanwait *w;
-    while ((w = first(q)) != NULL)
+    while ((w = take(&ch->recvq)) != NULL)
         fire(w, err);
+    while ((w = take(&ch->sendq)) != NULL)
+        fire(w, err);
+}
+
+/* Takes ch's lock in a run; binds it to s's user. */
+static int lock_bound(struct green__sched *s, green_chan_t *ch)
+{
+    if (!s)
+        return -EPERM;
+    if (s->cores)
+        green__spin_lock(&ch->lock);
+    if (ch->sched && ch->sched != user(s)) {
+        if (s->cores)
+            green__spin_unlock(&ch->lock);
+        return -EXDEV;
+    }
+    ch->sched = user(s);
+    return 0;
+}
+
+static void unlock(struct green__sched *s, green_chan_t *ch)
+{
+    if (s->cores)
+        green__spin_unlock(&ch->lock);
 }
 
 int green_chan_close(green_chan_t *ch)
@@ -337,26 +569,35 @@ int green_chan_close(green_chan_t *ch)
     struct green__sched *s = green__cur;
     if (!ch)
         return green__fail(EINVAL);
-    int err = green__bind(&ch->sched, s);
+    int err = lock_bound(s, ch);
     if (err < 0)
         return green__fail(-err);
     if (ch->closed) {
         unbind_if_idle(ch);
+        unlock(s, ch);
         return green__fail(EPIPE);
     }
     ch->closed = true;
     /* Parked receivers mean the buffer is empty: they get EPIPE.  Parked
      * senders' values were not sent: they get EPIPE too. */
-    wake_all(&ch->recvq, EPIPE);
-    wake_all(&ch->sendq, EPIPE);
+    wake_all(ch, EPIPE);
     ch->sched = NULL;
+    unlock(s, ch);
     return 0;
 }
 
 /* Go's len and cap; a NULL channel, like Go's nil one, has 0 of both. */
 size_t green_chan_len(const green_chan_t *ch)
 {
-    return ch ? ch->count : 0;
+    if (!ch)
+        return 0;
+    /* Locked: a scheduler of a run may be changing it.  The channel was
+     * made by green_chan_new, never const itself. */
+    int *lock = (int *)&ch->lock;
+    green__spin_lock(lock);
+    size_t n = ch->count;
+    green__spin_unlock(lock);
+    return n;
 }
 
 size_t green_chan_cap(const green_chan_t *ch)
@@ -366,11 +607,18 @@ size_t green_chan_cap(const green_chan_t *ch)
 
 void green_chan_free(green_chan_t *ch)
 {
+    struct green__sched *s = green__cur;
     if (!ch)
         return;
-    if (ch->sched && ch->sched == green__cur) {
-        wake_all(&ch->recvq, EPIPE);
-        wake_all(&ch->sendq, EPIPE);
+    if (!s || lock_bound(s, ch) < 0) {
+        free(ch);
+        return;
     }
-    free(ch);
+    wake_all(ch, EPIPE);
+    /* In a run, the woken selects still take their cases off ch: the
+     * last of them frees it. */
+    bool later = ch->freed = ch->parked > 0;
+    unlock(s, ch);
+    if (!later)
+        free(ch);
 }

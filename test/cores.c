@@ -13,28 +13,6 @@
 
 #include "util.h"
 
-/* Runs fn as main on n schedulers and checks that the run returned 0. */
-static void run_on(unsigned n, void *(*fn)(void *), void *arg)
-{
-    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = n}, fn, arg), 0);
-}
-
-#define CORES_TEST(name, n)                 \
-    static void *name##_main(void *arg);    \
-    START_TEST(name)                        \
-    {                                       \
-        run_on(n, name##_main, NULL);       \
-    }                                       \
-    END_TEST                                \
-    static void *name##_main(void *arg)
-
-static green_t *spawn_on(int index, void *(*fn)(void *), void *arg)
-{
-    green_t *t = green_spawn_attr(&(green_attr_t){.place = GREEN_PLACE_ON(index)}, fn, arg);
-    ck_assert_ptr_nonnull(t);
-    return t;
-}
-
 static void *my_index(void *arg)
 {
     (void)arg;

@@ -7,6 +7,7 @@
 GREEN_SUITE(sched, threads)
 GREEN_SUITE(cancel, threads)
 GREEN_SUITE(cores, threads)
+GREEN_SUITE(across, threads)
 GREEN_SUITE(stack)
 GREEN_SUITE(sleep)
 GREEN_SUITE(poller)

@@ -18,6 +18,18 @@ void run_green(void *(*fn)(void *), void *arg)
     ck_assert_int_eq(green_run(fn, arg), 0);
 }
 
+void run_on(unsigned n, void *(*fn)(void *), void *arg)
+{
+    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = n}, fn, arg), 0);
+}
+
+green_t *spawn_on(int index, void *(*fn)(void *), void *arg)
+{
+    green_t *t = green_spawn_attr(&(green_attr_t){.place = GREEN_PLACE_ON(index)}, fn, arg);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
 bool under_valgrind(void)
 {
 #ifdef GREEN__VALGRIND

@@ -28,6 +28,23 @@ void run_green(void *(*fn)(void *), void *arg);
     END_TEST                                \
     static void *name##_main(void *arg)
 
+/* Runs fn as main on n schedulers (green_run_attr) and checks that the
+ * run returned 0. */
+void run_on(unsigned n, void *(*fn)(void *), void *arg);
+
+/* A Check test whose body runs as main of a run of n schedulers. */
+#define CORES_TEST(name, n)                 \
+    static void *name##_main(void *arg);    \
+    START_TEST(name)                        \
+    {                                       \
+        run_on(n, name##_main, NULL);       \
+    }                                       \
+    END_TEST                                \
+    static void *name##_main(void *arg)
+
+/* Spawns fn on scheduler index of the run, checking that it could. */
+green_t *spawn_on(int index, void *(*fn)(void *), void *arg);
+
 /* Adds a test of a failure path that only the test build with fault
  * points reaches (make test-faults; lib/fault.h), where the test is
  * compiled (under #ifdef GREEN_FAULTS); in the ordinary build it adds
