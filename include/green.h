@@ -108,22 +108,25 @@ typedef struct green_mutex {
     green_t *owner;
     void *sched;
     struct green__list waiters;
+    int lock;
 } green_mutex_t;
 
 typedef struct green_cond {
     void *sched;
     struct green__list waiters;
+    int lock;
 } green_cond_t;
 
 typedef struct green_sem {
     size_t value;
     void *sched;
     struct green__list waiters;
+    int lock;
 } green_sem_t;
 
-#define GREEN_MUTEX_INIT {NULL, NULL, {NULL, NULL}}
-#define GREEN_COND_INIT {NULL, {NULL, NULL}}
-#define GREEN_SEM_INIT(n) {(n), NULL, {NULL, NULL}}
+#define GREEN_MUTEX_INIT {NULL, NULL, {NULL, NULL}, 0}
+#define GREEN_COND_INIT {NULL, {NULL, NULL}, 0}
+#define GREEN_SEM_INIT(n) {(n), NULL, {NULL, NULL}, 0}
 
 /* Running green threads. */
 GREEN_API int green_run(void *(*main)(void *), void *arg);

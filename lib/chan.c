@@ -425,13 +425,6 @@ static int check_cases(struct green__sched *s, const green_case_t *cases, size_t
     return 0;
 }
 
-/* What a channel in use is bound to: the scheduler, or in a run of
- * several, the run, whose every scheduler may use it. */
-static void *user(struct green__sched *s)
-{
-    return s->cores ? (void *)s->cores : (void *)s;
-}
-
 static void unbind_cases(green_case_t *cases, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -442,14 +435,12 @@ static void unbind_cases(green_case_t *cases, size_t n)
 /* Binds the cases' channels to s's user (under their locks in a run). */
 static int bind_cases(struct green__sched *s, green_case_t *cases, size_t n)
 {
-    void *me = user(s);
     for (size_t i = 0; i < n; i++) {
-        if (cases[i].chan && cases[i].chan->sched && cases[i].chan->sched != me) {
+        int err = cases[i].chan ? green__bind(&cases[i].chan->sched, s) : 0;
+        if (err < 0) {
             unbind_cases(cases, i);
-            return -EXDEV;
+            return err;
         }
-        if (cases[i].chan)
-            cases[i].chan->sched = me;
     }
     return 0;
 }
@@ -549,13 +540,10 @@ static int lock_bound(struct green__sched *s, green_chan_t *ch)
         return -EPERM;
     if (s->cores)
         green__spin_lock(&ch->lock);
-    if (ch->sched && ch->sched != user(s)) {
-        if (s->cores)
-            green__spin_unlock(&ch->lock);
-        return -EXDEV;
-    }
-    ch->sched = user(s);
-    return 0;
+    int err = green__bind(&ch->sched, s);
+    if (err < 0 && s->cores)
+        green__spin_unlock(&ch->lock);
+    return err;
 }
 
 static void unlock(struct green__sched *s, green_chan_t *ch)

@@ -222,13 +222,21 @@ green_t *green__spawn_then(struct green__sched *s, const green_attr_t *attr,
  * the object's scheduler while it is in use (held or waited on); another
  * scheduler touching it meanwhile gets -EXDEV.  Objects are free to move
  * to another OS thread when idle. */
+/* What an object in use is bound to: the scheduler, or in a run of
+ * several, the run, from whose every scheduler it may be used. */
+static inline void *green__user(struct green__sched *s)
+{
+    return s->cores ? (void *)s->cores : (void *)s;
+}
+
 static inline int green__bind(void **owner, struct green__sched *s)
 {
     if (!s)
         return -EPERM;
-    if (*owner && *owner != s)
+    void *me = green__user(s);
+    if (*owner && *owner != me)
         return -EXDEV;
-    *owner = s;
+    *owner = me;
     return 0;
 }
 

@@ -7,20 +7,61 @@
  * hands the permit to the first waiter, so a newcomer cannot barge ahead
  * of a thread that has waited.
  *
- * An object is bound to the scheduler that uses it while it is held or
- * waited on (green__bind); another OS thread's scheduler touching it
- * meanwhile gets EXDEV.  Idle, it may move to another OS thread.
+ * An object is bound to what uses it while it is held or waited on
+ * (green__bind): a scheduler alone, or a run of several schedulers, any
+ * of which may use it; another OS thread's scheduler touching it
+ * meanwhile gets EXDEV.  Idle, it may move to another OS thread.  In a
+ * run, every change is made under the object's spin lock and the waits
+ * are shared ones (lib/shared_wait.c); a scheduler alone takes no lock.
  */
 #include <errno.h>
 #include <stdint.h>
 
 #include "sched.h"
+#include "spin.h"
 
 /* Lets an object with no waiters left move to another scheduler. */
 static void unbind_if_idle(void **sched, const struct green__list *waiters)
 {
     if (green__list_empty(waiters))
         *sched = NULL;
+}
+
+/* The object's lock, taken in a run only. */
+static void lock_in_run(struct green__sched *s, int *lock)
+{
+    if (s->cores)
+        green__spin_lock(lock);
+}
+
+static void unlock_in_run(struct green__sched *s, int *lock)
+{
+    if (s->cores)
+        green__spin_unlock(lock);
+}
+
+/* Parks the running thread on an object's queue (under its lock, which
+ * it holds on return, in a run).  0 when a waker handed it the object,
+ * or -errno. */
+static int wait_on(struct green__sched *s, int *lock, struct green__list *queue,
+                   const struct green__waitop *op, const void *obj, bool shielded)
+{
+    if (s->cores)
+        return green__shared_park(s, lock, queue, op, obj, shielded);
+    if (shielded)
+        return green__queue_park_shielded(s, queue, op, obj);
+    return green__queue_park(s, queue, op, obj, s->current->deadline, ETIMEDOUT);
+}
+
+/* Wakes the first thread of an object's queue: the thread, or NULL. */
+static green_t *wake_first(struct green__sched *s, struct green__list *queue)
+{
+    if (s->cores)
+        return green__shared_wake_first(queue);
+    green_t *t = green__queue_first(queue);
+    if (t)
+        green__wake(t, 0);
+    return t;
 }
 
 /* Mutex. */
@@ -59,29 +100,27 @@ int green_mutex_destroy(green_mutex_t *m)
  * and cancellation.  0 or -errno. */
 static int lock(struct green__sched *s, green_mutex_t *m, bool shielded)
 {
+    if (!s)
+        return -EPERM;
+    lock_in_run(s, &m->lock);
     int err = green__bind(&m->sched, s);
-    if (err < 0)
-        return err;
     green_t *self = s->current;
-    if (!m->owner) {
+    if (err == 0 && !m->owner)
         m->owner = self;
-        return 0;
-    }
-    if (m->owner == self)
-        return -EDEADLK;
-    if (shielded)
-        return green__queue_park_shielded(s, &m->waiters, &mutex_op, m);
-    /* On success, the unlocker made this thread the owner. */
-    return green__queue_park(s, &m->waiters, &mutex_op, m, self->deadline, ETIMEDOUT);
+    else if (err == 0 && m->owner == self)
+        err = -EDEADLK;
+    else if (err == 0)
+        err = wait_on(s, &m->lock, &m->waiters, &mutex_op, m, shielded);
+    /* On success after a wait, the unlocker made this thread the owner. */
+    unlock_in_run(s, &m->lock);
+    return err;
 }
 
-static void unlock(green_mutex_t *m)
+/* Under m's lock in a run: hands m to its first waiter. */
+static void unlock(struct green__sched *s, green_mutex_t *m)
 {
-    green_t *next = green__queue_first(&m->waiters);
-    m->owner = next;
-    if (next)
-        green__wake(next, 0);
-    else
+    m->owner = wake_first(s, &m->waiters);
+    if (!m->owner)
         m->sched = NULL;
 }
 
@@ -98,13 +137,16 @@ int green_mutex_trylock(green_mutex_t *m)
     struct green__sched *s = green__cur;
     if (!m)
         return green__fail(EINVAL);
+    if (!s)
+        return green__fail(EPERM);
+    lock_in_run(s, &m->lock);
     int err = green__bind(&m->sched, s);
-    if (err < 0)
-        return green__fail(-err);
-    if (m->owner)
-        return green__fail(EBUSY);
-    m->owner = s->current;
-    return 0;
+    if (err == 0 && m->owner)
+        err = -EBUSY;
+    else if (err == 0)
+        m->owner = s->current;
+    unlock_in_run(s, &m->lock);
+    return err < 0 ? green__fail(-err) : 0;
 }
 
 int green_mutex_unlock(green_mutex_t *m)
@@ -112,10 +154,14 @@ int green_mutex_unlock(green_mutex_t *m)
     struct green__sched *s = green__cur;
     if (!m)
         return green__fail(EINVAL);
-    if (!s || m->owner != s->current)
+    if (!s)
         return green__fail(EPERM);
-    unlock(m);
-    return 0;
+    lock_in_run(s, &m->lock);
+    bool mine = m->owner == s->current;
+    if (mine)
+        unlock(s, m);
+    unlock_in_run(s, &m->lock);
+    return mine ? 0 : green__fail(EPERM);
 }
 
 /* Condition variable. */
@@ -150,19 +196,32 @@ int green_cond_wait(green_cond_t *c, green_mutex_t *m)
     struct green__sched *s = green__cur;
     if (!c || !m)
         return green__fail(EINVAL);
-    if (!s || m->owner != s->current)
+    if (!s)
         return green__fail(EPERM);
+    lock_in_run(s, &m->lock);
+    bool mine = m->owner == s->current;
+    unlock_in_run(s, &m->lock);
+    if (!mine)
+        return green__fail(EPERM);
+    lock_in_run(s, &c->lock);
     int err = green__bind(&c->sched, s);
-    if (err < 0)
-        return green__fail(-err);
-    green_t *self = s->current;
-    if (green__cancel_due(self)) {
+    if (err == 0 && green__cancel_due(s->current)) {
         unbind_if_idle(&c->sched, &c->waiters);
+        unlock_in_run(s, &c->lock);
         return green__fail(-green__cancelled(s));  /* the mutex stays held */
     }
-    unlock(m);
-    err = green__queue_park(s, &c->waiters, &cond_op, c, self->deadline, ETIMEDOUT);
-    unbind_if_idle(&c->sched, &c->waiters);
+    if (err == 0) {
+        /* Released under c's lock: a signal cannot come between the
+         * release and the wait. */
+        lock_in_run(s, &m->lock);
+        unlock(s, m);
+        unlock_in_run(s, &m->lock);
+        err = wait_on(s, &c->lock, &c->waiters, &cond_op, c, false);
+        unbind_if_idle(&c->sched, &c->waiters);
+    }
+    unlock_in_run(s, &c->lock);
+    if (err == -EXDEV)
+        return green__fail(EXDEV);
     /* As with pthreads, the mutex is held again on return, whatever
      * ended the wait; taking it back is not cut short. */
     (void)lock(s, m, true);
@@ -176,14 +235,14 @@ static int cond_wake(green_cond_t *c, bool all)
         return green__fail(EINVAL);
     if (!s)
         return green__fail(EPERM);
-    if (c->sched && c->sched != s)
-        return green__fail(EXDEV);
-    if (all)
-        green__queue_wake_all(&c->waiters, 0);
-    else if (!green__list_empty(&c->waiters))
-        green__wake(green__queue_first(&c->waiters), 0);
-    unbind_if_idle(&c->sched, &c->waiters);
-    return 0;
+    lock_in_run(s, &c->lock);
+    bool theirs = c->sched && c->sched != green__user(s);
+    while (!theirs && wake_first(s, &c->waiters) && all)
+        ;
+    if (!theirs)
+        unbind_if_idle(&c->sched, &c->waiters);
+    unlock_in_run(s, &c->lock);
+    return theirs ? green__fail(EXDEV) : 0;
 }
 
 int green_cond_signal(green_cond_t *c)
@@ -223,31 +282,31 @@ int green_sem_destroy(green_sem_t *sem)
     return green__list_empty(&sem->waiters) ? 0 : green__fail(EBUSY);
 }
 
-/* Takes a permit if one is free: 0, -EAGAIN, or a binding error. */
-static int sem_take(struct green__sched *s, green_sem_t *sem)
+/* Takes a permit, waiting for one if block; 0 or -errno. */
+static int acquire(struct green__sched *s, green_sem_t *sem, bool block)
 {
+    if (!s)
+        return -EPERM;
+    lock_in_run(s, &sem->lock);
     int err = green__bind(&sem->sched, s);
-    if (err < 0)
-        return err;
-    if (sem->value == 0)
-        return -EAGAIN;
-    sem->value--;
-    unbind_if_idle(&sem->sched, &sem->waiters);
-    return 0;
+    if (err == 0 && sem->value > 0)
+        sem->value--;
+    else if (err == 0 && !block)
+        err = -EAGAIN;
+    else if (err == 0)
+        /* On success, the releaser handed its permit to this thread. */
+        err = wait_on(s, &sem->lock, &sem->waiters, &sem_op, sem, false);
+    if (err != -EXDEV)
+        unbind_if_idle(&sem->sched, &sem->waiters);
+    unlock_in_run(s, &sem->lock);
+    return err;
 }
 
 int green_sem_acquire(green_sem_t *sem)
 {
-    struct green__sched *s = green__cur;
     if (!sem)
         return green__fail(EINVAL);
-    int err = sem_take(s, sem);
-    if (err == -EAGAIN) {
-        /* On success, the releaser handed its permit to this thread. */
-        err = green__queue_park(s, &sem->waiters, &sem_op, sem, s->current->deadline,
-                                ETIMEDOUT);
-        unbind_if_idle(&sem->sched, &sem->waiters);
-    }
+    int err = acquire(green__cur, sem, true);
     return err < 0 ? green__fail(-err) : 0;
 }
 
@@ -255,9 +314,7 @@ int green_sem_tryacquire(green_sem_t *sem)
 {
     if (!sem)
         return green__fail(EINVAL);
-    int err = sem_take(green__cur, sem);
-    if (err == -EAGAIN)
-        unbind_if_idle(&sem->sched, &sem->waiters);
+    int err = acquire(green__cur, sem, false);
     return err < 0 ? green__fail(-err) : 0;
 }
 
@@ -266,18 +323,18 @@ int green_sem_release(green_sem_t *sem)
     struct green__sched *s = green__cur;
     if (!sem)
         return green__fail(EINVAL);
+    if (!s)
+        return green__fail(EPERM);
+    lock_in_run(s, &sem->lock);
     int err = green__bind(&sem->sched, s);
-    if (err < 0)
-        return green__fail(-err);
-    green_t *next = green__queue_first(&sem->waiters);
-    if (next) {
-        green__wake(next, 0);
-    } else if (sem->value == SIZE_MAX) {
-        unbind_if_idle(&sem->sched, &sem->waiters);
-        return green__fail(EOVERFLOW);
-    } else {
-        sem->value++;
+    if (err == 0 && !wake_first(s, &sem->waiters)) {
+        if (sem->value == SIZE_MAX)
+            err = -EOVERFLOW;
+        else
+            sem->value++;
     }
-    unbind_if_idle(&sem->sched, &sem->waiters);
-    return 0;
+    if (err != -EXDEV)
+        unbind_if_idle(&sem->sched, &sem->waiters);
+    unlock_in_run(s, &sem->lock);
+    return err < 0 ? green__fail(-err) : 0;
 }

@@ -56,6 +56,7 @@ struct green__queued {
     struct green__node node;        /* in *queue */
     struct green__list *queue;
     const void *obj;                /* the mutex, group, ... for green_dump */
+    bool shared;                    /* in a run: leaves the queue itself */
 };
 
 /* Parks the running thread at the back of queue, as green__park or
@@ -73,6 +74,24 @@ static inline const struct green__queued *green__queued_of(const struct green__w
 {
     return green__container_of(w, struct green__queued, wait);
 }
+
+/* Queues shared by the schedulers of a run (lib/shared_wait.c): the
+ * object's spin lock guards the queue, a waker takes a waiter off it and
+ * wakes it on its own scheduler, and a wait that a deadline or a
+ * cancellation ended leaves the queue itself, once it runs.  A waiter that
+ * a waker took off was handed what it waited for (the mutex, a permit, a
+ * signal), whatever else ended its wait, so nothing handed is lost. */
+
+/* With *lock held: parks the running thread at the back of queue,
+ * releasing the lock while it is parked (shielded: ignoring deadline and
+ * cancellation).  Returns with *lock held again: 0 when a waker took the
+ * thread off the queue, else what green__park returned. */
+int green__shared_park(struct green__sched *s, int *lock, struct green__list *queue,
+                       const struct green__waitop *op, const void *obj, bool shielded);
+
+/* With the queue's lock held: takes its first waiter off and wakes it;
+ * the thread, or NULL when none waits. */
+green_t *green__shared_wake_first(struct green__list *queue);
 
 /* Wakes every thread parked on queue with err. */
 void green__queue_wake_all(struct green__list *queue, int err);

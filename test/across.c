@@ -388,6 +388,274 @@ START_TEST(channel_deadlock_across)
 }
 END_TEST
 
+/* Mutex, condition variable and semaphore. */
+
+/* Threads on four schedulers take turns at a counter under one mutex,
+ * yielding inside: the count comes out exact. */
+struct counted {
+    green_mutex_t m;
+    long count;
+    int n;
+};
+
+static void *count_under_mutex(void *arg)
+{
+    struct counted *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        ck_assert_int_eq(green_mutex_lock(&c->m), 0);
+        long v = c->count;
+        green_yield();
+        c->count = v + 1;
+        ck_assert_int_eq(green_mutex_unlock(&c->m), 0);
+    }
+    return NULL;
+}
+
+CORES_TEST(mutex_across, 4)
+{
+    (void)arg;
+    struct counted c = {GREEN_MUTEX_INIT, 0, rounds(2000)};
+    green_t *t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = spawn_on(i % 4, count_under_mutex, &c);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    ck_assert_int_eq(c.count, 8L * c.n);
+    ck_assert_int_eq(green_mutex_destroy(&c.m), 0);
+    return NULL;
+}
+
+/* Waiters give up at their deadlines while the holder hands the mutex
+ * on: a lock that succeeded owns it, one that failed does not, and the
+ * mutex is never lost (each thread ends by taking it without a
+ * deadline). */
+static void *lock_with_deadlines(void *arg)
+{
+    struct counted *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        green_deadline(green_now() + i % 2);
+        int rc = green_mutex_lock(&c->m);
+        green_deadline(GREEN_NEVER);
+        if (rc < 0) {
+            ck_assert_int_eq(errno, ETIMEDOUT);
+            ck_assert_int_eq(green_mutex_unlock(&c->m), -1);
+            ck_assert_int_eq(errno, EPERM);
+            continue;
+        }
+        c->count++;
+        green_yield();
+        ck_assert_int_eq(green_mutex_unlock(&c->m), 0);
+    }
+    ck_assert_int_eq(green_mutex_lock(&c->m), 0);
+    ck_assert_int_eq(green_mutex_unlock(&c->m), 0);
+    return NULL;
+}
+
+CORES_TEST(mutex_deadlines_race_the_handoff, 3)
+{
+    (void)arg;
+    struct counted c = {GREEN_MUTEX_INIT, 0, rounds(3000)};
+    green_t *t[6];
+    for (int i = 0; i < 6; i++)
+        t[i] = spawn_on(i % 3, lock_with_deadlines, &c);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    ck_assert_int_eq(green_mutex_trylock(&c.m), 0);
+    ck_assert_int_eq(green_mutex_unlock(&c.m), 0);
+    return NULL;
+}
+
+/* Permits released on one scheduler and acquired on others, some with
+ * deadlines: every permit released is acquired once or left in the
+ * semaphore. */
+struct permits {
+    green_sem_t sem;
+    atomic_long acquired;
+    int n;
+};
+
+static void *acquire_some(void *arg)
+{
+    struct permits *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        green_deadline(green_now() + i % 3);
+        int rc = green_sem_acquire(&p->sem);
+        green_deadline(GREEN_NEVER);
+        if (rc == 0)
+            atomic_fetch_add(&p->acquired, 1);
+        else
+            ck_assert_int_eq(errno, ETIMEDOUT);
+    }
+    return NULL;
+}
+
+CORES_TEST(semaphore_across, 3)
+{
+    (void)arg;
+    struct permits p = {GREEN_SEM_INIT(0), 0, rounds(3000)};
+    green_t *a = spawn_on(1, acquire_some, &p), *b = spawn_on(2, acquire_some, &p);
+    long released = 0;
+    for (int i = 0; i < p.n; i++) {
+        ck_assert_int_eq(green_sem_release(&p.sem), 0);
+        released++;
+        if (i % 4 == 0)
+            green_yield();
+    }
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(green_join(b, NULL), 0);
+    long left = 0;
+    while (green_sem_tryacquire(&p.sem) == 0)
+        left++;
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(atomic_load(&p.acquired) + left, released);
+    return NULL;
+}
+
+/* A bounded buffer under a mutex and two condition variables, producers
+ * and consumers on three schedulers; signal and broadcast both used. */
+struct bounded {
+    green_mutex_t m;
+    green_cond_t not_full, not_empty;
+    int buf[4], head, count, n, done;
+    long sum;
+};
+
+static void *bounded_put(void *arg)
+{
+    struct bounded *b = arg;
+    for (int i = 1; i <= b->n; i++) {
+        ck_assert_int_eq(green_mutex_lock(&b->m), 0);
+        while (b->count == 4)
+            ck_assert_int_eq(green_cond_wait(&b->not_full, &b->m), 0);
+        b->buf[(b->head + b->count++) % 4] = i;
+        ck_assert_int_eq(green_cond_signal(&b->not_empty), 0);
+        ck_assert_int_eq(green_mutex_unlock(&b->m), 0);
+    }
+    return NULL;
+}
+
+static void *bounded_get(void *arg)
+{
+    struct bounded *b = arg;
+    long sum = 0;
+    ck_assert_int_eq(green_mutex_lock(&b->m), 0);
+    for (;;) {
+        while (b->count == 0 && !b->done)
+            ck_assert_int_eq(green_cond_wait(&b->not_empty, &b->m), 0);
+        if (b->count == 0)
+            break;
+        sum += b->buf[b->head];
+        b->head = (b->head + 1) % 4;
+        b->count--;
+        ck_assert_int_eq(green_cond_broadcast(&b->not_full), 0);
+    }
+    b->sum += sum;
+    ck_assert_int_eq(green_mutex_unlock(&b->m), 0);
+    return NULL;
+}
+
+CORES_TEST(condition_across, 3)
+{
+    (void)arg;
+    struct bounded *b = calloc(1, sizeof *b);
+    *b = (struct bounded){GREEN_MUTEX_INIT, GREEN_COND_INIT, GREEN_COND_INIT, .n = rounds(4000)};
+    green_t *p[3], *c[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = spawn_on(i, bounded_get, b);
+        p[i] = spawn_on((i + 1) % 3, bounded_put, b);
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(green_join(p[i], NULL), 0);
+    ck_assert_int_eq(green_mutex_lock(&b->m), 0);
+    b->done = 1;
+    ck_assert_int_eq(green_cond_broadcast(&b->not_empty), 0);
+    ck_assert_int_eq(green_mutex_unlock(&b->m), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(green_join(c[i], NULL), 0);
+    ck_assert_int_eq(b->sum, 3L * b->n * (b->n + 1) / 2);
+    free(b);
+    return NULL;
+}
+
+/* A lock waiter on another scheduler is cancelled from here and leaves
+ * the queue; the mutex goes on to the next. */
+static void *lock_expect_cancel(void *arg)
+{
+    ck_assert_int_eq(green_mutex_lock(arg), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    return NULL;
+}
+
+static void *lock_and_unlock(void *arg)
+{
+    ck_assert_int_eq(green_mutex_lock(arg), 0);
+    ck_assert_int_eq(green_mutex_unlock(arg), 0);
+    return NULL;
+}
+
+CORES_TEST(cancel_lock_waiter_across, 2)
+{
+    (void)arg;
+    green_mutex_t m = GREEN_MUTEX_INIT;
+    ck_assert_int_eq(green_mutex_lock(&m), 0);
+    green_t *a = spawn_on(1, lock_expect_cancel, &m);
+    wait_parked("mutex", 1);
+    green_t *b = spawn_on(1, lock_and_unlock, &m);
+    wait_parked("mutex", 2);
+    ck_assert_int_eq(green_cancel(a), 0);
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(green_mutex_unlock(&m), 0);
+    ck_assert_int_eq(green_join(b, NULL), 0);
+    ck_assert_int_eq(green_mutex_destroy(&m), 0);
+    return NULL;
+}
+
+/* Two threads on two schedulers each hold one mutex and want the other's:
+ * a deadlock across the run, reported and broken. */
+struct two_mutexes {
+    green_mutex_t a, b;
+    green_sem_t both;
+};
+
+static void *lock_b_then_a(void *arg)
+{
+    struct two_mutexes *t = arg;
+    ck_assert_int_eq(green_mutex_lock(&t->b), 0);
+    ck_assert_int_eq(green_sem_release(&t->both), 0);
+    if (green_mutex_lock(&t->a) == 0)
+        green_mutex_unlock(&t->a);
+    green_mutex_unlock(&t->b);
+    return NULL;
+}
+
+static void *mutex_deadlock_main(void *arg)
+{
+    (void)arg;
+    /* Static: main, cancelled, may return before the other thread ends. */
+    static struct two_mutexes t = {GREEN_MUTEX_INIT, GREEN_MUTEX_INIT, GREEN_SEM_INIT(0)};
+    ck_assert_int_eq(green_mutex_lock(&t.a), 0);
+    green_t *o = spawn_on(1, lock_b_then_a, &t);
+    ck_assert_int_eq(green_sem_acquire(&t.both), 0);
+    if (green_mutex_lock(&t.b) == 0)
+        green_mutex_unlock(&t.b);
+    green_mutex_unlock(&t.a);
+    green_join(o, NULL);
+    return NULL;
+}
+
+START_TEST(mutex_deadlock_across)
+{
+    stderr_begin();
+    int r = green_run_attr(&(green_run_attr_t){.schedulers = 2}, mutex_deadlock_main, NULL);
+    int err = errno;
+    char *text = stderr_end();
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(err, EDEADLK);
+    ck_assert_ptr_nonnull(strstr(text, "mutex"));
+    free(text);
+}
+END_TEST
+
 #ifdef GREEN_FAULTS
 #include "fault.h"
 
@@ -434,6 +702,15 @@ Suite *across_suite(void)
     tcase_add_test(tc, channel_deadlock_across);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
+    TCase *sync = tcase_create("sync");
+    tcase_add_test(sync, mutex_across);
+    tcase_add_test(sync, mutex_deadlines_race_the_handoff);
+    tcase_add_test(sync, semaphore_across);
+    tcase_add_test(sync, condition_across);
+    tcase_add_test(sync, cancel_lock_waiter_across);
+    tcase_add_test(sync, mutex_deadlock_across);
+    tcase_set_timeout(sync, 60);
+    suite_add_tcase(s, sync);
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, wide_select_enomem);
     suite_add_tcase(s, faults);
