@@ -132,6 +132,13 @@ WORKLOADS = [
          arg="chan0", n=1_000_000, unit="ns/message", better="lower",
          peers=["libgreen", "libgreen fast", "Go", "State Threads", "asyncio", "uvloop",
                 "gevent"]),
+    # The ponger on the second scheduler; Go's goroutines on whichever P
+    # takes them.
+    dict(name="channel-across", title="channel-across: unbuffered ping-pong between two "
+                                      "schedulers",
+         arg="chan0", n=200_000, unit="ns/message", better="lower",
+         peers=["libgreen", "libgreen fast", "libgreen (2 schedulers)",
+                "libgreen fast (2 schedulers)", "Go", "Go (2 cores)"]),
     dict(name="channel-buffered", title="channel, capacity 64, ping-pong",
          arg="chan64", n=1_000_000, unit="ns/message", better="lower",
          peers=["libgreen", "libgreen fast", "Go", "asyncio", "uvloop", "gevent"]),

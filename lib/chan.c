@@ -56,22 +56,31 @@ struct selectwait {
     size_t n;
     size_t fired;              /* the case that completed */
     int err;                   /* its error: 0, or EPIPE when closed */
-    /* In a run of several schedulers: */
-    bool shared;
+};
+
+/* A select's wait in a run of several schedulers. */
+struct runselect {
+    struct selectwait sw;
     atomic_bool over;          /* a case fired, or the wait ended otherwise */
     struct green__remote woken; /* posted by a partner on another scheduler */
 };
 
+static struct runselect *in_run(struct selectwait *sw)
+{
+    return green__container_of(sw, struct runselect, sw);
+}
+
 struct green_chan {
     void *sched;               /* bound while operations are parked on it:
                                   to a scheduler, or to a run of several */
-    int lock;                  /* in a run of several schedulers */
-    size_t parked;             /* selects of a run with a case queued here */
-    bool freed;                /* freed while parked: the last one frees it */
     size_t elem_size, cap;
     size_t head, count;        /* the buffered values: a ring */
     bool closed;
     struct green__list sendq, recvq;
+    /* In a run of several schedulers: */
+    int lock;
+    bool freed;                /* freed while parked: the last one frees it */
+    size_t parked;             /* selects with a case queued here */
     unsigned char buf[];
 };
 
@@ -122,25 +131,20 @@ static void dequeue(struct chanwait *w)
     w->queued = false;
 }
 
-/* Whether w's select may still complete.  Alone, a select's cases leave
- * their queues when it is woken; in a run, a select that is over leaves
- * them when its thread runs again (withdraw). */
-static bool live(struct chanwait *w)
+/* The first parked operation of q that a partner may complete.  Alone, a
+ * select's cases leave their queues when it is woken.  In a run, the
+ * operation is taken off q, and a select that is over leaves its queues
+ * only when its thread runs again (withdraw), so those are dropped on the
+ * way. */
+GREEN__SPECIALISED struct chanwait *take(struct green__list *q, bool shared)
 {
-    return !w->sel->shared || !atomic_load_explicit(&w->sel->over, memory_order_relaxed);
-}
-
-/* The first parked operation of q that a partner may complete, taken off
- * q; those of selects that are over are dropped on the way. */
-static struct chanwait *take(struct green__list *q)
-{
+    if (!shared)
+        return first(q);  /* waking it takes it off (select_unlink) */
     struct chanwait *w;
     while ((w = first(q)) != NULL) {
         dequeue(w);
-        if (!w->sel->shared)
-            return w;
         bool no = false;
-        if (atomic_compare_exchange_strong(&w->sel->over, &no, true))
+        if (atomic_compare_exchange_strong(&in_run(w->sel)->over, &no, true))
             return w;
     }
     return NULL;
@@ -148,40 +152,48 @@ static struct chanwait *take(struct green__list *q)
 
 /* Whether q has an operation a partner may complete, dropping those of
  * selects that are over from its head. */
-static bool waiting(struct green__list *q)
+GREEN__SPECIALISED bool waiting(struct green__list *q, bool shared)
 {
+    if (!shared)
+        return !green__list_empty(q);
     struct chanwait *w;
-    while ((w = first(q)) != NULL && !live(w))
+    while ((w = first(q)) != NULL &&
+           atomic_load_explicit(&in_run(w->sel)->over, memory_order_relaxed))
         dequeue(w);
     return w != NULL;
 }
 
 /* Completes the taken operation w with err (0 or EPIPE) and wakes it. */
-static void fire(struct chanwait *w, int err)
+GREEN__SPECIALISED void fire(struct chanwait *w, int err, bool shared)
 {
     struct selectwait *sw = w->sel;
     sw->fired = w->index;
     sw->err = err;
+    if (!shared) {
+        green__wake(sw->wait.thread, 0);
+        return;
+    }
     /* Not sw->wait.thread: green__park sets that, and in a run a partner
      * may come as soon as the select has queued its cases. */
-    green_t *t = sw->woken.thread;
+    struct green__remote *woken = &in_run(sw)->woken;
+    green_t *t = woken->thread;
     if (t->sched == green__cur)
         green__wake(t, 0);
     else
-        green__inbox_post(&t->sched->inbox, &sw->woken);
+        green__inbox_post(&t->sched->inbox, woken);
 }
 
 /* The non-blocking operations: 0 when done, -EPIPE when the channel is
  * closed, -EAGAIN when it would have to wait. */
 
-static int try_send(green_chan_t *ch, const void *elem)
+GREEN__SPECIALISED int try_send(green_chan_t *ch, const void *elem, bool shared)
 {
     if (ch->closed)
         return -EPIPE;
-    struct chanwait *w = take(&ch->recvq);
+    struct chanwait *w = take(&ch->recvq, shared);
     if (w) {
         copy(ch, w->elem, elem);
-        fire(w, 0);
+        fire(w, 0, shared);
         return 0;
     }
     if (ch->count < ch->cap) {
@@ -191,7 +203,7 @@ static int try_send(green_chan_t *ch, const void *elem)
     return -EAGAIN;
 }
 
-static int try_recv(green_chan_t *ch, void *elem)
+GREEN__SPECIALISED int try_recv(green_chan_t *ch, void *elem, bool shared)
 {
     struct chanwait *w;
     if (ch->count > 0) {
@@ -199,21 +211,21 @@ static int try_recv(green_chan_t *ch, void *elem)
         ch->head = (ch->head + 1) % ch->cap;
         ch->count--;
         /* The space just freed goes to the longest-waiting sender. */
-        if ((w = take(&ch->sendq)) != NULL) {
+        if ((w = take(&ch->sendq, shared)) != NULL) {
             copy(ch, slot(ch, ch->count++), w->elem);
-            fire(w, 0);
+            fire(w, 0, shared);
         }
         return 0;
     }
-    if ((w = take(&ch->sendq)) != NULL) {
+    if ((w = take(&ch->sendq, shared)) != NULL) {
         copy(ch, elem, w->elem);
-        fire(w, 0);
+        fire(w, 0, shared);
         return 0;
     }
     return ch->closed ? -EPIPE : -EAGAIN;
 }
 
-static bool ready(const green_case_t *c)
+GREEN__SPECIALISED bool ready(const green_case_t *c, bool shared)
 {
     green_chan_t *ch = c->chan;
     if (!ch)
@@ -221,8 +233,8 @@ static bool ready(const green_case_t *c)
     if (ch->closed)
         return true;
     if (c->op == GREEN_SEND)
-        return waiting(&ch->recvq) || ch->count < ch->cap;
-    return ch->count > 0 || waiting(&ch->sendq);
+        return waiting(&ch->recvq, shared) || ch->count < ch->cap;
+    return ch->count > 0 || waiting(&ch->sendq, shared);
 }
 
 /* Performs one of the ready cases, chosen at random so that none starves.
@@ -230,23 +242,27 @@ static bool ready(const green_case_t *c)
  * found ready may find its partner gone (another case of the partner's
  * select fired meanwhile); that partner is dropped and the look made
  * again. */
-static int perform_ready(struct green__sched *s, green_case_t *cases, size_t n)
+GREEN__SPECIALISED int perform_ready(struct green__sched *s, green_case_t *cases, size_t n,
+                                     bool shared)
 {
     for (;;) {
         size_t nready = 0;
         for (size_t i = 0; i < n; i++)
-            nready += ready(&cases[i]);
+            nready += ready(&cases[i], shared);
         if (nready == 0)
             return -EAGAIN;
-        size_t pick = nready == 1 ? 0 : (size_t)(green__random(s) % nready);
-        /* In a run, a partner counted above may be gone by now. */
         size_t i = 0;
-        while (i < n && !(ready(&cases[i]) && pick-- == 0))
-            i++;
-        if (i == n)
-            continue;
+        if (n > 1) {
+            size_t pick = nready == 1 ? 0 : (size_t)(green__random(s) % nready);
+            /* In a run, a partner counted above may be gone by now. */
+            while (i < n && !(ready(&cases[i], shared) && pick-- == 0))
+                i++;
+            if (i == n)
+                continue;
+        }
         green_case_t *c = &cases[i];
-        int err = c->op == GREEN_SEND ? try_send(c->chan, c->elem) : try_recv(c->chan, c->elem);
+        int err = c->op == GREEN_SEND ? try_send(c->chan, c->elem, shared)
+                                      : try_recv(c->chan, c->elem, shared);
         if (err == -EAGAIN)
             continue;
         c->err = -err;
@@ -289,7 +305,7 @@ static int chanset_make(struct chanset *set, const green_case_t *cases, size_t n
 
 static void chanset_free(struct chanset *set)
 {
-    if (set && set->ch != set->stack)
+    if (set->ch != set->stack)
         free(set->ch);
 }
 
@@ -345,14 +361,15 @@ static const struct green__waitop select_shared_op = {
  * completed the select, whatever else ended the wait (err); its post is
  * taken back if it has not woken the thread yet.  A channel freed while
  * the select was parked on it is freed by the last such select to leave. */
-static int withdraw(struct selectwait *sw, const struct chanset *set, int err)
+static __attribute__((noinline)) int withdraw(struct runselect *rs, const struct chanset *set,
+                                              int err)
 {
     lock_all(set);
     bool no = false;
-    if (!atomic_compare_exchange_strong(&sw->over, &no, true))
+    if (!atomic_compare_exchange_strong(&rs->over, &no, true))
         err = 0;
-    select_unlink(&sw->wait);
-    green__inbox_unpost(&green__cur->inbox, &sw->woken);
+    select_unlink(&rs->sw.wait);
+    green__inbox_unpost(&green__cur->inbox, &rs->woken);
     size_t nfree = 0;
     for (size_t i = 0; i < set->n; i++) {
         green_chan_t *ch = set->ch[i];
@@ -369,16 +386,25 @@ static int withdraw(struct selectwait *sw, const struct chanset *set, int err)
 /* Parks until a partner completes one of the cases.  Returns its index,
  * or -errno (ETIMEDOUT, ECANCELED, ENOMEM).  In a run, set's locks are
  * held on entry and released on return. */
-static int park_cases(struct green__sched *s, green_case_t *cases, size_t n,
-                      const struct chanset *set)
+GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, size_t n,
+                                  const struct chanset *set, bool shared)
 {
     struct chanwait stack_waits[STACK_WAITS], *waits = stack_waits;
     if (n > STACK_WAITS && !(waits = malloc(n * sizeof *waits))) {
-        unlock_all(set);
+        if (shared)
+            unlock_all(set);
         return -ENOMEM;
     }
-    struct selectwait sw = {.wait.op = set ? &select_shared_op : &select_op, .cases = waits,
-                            .n = n, .shared = set != NULL, .woken.thread = s->current};
+    /* In a run, the select's wait has more to it; alone, only its first
+     * part is set. */
+    struct runselect rs;
+    struct selectwait *sw = &rs.sw;
+    *sw = (struct selectwait){.wait.op = shared ? &select_shared_op : &select_op,
+                              .cases = waits, .n = n};
+    if (shared) {
+        atomic_init(&rs.over, false);
+        rs.woken = (struct green__remote){.thread = s->current};
+    }
     /* Queued from a random case on, so that of several cases on one
      * channel the partner that comes (which takes the first in the queue)
      * completes each as often. */
@@ -386,26 +412,40 @@ static int park_cases(struct green__sched *s, green_case_t *cases, size_t n,
     for (size_t k = 0; k < n; k++) {
         size_t i = (start + k) % n;
         green_chan_t *ch = cases[i].chan;
-        waits[i] = (struct chanwait){.ch = ch, .sel = &sw, .elem = cases[i].elem,
+        waits[i] = (struct chanwait){.ch = ch, .sel = sw, .elem = cases[i].elem,
                                      .index = i, .op = cases[i].op, .queued = ch != NULL};
         if (ch)
             green__list_push(cases[i].op == GREEN_SEND ? &ch->sendq : &ch->recvq,
                              &waits[i].node);
     }
-    for (size_t i = 0; set && i < set->n; i++)
-        set->ch[i]->parked++;
-    unlock_all(set);
-    int err = green__park(s, &sw.wait, s->current->deadline, ETIMEDOUT);
-    if (set)
-        err = withdraw(&sw, set, err);
+    if (shared) {
+        for (size_t i = 0; i < set->n; i++)
+            set->ch[i]->parked++;
+        unlock_all(set);
+    }
+    int err = green__park(s, &sw->wait, s->current->deadline, ETIMEDOUT);
+    if (shared)
+        err = withdraw(&rs, set, err);
     if (waits != stack_waits)
         free(waits);
     if (err == 0) {
         /* A partner, or close, completed this case. */
-        cases[sw.fired].err = sw.err;
-        return (int)sw.fired;
+        cases[sw->fired].err = sw->err;
+        return (int)sw->fired;
     }
     return err;
+}
+
+static __attribute__((noinline)) int park_alone(struct green__sched *s, green_case_t *cases,
+                                                size_t n)
+{
+    return park_cases(s, cases, n, NULL, false);
+}
+
+static __attribute__((noinline)) int park_in_run(struct green__sched *s, green_case_t *cases,
+                                                 size_t n, const struct chanset *set)
+{
+    return park_cases(s, cases, n, set, true);
 }
 
 /* Checks the cases. */
@@ -433,7 +473,7 @@ static void unbind_cases(green_case_t *cases, size_t n)
 }
 
 /* Binds the cases' channels to s's user (under their locks in a run). */
-static int bind_cases(struct green__sched *s, green_case_t *cases, size_t n)
+static inline int bind_cases(struct green__sched *s, green_case_t *cases, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         int err = cases[i].chan ? green__bind(&cases[i].chan->sched, s) : 0;
@@ -447,20 +487,37 @@ static int bind_cases(struct green__sched *s, green_case_t *cases, size_t n)
 
 /* With the cases bound (and in a run, their channels locked, which it
  * releases): performs a ready case, or parks for one. */
-static int select_bound(struct green__sched *s, green_case_t *cases, size_t n, bool block,
-                        const struct chanset *set)
+GREEN__SPECIALISED int select_bound(struct green__sched *s, green_case_t *cases, size_t n,
+                                    bool block, const struct chanset *set, bool shared)
 {
     if (block && green__cancel_due(s->current)) {
         unbind_cases(cases, n);
         unlock_all(set);
         return green__cancelled(s);
     }
-    int r = perform_ready(s, cases, n);
+    int r = perform_ready(s, cases, n, shared);
     if (r == -EAGAIN && block)
-        return park_cases(s, cases, n, set);
+        return shared ? park_in_run(s, cases, n, set) : park_alone(s, cases, n);
     if (r < 0)
         unbind_cases(cases, n);
     unlock_all(set);
+    return r;
+}
+
+/* A select in a run: its channels locked meanwhile. */
+static __attribute__((noinline)) int select_in_run(struct green__sched *s, green_case_t *cases,
+                                                   size_t n, bool block)
+{
+    struct chanset set;
+    int r = chanset_make(&set, cases, n);
+    if (r < 0)
+        return r;
+    lock_all(&set);
+    if ((r = bind_cases(s, cases, n)) < 0)
+        unlock_all(&set);
+    else
+        r = select_bound(s, cases, n, block, &set, true);
+    chanset_free(&set);
     return r;
 }
 
@@ -468,15 +525,10 @@ static int do_select(green_case_t *cases, size_t n, bool block)
 {
     struct green__sched *s = green__cur;
     int r = check_cases(s, cases, n);
-    struct chanset set, *locked = NULL;
-    if (r == 0 && s->cores && (r = chanset_make(&set, cases, n)) == 0)
-        locked = &set;
-    lock_all(locked);
-    if (r == 0 && (r = bind_cases(s, cases, n)) < 0)
-        unlock_all(locked);
-    if (r == 0)
-        r = select_bound(s, cases, n, block, locked);
-    chanset_free(locked);
+    if (r == 0 && __builtin_expect(s->cores != NULL, 0))
+        r = select_in_run(s, cases, n, block);
+    else if (r == 0 && (r = bind_cases(s, cases, n)) == 0)
+        r = select_bound(s, cases, n, block, NULL, false);
     return r < 0 ? green__fail(-r) : r;
 }
 
@@ -524,13 +576,13 @@ int green_chan_tryrecv(green_chan_t *ch, void *elem)
 
 /* Closing and freeing. */
 
-static void wake_all(green_chan_t *ch, int err)
+static void wake_all(green_chan_t *ch, int err, bool shared)
 {
     struct chanwait *w;
-    while ((w = take(&ch->recvq)) != NULL)
-        fire(w, err);
-    while ((w = take(&ch->sendq)) != NULL)
-        fire(w, err);
+    while ((w = take(&ch->recvq, shared)) != NULL)
+        fire(w, err, shared);
+    while ((w = take(&ch->sendq, shared)) != NULL)
+        fire(w, err, shared);
 }
 
 /* Takes ch's lock in a run; binds it to s's user. */
@@ -568,7 +620,7 @@ int green_chan_close(green_chan_t *ch)
     ch->closed = true;
     /* Parked receivers mean the buffer is empty: they get EPIPE.  Parked
      * senders' values were not sent: they get EPIPE too. */
-    wake_all(ch, EPIPE);
+    wake_all(ch, EPIPE, s->cores != NULL);
     ch->sched = NULL;
     unlock(s, ch);
     return 0;
@@ -602,7 +654,7 @@ void green_chan_free(green_chan_t *ch)
         free(ch);
         return;
     }
-    wake_all(ch, EPIPE);
+    wake_all(ch, EPIPE, s->cores != NULL);
     /* In a run, the woken selects still take their cases off ch: the
      * last of them frees it. */
     bool later = ch->freed = ch->parked > 0;

@@ -428,8 +428,7 @@ green_t *green__queue_first(const struct green__list *queue)
 void green__queue_unlink(struct green__wait *w)
 {
     struct green__queued *q = green__container_of(w, struct green__queued, wait);
-    if (!q->shared)
-        green__list_remove(q->queue, &q->node);
+    green__list_remove(q->queue, &q->node);
 }
 
 void green__queue_wake_all(struct green__list *queue, int err)

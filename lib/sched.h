@@ -222,6 +222,19 @@ green_t *green__spawn_then(struct green__sched *s, const green_attr_t *attr,
  * the object's scheduler while it is in use (held or waited on); another
  * scheduler touching it meanwhile gets -EXDEV.  Objects are free to move
  * to another OS thread when idle. */
+/* For a path written once for a scheduler alone and for a run of
+ * several: each caller passes a constant `shared`, and the compiler makes
+ * one copy of each, so that a scheduler alone pays nothing for the run's
+ * locks. */
+#define GREEN__SPECIALISED static inline __attribute__((always_inline))
+
+/* Whether s is one of a run of several schedulers: the rare case, which
+ * the paths of a scheduler alone are laid out around. */
+static inline bool green__in_run(const struct green__sched *s)
+{
+    return __builtin_expect(s->cores != NULL, 0);
+}
+
 /* What an object in use is bound to: the scheduler, or in a run of
  * several, the run, from whose every scheduler it may be used. */
 static inline void *green__user(struct green__sched *s)

@@ -17,15 +17,26 @@
 
 struct shared_queued {
     struct green__queued q;
+    const struct green__waitop *obj_op;  /* the object's, for describe */
     struct green__remote woken;   /* the waker's post, from elsewhere */
     bool queued;                  /* under the lock */
 };
+
+static void shared_describe(const struct green__wait *w, char *buf, size_t n)
+{
+    const struct shared_queued *sq = green__container_of(w, struct shared_queued, q.wait);
+    sq->obj_op->describe(w, buf, n);
+}
+
+/* Waking does not unlink: the woken thread leaves the queue itself. */
+static const struct green__waitop shared_op = {.unlink = NULL, .describe = shared_describe};
 
 int green__shared_park(struct green__sched *s, int *lock, struct green__list *queue,
                        const struct green__waitop *op, const void *obj, bool shielded)
 {
     struct shared_queued w = {
-        .q = {.wait.op = op, .queue = queue, .obj = obj, .shared = true},
+        .q = {.wait.op = &shared_op, .queue = queue, .obj = obj},
+        .obj_op = op,
         .woken.thread = s->current,
         .queued = true,
     };

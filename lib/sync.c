@@ -28,25 +28,26 @@ static void unbind_if_idle(void **sched, const struct green__list *waiters)
 }
 
 /* The object's lock, taken in a run only. */
-static void lock_in_run(struct green__sched *s, int *lock)
+GREEN__SPECIALISED void lock_in_run(int *lock, bool shared)
 {
-    if (s->cores)
+    if (shared)
         green__spin_lock(lock);
 }
 
-static void unlock_in_run(struct green__sched *s, int *lock)
+GREEN__SPECIALISED void unlock_in_run(int *lock, bool shared)
 {
-    if (s->cores)
+    if (shared)
         green__spin_unlock(lock);
 }
 
 /* Parks the running thread on an object's queue (under its lock, which
  * it holds on return, in a run).  0 when a waker handed it the object,
  * or -errno. */
-static int wait_on(struct green__sched *s, int *lock, struct green__list *queue,
-                   const struct green__waitop *op, const void *obj, bool shielded)
+GREEN__SPECIALISED int wait_on(struct green__sched *s, int *lock, struct green__list *queue,
+                               const struct green__waitop *op, const void *obj, bool shielded,
+                               bool shared)
 {
-    if (s->cores)
+    if (shared)
         return green__shared_park(s, lock, queue, op, obj, shielded);
     if (shielded)
         return green__queue_park_shielded(s, queue, op, obj);
@@ -54,9 +55,9 @@ static int wait_on(struct green__sched *s, int *lock, struct green__list *queue,
 }
 
 /* Wakes the first thread of an object's queue: the thread, or NULL. */
-static green_t *wake_first(struct green__sched *s, struct green__list *queue)
+GREEN__SPECIALISED green_t *wake_first(struct green__list *queue, bool shared)
 {
-    if (s->cores)
+    if (shared)
         return green__shared_wake_first(queue);
     green_t *t = green__queue_first(queue);
     if (t)
@@ -98,11 +99,10 @@ int green_mutex_destroy(green_mutex_t *m)
 
 /* Locks m for the running thread; a shielded lock ignores the deadline
  * and cancellation.  0 or -errno. */
-static int lock(struct green__sched *s, green_mutex_t *m, bool shielded)
+GREEN__SPECIALISED int lock_(struct green__sched *s, green_mutex_t *m, bool shielded,
+                             bool shared)
 {
-    if (!s)
-        return -EPERM;
-    lock_in_run(s, &m->lock);
+    lock_in_run(&m->lock, shared);
     int err = green__bind(&m->sched, s);
     green_t *self = s->current;
     if (err == 0 && !m->owner)
@@ -110,16 +110,31 @@ static int lock(struct green__sched *s, green_mutex_t *m, bool shielded)
     else if (err == 0 && m->owner == self)
         err = -EDEADLK;
     else if (err == 0)
-        err = wait_on(s, &m->lock, &m->waiters, &mutex_op, m, shielded);
+        err = wait_on(s, &m->lock, &m->waiters, &mutex_op, m, shielded, shared);
     /* On success after a wait, the unlocker made this thread the owner. */
-    unlock_in_run(s, &m->lock);
+    unlock_in_run(&m->lock, shared);
     return err;
 }
 
-/* Under m's lock in a run: hands m to its first waiter. */
-static void unlock(struct green__sched *s, green_mutex_t *m)
+/* The copy for a run, kept out of line so that the path alone stays
+ * lean. */
+static __attribute__((noinline)) int lock_in_a_run(struct green__sched *s, green_mutex_t *m,
+                                                   bool shielded)
 {
-    m->owner = wake_first(s, &m->waiters);
+    return lock_(s, m, shielded, true);
+}
+
+GREEN__SPECIALISED int lock(struct green__sched *s, green_mutex_t *m, bool shielded)
+{
+    if (!s)
+        return -EPERM;
+    return green__in_run(s) ? lock_in_a_run(s, m, shielded) : lock_(s, m, shielded, false);
+}
+
+/* Under m's lock in a run: hands m to its first waiter. */
+GREEN__SPECIALISED void unlock(green_mutex_t *m, bool shared)
+{
+    m->owner = wake_first(&m->waiters, shared);
     if (!m->owner)
         m->sched = NULL;
 }
@@ -139,14 +154,30 @@ int green_mutex_trylock(green_mutex_t *m)
         return green__fail(EINVAL);
     if (!s)
         return green__fail(EPERM);
-    lock_in_run(s, &m->lock);
+    bool shared = green__in_run(s);
+    lock_in_run(&m->lock, shared);
     int err = green__bind(&m->sched, s);
     if (err == 0 && m->owner)
         err = -EBUSY;
     else if (err == 0)
         m->owner = s->current;
-    unlock_in_run(s, &m->lock);
+    unlock_in_run(&m->lock, shared);
     return err < 0 ? green__fail(-err) : 0;
+}
+
+GREEN__SPECIALISED bool unlock_mine(struct green__sched *s, green_mutex_t *m, bool shared)
+{
+    lock_in_run(&m->lock, shared);
+    bool mine = m->owner == s->current;
+    if (mine)
+        unlock(m, shared);
+    unlock_in_run(&m->lock, shared);
+    return mine;
+}
+
+static __attribute__((noinline)) bool unlock_in_a_run(struct green__sched *s, green_mutex_t *m)
+{
+    return unlock_mine(s, m, true);
 }
 
 int green_mutex_unlock(green_mutex_t *m)
@@ -156,11 +187,7 @@ int green_mutex_unlock(green_mutex_t *m)
         return green__fail(EINVAL);
     if (!s)
         return green__fail(EPERM);
-    lock_in_run(s, &m->lock);
-    bool mine = m->owner == s->current;
-    if (mine)
-        unlock(s, m);
-    unlock_in_run(s, &m->lock);
+    bool mine = green__in_run(s) ? unlock_in_a_run(s, m) : unlock_mine(s, m, false);
     return mine ? 0 : green__fail(EPERM);
 }
 
@@ -198,28 +225,29 @@ int green_cond_wait(green_cond_t *c, green_mutex_t *m)
         return green__fail(EINVAL);
     if (!s)
         return green__fail(EPERM);
-    lock_in_run(s, &m->lock);
+    bool shared = green__in_run(s);
+    lock_in_run(&m->lock, shared);
     bool mine = m->owner == s->current;
-    unlock_in_run(s, &m->lock);
+    unlock_in_run(&m->lock, shared);
     if (!mine)
         return green__fail(EPERM);
-    lock_in_run(s, &c->lock);
+    lock_in_run(&c->lock, shared);
     int err = green__bind(&c->sched, s);
     if (err == 0 && green__cancel_due(s->current)) {
         unbind_if_idle(&c->sched, &c->waiters);
-        unlock_in_run(s, &c->lock);
+        unlock_in_run(&c->lock, shared);
         return green__fail(-green__cancelled(s));  /* the mutex stays held */
     }
     if (err == 0) {
         /* Released under c's lock: a signal cannot come between the
          * release and the wait. */
-        lock_in_run(s, &m->lock);
-        unlock(s, m);
-        unlock_in_run(s, &m->lock);
-        err = wait_on(s, &c->lock, &c->waiters, &cond_op, c, false);
+        lock_in_run(&m->lock, shared);
+        unlock(m, shared);
+        unlock_in_run(&m->lock, shared);
+        err = wait_on(s, &c->lock, &c->waiters, &cond_op, c, false, shared);
         unbind_if_idle(&c->sched, &c->waiters);
     }
-    unlock_in_run(s, &c->lock);
+    unlock_in_run(&c->lock, shared);
     if (err == -EXDEV)
         return green__fail(EXDEV);
     /* As with pthreads, the mutex is held again on return, whatever
@@ -235,13 +263,14 @@ static int cond_wake(green_cond_t *c, bool all)
         return green__fail(EINVAL);
     if (!s)
         return green__fail(EPERM);
-    lock_in_run(s, &c->lock);
+    bool shared = green__in_run(s);
+    lock_in_run(&c->lock, shared);
     bool theirs = c->sched && c->sched != green__user(s);
-    while (!theirs && wake_first(s, &c->waiters) && all)
+    while (!theirs && wake_first(&c->waiters, shared) && all)
         ;
     if (!theirs)
         unbind_if_idle(&c->sched, &c->waiters);
-    unlock_in_run(s, &c->lock);
+    unlock_in_run(&c->lock, shared);
     return theirs ? green__fail(EXDEV) : 0;
 }
 
@@ -287,7 +316,8 @@ static int acquire(struct green__sched *s, green_sem_t *sem, bool block)
 {
     if (!s)
         return -EPERM;
-    lock_in_run(s, &sem->lock);
+    bool shared = green__in_run(s);
+    lock_in_run(&sem->lock, shared);
     int err = green__bind(&sem->sched, s);
     if (err == 0 && sem->value > 0)
         sem->value--;
@@ -295,10 +325,10 @@ static int acquire(struct green__sched *s, green_sem_t *sem, bool block)
         err = -EAGAIN;
     else if (err == 0)
         /* On success, the releaser handed its permit to this thread. */
-        err = wait_on(s, &sem->lock, &sem->waiters, &sem_op, sem, false);
+        err = wait_on(s, &sem->lock, &sem->waiters, &sem_op, sem, false, shared);
     if (err != -EXDEV)
         unbind_if_idle(&sem->sched, &sem->waiters);
-    unlock_in_run(s, &sem->lock);
+    unlock_in_run(&sem->lock, shared);
     return err;
 }
 
@@ -325,9 +355,10 @@ int green_sem_release(green_sem_t *sem)
         return green__fail(EINVAL);
     if (!s)
         return green__fail(EPERM);
-    lock_in_run(s, &sem->lock);
+    bool shared = green__in_run(s);
+    lock_in_run(&sem->lock, shared);
     int err = green__bind(&sem->sched, s);
-    if (err == 0 && !wake_first(s, &sem->waiters)) {
+    if (err == 0 && !wake_first(&sem->waiters, shared)) {
         if (sem->value == SIZE_MAX)
             err = -EOVERFLOW;
         else
@@ -335,6 +366,6 @@ int green_sem_release(green_sem_t *sem)
     }
     if (err != -EXDEV)
         unbind_if_idle(&sem->sched, &sem->waiters);
-    unlock_in_run(s, &sem->lock);
+    unlock_in_run(&sem->lock, shared);
     return err < 0 ? green__fail(-err) : 0;
 }

@@ -56,7 +56,6 @@ struct green__queued {
     struct green__node node;        /* in *queue */
     struct green__list *queue;
     const void *obj;                /* the mutex, group, ... for green_dump */
-    bool shared;                    /* in a run: leaves the queue itself */
 };
 
 /* Parks the running thread at the back of queue, as green__park or
