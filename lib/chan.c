@@ -65,6 +65,8 @@ struct runselect {
     struct green__remote woken; /* posted by a partner on another scheduler */
 };
 
+#define FREED ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
 static struct runselect *in_run(struct selectwait *sw)
 {
     return green__container_of(sw, struct runselect, sw);
@@ -79,8 +81,10 @@ struct green_chan {
     struct green__list sendq, recvq;
     /* In a run of several schedulers: */
     int lock;
-    bool freed;                /* freed while parked: the last one frees it */
-    size_t parked;             /* selects with a case queued here */
+    /* How many selects have queued a case here and not left yet, with
+     * FREED set once the channel is freed meanwhile: the one that makes
+     * it FREED alone frees it. */
+    atomic_size_t parked;
     unsigned char buf[];
 };
 
@@ -294,7 +298,8 @@ static int chanset_make(struct chanset *set, const green_case_t *cases, size_t n
     for (size_t i = 0; i < n; i++)
         if (cases[i].chan)
             set->ch[set->n++] = cases[i].chan;
-    qsort(set->ch, set->n, sizeof *set->ch, by_address);
+    if (set->n > 1)
+        qsort(set->ch, set->n, sizeof *set->ch, by_address);
     size_t k = 0;
     for (size_t i = 0; i < set->n; i++)
         if (k == 0 || set->ch[i] != set->ch[k - 1])
@@ -356,6 +361,13 @@ static const struct green__waitop select_shared_op = {
     .describe = select_describe,
 };
 
+/* A select leaves ch: whether ch was freed meanwhile and it was the last
+ * to leave, which is then to free it. */
+static bool leave(green_chan_t *ch)
+{
+    return atomic_fetch_sub_explicit(&ch->parked, 1, memory_order_acq_rel) == FREED + 1;
+}
+
 /* In a run, after the wait, with none of the locks held: takes the
  * select's cases off their channels.  A partner that won `over` first
  * completed the select, whatever else ended the wait (err); its post is
@@ -364,22 +376,30 @@ static const struct green__waitop select_shared_op = {
 static __attribute__((noinline)) int withdraw(struct runselect *rs, const struct chanset *set,
                                               int err)
 {
+    if (err == 0 && rs->sw.n == 1) {
+        /* Woken by the partner that took the select's one case off its
+         * queue, after it moved the value (the post it made, drained on
+         * this thread, or its wake-up from this thread): nothing is left
+         * to take off or back, and no lock is needed. */
+        if (leave(set->ch[0]))
+            free(set->ch[0]);
+        return 0;
+    }
     lock_all(set);
     bool no = false;
     if (!atomic_compare_exchange_strong(&rs->over, &no, true))
         err = 0;
     select_unlink(&rs->sw.wait);
-    green__inbox_unpost(&green__cur->inbox, &rs->woken);
-    size_t nfree = 0;
-    for (size_t i = 0; i < set->n; i++) {
-        green_chan_t *ch = set->ch[i];
-        if (--ch->parked == 0 && ch->freed)
-            set->ch[nfree++] = ch;  /* unlocked below, then freed */
-        else
-            green__spin_unlock(&ch->lock);
-    }
-    for (size_t i = 0; i < nfree; i++)
-        free(set->ch[i]);
+    /* A post was made under a lock held here, so whether it is still on
+     * the list can be read without the inbox's lock (usually, the post is
+     * what woke the thread and it is off). */
+    if (rs->woken.posted)
+        green__inbox_unpost(&green__cur->inbox, &rs->woken);
+    unlock_all(set);
+    /* Last: once it has left, a channel may be freed by another. */
+    for (size_t i = 0; i < set->n; i++)
+        if (leave(set->ch[i]))
+            free(set->ch[i]);
     return err;
 }
 
@@ -420,7 +440,7 @@ GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, s
     }
     if (shared) {
         for (size_t i = 0; i < set->n; i++)
-            set->ch[i]->parked++;
+            atomic_fetch_add_explicit(&set->ch[i]->parked, 1, memory_order_relaxed);
         unlock_all(set);
     }
     int err = green__park(s, &sw->wait, s->current->deadline, ETIMEDOUT);
@@ -655,10 +675,9 @@ void green_chan_free(green_chan_t *ch)
         return;
     }
     wake_all(ch, EPIPE, s->cores != NULL);
-    /* In a run, the woken selects still take their cases off ch: the
-     * last of them frees it. */
-    bool later = ch->freed = ch->parked > 0;
     unlock(s, ch);
-    if (!later)
+    /* In a run, the woken selects still take their cases off ch: the
+     * last of them to leave frees it. */
+    if (atomic_fetch_or_explicit(&ch->parked, FREED, memory_order_acq_rel) == 0)
         free(ch);
 }

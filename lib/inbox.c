@@ -209,22 +209,23 @@ void green__inbox_awake(struct green__inbox *in)
 
 void green__inbox_drain(struct green__inbox *in)
 {
+    pthread_mutex_lock(&in->lock);
     /* Empty the fd if a post wrote it (the scheduler slept), before
      * taking the list: the next post finds the list empty and, if the
      * scheduler sleeps again by then, writes again.  Not otherwise: a
      * read is a system call, and most posts find the scheduler awake. */
-    pthread_mutex_lock(&in->lock);
-    bool signalled = in->signalled;
-    in->signalled = false;
-    pthread_mutex_unlock(&in->lock);
-    char buf[64];
-    while (signalled && read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
-        ;
+    if (in->signalled) {
+        in->signalled = false;
+        pthread_mutex_unlock(&in->lock);
+        char buf[64];
+        while (read(in->rfd, buf, sizeof buf) > 0 && in->rfd != in->wfd)
+            ;
+        pthread_mutex_lock(&in->lock);
+    }
     /* One record at a time, each off the list before it is delivered: it
      * may be posted again as soon as it is off (a second cancel), and a
      * delivery may unpost others.  Those posted while this runs wait for
      * the next look, which pending asks for. */
-    pthread_mutex_lock(&in->lock);
     struct green__node *last = in->posted.last, *n;
     while ((n = in->posted.first) != NULL) {
         green__list_remove(&in->posted, n);
@@ -237,9 +238,9 @@ void green__inbox_drain(struct green__inbox *in)
             r->deliver(r);
         else
             green__wake(r->thread, 0);
-        pthread_mutex_lock(&in->lock);
         if (n == last)
-            break;
+            return;
+        pthread_mutex_lock(&in->lock);
     }
     pthread_mutex_unlock(&in->lock);
 }

@@ -49,7 +49,10 @@ int green__shared_park(struct green__sched *s, int *lock, struct green__list *qu
         green__list_remove(queue, &w.q.node);
         return err;
     }
-    green__inbox_unpost(&s->inbox, &w.woken);
+    /* The waker posted under the lock held again here: whether the post
+     * is still on the list can be read without the inbox's lock. */
+    if (w.woken.posted)
+        green__inbox_unpost(&s->inbox, &w.woken);
     return 0;
 }
 

@@ -282,6 +282,14 @@ CORES_TEST(close_and_free_wake_every_scheduler, 3)
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(green_join(b, NULL), 0);
     green_chan_free(chs[1]);
+
+    ch = green_chan_new(sizeof(int), 0);
+    a = spawn_on(1, recv_expect_epipe, ch);
+    b = spawn_on(2, recv_expect_epipe, ch);
+    wait_parked("chan recv", 2);
+    green_chan_free(ch);  /* the last of them to leave frees it */
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(green_join(b, NULL), 0);
     return NULL;
 }
 
