@@ -41,21 +41,36 @@ static void deliver_cancel(struct green__remote *r)
     green__cancel(r->thread);
 }
 
-/* Under the owner's lock: t's records for other schedulers, made the
- * first time one of them uses its handle; 0 or -ENOMEM. */
-static int share(green_t *t)
+struct green__shared *green__across_make(void)
 {
-    if (t->shared)
-        return 0;
-    struct green__shared *xs = malloc(sizeof *xs);
-    if (!xs)
-        return -ENOMEM;
+    return malloc(sizeof(struct green__shared));
+}
+
+void green__across_unmade(struct green__shared *xs)
+{
+    free(xs);
+}
+
+void green__across_adopt(green_t *t, struct green__shared *xs)
+{
     *xs = (struct green__shared){
         .free_msg = {.thread = t, .deliver = deliver_free},
         .cancel_msg = {.thread = t, .deliver = deliver_cancel},
     };
     t->xs = xs;
     t->shared = true;
+}
+
+/* Under the owner's lock: t's records for other schedulers, made the
+ * first time one of them uses its handle; 0 or -ENOMEM. */
+static int share(green_t *t)
+{
+    if (t->shared)
+        return 0;
+    struct green__shared *xs = green__across_make();
+    if (!xs)
+        return -ENOMEM;
+    green__across_adopt(t, xs);
     return 0;
 }
 
@@ -194,6 +209,8 @@ struct spawnreq {
     const green_attr_t *attr;
     void *(*fn)(void *);
     void *arg;
+    void (*link)(green_t *t, void *ctx);
+    void *ctx;
     green_t *t;
     int err;
 };
@@ -201,7 +218,11 @@ struct spawnreq {
 static void deliver_spawn(struct green__remote *r)
 {
     struct spawnreq *q = green__container_of(r, struct spawnreq, ask);
-    q->t = green__spawn(q->on, q->attr, q->fn, q->arg, &q->err);
+    /* Never eager here: this runs inside the owner's look at its inbox,
+     * not on a green thread that could give way to the new one. */
+    green_attr_t attr = q->attr ? *q->attr : (green_attr_t){0};
+    attr.eager = false;
+    q->t = green__spawn_then(q->on, &attr, q->fn, q->arg, q->link, q->ctx, &q->err);
     green__inbox_post(&q->from->inbox, &q->reply);
 }
 
@@ -215,16 +236,16 @@ static const struct green__waitop spawn_op = {.unlink = NULL, .describe = spawn_
 
 green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
                              const green_attr_t *attr, void *(*fn)(void *), void *arg,
-                             int *err)
+                             void (*link)(green_t *t, void *ctx), void *ctx, int *err)
 {
     struct spawnreq q = {
         .ask.deliver = deliver_spawn, .reply.thread = s->current, .wait.op = &spawn_op,
-        .from = s, .on = on, .attr = attr, .fn = fn, .arg = arg,
+        .from = s, .on = on, .attr = attr, .fn = fn, .arg = arg, .link = link, .ctx = ctx,
     };
     /* An ended scheduler takes no more threads; it ended because main
      * returned, so the thread starts cancelled wherever it runs. */
     if (!green__inbox_send(&on->inbox, &q.ask))
-        return green__spawn(s, attr, fn, arg, err);
+        return green__spawn_then(s, attr, fn, arg, link, ctx, err);
     /* Shielded: the answer is on its way, and q lives on this stack. */
     (void)green__park_shielded(s, &q.wait);
     *err = q.err;

@@ -6,18 +6,33 @@
  * one to get its result, or detach it.  Waiting for a group that is cut
  * short (deadline, cancellation) cancels the members and waits for them
  * before it returns, so no member outlives its group unnoticed.
+ *
+ * A group made in a run of several schedulers may be used from any of
+ * them, and its members placed on any: its state changes under its spin
+ * lock, its waits are shared ones (lib/shared_wait.c), each member's
+ * handle record for other schedulers is made before it is spawned (so
+ * that cancelling or freeing it from elsewhere cannot fail), and members
+ * elsewhere tell it from their own scheduler when they finish and when
+ * they are freed.  Freed while members elsewhere are not yet, the group
+ * goes with the last of them.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "sched.h"
+#include "spin.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
 struct green_group {
     struct green__sched *sched;   /* the scheduler it was made on */
+    struct green__cores *run;     /* its run of several schedulers, or NULL
+                                     (kept: a member may outlive sched) */
     struct green__list members;   /* spawned and not yet freed */
-    size_t running;               /* members not yet finished */
+    size_t running;               /* members not yet finished, or being spawned */
     struct green__list waiters;   /* threads in green_group_wait */
+    /* In a run of several schedulers: */
+    int lock;
+    bool freed;                   /* green_group_free came: the last member frees it */
 };
 
 static void group_describe(const struct green__wait *w, char *buf, size_t n)
@@ -31,6 +46,34 @@ static const struct green__waitop group_op = {
     .describe = group_describe,
 };
 
+static bool in_run(const green_group_t *g)
+{
+    return g->run != NULL;
+}
+
+static void lock(green_group_t *g)
+{
+    if (in_run(g))
+        green__spin_lock(&g->lock);
+}
+
+static void unlock(green_group_t *g)
+{
+    if (in_run(g))
+        green__spin_unlock(&g->lock);
+}
+
+/* Under the lock. */
+static void wake_waiters(green_group_t *g)
+{
+    if (!in_run(g))
+        green__queue_wake_all(&g->waiters, 0);
+    else
+        while (green__shared_wake_first(&g->waiters))
+            ;
+}
+
+/* Under the lock. */
 static void member_freed(green_t *t)
 {
     green__list_remove(&t->group->members, &t->group_node);
@@ -38,23 +81,32 @@ static void member_freed(green_t *t)
     t->exit_hook = NULL;
 }
 
-/* The scheduler tells a member's group when it finishes and is freed. */
+/* A member's scheduler tells its group when it finishes and when it is
+ * freed. */
 static void member_exit(green_t *t, enum green__exit how)
 {
     struct green_group *g = t->group;
-    if (how == GREEN__EXIT_FREED)
+    lock(g);
+    bool last = false;
+    if (how == GREEN__EXIT_FREED) {
         member_freed(t);
-    else if (--g->running == 0)
-        green__queue_wake_all(&g->waiters, 0);
+        last = g->freed && green__list_empty(&g->members);
+    } else if (--g->running == 0) {
+        wake_waiters(g);
+    }
+    unlock(g);
+    if (last)
+        free(g);
 }
 
+/* The calls on g: from its scheduler, or any of its run's. */
 static int check_group(const struct green__sched *s, const green_group_t *g)
 {
     if (!s)
         return -EPERM;
     if (!g)
         return -EINVAL;
-    return g->sched == s ? 0 : -EXDEV;
+    return g->sched == s || (s->cores && g->run == s->cores) ? 0 : -EXDEV;
 }
 
 green_group_t *green_group_new(void)
@@ -70,17 +122,28 @@ green_group_t *green_group_new(void)
         return NULL;
     }
     g->sched = s;
+    g->run = s->cores;
     return g;
 }
 
-/* Before the new member can run (an eager one runs at once). */
+/* What a member's spawn hands to link_member. */
+struct joining {
+    green_group_t *g;
+    struct green__shared *xs;     /* in a run: its handle's record */
+};
+
+/* Before the new member can run (an eager one runs at once), on the
+ * scheduler it was placed on; g counts it as running already. */
 static void link_member(green_t *t, void *ctx)
 {
-    green_group_t *g = ctx;
-    t->group = g;
+    struct joining *j = ctx;
+    if (j->xs)
+        green__across_adopt(t, j->xs);
+    lock(j->g);
+    t->group = j->g;
     t->exit_hook = member_exit;
-    green__list_push(&g->members, &t->group_node);
-    g->running++;
+    green__list_push(&j->g->members, &t->group_node);
+    unlock(j->g);
 }
 
 green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
@@ -88,16 +151,28 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
 {
     struct green__sched *s = green__cur;
     int err = check_group(s, g);
-    /* Members live on the group's scheduler, for now. */
-    if (err == 0 && attr && attr->place != GREEN_PLACE_HERE && s->cores)
-        err = -EXDEV;
+    struct joining j = {.g = g};
+    if (err == 0 && in_run(g) && !(j.xs = green__across_make()))
+        err = -ENOMEM;
     if (err < 0) {
         errno = -err;
         return NULL;
     }
-    green_t *t = green__spawn_then(s, attr, fn, arg, link_member, g, &err);
-    if (!t)
+    /* Counted before it is spawned: a wait meanwhile waits for it too. */
+    lock(g);
+    g->running++;
+    unlock(g);
+    green_t *t = attr && (attr->place != GREEN_PLACE_HERE || attr->eager)
+                     ? green__spawn_placed(s, attr, fn, arg, link_member, &j, &err)
+                     : green__spawn_then(s, attr, fn, arg, link_member, &j, &err);
+    if (!t) {
+        green__across_unmade(j.xs);
+        lock(g);
+        if (--g->running == 0)
+            wake_waiters(g);
+        unlock(g);
         errno = -err;
+    }
     return t;
 }
 
@@ -106,26 +181,47 @@ green_t *green_group_spawn(green_group_t *g, void *(*fn)(void *), void *arg)
     return green_group_spawn_attr(g, NULL, fn, arg);
 }
 
-static void cancel_members(green_group_t *g)
+static void cancel_members(struct green__sched *s, green_group_t *g)
 {
-    for (struct green__node *n = g->members.first; n; n = n->next)
-        green__cancel(green__container_of(n, green_t, group_node));
+    lock(g);
+    for (struct green__node *n = g->members.first; n; n = n->next) {
+        green_t *t = green__container_of(n, green_t, group_node);
+        if (t->sched == s)
+            green__cancel(t);
+        else
+            (void)green__across_cancel(t);  /* its record is made: cannot fail */
+    }
+    unlock(g);
+}
+
+/* Under the lock: parks until a member finishes, or the wait is cut
+ * short; with the lock held again on return. */
+static int wait_once(struct green__sched *s, green_group_t *g, bool shielded)
+{
+    if (in_run(g))
+        return green__shared_park(s, &g->lock, &g->waiters, &group_op, g, shielded);
+    if (shielded)
+        return green__queue_park_shielded(s, &g->waiters, &group_op, g);
+    return green__queue_park(s, &g->waiters, &group_op, g, s->current->deadline, ETIMEDOUT);
 }
 
 /* Waits until every member has finished, whatever the deadline or
  * cancellation say. */
 static void wait_shielded(struct green__sched *s, green_group_t *g)
 {
+    lock(g);
     while (g->running > 0)
-        (void)green__queue_park_shielded(s, &g->waiters, &group_op, g);
+        (void)wait_once(s, g, true);
+    unlock(g);
 }
 
 int green_group_cancel(green_group_t *g)
 {
-    int err = check_group(green__cur, g);
+    struct green__sched *s = green__cur;
+    int err = check_group(s, g);
     if (err < 0)
         return green__fail(-err);
-    cancel_members(g);
+    cancel_members(s, g);
     return 0;
 }
 
@@ -138,17 +234,20 @@ int green_group_wait(green_group_t *g)
     green_t *self = s->current;
     if (self->group == g)
         return green__fail(EDEADLK);  /* it would wait for itself */
+    lock(g);
     while (g->running > 0 && err == 0)
-        err = green__queue_park(s, &g->waiters, &group_op, g, self->deadline, ETIMEDOUT);
+        err = wait_once(s, g, false);
+    unlock(g);
     if (err < 0) {
-        cancel_members(g);
+        cancel_members(s, g);
         wait_shielded(s, g);
         return green__fail(-err);
     }
     return 0;
 }
 
-/* Takes the running thread out of its own group, which it is freeing. */
+/* Under the lock: takes the running thread out of its own group, which
+ * it is freeing. */
 static void leave(green_group_t *g, green_t *self)
 {
     if (self->group != g)
@@ -157,38 +256,55 @@ static void leave(green_group_t *g, green_t *self)
     g->running--;
 }
 
+/* Under the lock, every member finished: frees t, a member, unless
+ * someone else will (a joiner, or its scheduler for a detached one); t
+ * only leaves the group then.  A member elsewhere is detached instead,
+ * freed by its scheduler, and leaves the group from there. */
+static void free_member(struct green__sched *s, green_t *t)
+{
+    if (t->sched != s) {
+        (void)green__across_detach(t);  /* -EINVAL: someone else's */
+        return;
+    }
+    green__lock_handles(s);
+    bool ours = !t->detached && !t->joiner;
+    if (ours)
+        green__claim(s, t);  /* in the same step: another scheduler may join it */
+    green__unlock_handles(s);
+    member_freed(t);
+    if (ours)
+        (void)green__join(s, t, NULL, true);
+}
+
 void green_group_free(green_group_t *g)
 {
     struct green__sched *s = green__cur;
     if (!g)
         return;
-    if (!s || g->sched != s) {
+    if (check_group(s, g) < 0) {
         /* Outside its green_run every member is long gone (green_run frees
          * them all); from another OS thread nothing can safely be done. */
         if (green__list_empty(&g->members))
             free(g);
         return;
     }
+    lock(g);
     leave(g, s->current);
-    cancel_members(g);
+    unlock(g);
+    cancel_members(s, g);
     wait_shielded(s, g);
-    /* Every member has finished.  Free those nobody else will: detached
-     * ones are reaped by the scheduler and joined ones by their joiner;
-     * they only lose their group. */
+    lock(g);
+    g->freed = true;
     struct green__node *n = g->members.first;
     while (n) {
         green_t *t = green__container_of(n, green_t, group_node);
         n = n->next;
-        green__lock_handles(s);
-        bool ours = !t->detached && !t->joiner;
-        if (ours)
-            green__claim(s, t);  /* in the same step: another scheduler may join it */
-        green__unlock_handles(s);
-        member_freed(t);
-        if (ours)
-            (void)green__join(s, t, NULL, true);
+        free_member(s, t);
     }
-    free(g);
+    bool last = green__list_empty(&g->members);
+    unlock(g);
+    if (last)
+        free(g);
 }
 
 /* gather */

@@ -626,13 +626,15 @@ static struct green__sched *place(struct green__sched *s, const green_attr_t *at
 }
 
 /* Placed elsewhere or eager: off the common path. */
-static __attribute__((noinline)) green_t *spawn_placed(struct green__sched *s,
+__attribute__((noinline)) green_t *green__spawn_placed(struct green__sched *s,
                                                        const green_attr_t *attr,
-                                                       void *(*fn)(void *), void *arg, int *err)
+                                                       void *(*fn)(void *), void *arg,
+                                                       void (*link)(green_t *t, void *ctx),
+                                                       void *ctx, int *err)
 {
     struct green__sched *on = place(s, attr, err);
-    return on == s ? green__spawn_then(s, attr, fn, arg, NULL, NULL, err)
-         : on ? green__across_spawn(s, on, attr, fn, arg, err) : NULL;
+    return on == s ? green__spawn_then(s, attr, fn, arg, link, ctx, err)
+         : on ? green__across_spawn(s, on, attr, fn, arg, link, ctx, err) : NULL;
 }
 
 green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *arg)
@@ -641,7 +643,7 @@ green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *a
     struct green__sched *s = green__cur;
     green_t *t = NULL;
     if (s && attr && (attr->place != GREEN_PLACE_HERE || attr->eager)) {
-        t = spawn_placed(s, attr, fn, arg, &err);
+        t = green__spawn_placed(s, attr, fn, arg, NULL, NULL, &err);
     } else if (s && (t = spawn(s, attr, fn, arg, &err)) != NULL) {
         runq_push(s, t);
     }

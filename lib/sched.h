@@ -218,6 +218,12 @@ green_t *green__spawn_then(struct green__sched *s, const green_attr_t *attr,
                            void *(*fn)(void *), void *arg,
                            void (*link)(green_t *t, void *ctx), void *ctx, int *err);
 
+/* The same, on the scheduler attr places it on (in a run, maybe another:
+ * link then runs there, while s's thread waits). */
+green_t *green__spawn_placed(struct green__sched *s, const green_attr_t *attr,
+                             void *(*fn)(void *), void *arg,
+                             void (*link)(green_t *t, void *ctx), void *ctx, int *err);
+
 /* Binds a synchronisation object to the scheduler using it.  *owner is
  * the object's scheduler while it is in use (held or waited on); another
  * scheduler touching it meanwhile gets -EXDEV.  Objects are free to move
@@ -303,10 +309,18 @@ int green__across_join(struct green__sched *s, green_t *t, void **result);
 int green__across_detach(green_t *t);
 int green__across_cancel(green_t *t);
 
-/* Spawns on scheduler `on` of s's run, from s: as green__spawn. */
+/* Spawns on scheduler `on` of s's run, from s: as green__spawn_then. */
 green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
                              const green_attr_t *attr, void *(*fn)(void *), void *arg,
-                             int *err);
+                             void (*link)(green_t *t, void *ctx), void *ctx, int *err);
+
+/* The record a thread's handle needs on other schedulers, made ahead so
+ * that using the handle there cannot fail (a group's members): NULL when
+ * there is no memory.  green__across_adopt gives it to a new thread
+ * (before it runs); green__across_unmade frees one never given. */
+struct green__shared *green__across_make(void);
+void green__across_adopt(green_t *t, struct green__shared *xs);
+void green__across_unmade(struct green__shared *xs);
 
 /* On t's own scheduler, under its handles lock: t has finished; tells
  * its joiner if that is on another scheduler and waits there, and

@@ -664,6 +664,136 @@ START_TEST(mutex_deadlock_across)
 }
 END_TEST
 
+/* Groups whose members live on several schedulers. */
+
+static void *return_index(void *arg)
+{
+    green_yield();
+    return (void *)(intptr_t)(green_sched_index() * 1000 + (intptr_t)arg);
+}
+
+static green_t *group_spawn_on(green_group_t *g, int place, void *(*fn)(void *), void *arg)
+{
+    green_t *t = green_group_spawn_attr(g, &(green_attr_t){.place = place}, fn, arg);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+/* Members on every scheduler, placed by index and by "any": the group's
+ * wait returns when all have finished, and each is joined for its
+ * result. */
+CORES_TEST(group_spans_schedulers, 3)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    green_t *t[12];
+    for (int i = 0; i < 12; i++)
+        t[i] = group_spawn_on(g, i < 9 ? GREEN_PLACE_ON(i % 3) : GREEN_PLACE_ANY,
+                              return_index, (void *)(intptr_t)i);
+    ck_assert_int_eq(green_group_wait(g), 0);
+    for (int i = 0; i < 12; i++) {
+        void *r;
+        ck_assert_int_eq(green_join(t[i], &r), 0);
+        ck_assert_int_eq((intptr_t)r % 1000, i);
+        if (i < 9)
+            ck_assert_int_eq((intptr_t)r / 1000, i % 3);
+    }
+    green_group_free(g);
+    return NULL;
+}
+
+/* Members parked on every scheduler are cancelled mid-flight by a
+ * thread of another scheduler; the group's wait, from a third, returns
+ * once they have all unwound. */
+static atomic_int unwound;
+
+static void *park_until_cancelled(void *arg)
+{
+    int v;
+    ck_assert_int_eq(green_chan_recv(arg, &v), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    atomic_fetch_add(&unwound, 1);
+    return NULL;
+}
+
+static void *cancel_group(void *arg)
+{
+    ck_assert_int_eq(green_group_cancel(arg), 0);
+    return NULL;
+}
+
+static void *wait_group(void *arg)
+{
+    ck_assert_int_eq(green_group_wait(arg), 0);
+    ck_assert_int_eq(atomic_load(&unwound), 9);
+    return NULL;
+}
+
+CORES_TEST(group_cancelled_from_elsewhere, 3)
+{
+    (void)arg;
+    green_chan_t *never = green_chan_new(sizeof(int), 0);
+    green_group_t *g = green_group_new();
+    for (int i = 0; i < 9; i++)
+        ck_assert_int_eq(green_detach(group_spawn_on(g, GREEN_PLACE_ON(i % 3),
+                                                     park_until_cancelled, never)), 0);
+    wait_parked("chan recv", 9);
+    green_t *w = spawn_on(2, wait_group, g);
+    wait_parked("group", 1);
+    ck_assert_int_eq(green_join(spawn_on(1, cancel_group, g), NULL), 0);
+    ck_assert_int_eq(green_join(w, NULL), 0);
+    green_group_free(g);
+    green_chan_free(never);
+    return NULL;
+}
+
+/* A group's wait cut short by its deadline cancels the members on every
+ * scheduler and waits for them before it fails. */
+CORES_TEST(group_wait_deadline_across, 2)
+{
+    (void)arg;
+    atomic_store(&unwound, 0);
+    green_chan_t *never = green_chan_new(sizeof(int), 0);
+    green_group_t *g = green_group_new();
+    for (int i = 0; i < 4; i++)
+        group_spawn_on(g, GREEN_PLACE_ON(i % 2), park_until_cancelled, never);
+    green_deadline(green_now() + 20);
+    ck_assert_int_eq(green_group_wait(g), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(atomic_load(&unwound), 4);
+    green_group_free(g);  /* frees the members nobody joined, here and there */
+    green_chan_free(never);
+    return NULL;
+}
+
+/* Freed with members elsewhere that another thread has joined or will
+ * join: the group goes with the last of them, and nothing leaks. */
+static void *join_it(void *arg)
+{
+    void *r;
+    ck_assert_int_eq(green_join(arg, &r), 0);
+    return r;
+}
+
+CORES_TEST(group_freed_before_members_elsewhere, 3)
+{
+    (void)arg;
+    green_chan_t *never = green_chan_new(sizeof(int), 0);
+    green_group_t *g = green_group_new();
+    green_t *a = group_spawn_on(g, GREEN_PLACE_ON(1), park_until_cancelled, never);
+    group_spawn_on(g, GREEN_PLACE_ON(2), return_index, (void *)2);  /* nobody's: */
+    group_spawn_on(g, GREEN_PLACE_ON(2), return_index, (void *)3);  /* the free frees them */
+    ck_assert_int_eq(green_detach(group_spawn_on(g, GREEN_PLACE_ON(1), return_index, NULL)),
+                     0);
+    green_t *ja = spawn_on(2, join_it, a);
+    wait_parked("join #", 1);  /* a is claimed by ja */
+    green_group_free(g);       /* cancels a, frees the others */
+    ck_assert_int_eq(green_join(ja, NULL), 0);
+    green_chan_free(never);
+    return NULL;
+}
+
 #ifdef GREEN_FAULTS
 #include "fault.h"
 
@@ -688,6 +818,31 @@ static void *wide_select_enomem_main(void *arg)
     green_chan_free(ch);
     return NULL;
 }
+
+/* A group member's record for other schedulers is made before it is
+ * spawned: without memory the spawn fails and the group is as it was. */
+static void *group_member_enomem_main(void *arg)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(green_group_spawn_attr(g, &(green_attr_t){.place = GREEN_PLACE_ON(1)},
+                                              return_index, NULL));
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_group_wait(g), 0);  /* nothing running */
+    group_spawn_on(g, GREEN_PLACE_ON(1), return_index, NULL);
+    ck_assert_int_eq(green_group_wait(g), 0);
+    green_group_free(g);
+    return NULL;
+}
+
+START_TEST(group_member_enomem)
+{
+    run_on(2, group_member_enomem_main, NULL);
+}
+END_TEST
 
 START_TEST(wide_select_enomem)
 {
@@ -719,8 +874,15 @@ Suite *across_suite(void)
     tcase_add_test(sync, mutex_deadlock_across);
     tcase_set_timeout(sync, 60);
     suite_add_tcase(s, sync);
+    TCase *group = tcase_create("group");
+    tcase_add_test(group, group_spans_schedulers);
+    tcase_add_test(group, group_cancelled_from_elsewhere);
+    tcase_add_test(group, group_wait_deadline_across);
+    tcase_add_test(group, group_freed_before_members_elsewhere);
+    suite_add_tcase(s, group);
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, wide_select_enomem);
+    add_fault_test(faults, group_member_enomem);
     suite_add_tcase(s, faults);
     return s;
 }
