@@ -131,10 +131,12 @@ static int claim(green_t *t, green_t *self)
     return err;
 }
 
-/* Parks until t finishes; whether it did.  A wait ended otherwise gives
- * the claim up, so that t may be joined again.  Not inlined: the caller's
- * record is unlinked before it returns, which the compiler cannot see. */
-static __attribute__((noinline)) bool wait_for(struct green__sched *s, green_t *t, struct xjoin *j, int *err)
+/* Parks until t, claimed by the caller, finishes; whether it did.  A
+ * shielded wait ignores the deadline and cancellation.  Not inlined: the
+ * caller's record is unlinked before it returns, which the compiler
+ * cannot see. */
+static __attribute__((noinline)) bool wait_for(struct green__sched *s, green_t *t, struct xjoin *j,
+                                               bool shielded, int *err)
 {
     struct green__sched *o = t->sched;
     green__lock_handles(o);
@@ -144,12 +146,11 @@ static __attribute__((noinline)) bool wait_for(struct green__sched *s, green_t *
     green__unlock_handles(o);
     if (ended)
         return true;
-    *err = green__park(s, &j->wait, s->current->deadline, ETIMEDOUT);
+    *err = shielded ? green__park_shielded(s, &j->wait)
+                    : green__park(s, &j->wait, s->current->deadline, ETIMEDOUT);
     green__lock_handles(o);
     ended = t->ended;
     t->xs->remote_join = NULL;
-    if (!ended)
-        t->joiner = NULL;
     green__unlock_handles(o);
     /* Posted after the wait ended otherwise: it must not wake a later
      * wait. */
@@ -157,21 +158,41 @@ static __attribute__((noinline)) bool wait_for(struct green__sched *s, green_t *
     return ended;
 }
 
-int green__across_join(struct green__sched *s, green_t *t, void **result)
+int green__across_claim(struct green__sched *s, green_t *t)
 {
     struct green__sched *o = t->sched;
     green__lock_handles(o);
     int err = claim(t, s->current);
     green__unlock_handles(o);
-    if (err < 0)
-        return err;
+    return err;
+}
+
+void green__across_unclaim(green_t *t)
+{
+    struct green__sched *o = t->sched;
+    green__lock_handles(o);
+    t->joiner = NULL;
+    green__unlock_handles(o);
+}
+
+int green__across_await(struct green__sched *s, green_t *t, void **result, bool shielded)
+{
     struct xjoin j = {.wait.op = &xjoin_op, .told.thread = s->current, .target = t};
-    if (!wait_for(s, t, &j, &err))
+    int err = 0;
+    if (!wait_for(s, t, &j, shielded, &err))
         return err;
     if (result)
         *result = t->result;
     free_there(t);
     return 0;
+}
+
+int green__across_join(struct green__sched *s, green_t *t, void **result)
+{
+    int err = green__across_claim(s, t);
+    if (err == 0 && (err = green__across_await(s, t, result, false)) < 0)
+        green__across_unclaim(t);  /* cut short: it may be joined again */
+    return err;
 }
 
 int green__across_detach(green_t *t)

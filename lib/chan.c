@@ -20,7 +20,7 @@
  * cases: a partner cannot come between the look and the queueing.  A
  * partner takes a case only by winning the select's `over` flag, so that
  * one case fires however many channels offer one at once, and it wakes the
- * thread by a post to its scheduler's inbox.  The woken thread takes its
+ * thread (by a post to its scheduler's inbox when that is another).  The woken thread takes its
  * other cases off their channels itself (withdraw): a deadline or a
  * cancellation that ends the wait must win `over` too, and when a partner
  * won first the select has completed, its value moved, whatever ended the
@@ -241,6 +241,13 @@ GREEN__SPECIALISED bool ready(const green_case_t *c, bool shared)
     return ch->count > 0 || waiting(&ch->sendq, shared);
 }
 
+static void unbind_cases(green_case_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].chan)
+            unbind_if_idle(cases[i].chan);
+}
+
 /* Performs one of the ready cases, chosen at random so that none starves.
  * Returns its index, or -EAGAIN when none is ready.  In a run, a case
  * found ready may find its partner gone (another case of the partner's
@@ -270,7 +277,10 @@ GREEN__SPECIALISED int perform_ready(struct green__sched *s, green_case_t *cases
         if (err == -EAGAIN)
             continue;
         c->err = -err;
-        unbind_if_idle(c->chan);
+        /* Every case's channel, not only this one's: the others were
+         * bound too, and dropping a partner that was gone may have left
+         * another idle. */
+        unbind_cases(cases, n);
         return (int)i;
     }
 }
@@ -411,6 +421,7 @@ GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, s
 {
     struct chanwait stack_waits[STACK_WAITS], *waits = stack_waits;
     if (n > STACK_WAITS && !(waits = malloc(n * sizeof *waits))) {
+        unbind_cases(cases, n);
         if (shared)
             unlock_all(set);
         return -ENOMEM;
@@ -485,12 +496,6 @@ static int check_cases(struct green__sched *s, const green_case_t *cases, size_t
     return 0;
 }
 
-static void unbind_cases(green_case_t *cases, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (cases[i].chan)
-            unbind_if_idle(cases[i].chan);
-}
 
 /* Binds the cases' channels to s's user (under their locks in a run). */
 static inline int bind_cases(struct green__sched *s, green_case_t *cases, size_t n)

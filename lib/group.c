@@ -309,6 +309,31 @@ void green_group_free(green_group_t *g)
 
 /* gather */
 
+/* Claims t for the running thread's gather, on t's own scheduler's lock:
+ * 0, -EINVAL (not joinable, or listed twice), -ENOMEM. */
+static int claim_one(struct green__sched *s, green_t *t)
+{
+    if (green__elsewhere(s, t))
+        return green__across_claim(s, t);
+    green__lock_handles(s);
+    int err = green__check_join(s, t);
+    if (err == 0)
+        green__claim(s, t);
+    green__unlock_handles(s);
+    return err;
+}
+
+static void unclaim_one(struct green__sched *s, green_t *t)
+{
+    if (green__elsewhere(s, t)) {
+        green__across_unclaim(t);
+        return;
+    }
+    green__lock_handles(s);
+    t->joiner = NULL;
+    green__unlock_handles(s);
+}
+
 /* Checks every thread and claims it for this gather, so that a thread
  * listed twice is refused as if another join had it. */
 static int check_gather(struct green__sched *s, green_t **threads, size_t n)
@@ -317,20 +342,22 @@ static int check_gather(struct green__sched *s, green_t **threads, size_t n)
         return -EPERM;
     if (n && !threads)
         return -EINVAL;
-    /* Under the lock: in a run of several schedulers another one may
-     * join or detach these meanwhile. */
-    green__lock_handles(s);
-    int err = 0;
-    for (size_t i = 0; i < n && err == 0; i++) {
-        err = green__check_join(s, threads[i]);
-        if (err == 0)
-            green__claim(s, threads[i]);
-        else
+    for (size_t i = 0; i < n; i++) {
+        int err = claim_one(s, threads[i]);
+        if (err < 0) {
             while (i-- > 0)
-                threads[i]->joiner = NULL;
+                unclaim_one(s, threads[i]);
+            return err;
+        }
     }
-    green__unlock_handles(s);
-    return err;
+    return 0;
+}
+
+static int join_one(struct green__sched *s, green_t *t, void **result, bool shielded)
+{
+    if (green__elsewhere(s, t))
+        return green__across_await(s, t, result, shielded);
+    return green__join(s, t, result, shielded);
 }
 
 int green_gather(green_t **threads, size_t n, void **results)
@@ -341,14 +368,18 @@ int green_gather(green_t **threads, size_t n, void **results)
         return green__fail(-err);
     size_t i = 0;
     for (; i < n && err == 0; i++)
-        err = green__join(s, threads[i], results ? &results[i] : NULL, false);
+        err = join_one(s, threads[i], results ? &results[i] : NULL, false);
     if (err == 0)
         return 0;
     /* Cut short: the thread whose join failed and every one after it are
      * cancelled and waited for, so none is left behind. */
+    for (size_t j = i - 1; j < n; j++) {
+        if (green__elsewhere(s, threads[j]))
+            (void)green__across_cancel(threads[j]);  /* claimed: its record is made */
+        else
+            green__cancel(threads[j]);
+    }
     for (size_t j = i - 1; j < n; j++)
-        green__cancel(threads[j]);
-    for (size_t j = i - 1; j < n; j++)
-        (void)green__join(s, threads[j], results ? &results[j] : NULL, true);
+        (void)join_one(s, threads[j], results ? &results[j] : NULL, true);
     return green__fail(-err);
 }

@@ -25,7 +25,11 @@
 struct green__remote {
     struct green__node node;      /* in the inbox's posted list */
     green_t *thread;              /* to wake */
-    bool posted;                  /* on the list; under the inbox's lock */
+    bool posted;                  /* on the list; under the inbox's lock
+                                     (read without it by a waiter whose
+                                     poster posted under a lock the waiter
+                                     holds again: lib/chan.c,
+                                     lib/shared_wait.c) */
     /* What the drain does with it on the scheduler's thread: NULL wakes
      * thread; another scheduler's request (lib/across.c) sets its own. */
     void (*deliver)(struct green__remote *r);

@@ -161,7 +161,10 @@ _Noreturn void green__run_root_done(struct green__sched *s)
  * green thread is dropped without running again: its waits are unlinked
  * from what only this process holds (channels, locks, groups) and
  * forgotten where the state is reset or shared (the poller, the pool,
- * queues, signals); its stack stays in the cache's slabs, which green_run
+ * queues, signals).  In a run of several schedulers, a wait on an object
+ * the run shared leaves it only when its thread runs again, so a dropped
+ * thread's record stays queued there: the child must not use such
+ * objects (api.md says so).  Its stack stays in the cache's slabs, which green_run
  * unmaps at its end.  The poller and the inbox start again, since their
  * fds (the epoll set, the eventfd) are the parent's too; the offload pool
  * and the signal dispatcher reset themselves the same way. */

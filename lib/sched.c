@@ -733,8 +733,7 @@ int green__join(struct green__sched *s, green_t *t, void **result, bool shielded
     return 0;
 }
 
-/* Whether t lives on another scheduler of s's run (lib/across.c). */
-static bool elsewhere(const struct green__sched *s, const green_t *t)
+bool green__elsewhere(const struct green__sched *s, const green_t *t)
 {
     return s && s->cores && t && t->sched != s && t->sched->cores == s->cores;
 }
@@ -757,7 +756,7 @@ int green_join(green_t *t, void **result)
 {
     struct green__sched *s = green__cur;
     int err;
-    if (elsewhere(s, t))
+    if (green__elsewhere(s, t))
         err = green__across_join(s, t, result);
     else if ((err = check_and_claim(s, t)) == 0 && (err = green__join(s, t, result, false)) < 0) {
         green__lock_handles(s);
@@ -770,7 +769,7 @@ int green_join(green_t *t, void **result)
 int green_detach(green_t *t)
 {
     struct green__sched *s = green__cur;
-    if (elsewhere(s, t)) {
+    if (green__elsewhere(s, t)) {
         int err = green__across_detach(t);
         return err < 0 ? green__fail(-err) : 0;
     }
@@ -796,7 +795,7 @@ int green_detach(green_t *t)
 int green_cancel(green_t *t)
 {
     struct green__sched *s = green__cur;
-    if (elsewhere(s, t)) {
+    if (green__elsewhere(s, t)) {
         int err = green__across_cancel(t);
         return err < 0 ? green__fail(-err) : 0;
     }

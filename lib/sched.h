@@ -224,10 +224,6 @@ green_t *green__spawn_placed(struct green__sched *s, const green_attr_t *attr,
                              void *(*fn)(void *), void *arg,
                              void (*link)(green_t *t, void *ctx), void *ctx, int *err);
 
-/* Binds a synchronisation object to the scheduler using it.  *owner is
- * the object's scheduler while it is in use (held or waited on); another
- * scheduler touching it meanwhile gets -EXDEV.  Objects are free to move
- * to another OS thread when idle. */
 /* For a path written once for a scheduler alone and for a run of
  * several: each caller passes a constant `shared`, and the compiler makes
  * one copy of each, so that a scheduler alone pays nothing for the run's
@@ -248,6 +244,10 @@ static inline void *green__user(struct green__sched *s)
     return s->cores ? (void *)s->cores : (void *)s;
 }
 
+/* Binds a synchronisation object to its user (above).  *owner is the
+ * object's scheduler, or run, while it is in use (held or waited on); a
+ * scheduler outside it touching it meanwhile gets -EXDEV.  Objects are
+ * free to move to another OS thread when idle. */
 static inline int green__bind(void **owner, struct green__sched *s)
 {
     if (!s)
@@ -306,6 +306,16 @@ bool green__deadlock(struct green__sched *s, bool quiet);
 /* t's handle is used on another scheduler of its run (lib/across.c):
  * join, detach and cancel; -errno or 0. */
 int green__across_join(struct green__sched *s, green_t *t, void **result);
+/* The join in two steps, for green_gather: claims t for the running
+ * thread (-EINVAL, -ENOMEM), or gives the claim up; waits for t, claimed,
+ * to finish and takes its result (the claim is kept when the wait is cut
+ * short). */
+int green__across_claim(struct green__sched *s, green_t *t);
+void green__across_unclaim(green_t *t);
+int green__across_await(struct green__sched *s, green_t *t, void **result, bool shielded);
+
+/* Whether t lives on another scheduler of s's run. */
+bool green__elsewhere(const struct green__sched *s, const green_t *t);
 int green__across_detach(green_t *t);
 int green__across_cancel(green_t *t);
 

@@ -71,8 +71,18 @@ GREEN__SPECIALISED green_t *wake_first(struct green__list *queue, bool shared)
 static void mutex_describe(const struct green__wait *w, char *buf, size_t n)
 {
     const green_mutex_t *m = green__queued_of(w)->obj;
-    snprintf(buf, n, "mutex %p held by #%llu '%s'", (const void *)m,
-             (unsigned long long)m->owner->id, m->owner->name);
+    /* Read once, atomically: in a run another scheduler may be handing
+     * the mutex on (a thread's id and name never change). */
+    const green_t *o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+    snprintf(buf, n, "mutex %p held by #%llu '%s'", (const void *)m, (unsigned long long)o->id,
+             o->name);
+}
+
+/* Stored atomically for green_dump, which reads it without the lock
+ * (mutex_describe); relaxed, a plain store where it compiles. */
+static void set_owner(green_mutex_t *m, green_t *t)
+{
+    __atomic_store_n(&m->owner, t, __ATOMIC_RELAXED);
 }
 
 static const struct green__waitop mutex_op = {
@@ -106,7 +116,7 @@ GREEN__SPECIALISED int lock_(struct green__sched *s, green_mutex_t *m, bool shie
     int err = green__bind(&m->sched, s);
     green_t *self = s->current;
     if (err == 0 && !m->owner)
-        m->owner = self;
+        set_owner(m, self);
     else if (err == 0 && m->owner == self)
         err = -EDEADLK;
     else if (err == 0)
@@ -134,7 +144,7 @@ GREEN__SPECIALISED int lock(struct green__sched *s, green_mutex_t *m, bool shiel
 /* Under m's lock in a run: hands m to its first waiter. */
 GREEN__SPECIALISED void unlock(green_mutex_t *m, bool shared)
 {
-    m->owner = wake_first(&m->waiters, shared);
+    set_owner(m, wake_first(&m->waiters, shared));
     if (!m->owner)
         m->sched = NULL;
 }
@@ -160,7 +170,7 @@ int green_mutex_trylock(green_mutex_t *m)
     if (err == 0 && m->owner)
         err = -EBUSY;
     else if (err == 0)
-        m->owner = s->current;
+        set_owner(m, s->current);
     unlock_in_run(&m->lock, shared);
     return err < 0 ? green__fail(-err) : 0;
 }

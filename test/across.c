@@ -329,40 +329,6 @@ CORES_TEST(cancel_and_wide_select_across, 2)
     return NULL;
 }
 
-/* A channel in use by a run belongs to it: a plain green_run on another
- * OS thread gets EXDEV, as between two green_runs. */
-static green_chan_t *shared_ch;
-static atomic_int other_err;
-
-static void *other_run_main(void *arg)
-{
-    (void)arg;
-    int v = 0;
-    atomic_store(&other_err, green_chan_trysend(shared_ch, &v) < 0 ? errno : 0);
-    return NULL;
-}
-
-static void *other_run(void *arg)
-{
-    (void)arg;
-    ck_assert_int_eq(green_run(other_run_main, NULL), 0);
-    return NULL;
-}
-
-CORES_TEST(run_owns_its_channels, 2)
-{
-    (void)arg;
-    shared_ch = green_chan_new(sizeof(int), 0);
-    green_t *t = spawn_on(1, recv_expect_epipe, shared_ch);
-    wait_parked("chan recv", 1);
-    ck_assert_int_eq(green_offload(other_run, NULL, NULL), 0);
-    ck_assert_int_eq(atomic_load(&other_err), EXDEV);
-    ck_assert_int_eq(green_chan_close(shared_ch), 0);
-    ck_assert_int_eq(green_join(t, NULL), 0);
-    green_chan_free(shared_ch);
-    return NULL;
-}
-
 /* Every thread waits on a channel nobody will use: a deadlock across
  * the run, reported and broken. */
 static void *recv_forever(void *arg)
@@ -794,6 +760,257 @@ CORES_TEST(group_freed_before_members_elsewhere, 3)
     return NULL;
 }
 
+/* green_gather over threads of every scheduler: results in order; cut
+ * short by the deadline, it cancels and waits for the rest wherever they
+ * are; a thread listed twice is refused and nothing stays claimed. */
+CORES_TEST(gather_across, 3)
+{
+    (void)arg;
+    green_t *t[6];
+    void *r[6];
+    for (int i = 0; i < 6; i++)
+        t[i] = spawn_on(i % 3, return_index, (void *)(intptr_t)i);
+    ck_assert_int_eq(green_gather(t, 6, r), 0);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq((intptr_t)r[i], (i % 3) * 1000 + i);
+
+    green_t *twice[2];
+    twice[0] = twice[1] = spawn_on(1, return_index, (void *)9);
+    ck_assert_int_eq(green_gather(twice, 2, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_join(twice[0], r), 0);  /* not left claimed */
+    ck_assert_int_eq((intptr_t)r[0], 1009);
+
+    atomic_store(&unwound, 0);
+    green_chan_t *never = green_chan_new(sizeof(int), 0);
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn_on(i % 3, park_until_cancelled, never);
+    green_deadline(green_now() + 20);
+    ck_assert_int_eq(green_gather(t, 4, NULL), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(atomic_load(&unwound), 4);  /* all cancelled, all joined */
+    green_chan_free(never);
+    return NULL;
+}
+
+/* A channel left bound to the run with nobody on it: seen from a plain
+ * green_run on another OS thread. */
+static green_chan_t *probe_ch;
+static atomic_int probe_err;
+
+static void *probe_main(void *arg)
+{
+    (void)arg;
+    int v = 0;
+    atomic_store(&probe_err, green_chan_trysend(probe_ch, &v) < 0 ? errno : 0);
+    return NULL;
+}
+
+static void *probe_run(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(green_run(probe_main, NULL), 0);
+    return NULL;
+}
+
+/* From a plain green_run on another OS thread: trysend on an idle
+ * unbuffered channel should be EAGAIN, not EXDEV. */
+static int probe(green_chan_t *ch)
+{
+    probe_ch = ch;
+    atomic_store(&probe_err, -1);
+    ck_assert_int_eq(green_offload(probe_run, NULL, NULL), 0);
+    return atomic_load(&probe_err);
+}
+
+/* A channel in use by a run belongs to it: a plain green_run on another
+ * OS thread gets EXDEV, as between two green_runs. */
+CORES_TEST(run_owns_its_channels, 2)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    green_t *t = spawn_on(1, recv_expect_epipe, ch);
+    wait_parked("chan recv", 1);
+    ck_assert_int_eq(probe(ch), EXDEV);
+    ck_assert_int_eq(green_chan_close(ch), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(probe(ch), EPIPE);  /* idle again, and closed */
+    green_chan_free(ch);
+    return NULL;
+}
+
+static void *select_recv_two(void *arg)
+{
+    green_chan_t **chs = arg;
+    int v = 0;
+    green_case_t cases[] = {{chs[0], GREEN_RECV, &v, 0}, {chs[1], GREEN_RECV, &v, 0}};
+    ck_assert_int_eq(green_select(cases, 2), 1);
+    return NULL;
+}
+
+/* A select that performs a ready case leaves none of its channels bound,
+ * in a run and alone. */
+CORES_TEST(ready_select_unbinds_every_channel, 2)
+{
+    (void)arg;
+    green_chan_t *b = green_chan_new(sizeof(int), 1), *j = green_chan_new(sizeof(int), 0);
+    int v = 1;
+    ck_assert_int_eq(green_chan_send(b, &v), 0);
+    green_case_t cases[] = {{b, GREEN_RECV, &v, 0}, {j, GREEN_RECV, &v, 0}};
+    ck_assert_int_eq(green_select(cases, 2), 0);
+    ck_assert_int_eq(probe(j), EAGAIN);
+    green_chan_free(b);
+    green_chan_free(j);
+    return NULL;
+}
+
+/* A partner that was gone (its select fired elsewhere) is dropped, and the
+ * channel it leaves idle is unbound. */
+CORES_TEST(dropped_partner_unbinds_its_channel, 2)
+{
+    (void)arg;
+    green_chan_t *chs[2] = {green_chan_new(sizeof(int), 0), green_chan_new(sizeof(int), 0)};
+    green_chan_t *b = green_chan_new(sizeof(int), 1);
+    int v = 1;
+    ck_assert_int_eq(green_chan_send(b, &v), 0);
+    green_t *t = green_spawn(select_recv_two, chs);   /* same scheduler */
+    wait_parked("select over 2 cases", 1);
+    v = 5;
+    ck_assert_int_eq(green_chan_send(chs[1], &v), 0);  /* fires t; t has not run */
+    /* The send case on chs[0] finds t's stale recv and drops it. */
+    green_case_t cases[] = {{b, GREEN_RECV, &v, 0}, {chs[0], GREEN_SEND, &v, 0}};
+    ck_assert_int_eq(green_tryselect(cases, 2), 0);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    ck_assert_int_eq(probe(chs[0]), EAGAIN);
+    green_chan_free(chs[0]);
+    green_chan_free(chs[1]);
+    green_chan_free(b);
+    return NULL;
+}
+
+static void *alone_select_main(void *arg)
+{
+    (void)arg;
+    green_chan_t *b = green_chan_new(sizeof(int), 1), *j = green_chan_new(sizeof(int), 0);
+    int v = 1;
+    ck_assert_int_eq(green_chan_send(b, &v), 0);
+    green_case_t cases[] = {{b, GREEN_RECV, &v, 0}, {j, GREEN_RECV, &v, 0}};
+    ck_assert_int_eq(green_select(cases, 2), 0);
+    ck_assert_int_eq(probe(j), EAGAIN);
+    green_chan_free(b);
+    green_chan_free(j);
+    return NULL;
+}
+
+START_TEST(alone_select_unbinds_every_channel)
+{
+    ck_assert_int_eq(green_run(alone_select_main, NULL), 0);
+}
+END_TEST
+
+
+/* Two-case selects with deadlines against senders with deadlines on two
+ * other schedulers: nothing lost or duplicated on either channel. */
+struct racing2 {
+    green_chan_t *ch[2];
+    int n;
+    atomic_uchar sent[2][3000], received[2][3000];
+};
+struct racing2_arg { struct racing2 *r; int k; };
+
+static void *send_racing2(void *arg)
+{
+    struct racing2_arg *a = arg;
+    struct racing2 *r = a->r;
+    for (int i = 0; i < r->n; i++) {
+        green_deadline(green_now() + i % 3);
+        if (green_chan_send(r->ch[a->k], &i) == 0)
+            atomic_store(&r->sent[a->k][i], 1);
+        else
+            ck_assert_int_eq(errno, ETIMEDOUT);
+        green_deadline(GREEN_NEVER);
+    }
+    int end = -1;
+    ck_assert_int_eq(green_chan_send(r->ch[a->k], &end), 0);
+    return NULL;
+}
+
+CORES_TEST(select_deadlines_race_across, 3)
+{
+    (void)arg;
+    struct racing2 *r = calloc(1, sizeof *r);
+    r->ch[0] = green_chan_new(sizeof(int), 0);
+    r->ch[1] = green_chan_new(sizeof(int), 0);
+    r->n = rounds(3000);
+    struct racing2_arg a0 = {r, 0}, a1 = {r, 1};
+    green_t *t0 = spawn_on(1, send_racing2, &a0), *t1 = spawn_on(2, send_racing2, &a1);
+    int ended = 0;
+    for (int i = 0; ended < 2; i++) {
+        int v0 = -2, v1 = -2;
+        green_case_t cases[2] = {{r->ch[0], GREEN_RECV, &v0, 0}, {r->ch[1], GREEN_RECV, &v1, 0}};
+        int nc = 2;
+        green_deadline(green_now() + i % 2);
+        int k = green_select(cases, nc);
+        green_deadline(GREEN_NEVER);
+        if (k < 0) {
+            ck_assert_int_eq(errno, ETIMEDOUT);
+            continue;
+        }
+        int v = k == 0 ? v0 : v1;
+        ck_assert_int_eq(k == 0 ? v1 : v0, -2);
+        if (v == -1) {
+            ended++;
+            continue;
+        }
+        ck_assert_int_eq(atomic_fetch_add(&r->received[k][v], 1), 0);
+    }
+    ck_assert_int_eq(green_join(t0, NULL), 0);
+    ck_assert_int_eq(green_join(t1, NULL), 0);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < r->n; i++)
+            ck_assert_int_eq(r->sent[k][i], r->received[k][i]);
+    green_chan_free(r->ch[0]);
+    green_chan_free(r->ch[1]);
+    free(r);
+    return NULL;
+}
+
+/* green_dump while the mutex is handed across schedulers (TSan: the
+ * description reads the owner while it changes). */
+static atomic_int dump_stop;
+static void *lock_loop(void *arg)
+{
+    green_mutex_t *m = arg;
+    while (!atomic_load(&dump_stop)) {
+        ck_assert_int_eq(green_mutex_lock(m), 0);
+        green_yield();
+        ck_assert_int_eq(green_mutex_unlock(m), 0);
+    }
+    return NULL;
+}
+
+CORES_TEST(dump_during_mutex_handoff, 3)
+{
+    (void)arg;
+    static green_mutex_t m = GREEN_MUTEX_INIT;
+    green_t *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn_on(1 + i % 2, lock_loop, &m);
+    for (int i = 0; i < rounds(200); i++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        green_dump(f);
+        fclose(f);
+        free(text);
+    }
+    atomic_store(&dump_stop, 1);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    return NULL;
+}
+
 #ifdef GREEN_FAULTS
 #include "fault.h"
 
@@ -844,6 +1061,50 @@ START_TEST(group_member_enomem)
 }
 END_TEST
 
+static void *wide_enomem_alone_main(void *arg)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    int v = 0;
+    green_case_t cases[10];
+    for (int i = 0; i < 10; i++)
+        cases[i] = (green_case_t){ch, GREEN_RECV, &v, 0};
+    green__fault_set(GREEN__FAULT_malloc, 1, false, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_select(cases, 10), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(probe(ch), EAGAIN);
+    green_chan_free(ch);
+    return NULL;
+}
+START_TEST(wide_select_enomem_unbinds_alone)
+{
+    ck_assert_int_eq(green_run(wide_enomem_alone_main, NULL), 0);
+}
+END_TEST
+static void *wide_enomem_run_main(void *arg)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    int v = 0;
+    green_case_t cases[10];
+    for (int i = 0; i < 10; i++)
+        cases[i] = (green_case_t){ch, GREEN_RECV, &v, 0};
+    green__fault_set(GREEN__FAULT_malloc, 2, false, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_select(cases, 10), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(probe(ch), EAGAIN);
+    green_chan_free(ch);
+    return NULL;
+}
+START_TEST(wide_select_enomem_unbinds_in_run)
+{
+    run_on(2, wide_enomem_run_main, NULL);
+}
+END_TEST
 START_TEST(wide_select_enomem)
 {
     run_on(2, wide_select_enomem_main, NULL);
@@ -863,6 +1124,10 @@ Suite *across_suite(void)
     tcase_add_test(tc, cancel_and_wide_select_across);
     tcase_add_test(tc, run_owns_its_channels);
     tcase_add_test(tc, channel_deadlock_across);
+    tcase_add_test(tc, ready_select_unbinds_every_channel);
+    tcase_add_test(tc, alone_select_unbinds_every_channel);
+    tcase_add_test(tc, dropped_partner_unbinds_its_channel);
+    tcase_add_test(tc, select_deadlines_race_across);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     TCase *sync = tcase_create("sync");
@@ -872,6 +1137,7 @@ Suite *across_suite(void)
     tcase_add_test(sync, condition_across);
     tcase_add_test(sync, cancel_lock_waiter_across);
     tcase_add_test(sync, mutex_deadlock_across);
+    tcase_add_test(sync, dump_during_mutex_handoff);
     tcase_set_timeout(sync, 60);
     suite_add_tcase(s, sync);
     TCase *group = tcase_create("group");
@@ -879,10 +1145,13 @@ Suite *across_suite(void)
     tcase_add_test(group, group_cancelled_from_elsewhere);
     tcase_add_test(group, group_wait_deadline_across);
     tcase_add_test(group, group_freed_before_members_elsewhere);
+    tcase_add_test(group, gather_across);
     suite_add_tcase(s, group);
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, wide_select_enomem);
     add_fault_test(faults, group_member_enomem);
+    add_fault_test(faults, wide_select_enomem_unbinds_alone);
+    add_fault_test(faults, wide_select_enomem_unbinds_in_run);
     suite_add_tcase(s, faults);
     return s;
 }
