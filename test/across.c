@@ -1105,6 +1105,30 @@ START_TEST(wide_select_enomem_unbinds_in_run)
     run_on(2, wide_enomem_run_main, NULL);
 }
 END_TEST
+/* A gather over a thread elsewhere needs its handle's record there:
+ * without memory nothing is claimed or joined, and a second try works. */
+static void *gather_enomem_main(void *arg)
+{
+    (void)arg;
+    green_t *t[2] = {spawn_on(0, return_index, (void *)1), spawn_on(1, return_index, (void *)2)};
+    green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
+    errno = 0;
+    ck_assert_int_eq(green_gather(t, 2, NULL), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    void *r[2];
+    ck_assert_int_eq(green_gather(t, 2, r), 0);
+    ck_assert_int_eq((intptr_t)r[0], 1);
+    ck_assert_int_eq((intptr_t)r[1], 1002);
+    return NULL;
+}
+
+START_TEST(gather_enomem)
+{
+    run_on(2, gather_enomem_main, NULL);
+}
+END_TEST
+
 START_TEST(wide_select_enomem)
 {
     run_on(2, wide_select_enomem_main, NULL);
@@ -1150,6 +1174,7 @@ Suite *across_suite(void)
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, wide_select_enomem);
     add_fault_test(faults, group_member_enomem);
+    add_fault_test(faults, gather_enomem);
     add_fault_test(faults, wide_select_enomem_unbinds_alone);
     add_fault_test(faults, wide_select_enomem_unbinds_in_run);
     suite_add_tcase(s, faults);
