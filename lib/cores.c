@@ -113,7 +113,7 @@ static struct green__cores *cores_new(size_t n, bool pinned, const cpu_set_t *cp
         return NULL;
     c->scheds = calloc(n, sizeof *c->scheds);
     c->threads = calloc(n, sizeof *c->threads);
-    if (!c->scheds || !c->threads) {
+    if (!c->scheds || !c->threads || green__shared_fds_init(c) < 0) {
         free(c->scheds);
         free(c->threads);
         free(c);
@@ -133,6 +133,7 @@ static void cores_free(struct green__cores *c)
 {
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->changed);
+    green__shared_fds_fini(c);
     free(c->scheds);
     free(c->threads);
     free(c);

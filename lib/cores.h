@@ -51,6 +51,10 @@ struct green__cores {
     bool spin;                      /* no more schedulers than CPUs: an idle
                                        one may spin (green__cores_spin) */
 
+    /* Per fd number, which schedulers' pollers know it (shared_fds.c). */
+    atomic_uint *fd_users;
+    size_t nfd_users;
+
     atomic_size_t idle;             /* idle or ended schedulers */
     atomic_size_t ended;            /* schedulers but the first that ended */
     atomic_bool deadlocked;         /* the run fails with EDEADLK */
@@ -64,6 +68,10 @@ struct green__cores {
     bool go;                        /* every scheduler is set up */
     bool all_ended;                 /* the first has ended too */
 };
+
+/* The run's table of fd users (lib/shared_fds.c): 0 or -ENOMEM. */
+int green__shared_fds_init(struct green__cores *c);
+void green__shared_fds_fini(struct green__cores *c);
 
 /* Runs main on n schedulers as green_run_attr; 0 or -errno. */
 int green__cores_run(const green_run_attr_t *attr, void *(*main)(void *), void *arg);

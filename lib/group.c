@@ -17,6 +17,7 @@
  * goes with the last of them.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "sched.h"
@@ -38,7 +39,18 @@ struct green_group {
 static void group_describe(const struct green__wait *w, char *buf, size_t n)
 {
     const struct green_group *g = green__queued_of(w)->obj;
-    snprintf(buf, n, "group %p (%zu running)", (const void *)g, g->running);
+    /* Read atomically: in a run, a member elsewhere may be finishing. */
+    snprintf(buf, n, "group %p (%zu running)", (const void *)g,
+             __atomic_load_n(&g->running, __ATOMIC_RELAXED));
+}
+
+/* Under the lock: running moves by delta (stored atomically for
+ * group_describe, a plain store where it compiles); the new count. */
+static size_t add_running(green_group_t *g, int delta)
+{
+    size_t n = g->running + (size_t)(ptrdiff_t)delta;
+    __atomic_store_n(&g->running, n, __ATOMIC_RELAXED);
+    return n;
 }
 
 static const struct green__waitop group_op = {
@@ -91,7 +103,7 @@ static void member_exit(green_t *t, enum green__exit how)
     if (how == GREEN__EXIT_FREED) {
         member_freed(t);
         last = g->freed && green__list_empty(&g->members);
-    } else if (--g->running == 0) {
+    } else if (add_running(g, -1) == 0) {
         wake_waiters(g);
     }
     unlock(g);
@@ -160,7 +172,7 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
     }
     /* Counted before it is spawned: a wait meanwhile waits for it too. */
     lock(g);
-    g->running++;
+    add_running(g, 1);
     unlock(g);
     green_t *t = attr && (attr->place != GREEN_PLACE_HERE || attr->eager)
                      ? green__spawn_placed(s, attr, fn, arg, link_member, &j, &err)
@@ -168,7 +180,7 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
     if (!t) {
         green__across_unmade(j.xs);
         lock(g);
-        if (--g->running == 0)
+        if (add_running(g, -1) == 0)
             wake_waiters(g);
         unlock(g);
         errno = -err;
@@ -253,7 +265,7 @@ static void leave(green_group_t *g, green_t *self)
     if (self->group != g)
         return;
     member_freed(self);
-    g->running--;
+    add_running(g, -1);
 }
 
 /* Under the lock, every member finished: frees t, a member, unless

@@ -337,6 +337,8 @@ int green_wait(int fd, int events)
 int green_close(int fd)
 {
     struct green__sched *s = green__cur;
+    if (s && s->cores && fd >= 0)
+        green__shared_fds_forget(s, fd);
     if (s)
         (void)green__poller_forget(&s->poller, fd);
     return close(fd);
@@ -361,5 +363,8 @@ int green_fd_adopt(int fd)
 
 int green_fd_release(int fd)
 {
+    struct green__sched *s = green__cur;
+    if (s && s->cores && fd >= 0)
+        green__shared_fds_forget(s, fd);
     return on_table(fd, green__file_release);
 }

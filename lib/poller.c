@@ -111,6 +111,8 @@ void green__poller_fini(struct green__poller *p)
 
 struct green__fd *green__poller_fd(struct green__poller *p, int fd)
 {
+    if (p->users)
+        green__poller_mark_user(p, fd);
     if ((size_t)fd < p->nfds)
         return &p->fds[fd];
     /* Grows by doubling, so a process with n fds reallocates log n times;

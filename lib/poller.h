@@ -136,7 +136,16 @@ struct green__poller {
     /* The sweep for stale registrations (poller.c, mark_unchecked). */
     size_t nunchecked;         /* records with unchecked set */
     int64_t next_check;        /* when the next sweep is due (coarse ms) */
+    /* In a run of several schedulers: the run's table of which
+     * schedulers' pollers know each fd (lib/shared_fds.c), and this one's
+     * bit in it; NULL alone. */
+    _Atomic unsigned *users;
+    size_t nusers;
+    unsigned user_bit;
 };
+
+/* In a run: marks fd as known to p's scheduler (lib/shared_fds.c). */
+void green__poller_mark_user(struct green__poller *p, int fd);
 
 extern const struct green__poller_ops green__poller_poll;
 extern const struct green__poller_ops green__poller_epoll;

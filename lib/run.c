@@ -298,6 +298,7 @@ static int join_run(struct green__sched *s, struct green__cores *c, unsigned ind
     s->inbox.idle_count = &c->idle;
     s->end_msg = (struct green__remote){.deliver = deliver_end};
     s->deadlock_msg = (struct green__remote){.deliver = green__cores_deliver_deadlock};
+    green__shared_fds_join(s);
     return green__inbox_open(s);
 }
 

@@ -314,6 +314,12 @@ int green__across_claim(struct green__sched *s, green_t *t);
 void green__across_unclaim(green_t *t);
 int green__across_await(struct green__sched *s, green_t *t, void **result, bool shielded);
 
+/* In a run (lib/shared_fds.c): s's poller joins the run's table of fd
+ * users; before s closes or releases fd, every other scheduler that knows
+ * it forgets it (its waiters there fail with EBADF). */
+void green__shared_fds_join(struct green__sched *s);
+void green__shared_fds_forget(struct green__sched *s, int fd);
+
 /* Whether t lives on another scheduler of s's run. */
 bool green__elsewhere(const struct green__sched *s, const green_t *t);
 int green__across_detach(green_t *t);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -1011,6 +1013,141 @@ CORES_TEST(dump_during_mutex_handoff, 3)
     return NULL;
 }
 
+/* fds used on several schedulers. */
+
+static void *read_expect_ebadf(void *arg)
+{
+    char c;
+    ck_assert_int_eq(green_read(*(int *)arg, &c, 1), -1);
+    ck_assert_int_eq(errno, EBADF);
+    return NULL;
+}
+
+/* Threads on two other schedulers wait to read one pipe; green_close here
+ * wakes both with EBADF, as it wakes waiters on its own scheduler. */
+CORES_TEST(close_wakes_waiters_everywhere, 3)
+{
+    (void)arg;
+    for (int round = 0; round < 2; round++) {
+        int p[2];
+        ck_assert_int_eq(pipe(p), 0);
+        green_t *a = spawn_on(1, read_expect_ebadf, &p[0]);
+        green_t *b = spawn_on(2, read_expect_ebadf, &p[0]);
+        green_t *c = green_spawn(read_expect_ebadf, &p[0]);  /* and one here */
+        wait_parked("fd", 3);
+        ck_assert_int_eq(green_close(p[0]), 0);
+        ck_assert_int_eq(green_join(a, NULL), 0);
+        ck_assert_int_eq(green_join(b, NULL), 0);
+        ck_assert_int_eq(green_join(c, NULL), 0);
+        green_close(p[1]);
+    }
+    return NULL;
+}
+
+/* green_fd_release here: the waiters elsewhere fail with EBADF, and the
+ * fd stays open for its owner. */
+CORES_TEST(release_wakes_waiters_everywhere, 2)
+{
+    (void)arg;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(green_fd_adopt(sv[0]), 0);
+    green_t *a = spawn_on(1, read_expect_ebadf, &sv[0]);
+    wait_parked("fd", 1);
+    ck_assert_int_eq(green_fd_release(sv[0]), 0);
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    char c;
+    ck_assert_int_eq(read(sv[0], &c, 1), 1);  /* still open, ours again */
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* The stress of talking across: four schedulers on the two CPUs, each
+ * running a worker that, round after round, exchanges a value through a
+ * select with a partner on the next scheduler, and every 16th round
+ * cancels a group spanning every scheduler mid-flight; worker 0 also
+ * closes a pipe that threads of two other schedulers wait on.  Nothing is
+ * lost, nothing hangs. */
+enum { TALK_ROUNDS = 2000 };
+
+struct talk {
+    green_chan_t *a, *b;
+};
+
+static void *select_partner(void *arg)
+{
+    struct talk *t = arg;
+    int v = -1;
+    green_case_t cases[] = {{t->a, GREEN_RECV, &v, 0}, {t->b, GREEN_RECV, &v, 0}};
+    int k = green_select(cases, 2);
+    ck_assert_int_ge(k, 0);
+    return (void *)(intptr_t)(v * 2 + k);
+}
+
+static void group_round(int n, green_chan_t *never)
+{
+    green_group_t *g = green_group_new();
+    ck_assert_ptr_nonnull(g);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(green_detach(group_spawn_on(g, GREEN_PLACE_ON(i), park_until_cancelled,
+                                                     never)), 0);
+    ck_assert_int_eq(green_group_cancel(g), 0);
+    ck_assert_int_eq(green_group_wait(g), 0);
+    green_group_free(g);
+}
+
+static void fd_round(void)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *a = spawn_on(1, read_expect_ebadf, &p[0]);
+    green_t *b = spawn_on(2, read_expect_ebadf, &p[0]);
+    wait_parked("fd ", 2);
+    ck_assert_int_eq(green_close(p[0]), 0);
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(green_join(b, NULL), 0);
+    green_close(p[1]);
+}
+
+static void *talk_worker(void *arg)
+{
+    int rounds = (int)(intptr_t)arg, n = green_sched_count(), me = green_sched_index();
+    green_chan_t *never = green_chan_new(sizeof(int), 0);
+    struct talk t = {green_chan_new(sizeof(int), 0), green_chan_new(sizeof(int), 0)};
+    for (int i = 0; i < rounds; i++) {
+        green_t *p = spawn_on((me + 1) % n, select_partner, &t);
+        int v = i;
+        green_case_t cases[] = {{t.a, GREEN_SEND, &v, 0}, {t.b, GREEN_SEND, &v, 0}};
+        int k = green_select(cases, 2);
+        ck_assert_int_ge(k, 0);
+        void *r;
+        ck_assert_int_eq(green_join(p, &r), 0);
+        ck_assert_int_eq((intptr_t)r, i * 2 + k);  /* the case it took, the value sent */
+        if (i % 16 == 0)
+            group_round(n, never);
+        if (me == 0 && i % 64 == 0)
+            fd_round();
+    }
+    green_chan_free(t.a);
+    green_chan_free(t.b);
+    green_chan_free(never);
+    return NULL;
+}
+
+CORES_TEST(stress_talking_across, 4)
+{
+    (void)arg;
+    int rounds = under_valgrind() || under_tsan() ? TALK_ROUNDS / 50 : TALK_ROUNDS;
+    green_t *w[4];
+    for (int i = 0; i < 4; i++)
+        w[i] = spawn_on(i, talk_worker, (void *)(intptr_t)rounds);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(green_join(w[i], NULL), 0);
+    return NULL;
+}
+
 #ifdef GREEN_FAULTS
 #include "fault.h"
 
@@ -1170,6 +1307,12 @@ Suite *across_suite(void)
     tcase_add_test(group, group_wait_deadline_across);
     tcase_add_test(group, group_freed_before_members_elsewhere);
     tcase_add_test(group, gather_across);
+    TCase *fds = tcase_create("fd");
+    tcase_add_test(fds, close_wakes_waiters_everywhere);
+    tcase_add_test(fds, release_wakes_waiters_everywhere);
+    tcase_add_test(fds, stress_talking_across);
+    tcase_set_timeout(fds, 60);  /* the stress test, on a loaded machine */
+    suite_add_tcase(s, fds);
     suite_add_tcase(s, group);
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, wide_select_enomem);
