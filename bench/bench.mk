@@ -19,7 +19,7 @@ $(BUILD)/bench/http_hooked: bench/http_raw.c $(HOOK_SO)
 
 $(BUILD)/bench/floor: bench/peers/floor.c bench/common.h
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(LDFLAGS)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -pthread $(LDFLAGS)
 
 # A peer that is not installed is left unbuilt; run.py says what to install.
 bench-peers: $(BENCH_GREEN) $(BUILD)/examples/http_server

@@ -111,6 +111,9 @@ PEERS = {
     # The same exchange read as soon as each byte is there: it never waits.
     "no wait at all":   dict(cmd=[f"{BUILD}/bench/floor"], kind="floor",
                              arg={"io": "io-nowait"}),
+    # Two OS threads on the two CPUs passing one word back and forth.
+    "cache line by hand": dict(cmd=[f"{BUILD}/bench/floor"], kind="floor",
+                               arg={"chan0": "across"}, cpus="0,1"),
 }
 
 # Workloads: what each measures, its N, its unit, and who runs it.
@@ -138,7 +141,7 @@ WORKLOADS = [
                                       "schedulers",
          arg="chan0", n=200_000, unit="ns/message", better="lower",
          peers=["libgreen", "libgreen fast", "libgreen (2 schedulers)",
-                "libgreen fast (2 schedulers)", "Go", "Go (2 cores)"]),
+                "libgreen fast (2 schedulers)", "Go", "Go (2 cores)", "cache line by hand"]),
     dict(name="channel-buffered", title="channel, capacity 64, ping-pong",
          arg="chan64", n=1_000_000, unit="ns/message", better="lower",
          peers=["libgreen", "libgreen fast", "Go", "asyncio", "uvloop", "gevent"]),

@@ -12,8 +12,14 @@
  *                       thread making the system calls a green pair makes
  *   floor io-nowait N   the same, reading each byte once it is there
  *   floor http PORT     a hand-written single-threaded epoll server
+ *   floor across N      ns per message of a ping-pong between two OS
+ *                       threads, each spinning on one shared word: what
+ *                       moving a cache line between two CPUs costs, under
+ *                       any message between two schedulers
  */
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -204,6 +210,41 @@ static void floor_http(int port)
     }
 }
 
+/* across */
+
+static _Alignas(64) atomic_long word;
+
+static void spin_until(long v)
+{
+    while (atomic_load_explicit(&word, memory_order_acquire) != v)
+        ;
+}
+
+static void *pong(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < N / 2; i++) {
+        spin_until(2 * i + 1);
+        atomic_store_explicit(&word, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+static double floor_across(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, pong, NULL) != 0)
+        return -1;
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N / 2; i++) {
+        atomic_store_explicit(&word, 2 * i + 1, memory_order_release);
+        spin_until(2 * i + 2);
+    }
+    double ns = (bench_now_ns() - t0) / N;
+    pthread_join(t, NULL);
+    return ns;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3)
@@ -221,6 +262,8 @@ int main(int argc, char **argv)
         printf("%.3f\n", floor_io_nowait());
     else if (strcmp(argv[1], "http") == 0)
         floor_http((int)N);
+    else if (strcmp(argv[1], "across") == 0)
+        printf("%.3f\n", floor_across());
     else
         return 2;
     return 0;
