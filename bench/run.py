@@ -78,6 +78,15 @@ PEERS = {
                                          env={"GREEN_BENCH_SCHEDULERS": "2"}, cpus="0,1",
                                          http=[f"{BUILD}/fast/examples/http_server"],
                                          http_args=["30000", "2"]),
+    # One acceptor on the first scheduler placing each connection with
+    # GREEN_PLACE_ANY (http-hello only).
+    "libgreen (2 schedulers, one acceptor)": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                                    cpus="0,1", http=[f"{BUILD}/examples/http_server"],
+                                    http_args=["30000", "2", "any"]),
+    "libgreen fast (2 schedulers, one acceptor)": dict(cmd=[f"{BUILD}/fast/bench/green"],
+                                    kind="libgreen", cpus="0,1",
+                                    http=[f"{BUILD}/fast/examples/http_server"],
+                                    http_args=["30000", "2", "any"]),
     # Boost.Fiber's work-stealing scheduler, on one OS thread and on two.
     "Boost.Fiber":      dict(cmd=[f"{BUILD}/bench/fiber"], kind="peer", pkg="libboost-fiber-dev",
                              env={"BOOST_FIBER_THREADS": "1"}),
@@ -193,11 +202,15 @@ WORKLOADS = [
 ]
 HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen uring",
               "libgreen fast uring", "libgreen own buffer", "libgreen hooked",
-              "libgreen (2 schedulers)", "libgreen fast (2 schedulers)", "State Threads", "GNU Pth",
+              "libgreen (2 schedulers)", "libgreen fast (2 schedulers)",
+              "libgreen (2 schedulers, one acceptor)", "libgreen fast (2 schedulers, one acceptor)",
+              "State Threads", "GNU Pth",
               "Go", "asyncio", "uvloop", "gevent", "libuv", "epoll by hand"]
 IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "libgreen own buffer",
                                                   "libgreen hooked", "libgreen (2 schedulers)",
-                                                  "libgreen fast (2 schedulers)")]
+                                                  "libgreen fast (2 schedulers)",
+                                                  "libgreen (2 schedulers, one acceptor)",
+                                                  "libgreen fast (2 schedulers, one acceptor)")]
 SELECT_LIMIT = "not run: it waits with select(2), which stops at 1024 fds"
 
 

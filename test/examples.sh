@@ -166,6 +166,25 @@ else
 fi
 stop_server
 
+# The same with one acceptor placing each connection on either scheduler:
+# the connection's fd is accepted on one and served (and closed) on the
+# other.
+if ! start_server http_server 30000 2 any; then
+    bad "http_server (one acceptor)" "did not start: $line"
+else
+    answered=0
+    for i in $(seq 20); do
+        out=$(http_exchange 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n')
+        [ "$(printf '%s' "$out" | grep -o 'Hello, World!' | wc -l)" = 2 ] && answered=$((answered + 1))
+    done
+    if [ "$answered" = 20 ]; then
+        ok "http_server (one acceptor)"
+    else
+        bad "http_server (one acceptor)" "$answered of 20 answered"
+    fi
+fi
+stop_server
+
 # fetch: three pages from a local server at once, and a refused port.
 if ! start_server http_server; then
     bad fetch "http_server did not start: $line"

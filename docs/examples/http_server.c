@@ -5,9 +5,10 @@
  * idle-connections workloads.
  *
  *   cc http_server.c $(pkg-config --cflags --libs green) -o http_server
- *   ./http_server [port [ms [n]]]  (port 8080 by default, 0 picks a free
- *                                   one; ms: the time a request may take,
- *                                   30000; n schedulers, 1 by default)
+ *   ./http_server [port [ms [n [any]]]]  (port 8080 by default, 0 picks a
+ *                                   free one; ms: the time a request may
+ *                                   take, 30000; n schedulers, 1 by
+ *                                   default; any: one acceptor)
  *
  * What it holds to: keep-alive by HTTP/1.1's default and HTTP/1.0's
  * "Connection: keep-alive", and "Connection: close" honoured and said; a
@@ -17,7 +18,8 @@
  * ms) after the last answer is closed.  Pipelined requests are answered in order,
  * their answers sent together.  On n schedulers, each listens on the port
  * (SO_REUSEPORT, so the kernel spreads the connections) and serves what it
- * accepts.
+ * accepts; with "any", the first alone accepts and places each connection
+ * on the less loaded of two schedulers (GREEN_PLACE_ANY).
  */
 #include <errno.h>
 #include <green.h>
@@ -30,6 +32,8 @@
 #include <sys/socket.h>
 
 enum { HEADER_MAX = 8192 };
+
+static bool one_acceptor;  /* "any": connections placed by the one acceptor */
 static int64_t request_ms = 30000;
 
 /* An answer, and whether the connection ends after it. */
@@ -194,12 +198,13 @@ static void *serve(void *arg)
 }
 
 /* Accepts on lfd for ever, a green thread per connection, on the
- * scheduler it runs on. */
+ * scheduler it runs on or, with one acceptor, on any. */
 static void *accept_loop(void *arg)
 {
     int lfd = (int)(intptr_t)arg;
     /* Small stacks: a connection needs little, and there may be many. */
-    green_attr_t attr = {.stack_size = 64 * 1024};
+    green_attr_t attr = {.stack_size = 64 * 1024,
+                         .place = one_acceptor ? GREEN_PLACE_ANY : GREEN_PLACE_HERE};
     for (;;) {
         int fd = green_accept(lfd, NULL, NULL);
         if (fd < 0) {
@@ -218,7 +223,7 @@ static void *accept_loop(void *arg)
 
 static void *listen_here(void *port)
 {
-    int flags = green_sched_count() > 1 ? GREEN_REUSEPORT : 0;
+    int flags = green_sched_count() > 1 && !one_acceptor ? GREEN_REUSEPORT : 0;
     return (void *)(intptr_t)green_tcp_listen_flags("127.0.0.1", port, 4096, flags);
 }
 
@@ -234,7 +239,7 @@ static void *server(void *arg)
     }
     snprintf(port, sizeof port, "%d", green_local_port(lfd));  /* port 0: the one picked */
     /* Every other scheduler listens on the port too, and serves there. */
-    for (int i = 1; i < green_sched_count(); i++) {
+    for (int i = 1; i < green_sched_count() && !one_acceptor; i++) {
         green_attr_t there = {.place = GREEN_PLACE_ON(i)};
         void *fd;
         if (green_join(green_spawn_attr(&there, listen_here, port), &fd) < 0 || (intptr_t)fd < 0 ||
@@ -253,8 +258,10 @@ int main(int argc, char **argv)
 {
     int port = argc > 1 ? atoi(argv[1]) : 8080;
     green_run_attr_t run = {.schedulers = argc > 3 ? (unsigned)atoi(argv[3]) : 1};
-    if ((argc > 2 && (request_ms = atoll(argv[2])) <= 0) || run.schedulers < 1) {
-        fprintf(stderr, "usage: %s [port [ms [schedulers]]]\n", argv[0]);
+    one_acceptor = argc > 4 && strcmp(argv[4], "any") == 0;
+    if ((argc > 2 && (request_ms = atoll(argv[2])) <= 0) || run.schedulers < 1 ||
+        (argc > 4 && !one_acceptor)) {
+        fprintf(stderr, "usage: %s [port [ms [schedulers [any]]]]\n", argv[0]);
         return 2;
     }
     if (green_run_attr(&run, server, &port) < 0) {
