@@ -327,12 +327,7 @@ static int claim_one(struct green__sched *s, green_t *t)
 {
     if (green__elsewhere(s, t))
         return green__across_claim(s, t);
-    green__lock_handles(s);
-    int err = green__check_join(s, t);
-    if (err == 0)
-        green__claim(s, t);
-    green__unlock_handles(s);
-    return err;
+    return green__check_and_claim(s, t);
 }
 
 static void unclaim_one(struct green__sched *s, green_t *t)

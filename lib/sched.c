@@ -740,7 +740,7 @@ bool green__elsewhere(const struct green__sched *s, const green_t *t)
 
 /* Checks t for a join and claims it, in one step under the lock: another
  * scheduler may detach or join it meanwhile. */
-static int check_and_claim(struct green__sched *s, green_t *t)
+int green__check_and_claim(struct green__sched *s, green_t *t)
 {
     if (!s)
         return -EPERM;
@@ -758,7 +758,7 @@ int green_join(green_t *t, void **result)
     int err;
     if (green__elsewhere(s, t))
         err = green__across_join(s, t, result);
-    else if ((err = check_and_claim(s, t)) == 0 && (err = green__join(s, t, result, false)) < 0) {
+    else if ((err = green__check_and_claim(s, t)) == 0 && (err = green__join(s, t, result, false)) < 0) {
         green__lock_handles(s);
         t->joiner = NULL;  /* it may be joined again */
         green__unlock_handles(s);

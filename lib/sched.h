@@ -320,6 +320,10 @@ int green__across_await(struct green__sched *s, green_t *t, void **result, bool 
 void green__shared_fds_join(struct green__sched *s);
 void green__shared_fds_forget(struct green__sched *s, int fd);
 
+/* Checks t, of s, for a join and claims it for the running thread, in one
+ * step under s's handles lock: 0, -EPERM, -EINVAL, -EDEADLK. */
+int green__check_and_claim(struct green__sched *s, green_t *t);
+
 /* Whether t lives on another scheduler of s's run. */
 bool green__elsewhere(const struct green__sched *s, const green_t *t);
 int green__across_detach(green_t *t);
