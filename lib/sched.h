@@ -228,7 +228,13 @@ green_t *green__spawn_placed(struct green__sched *s, const green_attr_t *attr,
  * several: each caller passes a constant `shared`, and the compiler makes
  * one copy of each, so that a scheduler alone pays nothing for the run's
  * locks. */
+#ifndef GREEN_COVERAGE
 #define GREEN__SPECIALISED static inline __attribute__((always_inline))
+#else
+/* make coverage counts each branch once, as the source has it: one copy,
+ * `shared` a plain argument. */
+#define GREEN__SPECIALISED static inline
+#endif
 
 /* Whether s is one of a run of several schedulers: the rare case, which
  * the paths of a scheduler alone are laid out around. */
