@@ -353,12 +353,7 @@ static void *chan_deadlock_main(void *arg)
 
 START_TEST(channel_deadlock_across)
 {
-    stderr_begin();
-    int r = green_run_attr(&(green_run_attr_t){.schedulers = 2}, chan_deadlock_main, NULL);
-    int err = errno;
-    char *text = stderr_end();
-    ck_assert_int_eq(r, -1);
-    ck_assert_int_eq(err, EDEADLK);
+    char *text = run_deadlocked(2, chan_deadlock_main);
     ck_assert_ptr_nonnull(strstr(text, "chan recv"));
     free(text);
 }
@@ -621,12 +616,7 @@ static void *mutex_deadlock_main(void *arg)
 
 START_TEST(mutex_deadlock_across)
 {
-    stderr_begin();
-    int r = green_run_attr(&(green_run_attr_t){.schedulers = 2}, mutex_deadlock_main, NULL);
-    int err = errno;
-    char *text = stderr_end();
-    ck_assert_int_eq(r, -1);
-    ck_assert_int_eq(err, EDEADLK);
+    char *text = run_deadlocked(2, mutex_deadlock_main);
     ck_assert_ptr_nonnull(strstr(text, "mutex"));
     free(text);
 }

@@ -653,12 +653,7 @@ static void *main_recv_forever(void *arg)
 
 START_TEST(chan_deadlock_report)
 {
-    stderr_begin();
-    int r = green_run(main_recv_forever, NULL);
-    int err = errno;
-    char *text = stderr_end();
-    ck_assert_int_eq(r, -1);
-    ck_assert_int_eq(err, EDEADLK);
+    char *text = run_deadlocked(0, main_recv_forever);
     ck_assert_msg(strstr(text, "#1 'main' parked: chan recv 0x") != NULL, "%s", text);
     free(text);
 }

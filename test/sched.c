@@ -215,12 +215,7 @@ static void *main_deadlocks(void *arg)
 
 START_TEST(run_deadlock)
 {
-    stderr_begin();
-    int r = green_run(main_deadlocks, NULL);
-    int err = errno;
-    char *text = stderr_end();
-    ck_assert_int_eq(r, -1);
-    ck_assert_int_eq(err, EDEADLK);
+    char *text = run_deadlocked(0, main_deadlocks);
     ck_assert_ptr_nonnull(strstr(text, "deadlock"));
     ck_assert_ptr_nonnull(strstr(text, "#1 'main' parked: test wait"));
     ck_assert_ptr_nonnull(strstr(text, "#2 'first' parked: test wait"));

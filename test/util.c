@@ -168,6 +168,18 @@ char *stderr_end(void)
     return file_text(captured);
 }
 
+char *run_deadlocked(unsigned schedulers, void *(*main)(void *))
+{
+    stderr_begin();
+    errno = 0;
+    int r = schedulers ? green_run_attr(&(green_run_attr_t){.schedulers = schedulers}, main, NULL)
+                       : green_run(main, NULL);
+    int err = errno;
+    char *text = stderr_end();
+    ck_assert_msg(r == -1 && err == EDEADLK, "run returned %d, errno %d: %s", r, err, text);
+    return text;
+}
+
 void make_socketpair(int sv[2])
 {
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);

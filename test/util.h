@@ -102,6 +102,10 @@ char *file_text(FILE *f);
 void stderr_begin(void);
 char *stderr_end(void);
 
+/* Runs main (with green_run, or on that many schedulers) and checks that
+ * the run failed with EDEADLK; what it wrote to stderr (malloc'd). */
+char *run_deadlocked(unsigned schedulers, void *(*main)(void *));
+
 /* A socket pair and a pipe, failing the test if they cannot be made. */
 void make_socketpair(int sv[2]);
 void make_pipe(int fds[2]);
