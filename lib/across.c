@@ -234,17 +234,34 @@ struct spawnreq {
     void *ctx;
     green_t *t;
     int err;
+    int64_t asked;                 /* when, for GREEN_PLACE_ANY: see below */
 };
+
+/* Whether q was placed with GREEN_PLACE_ANY: another scheduler may take
+ * it. */
+static bool placed_any(const struct spawnreq *q)
+{
+    return q->attr && q->attr->place == GREEN_PLACE_ANY;
+}
+
+/* Makes q's thread on `on`, the scheduler it was asked of or one that
+ * took the request, and tells the spawner. */
+static void make_on(struct spawnreq *q, struct green__sched *on)
+{
+    if (placed_any(q))
+        atomic_fetch_sub_explicit(&q->from->cores->any_asked, 1, memory_order_relaxed);
+    /* Never eager here: this runs inside a scheduler's look at its inbox,
+     * not on a green thread that could give way to the new one. */
+    green_attr_t attr = q->attr ? *q->attr : (green_attr_t){0};
+    attr.eager = false;
+    q->t = green__spawn_then(on, &attr, q->fn, q->arg, q->link, q->ctx, &q->err);
+    green__inbox_post(&q->from->inbox, &q->reply);
+}
 
 static void deliver_spawn(struct green__remote *r)
 {
     struct spawnreq *q = green__container_of(r, struct spawnreq, ask);
-    /* Never eager here: this runs inside the owner's look at its inbox,
-     * not on a green thread that could give way to the new one. */
-    green_attr_t attr = q->attr ? *q->attr : (green_attr_t){0};
-    attr.eager = false;
-    q->t = green__spawn_then(q->on, &attr, q->fn, q->arg, q->link, q->ctx, &q->err);
-    green__inbox_post(&q->from->inbox, &q->reply);
+    make_on(q, q->on);
 }
 
 static void spawn_describe(const struct green__wait *w, char *buf, size_t n)
@@ -263,12 +280,58 @@ green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
         .ask.deliver = deliver_spawn, .reply.thread = s->current, .wait.op = &spawn_op,
         .from = s, .on = on, .attr = attr, .fn = fn, .arg = arg, .link = link, .ctx = ctx,
     };
+    if (placed_any(&q)) {
+        q.asked = green__now_ns();
+        atomic_fetch_add_explicit(&s->cores->any_asked, 1, memory_order_relaxed);
+    }
     /* An ended scheduler takes no more threads; it ended because main
      * returned, so the thread starts cancelled wherever it runs. */
-    if (!green__inbox_send(&on->inbox, &q.ask))
+    if (!green__inbox_send(&on->inbox, &q.ask)) {
+        if (placed_any(&q))
+            atomic_fetch_sub_explicit(&s->cores->any_asked, 1, memory_order_relaxed);
         return green__spawn_then(s, attr, fn, arg, link, ctx, err);
+    }
     /* Shielded: the answer is on its way, and q lives on this stack. */
     (void)green__park_shielded(s, &q.wait);
     *err = q.err;
     return q.t;
+}
+
+/* Taking a spawn another scheduler has left waiting.
+ *
+ * A thread placed on any scheduler has not started, nor even been made,
+ * while its spawn request waits in the chosen scheduler's inbox.  A
+ * scheduler drains its inbox at every switch, so a request waits long
+ * only behind a thread that runs without parking or yielding; the spawner
+ * waits with it.  A scheduler with nothing to do takes such a request and
+ * makes the thread itself: stealing only what has not started, so a
+ * thread still never moves.  It takes a request only from a scheduler
+ * that is awake (one asleep in its poller was woken by the post) and
+ * that has left it for STALE_NS, longer than a switch and a drain take:
+ * placement stays where the pick put it unless that scheduler is stuck
+ * (the spawner's own scheduler, idle while its spawner waits, would
+ * otherwise take back every spawn it placed elsewhere). */
+enum { STALE_NS = 20 * 1000 };
+
+static bool stale_any(const struct green__remote *r, void *now)
+{
+    const struct spawnreq *q = green__container_of(r, struct spawnreq, ask);
+    return r->deliver == deliver_spawn && placed_any(q) &&
+           *(const int64_t *)now - q->asked >= STALE_NS;
+}
+
+bool green__across_steal(struct green__sched *s)
+{
+    struct green__cores *c = s->cores;
+    if (!green__cores_asked(c))
+        return false;
+    int64_t now = green__now_ns();
+    for (size_t i = 0; i < c->n; i++) {
+        struct green__remote *r = green__inbox_take(&c->scheds[i]->inbox, stale_any, &now);
+        if (r) {
+            make_on(green__container_of(r, struct spawnreq, ask), s);
+            return true;
+        }
+    }
+    return false;
 }

@@ -8,7 +8,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sched.h"
@@ -230,25 +229,20 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 bool green__cores_spin(struct green__sched *s)
 {
     if (!s->cores->spin)
-        return false;
-    int64_t start = now_ns(), now = start;
+        return green__across_steal(s);
+    int64_t start = green__now_ns(), now = start;
     do {
         for (int i = 0; i < 64; i++) {
             if (green__inbox_pending(&s->inbox))
                 return true;
             cpu_relax();
         }
-        now = now_ns();
+        if (green__across_steal(s))
+            return true;
+        now = green__now_ns();
         /* Past the first part, on a loaded machine the scheduler that is
          * to answer may be waiting for this CPU. */
         if (now - start > SPIN_NS / 4)

@@ -189,6 +189,28 @@ void green__inbox_unpost(struct green__inbox *in, struct green__remote *r)
     pthread_mutex_unlock(&in->lock);
 }
 
+struct green__remote *green__inbox_take(struct green__inbox *in,
+                                        bool (*want)(const struct green__remote *r, void *ctx),
+                                        void *ctx)
+{
+    struct green__remote *found = NULL;
+    pthread_mutex_lock(&in->lock);
+    struct green__node *first = in->asleep ? NULL : in->posted.first;
+    for (struct green__node *n = first; n && !found; n = n->next) {
+        struct green__remote *r = green__container_of(n, struct green__remote, node);
+        if (want(r, ctx))
+            found = r;
+    }
+    /* pending stays set, for the owner's drain to clear: it reads the fd
+     * too if a post wrote it. */
+    if (found) {
+        green__list_remove(&in->posted, &found->node);
+        found->posted = false;
+    }
+    pthread_mutex_unlock(&in->lock);
+    return found;
+}
+
 bool green__inbox_sleep(struct green__inbox *in)
 {
     if (in->rfd < 0)
@@ -227,6 +249,8 @@ void green__inbox_drain(struct green__inbox *in)
      * delivery may unpost others.  Those posted while this runs wait for
      * the next look, which pending asks for. */
     struct green__node *last = in->posted.last, *n;
+    if (!last)  /* another scheduler took what was posted (green__inbox_take) */
+        atomic_store_explicit(&in->pending, false, memory_order_relaxed);
     while ((n = in->posted.first) != NULL) {
         green__list_remove(&in->posted, n);
         struct green__remote *r = green__container_of(n, struct green__remote, node);

@@ -212,6 +212,19 @@ static void deadlock(struct green__sched *s)
     }
 }
 
+/* How long s, with nothing to run, may wait in its poller: until its
+ * next timer, or for ever; at most a millisecond while a spawn placed on
+ * any scheduler waits in some inbox, which s may have to take
+ * (green__across_steal). */
+static int sleep_ms(struct green__sched *s)
+{
+    struct green__timer *tm = green__timers_first(&s->timers);
+    int ms = tm ? (int)clamp_timeout(tm->at - green_now()) : -1;
+    if (s->cores && green__cores_asked(s->cores) && (ms < 0 || ms > 1))
+        ms = 1;
+    return ms;
+}
+
 /* The next thread to run when that means looking at the poller first:
  * the run queue is empty, or it is time for the periodic look (see
  * poll_once).  May wait for fds and timers. */
@@ -224,6 +237,8 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
                 poll_once(s, 0);
             return runq_pop(s);
         }
+        if (s->cores && green__across_steal(s))
+            continue;
         if (!waits_locally(s)) {
             if (!s->cores) {
                 deadlock(s);
@@ -237,8 +252,7 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
             if (green__cores_idle(s))
                 continue;
         }
-        struct green__timer *tm = green__timers_first(&s->timers);
-        poll_once(s, tm ? (int)clamp_timeout(tm->at - green_now()) : -1);
+        poll_once(s, sleep_ms(s));
         if (s->cores)
             green__inbox_busy(&s->inbox);
     }

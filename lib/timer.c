@@ -20,6 +20,13 @@ int64_t green_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t green__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Linux's coarse clock is read without looking at the hardware clock. */
 #ifdef CLOCK_MONOTONIC_COARSE
 #define COARSE_CLOCK CLOCK_MONOTONIC_COARSE

@@ -27,6 +27,9 @@ struct green__timers {
  * a few ticks behind green_now, and much cheaper to read. */
 int64_t green__coarse_now(void);
 
+/* The same monotonic clock in nanoseconds, for spans shorter than one. */
+int64_t green__now_ns(void);
+
 void green__timers_fini(struct green__timers *q);
 
 /* Makes room for n timers.  Returns 0 or -ENOMEM. */
