@@ -413,6 +413,24 @@ static __attribute__((noinline)) int withdraw(struct runselect *rs, const struct
     return err;
 }
 
+/* Queues a wait for each case on its channel, from a random case on, so
+ * that of several cases on one channel the partner that comes (which
+ * takes the first in the queue) completes each as often. */
+GREEN__SPECIALISED void queue_cases(struct green__sched *s, const green_case_t *cases,
+                                    struct selectwait *sw)
+{
+    size_t n = sw->n, start = n > 1 ? (size_t)(green__random(s) % n) : 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % n;
+        green_chan_t *ch = cases[i].chan;
+        sw->cases[i] = (struct chanwait){.ch = ch, .sel = sw, .elem = cases[i].elem,
+                                         .index = i, .op = cases[i].op, .queued = ch != NULL};
+        if (ch)
+            green__list_push(cases[i].op == GREEN_SEND ? &ch->sendq : &ch->recvq,
+                             &sw->cases[i].node);
+    }
+}
+
 /* Parks until a partner completes one of the cases.  Returns its index,
  * or -errno (ETIMEDOUT, ECANCELED, ENOMEM).  In a run, set's locks are
  * held on entry and released on return. */
@@ -436,19 +454,7 @@ GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, s
         atomic_init(&rs.over, false);
         rs.woken = (struct green__remote){.thread = s->current};
     }
-    /* Queued from a random case on, so that of several cases on one
-     * channel the partner that comes (which takes the first in the queue)
-     * completes each as often. */
-    size_t start = n > 1 ? (size_t)(green__random(s) % n) : 0;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (start + k) % n;
-        green_chan_t *ch = cases[i].chan;
-        waits[i] = (struct chanwait){.ch = ch, .sel = sw, .elem = cases[i].elem,
-                                     .index = i, .op = cases[i].op, .queued = ch != NULL};
-        if (ch)
-            green__list_push(cases[i].op == GREEN_SEND ? &ch->sendq : &ch->recvq,
-                             &waits[i].node);
-    }
+    queue_cases(s, cases, sw);
     if (shared) {
         for (size_t i = 0; i < set->n; i++)
             atomic_fetch_add_explicit(&set->ch[i]->parked, 1, memory_order_relaxed);
