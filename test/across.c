@@ -245,32 +245,12 @@ static void *select_expect_epipe(void *arg)
     return NULL;
 }
 
-/* Yields until green_dump shows n threads parked in a wait described
- * as what. */
-static void wait_parked(const char *what, int n)
-{
-    for (;;) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        green_dump(f);
-        fclose(f);
-        int found = 0;
-        for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
-            found++;
-        free(text);
-        if (found >= n)
-            return;
-        green_yield();
-    }
-}
-
 CORES_TEST(close_and_free_wake_every_scheduler, 3)
 {
     (void)arg;
     green_chan_t *ch = green_chan_new(sizeof(int), 0);
     green_t *a = spawn_on(1, recv_expect_epipe, ch), *b = spawn_on(2, recv_expect_epipe, ch);
-    wait_parked("chan recv", 2);
+    free(dump_until("chan recv", 2));
     ck_assert_int_eq(green_chan_close(ch), 0);
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(green_join(b, NULL), 0);
@@ -279,7 +259,7 @@ CORES_TEST(close_and_free_wake_every_scheduler, 3)
     green_chan_t *chs[2] = {green_chan_new(sizeof(int), 0), green_chan_new(sizeof(int), 0)};
     a = spawn_on(1, select_expect_epipe, chs);
     b = spawn_on(2, select_expect_epipe, chs);
-    wait_parked("select over 2 cases", 2);
+    free(dump_until("select over 2 cases", 2));
     green_chan_free(chs[0]);  /* they leave chs[1] when they run */
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(green_join(b, NULL), 0);
@@ -288,7 +268,7 @@ CORES_TEST(close_and_free_wake_every_scheduler, 3)
     ch = green_chan_new(sizeof(int), 0);
     a = spawn_on(1, recv_expect_epipe, ch);
     b = spawn_on(2, recv_expect_epipe, ch);
-    wait_parked("chan recv", 2);
+    free(dump_until("chan recv", 2));
     green_chan_free(ch);  /* the last of them to leave frees it */
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(green_join(b, NULL), 0);
@@ -315,7 +295,7 @@ CORES_TEST(cancel_and_wide_select_across, 2)
     for (int i = 0; i < 3; i++)
         chs[i] = green_chan_new(sizeof(int), 0);
     green_t *t = spawn_on(1, select_many, chs);
-    wait_parked("select over 12 cases", 1);
+    free(dump_until("select over 12 cases", 1));
     ck_assert_int_eq(green_cancel(t), 0);
     void *r;
     ck_assert_int_eq(green_join(t, &r), 0);
@@ -570,9 +550,9 @@ CORES_TEST(cancel_lock_waiter_across, 2)
     green_mutex_t m = GREEN_MUTEX_INIT;
     ck_assert_int_eq(green_mutex_lock(&m), 0);
     green_t *a = spawn_on(1, lock_expect_cancel, &m);
-    wait_parked("mutex", 1);
+    free(dump_until("mutex", 1));
     green_t *b = spawn_on(1, lock_and_unlock, &m);
-    wait_parked("mutex", 2);
+    free(dump_until("mutex", 2));
     ck_assert_int_eq(green_cancel(a), 0);
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(green_mutex_unlock(&m), 0);
@@ -695,9 +675,9 @@ CORES_TEST(group_cancelled_from_elsewhere, 3)
     for (int i = 0; i < 9; i++)
         ck_assert_int_eq(green_detach(group_spawn_on(g, GREEN_PLACE_ON(i % 3),
                                                      park_until_cancelled, never)), 0);
-    wait_parked("chan recv", 9);
+    free(dump_until("chan recv", 9));
     green_t *w = spawn_on(2, wait_group, g);
-    wait_parked("group", 1);
+    free(dump_until("group", 1));
     ck_assert_int_eq(green_join(spawn_on(1, cancel_group, g), NULL), 0);
     ck_assert_int_eq(green_join(w, NULL), 0);
     green_group_free(g);
@@ -745,7 +725,7 @@ CORES_TEST(group_freed_before_members_elsewhere, 3)
     ck_assert_int_eq(green_detach(group_spawn_on(g, GREEN_PLACE_ON(1), return_index, NULL)),
                      0);
     green_t *ja = spawn_on(2, join_it, a);
-    wait_parked("join #", 1);  /* a is claimed by ja */
+    free(dump_until("join #", 1));  /* a is claimed by ja */
     green_group_free(g);       /* cancels a, frees the others */
     ck_assert_int_eq(green_join(ja, NULL), 0);
     green_chan_free(never);
@@ -823,7 +803,7 @@ CORES_TEST(run_owns_its_channels, 2)
     (void)arg;
     green_chan_t *ch = green_chan_new(sizeof(int), 0);
     green_t *t = spawn_on(1, recv_expect_epipe, ch);
-    wait_parked("chan recv", 1);
+    free(dump_until("chan recv", 1));
     ck_assert_int_eq(probe(ch), EXDEV);
     ck_assert_int_eq(green_chan_close(ch), 0);
     ck_assert_int_eq(green_join(t, NULL), 0);
@@ -867,7 +847,7 @@ CORES_TEST(dropped_partner_unbinds_its_channel, 2)
     int v = 1;
     ck_assert_int_eq(green_chan_send(b, &v), 0);
     green_t *t = green_spawn(select_recv_two, chs);   /* same scheduler */
-    wait_parked("select over 2 cases", 1);
+    free(dump_until("select over 2 cases", 1));
     v = 5;
     ck_assert_int_eq(green_chan_send(chs[1], &v), 0);  /* fires t; t has not run */
     /* The send case on chs[0] finds t's stale recv and drops it. */
@@ -990,12 +970,7 @@ CORES_TEST(dump_during_mutex_handoff, 3)
     for (int i = 0; i < 4; i++)
         t[i] = spawn_on(1 + i % 2, lock_loop, &m);
     for (int i = 0; i < rounds(200); i++) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        green_dump(f);
-        fclose(f);
-        free(text);
+        free(dump_text());
     }
     atomic_store(&dump_stop, 1);
     for (int i = 0; i < 4; i++)
@@ -1024,7 +999,7 @@ CORES_TEST(close_wakes_waiters_everywhere, 3)
         green_t *a = spawn_on(1, read_expect_ebadf, &p[0]);
         green_t *b = spawn_on(2, read_expect_ebadf, &p[0]);
         green_t *c = green_spawn(read_expect_ebadf, &p[0]);  /* and one here */
-        wait_parked("fd", 3);
+        free(dump_until("fd", 3));
         ck_assert_int_eq(green_close(p[0]), 0);
         ck_assert_int_eq(green_join(a, NULL), 0);
         ck_assert_int_eq(green_join(b, NULL), 0);
@@ -1043,7 +1018,7 @@ CORES_TEST(release_wakes_waiters_everywhere, 2)
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     ck_assert_int_eq(green_fd_adopt(sv[0]), 0);
     green_t *a = spawn_on(1, read_expect_ebadf, &sv[0]);
-    wait_parked("fd", 1);
+    free(dump_until("fd", 1));
     ck_assert_int_eq(green_fd_release(sv[0]), 0);
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(write(sv[1], "x", 1), 1);
@@ -1094,7 +1069,7 @@ static void fd_round(void)
     ck_assert_int_eq(pipe(p), 0);
     green_t *a = spawn_on(1, read_expect_ebadf, &p[0]);
     green_t *b = spawn_on(2, read_expect_ebadf, &p[0]);
-    wait_parked("fd ", 2);
+    free(dump_until("fd ", 2));
     ck_assert_int_eq(green_close(p[0]), 0);
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(green_join(b, NULL), 0);

@@ -635,19 +635,7 @@ CORES_TEST(dump_covers_every_scheduler, 2)
     (void)arg;
     green_t *far = green_spawn_attr(&(green_attr_t){.name = "far", .place = GREEN_PLACE_ON(1)},
                                     sleep_long, NULL);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    ck_assert_ptr_nonnull(f);
-    for (int tries = 0; tries < 1000; tries++) {
-        rewind(f);
-        green_dump(f);
-        fflush(f);
-        if (strstr(text, "'far' parked: sleep"))
-            break;
-        green_yield();  /* far may not have parked yet */
-    }
-    fclose(f);
+    char *text = dump_until("'far' parked: sleep", 1);
     ck_assert_ptr_nonnull(strstr(text, "scheduler 0 of 2:"));
     ck_assert_ptr_nonnull(strstr(text, "scheduler 1 of 2:"));
     ck_assert_ptr_nonnull(strstr(text, "#1 'main' running"));

@@ -813,14 +813,7 @@ GREEN_TEST(dump_lists_threads)
     snprintf(line, sizeof line, "#2 'reader' parked: fd %d read", fds[0]);
     /* Under uring the reader's first try (a socket's recv) comes back
      * ENOTSOCK at a look at the poller, and it parks again on a read. */
-    char *text = NULL;
-    for (int i = 0; i < 100 && !(text && strstr(text, line)); i++) {
-        free(text);
-        green_yield();
-        FILE *f = tmpfile();
-        green_dump(f);
-        text = file_text(f);
-    }
+    char *text = dump_until(line, 1);
     ck_assert_ptr_nonnull(strstr(text, "4 green threads"));
     ck_assert_ptr_nonnull(strstr(text, "#1 'main' running"));
     ck_assert_ptr_nonnull(strstr(text, line));
@@ -870,9 +863,7 @@ GREEN_TEST(dump_states)
     green_cancel(fresh);
     green_t *late = green_spawn_attr(&(green_attr_t){.name = "late"}, sleep_long, NULL);
     green_cancel(late);  /* runnable, never run, cancelled */
-    FILE *f = tmpfile();
-    green_dump(f);
-    char *text = file_text(f);
+    char *text = dump_text();
     ck_assert_ptr_nonnull(strstr(text, "'done' done"));
     ck_assert_ptr_nonnull(strstr(text, "'timed' parked: fd "));
     ck_assert_ptr_nonnull(strstr(text, "(deadline in "));

@@ -168,6 +168,32 @@ char *stderr_end(void)
     return file_text(captured);
 }
 
+char *dump_text(void)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    green_dump(f);
+    return file_text(f);
+}
+
+static int count(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
+        n++;
+    return n;
+}
+
+char *dump_until(const char *what, int n)
+{
+    char *text;
+    while (count(text = dump_text(), what) < n) {
+        free(text);
+        green_yield();
+    }
+    return text;
+}
+
 char *run_deadlocked(unsigned schedulers, void *(*main)(void *))
 {
     stderr_begin();

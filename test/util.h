@@ -102,6 +102,14 @@ char *file_text(FILE *f);
 void stderr_begin(void);
 char *stderr_end(void);
 
+/* What green_dump writes now (malloc'd). */
+char *dump_text(void);
+
+/* Yields until green_dump shows what at least n times (threads on other
+ * schedulers, or not yet parked, get there meanwhile); the dump that did
+ * (malloc'd).  The test's timeout bounds it. */
+char *dump_until(const char *what, int n);
+
 /* Runs main (with green_run, or on that many schedulers) and checks that
  * the run failed with EDEADLK; what it wrote to stderr (malloc'd). */
 char *run_deadlocked(unsigned schedulers, void *(*main)(void *));
