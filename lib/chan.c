@@ -573,6 +573,28 @@ int green_tryselect(green_case_t *cases, size_t n)
     return do_select(cases, n, false);
 }
 
+/* One checked case on a scheduler alone: with no choice to make, the try
+ * itself says whether the case is ready.  0 or -errno, as a select. */
+static int single_alone(struct green__sched *s, green_case_t *c, bool block)
+{
+    int err = green__bind(&c->chan->sched, s);
+    if (err < 0)
+        return err;
+    if (block && green__cancel_due(s->current)) {
+        unbind_if_idle(c->chan);
+        return green__cancelled(s);
+    }
+    err = c->op == GREEN_SEND ? try_send(c->chan, c->elem, false)
+                              : try_recv(c->chan, c->elem, false);
+    if (err == -EAGAIN && block)
+        return park_alone(s, c, 1);
+    unbind_if_idle(c->chan);
+    if (err == -EAGAIN)
+        return err;
+    c->err = -err;
+    return 0;
+}
+
 /* The single operations: select over one case, failing with the case's
  * error. */
 static int single(green_chan_t *ch, int op, void *elem, bool block)
@@ -580,8 +602,14 @@ static int single(green_chan_t *ch, int op, void *elem, bool block)
     if (!ch)
         return green__fail(EINVAL);
     green_case_t c = {ch, op, elem, 0};
-    if (do_select(&c, 1, block) < 0)
+    struct green__sched *s = green__cur;
+    if (s && !s->cores && check_cases(s, &c, 1) == 0) {
+        int r = single_alone(s, &c, block);
+        if (r < 0)
+            return green__fail(-r);
+    } else if (do_select(&c, 1, block) < 0) {
         return -1;
+    }
     return c.err ? green__fail(c.err) : 0;
 }
 
