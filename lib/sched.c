@@ -754,7 +754,7 @@ bool green__elsewhere(const struct green__sched *s, const green_t *t)
 
 /* Checks t for a join and claims it, in one step under the lock: another
  * scheduler may detach or join it meanwhile. */
-int green__check_and_claim(struct green__sched *s, green_t *t)
+static inline int check_and_claim(struct green__sched *s, green_t *t)
 {
     if (!s)
         return -EPERM;
@@ -766,13 +766,18 @@ int green__check_and_claim(struct green__sched *s, green_t *t)
     return err;
 }
 
+int green__check_and_claim(struct green__sched *s, green_t *t)
+{
+    return check_and_claim(s, t);
+}
+
 int green_join(green_t *t, void **result)
 {
     struct green__sched *s = green__cur;
     int err;
     if (green__elsewhere(s, t))
         err = green__across_join(s, t, result);
-    else if ((err = green__check_and_claim(s, t)) == 0 && (err = green__join(s, t, result, false)) < 0) {
+    else if ((err = check_and_claim(s, t)) == 0 && (err = green__join(s, t, result, false)) < 0) {
         green__lock_handles(s);
         t->joiner = NULL;  /* it may be joined again */
         green__unlock_handles(s);

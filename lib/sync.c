@@ -144,8 +144,9 @@ GREEN__SPECIALISED int lock(struct green__sched *s, green_mutex_t *m, bool shiel
 /* Under m's lock in a run: hands m to its first waiter. */
 GREEN__SPECIALISED void unlock(green_mutex_t *m, bool shared)
 {
-    set_owner(m, wake_first(&m->waiters, shared));
-    if (!m->owner)
+    green_t *next = wake_first(&m->waiters, shared);
+    set_owner(m, next);
+    if (!next)
         m->sched = NULL;
 }
 
