@@ -465,7 +465,7 @@ uint64_t green__random(struct green__sched *s)
 /* Starting and finishing threads. */
 
 static _Noreturn void thread_exit(struct green__sched *s, green_t *self);
-static void wake_joiner(green_t *t);
+static inline void wake_joiner(green_t *t);
 
 static void thread_entry(void)
 {
@@ -691,7 +691,7 @@ static const struct green__waitop join_op = {.unlink = NULL, .describe = join_de
 
 /* t finished: its joiner wakes, if it is parked joining t (a gather has
  * claimed several threads and joins them one at a time). */
-static void wake_joiner(green_t *t)
+static inline __attribute__((always_inline)) void wake_joiner(green_t *t)
 {
     green_t *j = t->joiner;
     if (j->state == GREEN__PARKED && j->wait->op == &join_op &&
