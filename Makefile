@@ -9,6 +9,9 @@
 #                        have uninitialised values' origins reported)
 #   make sanitize        the suites under AddressSanitizer and UBSan
 #   make tsan            the cross-thread suites under ThreadSanitizer
+#   make test-confined   the suites under a seccomp filter that refuses
+#                        io_uring, pidfd_open, process_madvise and
+#                        MADV_GUARD_INSTALL, as containers and older kernels do
 #   make test-faults     the suites in the test build with fault points
 #                        (FAULTS=1), which adds each suite's failure tests
 #                        and the fault points' sweep

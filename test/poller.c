@@ -602,7 +602,9 @@ GREEN_TEST(fd_adopt_keeps_registration)
     ck_assert_int_eq(green_fd_adopt(sv[0]), 0);
     ck_assert_int_ne(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
     unsigned long adopted = waits_cost(sv[0], sv[1]);
-    if (strcmp(green_poller_name(), "epoll") == 0) {
+    /* The backend, not its name: uring falls back on epoll where the
+     * process may not make a ring (make test-confined). */
+    if (green__cur->poller.ops == &green__poller_epoll) {
         ck_assert_uint_ge(plain, 100);  /* at least an add per wait */
         ck_assert_uint_le(adopted, 1);  /* one add, for good */
     } else {

@@ -15,7 +15,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
-.PHONY: deps test test-run test-hook test-hook-real test-faults coverage soak fuzz \
+.PHONY: deps test test-run test-confined test-hook test-hook-real test-faults coverage soak fuzz \
         valgrind sanitize tsan test-aarch64 test-s390x
 
 # Tests link the static library, so they can reach internal counters.
@@ -54,6 +54,16 @@ test: deps
 # The whole suite runs once under each poller backend.
 test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 	@sh test/each_poller.sh "$(POLLERS)" $(BUILD)/test/run
+
+# The suites as a container or an older kernel runs them: no io_uring, no
+# pidfd_open, no process_madvise, no MADV_GUARD_INSTALL (test/confined.c).
+$(BUILD)/test/confined: test/confined.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+test-confined: deps $(BUILD)/test/run $(BUILD)/test/hook $(BUILD)/test/confined
+	@sh test/each_poller.sh "$(POLLERS)" $(BUILD)/test/confined $(BUILD)/test/run
+	@sh test/each_poller.sh "$(POLLERS)" $(BUILD)/test/confined $(BUILD)/test/hook
 
 # libgreen-hook's suite, a runner of its own, under each poller.
 test-hook: $(BUILD)/test/hook

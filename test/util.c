@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ring.h"
 #include "sanitizer.h"
 #include "sched.h"
 
@@ -105,6 +106,24 @@ void exit_child(int code)
 bool under_qemu(void)
 {
     return getenv("GREEN_TEST_QEMU") != NULL;
+}
+
+bool kernel_has_uring(void)
+{
+#ifdef GREEN_HAVE_URING
+    static int known;  /* 0: not asked yet; 1: yes; -1: no */
+    if (!known) {
+        struct io_uring_params par;
+        memset(&par, 0, sizeof par);
+        int fd = (int)syscall(SYS_io_uring_setup, 2, &par);
+        known = fd >= 0 ? 1 : -1;
+        if (fd >= 0)
+            close(fd);
+    }
+    return known > 0;
+#else
+    return false;
+#endif
 }
 
 pid_t fork_counted(void)

@@ -78,6 +78,12 @@ ssize_t read_blocking(int fd, void *buf, size_t n);
  * fork() in a process with other threads fails its own assertions. */
 bool under_qemu(void);
 
+/* Whether this process may make an io_uring: not under qemu-user, nor
+ * in a container whose seccomp profile refuses it (make test-confined),
+ * nor on a kernel without it.  Where it may not, the uring backend falls
+ * back and its own tests have nothing to check. */
+bool kernel_has_uring(void);
+
 /* Whether the tests run under ThreadSanitizer, which cannot start threads
  * in the child of a fork made while threads ran. */
 bool under_tsan(void);
