@@ -220,11 +220,22 @@ int green__across_cancel(green_t *t)
     return err;
 }
 
-/* Spawning. */
+/* Spawning.
+ *
+ * A spawn on another scheduler is a request to it, and the spawner waits,
+ * shielded, for the answer: the request lives on the spawner's stack.  A
+ * scheduler carries its requests out at every switch, so the wait is
+ * long only behind a thread that runs without parking or yielding.  A
+ * spawn placed with GREEN_PLACE_ANY does not wait for such a thread: if
+ * the thread has not been made within TAKE_BACK_MS, the spawner takes its
+ * request back out of the other scheduler's inbox and makes the thread on
+ * its own.  That is the only stealing there is, and it takes only what
+ * has not started, not even been made: a thread never moves. */
+enum { TAKE_BACK_MS = 1 };
 
 struct spawnreq {
     struct green__remote ask;      /* carried out on the other scheduler */
-    struct green__remote reply;    /* wakes the spawner */
+    struct green__remote reply;    /* tells the spawner */
     struct green__wait wait;
     struct green__sched *from, *on;
     const green_attr_t *attr;
@@ -234,34 +245,28 @@ struct spawnreq {
     void *ctx;
     green_t *t;
     int err;
-    int64_t asked;                 /* when, for GREEN_PLACE_ANY: see below */
+    bool made;                     /* the reply came; on the spawner's thread */
 };
-
-/* Whether q was placed with GREEN_PLACE_ANY: another scheduler may take
- * it. */
-static bool placed_any(const struct spawnreq *q)
-{
-    return q->attr && q->attr->place == GREEN_PLACE_ANY;
-}
-
-/* Makes q's thread on `on`, the scheduler it was asked of or one that
- * took the request, and tells the spawner. */
-static void make_on(struct spawnreq *q, struct green__sched *on)
-{
-    if (placed_any(q))
-        atomic_fetch_sub_explicit(&q->from->cores->any_asked, 1, memory_order_relaxed);
-    /* Never eager here: this runs inside a scheduler's look at its inbox,
-     * not on a green thread that could give way to the new one. */
-    green_attr_t attr = q->attr ? *q->attr : (green_attr_t){0};
-    attr.eager = false;
-    q->t = green__spawn_then(on, &attr, q->fn, q->arg, q->link, q->ctx, &q->err);
-    green__inbox_post(&q->from->inbox, &q->reply);
-}
 
 static void deliver_spawn(struct green__remote *r)
 {
     struct spawnreq *q = green__container_of(r, struct spawnreq, ask);
-    make_on(q, q->on);
+    /* Never eager here: this runs inside the owner's look at its inbox,
+     * not on a green thread that could give way to the new one. */
+    green_attr_t attr = q->attr ? *q->attr : (green_attr_t){0};
+    attr.eager = false;
+    q->t = green__spawn_then(q->on, &attr, q->fn, q->arg, q->link, q->ctx, &q->err);
+    green__inbox_post(&q->from->inbox, &q->reply);
+}
+
+/* Drained on the spawner's scheduler.  The flag, not the wake-up, says
+ * the thread was made: a spawner whose timed wait ended meanwhile is
+ * runnable already and not woken again. */
+static void deliver_reply(struct green__remote *r)
+{
+    struct spawnreq *q = green__container_of(r, struct spawnreq, reply);
+    q->made = true;
+    green__wake(r->thread, 0);
 }
 
 static void spawn_describe(const struct green__wait *w, char *buf, size_t n)
@@ -272,66 +277,36 @@ static void spawn_describe(const struct green__wait *w, char *buf, size_t n)
 
 static const struct green__waitop spawn_op = {.unlink = NULL, .describe = spawn_describe};
 
+static bool is_record(const struct green__remote *r, void *which)
+{
+    return r == which;
+}
+
+/* Waits TAKE_BACK_MS for q's thread to be made; whether the request was
+ * taken back instead, to be made here. */
+static bool took_back(struct green__sched *s, struct spawnreq *q)
+{
+    (void)green__park_shielded_until(s, &q->wait, green_now() + TAKE_BACK_MS, ETIMEDOUT);
+    return !q->made && green__inbox_take(&q->on->inbox, is_record, &q->ask);
+}
+
 green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
                              const green_attr_t *attr, void *(*fn)(void *), void *arg,
                              void (*link)(green_t *t, void *ctx), void *ctx, int *err)
 {
     struct spawnreq q = {
-        .ask.deliver = deliver_spawn, .reply.thread = s->current, .wait.op = &spawn_op,
-        .from = s, .on = on, .attr = attr, .fn = fn, .arg = arg, .link = link, .ctx = ctx,
+        .ask.deliver = deliver_spawn, .reply = {.thread = s->current, .deliver = deliver_reply},
+        .wait.op = &spawn_op, .from = s, .on = on, .attr = attr, .fn = fn, .arg = arg,
+        .link = link, .ctx = ctx,
     };
-    if (placed_any(&q)) {
-        q.asked = green__now_ns();
-        atomic_fetch_add_explicit(&s->cores->any_asked, 1, memory_order_relaxed);
-    }
     /* An ended scheduler takes no more threads; it ended because main
      * returned, so the thread starts cancelled wherever it runs. */
-    if (!green__inbox_send(&on->inbox, &q.ask)) {
-        if (placed_any(&q))
-            atomic_fetch_sub_explicit(&s->cores->any_asked, 1, memory_order_relaxed);
+    if (!green__inbox_send(&on->inbox, &q.ask) ||
+        (attr && attr->place == GREEN_PLACE_ANY && took_back(s, &q)))
         return green__spawn_then(s, attr, fn, arg, link, ctx, err);
-    }
     /* Shielded: the answer is on its way, and q lives on this stack. */
-    (void)green__park_shielded(s, &q.wait);
+    while (!q.made)
+        (void)green__park_shielded(s, &q.wait);
     *err = q.err;
     return q.t;
-}
-
-/* Taking a spawn another scheduler has left waiting.
- *
- * A thread placed on any scheduler has not started, nor even been made,
- * while its spawn request waits in the chosen scheduler's inbox.  A
- * scheduler drains its inbox at every switch, so a request waits long
- * only behind a thread that runs without parking or yielding; the spawner
- * waits with it.  A scheduler with nothing to do takes such a request and
- * makes the thread itself: stealing only what has not started, so a
- * thread still never moves.  It takes a request only from a scheduler
- * that is awake (one asleep in its poller was woken by the post) and
- * that has left it for STALE_NS, longer than a switch and a drain take:
- * placement stays where the pick put it unless that scheduler is stuck
- * (the spawner's own scheduler, idle while its spawner waits, would
- * otherwise take back every spawn it placed elsewhere). */
-enum { STALE_NS = 20 * 1000 };
-
-static bool stale_any(const struct green__remote *r, void *now)
-{
-    const struct spawnreq *q = green__container_of(r, struct spawnreq, ask);
-    return r->deliver == deliver_spawn && placed_any(q) &&
-           *(const int64_t *)now - q->asked >= STALE_NS;
-}
-
-bool green__across_steal(struct green__sched *s)
-{
-    struct green__cores *c = s->cores;
-    if (!green__cores_asked(c))
-        return false;
-    int64_t now = green__now_ns();
-    for (size_t i = 0; i < c->n; i++) {
-        struct green__remote *r = green__inbox_take(&c->scheds[i]->inbox, stale_any, &now);
-        if (r) {
-            make_on(green__container_of(r, struct spawnreq, ask), s);
-            return true;
-        }
-    }
-    return false;
 }

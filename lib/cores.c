@@ -232,7 +232,7 @@ static inline void cpu_relax(void)
 bool green__cores_spin(struct green__sched *s)
 {
     if (!s->cores->spin)
-        return green__across_steal(s);
+        return false;
     int64_t start = green__now_ns(), now = start;
     do {
         for (int i = 0; i < 64; i++) {
@@ -240,8 +240,6 @@ bool green__cores_spin(struct green__sched *s)
                 return true;
             cpu_relax();
         }
-        if (green__across_steal(s))
-            return true;
         now = green__now_ns();
         /* Past the first part, on a loaded machine the scheduler that is
          * to answer may be waiting for this CPU. */

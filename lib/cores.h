@@ -55,7 +55,6 @@ struct green__cores {
     atomic_uint *fd_users;
     size_t nfd_users;
 
-    atomic_size_t any_asked;        /* spawns placed on any, not yet made */
     atomic_size_t idle;             /* idle or ended schedulers */
     atomic_size_t ended;            /* schedulers but the first that ended */
     atomic_bool deadlocked;         /* the run fails with EDEADLK */
@@ -81,20 +80,13 @@ int green__cores_run(const green_run_attr_t *attr, void *(*main)(void *), void *
  * scheduler of the run is, and returns the first failure, or 0. */
 int green__cores_ready(struct green__cores *c, struct green__sched *s, int err);
 
-/* s, of a run, has nothing to run and only its inbox to wait for: looks
- * at the inbox for a few tens of microseconds before it sleeps, since a
- * request from another scheduler is likely soon and waking an OS thread
- * costs more; not when the run has more schedulers than CPUs, where the
- * spin would take a CPU from one with work.  Meanwhile it takes a spawn
- * another scheduler has left waiting (green__across_steal).  Whether
- * something was posted or taken. */
+/* s, of a run, has nothing to run and only its inbox (and timers) to
+ * wait for: looks at the inbox for a few tens of microseconds before it
+ * sleeps, since a request from another scheduler is likely soon and
+ * waking an OS thread costs more; not when the run has more schedulers
+ * than CPUs, where the spin would take a CPU from one with work.  Whether
+ * something was posted. */
 bool green__cores_spin(struct green__sched *s);
-
-/* Whether a spawn placed on any scheduler waits in some inbox. */
-static inline bool green__cores_asked(struct green__cores *c)
-{
-    return atomic_load_explicit(&c->any_asked, memory_order_relaxed) != 0;
-}
 
 /* s, of a run, has only its inbox to wait for: counts it idle.  When that
  * makes every scheduler idle, it breaks the deadlock and returns true:

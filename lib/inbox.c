@@ -195,8 +195,7 @@ struct green__remote *green__inbox_take(struct green__inbox *in,
 {
     struct green__remote *found = NULL;
     pthread_mutex_lock(&in->lock);
-    struct green__node *first = in->asleep ? NULL : in->posted.first;
-    for (struct green__node *n = first; n && !found; n = n->next) {
+    for (struct green__node *n = in->posted.first; n && !found; n = n->next) {
         struct green__remote *r = green__container_of(n, struct green__remote, node);
         if (want(r, ctx))
             found = r;

@@ -97,10 +97,9 @@ bool green__inbox_close(struct green__inbox *in);
 void green__inbox_unpost(struct green__inbox *in, struct green__remote *r);
 
 /* From any thread: takes off the list the first record that want accepts
- * (called under the inbox's lock, so it must not block), or NULL; NULL
- * too while the scheduler sleeps in its poller, since a post has woken
- * it to carry the list out itself.  How an idle scheduler takes a spawn
- * that another, busy one has left waiting (lib/across.c). */
+ * (called under the inbox's lock, so it must not block), or NULL.  How a
+ * spawner takes back a spawn that a stuck scheduler has left waiting
+ * (lib/across.c). */
 struct green__remote *green__inbox_take(struct green__inbox *in,
                                         bool (*want)(const struct green__remote *r, void *ctx),
                                         void *ctx);

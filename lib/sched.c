@@ -162,6 +162,12 @@ static bool waits_locally(const struct green__sched *s)
     return green__poller_busy(&s->poller) || s->timers.n > 0 || s->inbox.waiting > 0;
 }
 
+/* Whether s waits for timers and nothing else of its own. */
+static bool only_timers(const struct green__sched *s)
+{
+    return !green__poller_busy(&s->poller) && s->inbox.waiting == 0;
+}
+
 /* In a run of several schedulers: another has posted a request, which
  * the next look at the poller carries out.  One load; a scheduler alone
  * is told of posts through its poller. */
@@ -212,19 +218,6 @@ static void deadlock(struct green__sched *s)
     }
 }
 
-/* How long s, with nothing to run, may wait in its poller: until its
- * next timer, or for ever; at most a millisecond while a spawn placed on
- * any scheduler waits in some inbox, which s may have to take
- * (green__across_steal). */
-static int sleep_ms(struct green__sched *s)
-{
-    struct green__timer *tm = green__timers_first(&s->timers);
-    int ms = tm ? (int)clamp_timeout(tm->at - green_now()) : -1;
-    if (s->cores && green__cores_asked(s->cores) && (ms < 0 || ms > 1))
-        ms = 1;
-    return ms;
-}
-
 /* The next thread to run when that means looking at the poller first:
  * the run queue is empty, or it is time for the periodic look (see
  * poll_once).  May wait for fds and timers. */
@@ -237,8 +230,6 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
                 poll_once(s, 0);
             return runq_pop(s);
         }
-        if (s->cores && green__across_steal(s))
-            continue;
         if (!waits_locally(s)) {
             if (!s->cores) {
                 deadlock(s);
@@ -251,8 +242,14 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
             }
             if (green__cores_idle(s))
                 continue;
+        } else if (s->cores && only_timers(s) && green__cores_spin(s)) {
+            /* Timers are far off next to a request's round trip (a
+             * spawn's take-back timer, above all). */
+            poll_once(s, 0);
+            continue;
         }
-        poll_once(s, sleep_ms(s));
+        struct green__timer *tm = green__timers_first(&s->timers);
+        poll_once(s, tm ? (int)clamp_timeout(tm->at - green_now()) : -1);
         if (s->cores)
             green__inbox_busy(&s->inbox);
     }

@@ -340,10 +340,6 @@ green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
                              const green_attr_t *attr, void *(*fn)(void *), void *arg,
                              void (*link)(green_t *t, void *ctx), void *ctx, int *err);
 
-/* s has nothing to do: makes a thread whose spawn, placed on any
- * scheduler, has waited in another's inbox too long; whether it did. */
-bool green__across_steal(struct green__sched *s);
-
 /* The record a thread's handle needs on other schedulers, made ahead so
  * that using the handle there cannot fail (a group's members): NULL when
  * there is no memory.  green__across_adopt gives it to a new thread

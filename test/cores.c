@@ -282,9 +282,9 @@ CORES_TEST(any_spreads, 2)
 }
 
 /* A spawn placed on any scheduler that lands on one stuck in a thread
- * that never parks or yields is made by an idle scheduler instead: the
- * spawner does not wait for the stuck one.  Without that, the first
- * spawn placed on the second scheduler never returns. */
+ * that never parks or yields is taken back and made on the spawner's
+ * scheduler: the spawner does not wait for the stuck one.  Without that,
+ * the first spawn placed on the second scheduler never returns. */
 static atomic_bool hog_running, hog_stop;
 
 static void *hog(void *arg)
@@ -314,6 +314,40 @@ CORES_TEST(stuck_scheduler_spawn_is_taken, 2)
     }
     atomic_store(&hog_stop, true);
     ck_assert_int_eq(green_join(h, NULL), 0);
+    return NULL;
+}
+
+/* The same while the spawner's scheduler is busy: it never runs out of
+ * work, so it is the spawner that takes its request back.  (An idle
+ * scheduler once took such requests, and none was taken here.) */
+static atomic_bool yielder_stop;
+
+static void *yielder(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&yielder_stop))
+        green_yield();
+    return NULL;
+}
+
+CORES_TEST(stuck_scheduler_spawn_is_taken_back_from_busy, 2)
+{
+    (void)arg;
+    green_t *y = green_spawn(yielder, NULL);
+    green_t *h = spawn_on(1, hog, NULL);
+    while (!atomic_load(&hog_running))
+        green_yield();
+    for (int i = 0; i < 64; i++) {
+        void *r;
+        green_t *t = green_spawn_attr(&(green_attr_t){.place = GREEN_PLACE_ANY}, my_index, NULL);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(green_join(t, &r), 0);
+        ck_assert_int_eq((intptr_t)r, 0 * 10 + 2);
+    }
+    atomic_store(&hog_stop, true);
+    atomic_store(&yielder_stop, true);
+    ck_assert_int_eq(green_join(h, NULL), 0);
+    ck_assert_int_eq(green_join(y, NULL), 0);
     return NULL;
 }
 
@@ -786,9 +820,9 @@ CORES_TEST(spawn_across_without_stack, 2)
     return NULL;
 }
 
-/* A spawn taken from a stuck scheduler whose stack cannot be mapped on
- * the taker fails there with EAGAIN, as it would have on the chosen one,
- * and the spawner hears of it. */
+/* A spawn taken back from a stuck scheduler whose stack cannot be mapped
+ * on the spawner's fails with EAGAIN, as it would have on the chosen
+ * one. */
 CORES_TEST(taken_spawn_without_stack, 2)
 {
     (void)arg;
@@ -857,6 +891,7 @@ Suite *cores_suite(void)
     tcase_add_test(tc, spawn_both_ways);
     tcase_add_test(tc, any_spreads);
     tcase_add_test(tc, stuck_scheduler_spawn_is_taken);
+    tcase_add_test(tc, stuck_scheduler_spawn_is_taken_back_from_busy);
     tcase_add_test(tc, taken_from_goes_idle);
     tcase_add_test(tc, main_returning_ends_every_scheduler);
     tcase_add_test(tc, deadlock_across_schedulers);
