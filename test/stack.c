@@ -181,10 +181,14 @@ static void *touch_stray(void *arg)
     return NULL;
 }
 
+static uintptr_t stray_page;  /* the page size, read before the fault */
+
+/* Some kernels (s390's) report the faulting address only to the page. */
 static void previous_siginfo(int sig, siginfo_t *si, void *uctx)
 {
     (void)uctx;
-    exit_child(sig == SIGSEGV && si->si_addr == (void *)stray ? 42 : 1);
+    bool at = (uintptr_t)si->si_addr / stray_page == stray / stray_page;
+    exit_child(sig == SIGSEGV && at ? 42 : 1);
 }
 
 static void previous_plain(int sig)
@@ -197,6 +201,7 @@ static void previous_plain(int sig)
  * thread. */
 static int stray_fault(void (*plain)(int), void (*info)(int, siginfo_t *, void *))
 {
+    stray_page = (uintptr_t)sysconf(_SC_PAGESIZE);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -230,11 +235,15 @@ END_TEST
 
 /* A frame larger than a page, past the end of a thread's stack: it must
  * land in the guard region, not in the stack below it in the slab (its
- * neighbour's), and be reported as this thread's overflow. */
+ * neighbour's), and be reported as this thread's overflow.  Its size
+ * comes from the page size: with 64 KiB pages (ppc64le, some aarch64
+ * kernels) the smallest stack is a whole 64 KiB page. */
+static size_t big_frame_bytes;
+
 static void *big_frame(void *arg)
 {
     (void)arg;
-    char frame[32 * 1024];  /* twice the whole stack */
+    char frame[big_frame_bytes];
     frame[0] = 1;           /* its lowest byte: far below the stack */
     /* The array's address escapes, so that no compiler shrinks it. */
     __asm__ volatile("" : : "r"(frame) : "memory");
@@ -244,6 +253,11 @@ static void *big_frame(void *arg)
 static void *neighbours(void *arg)
 {
     (void)arg;
+    /* The whole stack of a GREEN_STACK_MIN thread, with its record on top,
+     * and half the guard below it. */
+    const struct green__stack_cache *c = &green__cur->stacks;
+    size_t region = (GREEN_STACK_MIN + sizeof(green_t) + 64 + c->page - 1) & ~(c->page - 1);
+    big_frame_bytes = region + c->guard / 2;
     green_attr_t attr = {.stack_size = GREEN_STACK_MIN, .name = "below"};
     green_t *below = green_spawn_attr(&attr, nothing, NULL);  /* the lowest stack */
     attr.name = "big";

@@ -39,10 +39,10 @@ static size_t entries;
 
 static size_t hash(const char *s, size_t n)
 {
-    size_t h = 14695981039346656037u;
+    uint64_t h = 14695981039346656037u;  /* FNV-1a, 64 bits on every target */
     while (n--)
         h = (h ^ (unsigned char)*s++) * 1099511628211u;
-    return h % BUCKETS;
+    return (size_t)(h % BUCKETS);
 }
 
 static struct entry **find(const char *key, size_t klen)

@@ -194,7 +194,9 @@ static int64_t ms_of(const struct timespec *ts)
         return -1;
     if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
         return -2;
-    if (ts->tv_sec > INT64_MAX / 2000)
+    /* In int64_t: with a 32-bit time_t the comparison is always false,
+     * and says so in a warning. */
+    if ((int64_t)ts->tv_sec > INT64_MAX / 2000)
         return INT64_MAX / 2;
     return (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
 }
