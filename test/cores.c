@@ -799,20 +799,29 @@ START_TEST(scheduler_set_up_fails)
 }
 END_TEST
 
+/* With no stack to be mapped, `tries` spawns placed at `place` fail with
+ * EAGAIN; then one succeeds and runs on scheduler `runs_on` (of 2). */
+static void big_spawns_fail_then_run(int place, int tries, int runs_on)
+{
+    green_attr_t big = {.stack_size = 8 << 20, .place = place};
+    green__fault_set(GREEN__FAULT_mmap, 1, true, ENOMEM);
+    for (int i = 0; i < tries; i++) {
+        errno = 0;
+        ck_assert_ptr_null(green_spawn_attr(&big, my_index, NULL));
+        ck_assert_int_eq(errno, EAGAIN);
+    }
+    green__fault_clear();
+    void *r;
+    ck_assert_int_eq(green_join(green_spawn_attr(&big, my_index, NULL), &r), 0);
+    ck_assert_int_eq((intptr_t)r, runs_on * 10 + 2);
+}
+
 /* A spawn on another scheduler whose stack cannot be mapped there fails
  * with that scheduler's EAGAIN, and the next succeeds. */
 CORES_TEST(spawn_across_without_stack, 2)
 {
     (void)arg;
-    green_attr_t big = {.stack_size = 8 << 20, .place = GREEN_PLACE_ON(1)};
-    green__fault_set(GREEN__FAULT_mmap, 1, true, ENOMEM);
-    errno = 0;
-    ck_assert_ptr_null(green_spawn_attr(&big, my_index, NULL));
-    ck_assert_int_eq(errno, EAGAIN);
-    green__fault_clear();
-    void *r;
-    ck_assert_int_eq(green_join(green_spawn_attr(&big, my_index, NULL), &r), 0);
-    ck_assert_int_eq((intptr_t)r, 1 * 10 + 2);
+    big_spawns_fail_then_run(GREEN_PLACE_ON(1), 1, 1);
     return NULL;
 }
 
@@ -825,17 +834,7 @@ CORES_TEST(taken_spawn_without_stack, 2)
     green_t *h = spawn_on(1, hog, NULL);
     while (!atomic_load(&hog_running))
         green_yield();
-    green_attr_t big = {.stack_size = 8 << 20, .place = GREEN_PLACE_ANY};
-    green__fault_set(GREEN__FAULT_mmap, 1, true, ENOMEM);
-    for (int i = 0; i < 64; i++) {
-        errno = 0;
-        ck_assert_ptr_null(green_spawn_attr(&big, my_index, NULL));
-        ck_assert_int_eq(errno, EAGAIN);
-    }
-    green__fault_clear();
-    void *r;
-    ck_assert_int_eq(green_join(green_spawn_attr(&big, my_index, NULL), &r), 0);
-    ck_assert_int_eq((intptr_t)r, 0 * 10 + 2);
+    big_spawns_fail_then_run(GREEN_PLACE_ANY, 64, 0);
     atomic_store(&hog_stop, true);
     ck_assert_int_eq(green_join(h, NULL), 0);
     return NULL;
