@@ -23,6 +23,8 @@
 #                        run under qemu-user
 #   make test-s390x      the suites of S390X_SUITES (ring) cross-compiled for
 #                        s390x, big-endian, run under qemu-user
+#   make test-ppc64le    the suites cross-compiled for ppc64le, run under
+#                        qemu-user with 64 KiB pages
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.

@@ -13,6 +13,8 @@
 #                      for make test-aarch64
 #   deps.sh s390x      a cross compiler, qemu-user and Check for s390x, for
 #                      make test-s390x
+#   deps.sh ppc64le    a cross compiler, qemu-user and Check for ppc64el, for
+#                      make test-ppc64le
 #   deps.sh fuzz       clang, for make fuzz
 # As root with apt-get it installs what is missing; otherwise it stops and
 # prints the command to run.
@@ -78,6 +80,12 @@ s390x)
     [ -f /usr/lib/s390x-linux-gnu/pkgconfig/check.pc ] ||
         missing="$missing check:s390x libsubunit-dev:s390x"
     ;;
+ppc64le)
+    command -v powerpc64le-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-powerpc64le-linux-gnu"
+    command -v qemu-ppc64le >/dev/null 2>&1 || missing="$missing qemu-user"
+    [ -f /usr/lib/powerpc64le-linux-gnu/pkgconfig/check.pc ] ||
+        missing="$missing check:ppc64el libsubunit-dev:ppc64el"
+    ;;
 fuzz)
     command -v clang >/dev/null 2>&1 || missing="$missing clang"
     ;;
@@ -86,7 +94,7 @@ esac
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
     # A package of another architecture (check:arm64) needs dpkg to know it.
-    for arch in arm64 s390x; do
+    for arch in arm64 s390x ppc64el; do
         case "$missing" in *:$arch*) dpkg --add-architecture $arch ;; esac
     done
     # $missing is a list of package names: split it.

@@ -1137,13 +1137,23 @@ GREEN_TEST(closed_fd_counts_completed_write)
  * deadline, as a pipe's does, and the others run meanwhile.  (Under uring
  * the kernel made a ring's write to a tty in the submitting thread, and
  * that OS thread blocked for good.) */
+/* A raw pseudo-terminal: its slave end, and the master in *master; -1
+ * where the emulator cannot make one (see below). */
 static int pty_pair(int *master)
 {
     *master = posix_openpt(O_RDWR | O_NOCTTY);
     ck_assert_int_ge(*master, 0);
     ck_assert_int_eq(grantpt(*master), 0);
     ck_assert_int_eq(unlockpt(*master), 0);
-    int slave = open(ptsname(*master), O_RDWR | O_NOCTTY);
+    const char *name = ptsname(*master);
+    int slave = name ? open(name, O_RDWR | O_NOCTTY) : -1;
+    /* qemu-user with 64 KiB pages (make test-ppc64le) garbles the ioctl
+     * behind ptsname (EFAULT, or a wrong name): its bug, and nothing to
+     * test there. */
+    if (slave < 0 && under_qemu()) {
+        close(*master);
+        return -1;
+    }
     ck_assert_int_ge(slave, 0);
     struct termios t;
     ck_assert_int_eq(tcgetattr(slave, &t), 0);
@@ -1164,6 +1174,8 @@ GREEN_TEST(tty_write_parks)
 {
     (void)arg;
     int master, slave = pty_pair(&master);
+    if (slave < 0)
+        return NULL;
     static char big[BIG];
     green_t *t = green_spawn(mark_tty_other, NULL);
     int64_t old = green_deadline(green_now() + 100);

@@ -16,7 +16,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: deps test test-run test-confined test-hook test-hook-real test-faults coverage soak fuzz \
-        valgrind sanitize tsan test-aarch64 test-s390x
+        valgrind sanitize tsan test-aarch64 test-s390x test-ppc64le
 
 # Tests link the static library, so they can reach internal counters.
 $(BUILD)/test/%.o: test/%.c
@@ -210,5 +210,14 @@ test-s390x:
 	@$(MAKE) $(call CROSS,s390x,$(S390X_BUILD)) SWITCH=ucontext $(S390X_BUILD)/test/run
 	@$(QEMU_ENV) GREEN_POLLER=epoll sh test/each_suite.sh "$(S390X_SUITES)" \
 	    qemu-s390x $(S390X_BUILD)/test/run
+
+# ppc64le with 64 KiB pages, as RHEL's kernels have them (qemu-user's
+# QEMU_PAGESIZE): every suite under epoll, for what a page larger than
+# 4 KiB changes (the smallest stack is one page, guards are whole pages).
+PPC64LE_BUILD = build/ppc64le
+test-ppc64le:
+	@sh test/deps.sh ppc64le
+	@$(MAKE) $(call CROSS,powerpc64le,$(PPC64LE_BUILD)) SWITCH=ucontext $(PPC64LE_BUILD)/test/run
+	@$(QEMU_ENV) QEMU_PAGESIZE=65536 GREEN_POLLER=epoll qemu-ppc64le $(PPC64LE_BUILD)/test/run
 
 -include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d
