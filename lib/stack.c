@@ -36,6 +36,8 @@ struct green__slab {
     char *base;
     size_t bytes;
     size_t n;                  /* stacks in it */
+    size_t nfree;              /* of them on a free list: counted only when
+                                  the address space runs out */
     unsigned vg[];             /* Valgrind's id of each stack registered */
 };
 
@@ -159,6 +161,58 @@ static size_t install_guards_at_once(const struct green__stack_cache *c, char *b
 #endif
 }
 
+static void slab_unmap(struct green__stack_cache *c, struct green__slab *slab);
+
+/* Marks the slabs whose stacks are all free, takes those stacks off the
+ * free lists, and returns how many slabs it marked. */
+static size_t take_free_slabs(struct green__stack_cache *c)
+{
+    for (struct green__slab *sl = c->slabs; sl; sl = sl->next)
+        sl->nfree = 0;
+    for (size_t k = 0; k < c->nclasses; k++)
+        for (size_t i = 0; i < c->classes[k].n; i++)
+            c->classes[k].free[i].slab->nfree++;
+    size_t marked = 0;
+    for (struct green__slab *sl = c->slabs; sl; sl = sl->next)
+        marked += sl->nfree == sl->n;
+    for (size_t k = 0; k < c->nclasses; k++) {
+        struct green__stack_class *cl = &c->classes[k];
+        size_t kept = 0, clean = 0;
+        for (size_t i = 0; i < cl->n; i++) {
+            if (cl->free[i].slab->nfree == cl->free[i].slab->n) {
+                cl->total--;
+                continue;
+            }
+            clean += i < cl->clean;
+            cl->free[kept++] = cl->free[i];
+        }
+        cl->n = kept;
+        cl->clean = clean;
+    }
+    return marked;
+}
+
+/* Out of address space (a 32-bit process, RLIMIT_AS): unmaps every slab
+ * whose stacks are all free, of whatever size, so that a stack of another
+ * size can be mapped.  Whether it unmapped any. */
+static bool release_free_slabs(struct green__stack_cache *c)
+{
+    if (take_free_slabs(c) == 0)
+        return false;
+    for (struct green__slab *sl = c->slabs, *next; sl; sl = next) {
+        next = sl->next;
+        if (sl->nfree == sl->n)
+            slab_unmap(c, sl);
+    }
+    return true;
+}
+
+static char *map_slab(size_t bytes)
+{
+    return mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+}
+
 /* Maps a slab of stacks of cl's size and puts all but one on cl's free
  * list; *out gets that one. */
 static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
@@ -171,8 +225,9 @@ static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
     struct green__slab *slab = malloc(sizeof *slab + n * sizeof slab->vg[0]);
     if (!slab)
         return -ENOMEM;
-    char *base = mmap(NULL, n * stride, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    char *base = map_slab(n * stride);
+    if (base == MAP_FAILED && release_free_slabs(c))
+        base = map_slab(n * stride);
     if (base == MAP_FAILED) {
         free(slab);
         return -EAGAIN;

