@@ -25,6 +25,8 @@
 #                        s390x, big-endian, run under qemu-user
 #   make test-ppc64le    the suites cross-compiled for ppc64le, run under
 #                        qemu-user with 64 KiB pages
+#   make test-armhf      the suites cross-compiled for 32-bit ARM, run under
+#                        qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.

@@ -15,6 +15,8 @@
 #                      make test-s390x
 #   deps.sh ppc64le    a cross compiler, qemu-user and Check for ppc64el, for
 #                      make test-ppc64le
+#   deps.sh armhf      a cross compiler, qemu-user and Check for armhf, for
+#                      make test-armhf
 #   deps.sh fuzz       clang, for make fuzz
 # As root with apt-get it installs what is missing; otherwise it stops and
 # prints the command to run.
@@ -86,6 +88,12 @@ ppc64le)
     [ -f /usr/lib/powerpc64le-linux-gnu/pkgconfig/check.pc ] ||
         missing="$missing check:ppc64el libsubunit-dev:ppc64el"
     ;;
+armhf)
+    command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-linux-gnueabihf"
+    command -v qemu-arm >/dev/null 2>&1 || missing="$missing qemu-user"
+    [ -f /usr/lib/arm-linux-gnueabihf/pkgconfig/check.pc ] ||
+        missing="$missing check:armhf libsubunit-dev:armhf"
+    ;;
 fuzz)
     command -v clang >/dev/null 2>&1 || missing="$missing clang"
     ;;
@@ -94,7 +102,7 @@ esac
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
     # A package of another architecture (check:arm64) needs dpkg to know it.
-    for arch in arm64 s390x ppc64el; do
+    for arch in arm64 s390x ppc64el armhf; do
         case "$missing" in *:$arch*) dpkg --add-architecture $arch ;; esac
     done
     # $missing is a list of package names: split it.

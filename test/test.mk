@@ -16,7 +16,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: deps test test-run test-confined test-hook test-hook-real test-faults coverage soak fuzz \
-        valgrind sanitize tsan test-aarch64 test-s390x test-ppc64le
+        valgrind sanitize tsan test-aarch64 test-s390x test-ppc64le test-armhf
 
 # Tests link the static library, so they can reach internal counters.
 $(BUILD)/test/%.o: test/%.c
@@ -183,10 +183,11 @@ tsan: deps
 # fork() never runs under qemu with the toolchain's copy.  qemu-user has no
 # io_uring: uring would be epoll again.
 #   $(MAKE) $(call CROSS,ARCH,BUILD_DIR) TARGET...
-CROSS_PC = PKG_CONFIG_LIBDIR=/usr/lib/$(1)-linux-gnu/pkgconfig pkg-config
-CROSS    = --no-print-directory CC=$(1)-linux-gnu-gcc BUILD=$(2) \
-           CHECK_CFLAGS="$$($(call CROSS_PC,$(1)) --cflags check)" \
-           CHECK_LIBS="$$($(call CROSS_PC,$(1)) --libs check)"
+#   (a third argument names the ABI where it is not plain gnu: gnueabihf)
+CROSS_PC = PKG_CONFIG_LIBDIR=/usr/lib/$(1)-linux-$(or $(2),gnu)/pkgconfig pkg-config
+CROSS    = --no-print-directory CC=$(1)-linux-$(or $(3),gnu)-gcc BUILD=$(2) \
+           CHECK_CFLAGS="$$($(call CROSS_PC,$(1),$(3)) --cflags check)" \
+           CHECK_LIBS="$$($(call CROSS_PC,$(1),$(3)) --libs check)"
 QEMU_ENV = CK_TIMEOUT_MULTIPLIER=10 QEMU_LD_PREFIX=/ GREEN_TEST_QEMU=1
 
 # aarch64: every suite and the examples, with the switch backend SWITCH
@@ -219,5 +220,13 @@ test-ppc64le:
 	@sh test/deps.sh ppc64le
 	@$(MAKE) $(call CROSS,powerpc64le,$(PPC64LE_BUILD)) SWITCH=ucontext $(PPC64LE_BUILD)/test/run
 	@$(QEMU_ENV) QEMU_PAGESIZE=65536 GREEN_POLLER=epoll qemu-ppc64le $(PPC64LE_BUILD)/test/run
+
+# armhf, 32 bits: every suite under epoll, for what a 32-bit address
+# space and 32-bit longs and pointers change.
+ARMHF_BUILD = build/armhf
+test-armhf:
+	@sh test/deps.sh armhf
+	@$(MAKE) $(call CROSS,arm,$(ARMHF_BUILD),gnueabihf) SWITCH=ucontext $(ARMHF_BUILD)/test/run
+	@$(QEMU_ENV) GREEN_POLLER=epoll qemu-arm $(ARMHF_BUILD)/test/run
 
 -include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d
