@@ -27,6 +27,8 @@
 #                        qemu-user with 64 KiB pages
 #   make test-armhf      the suites cross-compiled for 32-bit ARM, run under
 #                        qemu-user
+#   make test-riscv64    the suites cross-compiled for riscv64 (with Check
+#                        built from source), run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.

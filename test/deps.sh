@@ -17,12 +17,24 @@
 #                      make test-ppc64le
 #   deps.sh armhf      a cross compiler, qemu-user and Check for armhf, for
 #                      make test-armhf
+#   deps.sh riscv64    a cross compiler and qemu-user for riscv64, for make
+#                      test-riscv64 (which builds Check: test/check_source.sh)
+#   deps.sh musl       musl-gcc and the kernel's headers, for make test-musl
 #   deps.sh fuzz       clang, for make fuzz
 # As root with apt-get it installs what is missing; otherwise it stops and
 # prints the command to run.
 set -u
 missing=""
 soft=0
+
+# cross TRIPLE DEBIAN_ARCH QEMU: TRIPLE's gcc, qemu-user, and the target's
+# Check from Debian's multiarch (none where DEBIAN_ARCH is empty).
+cross() {
+    command -v "$1-gcc" >/dev/null 2>&1 || missing="$missing gcc-$1"
+    command -v "$3" >/dev/null 2>&1 || missing="$missing qemu-user"
+    [ -z "$2" ] || [ -f "/usr/lib/$1/pkgconfig/check.pc" ] ||
+        missing="$missing check:$2 libsubunit-dev:$2"
+}
 case "${1:-check}" in
 check)
     command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
@@ -70,29 +82,19 @@ hook)
         missing="$missing libcurl4-openssl-dev"
     ;;
 aarch64)
-    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-aarch64-linux-gnu"
-    command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
-    [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/check.pc ] ||
-        missing="$missing check:arm64 libsubunit-dev:arm64"
+    cross aarch64-linux-gnu arm64 qemu-aarch64
     [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/openssl.pc ] || missing="$missing libssl-dev:arm64"
     ;;
-s390x)
-    command -v s390x-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-s390x-linux-gnu"
-    command -v qemu-s390x >/dev/null 2>&1 || missing="$missing qemu-user"
-    [ -f /usr/lib/s390x-linux-gnu/pkgconfig/check.pc ] ||
-        missing="$missing check:s390x libsubunit-dev:s390x"
+s390x)    cross s390x-linux-gnu s390x qemu-s390x ;;
+ppc64le)  cross powerpc64le-linux-gnu ppc64el qemu-ppc64le ;;
+armhf)    cross arm-linux-gnueabihf armhf qemu-arm ;;
+riscv64)
+    # Debian 12 has no riscv64 Check: test/check_source.sh builds it.
+    cross riscv64-linux-gnu "" qemu-riscv64
     ;;
-ppc64le)
-    command -v powerpc64le-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-powerpc64le-linux-gnu"
-    command -v qemu-ppc64le >/dev/null 2>&1 || missing="$missing qemu-user"
-    [ -f /usr/lib/powerpc64le-linux-gnu/pkgconfig/check.pc ] ||
-        missing="$missing check:ppc64el libsubunit-dev:ppc64el"
-    ;;
-armhf)
-    command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-linux-gnueabihf"
-    command -v qemu-arm >/dev/null 2>&1 || missing="$missing qemu-user"
-    [ -f /usr/lib/arm-linux-gnueabihf/pkgconfig/check.pc ] ||
-        missing="$missing check:armhf libsubunit-dev:armhf"
+musl)
+    command -v musl-gcc >/dev/null 2>&1 || missing="$missing musl-tools"
+    [ -d /usr/include/linux ] || missing="$missing linux-libc-dev"
     ;;
 fuzz)
     command -v clang >/dev/null 2>&1 || missing="$missing clang"
