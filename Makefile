@@ -21,14 +21,14 @@
 #                        SECONDS (20) under each poller
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
 #                        run under qemu-user
-#   make test-s390x      the suites of S390X_SUITES (ring) cross-compiled for
-#                        s390x, big-endian, run under qemu-user
-#   make test-ppc64le    the suites cross-compiled for ppc64le, run under
-#                        qemu-user with 64 KiB pages
-#   make test-armhf      the suites cross-compiled for 32-bit ARM, run under
-#                        qemu-user
-#   make test-riscv64    the suites cross-compiled for riscv64 (with Check
-#                        built from source), run under qemu-user
+#   make test-s390x      the suites and examples cross-compiled for s390x,
+#                        big-endian, run under qemu-user
+#   make test-ppc64le    the suites and examples cross-compiled for ppc64le,
+#                        run under qemu-user with 64 KiB pages
+#   make test-armhf      the suites and examples cross-compiled for 32-bit
+#                        ARM, run under qemu-user
+#   make test-riscv64    the suites and examples cross-compiled for riscv64
+#                        (with Check built from source), run under qemu-user
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.
