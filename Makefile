@@ -29,7 +29,19 @@
 #                        ARM, run under qemu-user
 #   make test-riscv64    the suites and examples cross-compiled for riscv64
 #                        (with Check built from source), run under qemu-user
+#   make test-posix      the suites in the POSIX build (below), under poll,
+#                        and test/posix_symbols.sh's proof that it calls
+#                        nothing Linux-only
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
+#
+# Build variables: SWITCH=fast for the assembly context switch; FAULTS=1 for
+# the test build with fault points; POSIX=1 for the POSIX build, which
+# leaves out every Linux-only path (epoll, io_uring, eventfd, pidfd,
+# process_madvise, MADV_GUARD_INSTALL, accept4, pipe2, MSG_NOSIGNAL, the
+# SOCK_ and MAP_ flags, CPU affinity, glibc's ucontext internals) and
+# libgreen-hook, and is what a system other than Linux gets by itself
+# (docs/design.md, "Other systems").  Each variant builds under a BUILD of
+# its own.
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.
 #
@@ -45,9 +57,17 @@ CFLAGS  ?= -O2 -g
 SWITCH  ?= ucontext
 # FAULTS=1 builds the test build with fault points (lib/fault.h).
 FAULTS  ?=
+# POSIX=1 builds with poll(2) and POSIX calls alone (GREEN_POSIX_ONLY);
+# off Linux it is the only build.
+HOST    := $(shell uname -s)
+ifneq ($(HOST),Linux)
+override POSIX = 1
+endif
 # Each switch backend builds apart: build/ for ucontext, build/fast/ ...;
-# the fault build under faults/ in it.
-BUILD   ?= build$(if $(filter-out ucontext,$(SWITCH)),/$(SWITCH))$(if $(FAULTS),/faults)
+# the POSIX build on Linux under posix/, the fault build under faults/ in
+# them.
+BUILD   ?= build$(if $(and $(POSIX),$(filter Linux,$(HOST))),/posix)$(if \
+             $(filter-out ucontext,$(SWITCH)),/$(SWITCH))$(if $(FAULTS),/faults)
 ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
 
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -57,10 +77,13 @@ STACK_CLASH := $(shell $(CC) -fstack-clash-protection -Werror -c -x c /dev/null 
                  -o /dev/null 2>/dev/null && echo -fstack-clash-protection)
 SWITCH_CFLAGS = $(if $(filter fast,$(SWITCH)),-DGREEN_SWITCH_FAST)
 FAULT_CFLAGS  = $(if $(FAULTS),-DGREEN_FAULTS)
-BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) $(FAULT_CFLAGS)
+POSIX_CFLAGS  = $(if $(POSIX),-DGREEN_POSIX_ONLY)
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) \
+              $(FAULT_CFLAGS) $(POSIX_CFLAGS)
 
-# epoll and io_uring are Linux's; elsewhere poll(2) is the only poller.
-ifeq ($(shell uname -s),Linux)
+# epoll and io_uring are Linux's; in the POSIX build poll(2) is the only
+# poller.
+ifeq ($(POSIX),)
 LINUX   = 1
 POLLERS = epoll poll uring
 else

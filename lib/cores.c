@@ -48,8 +48,12 @@ static void start_failed(struct green__cores *c, size_t count, int err)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* The CPUs the process may run on, and the i-th of them (round robin). */
-static size_t allowed_cpus(cpu_set_t *set)
+/* The CPUs the process may run on (at least 1 counted), how many they
+ * are, pinning the calling thread to the i-th of them (round robin), and
+ * giving it all of them back.  POSIX has no affinity: there the count is
+ * of the CPUs online, and a pin does nothing. */
+#ifndef GREEN_POSIX_ONLY
+static size_t allowed_cpus(green__cpus_t *set)
 {
     CPU_ZERO(set);
     if (sched_getaffinity(0, sizeof *set, set) < 0)
@@ -58,9 +62,13 @@ static size_t allowed_cpus(cpu_set_t *set)
     return n ? n : 1;
 }
 
-/* Pins the calling thread to the i-th CPU of set, which the run read
- * before any of its threads was pinned. */
-static void pin(const cpu_set_t *set, size_t i)
+static size_t cpu_count(const green__cpus_t *set)
+{
+    return (size_t)CPU_COUNT(set);
+}
+
+/* set was read before any of the run's threads was pinned. */
+static void pin(const green__cpus_t *set, size_t i)
 {
     cpu_set_t one;
     size_t n = (size_t)CPU_COUNT(set), k = n ? i % n : 0;
@@ -73,6 +81,34 @@ static void pin(const cpu_set_t *set, size_t i)
     /* A failure leaves the scheduler where the kernel puts it. */
     (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
 }
+
+static void unpin(const green__cpus_t *set)
+{
+    (void)pthread_setaffinity_np(pthread_self(), sizeof *set, set);
+}
+#else
+static size_t allowed_cpus(green__cpus_t *set)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    set->count = n > 0 ? (size_t)n : 1;
+    return set->count;
+}
+
+static size_t cpu_count(const green__cpus_t *set)
+{
+    return set->count;
+}
+
+static void pin(const green__cpus_t *set, size_t i)
+{
+    (void)set, (void)i;
+}
+
+static void unpin(const green__cpus_t *set)
+{
+    (void)set;
+}
+#endif
 
 struct seat {
     struct green__cores *c;
@@ -105,7 +141,7 @@ static size_t start_others(struct green__cores *c, struct seat *seats)
     return c->n - 1;
 }
 
-static struct green__cores *cores_new(size_t n, bool pinned, const cpu_set_t *cpus)
+static struct green__cores *cores_new(size_t n, bool pinned, const green__cpus_t *cpus)
 {
     struct green__cores *c = calloc(1, sizeof *c);
     if (!c)
@@ -122,7 +158,7 @@ static struct green__cores *cores_new(size_t n, bool pinned, const cpu_set_t *cp
     c->pin = pinned;
     c->cpus = *cpus;
     c->pid = getpid();
-    c->spin = n <= (size_t)CPU_COUNT(cpus);
+    c->spin = n <= cpu_count(cpus);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->changed, NULL);
     return c;
@@ -138,7 +174,7 @@ static void cores_free(struct green__cores *c)
     free(c);
 }
 
-static int run_several(size_t n, bool pinned, const cpu_set_t *cpus, void *(*main)(void *),
+static int run_several(size_t n, bool pinned, const green__cpus_t *cpus, void *(*main)(void *),
                        void *arg)
 {
     struct green__cores *c = cores_new(n, pinned, cpus);
@@ -161,7 +197,7 @@ static int run_several(size_t n, bool pinned, const cpu_set_t *cpus, void *(*mai
 
 int green__cores_run(const green_run_attr_t *attr, void *(*main)(void *), void *arg)
 {
-    cpu_set_t cpus;
+    green__cpus_t cpus;
     size_t ncpus = allowed_cpus(&cpus);
     size_t n = attr && attr->schedulers ? attr->schedulers : ncpus;
     bool pinned = attr && attr->pin;
@@ -172,7 +208,7 @@ int green__cores_run(const green_run_attr_t *attr, void *(*main)(void *), void *
     int err = n == 1 ? green__run_sched(NULL, 0, main, arg)
                      : run_several(n, pinned, &cpus, main, arg);
     if (pinned)  /* the caller's mask again */
-        (void)pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);
+        unpin(&cpus);
     return err;
 }
 

@@ -41,12 +41,23 @@
 
 struct green__sched;
 
+/* The CPUs the process may run on: Linux's affinity mask; POSIX has no
+ * affinity, so the POSIX build knows only how many are online, and pins
+ * nothing (cores.c). */
+#ifndef GREEN_POSIX_ONLY
+typedef cpu_set_t green__cpus_t;
+#else
+typedef struct {
+    size_t count;
+} green__cpus_t;
+#endif
+
 struct green__cores {
     size_t n;
     struct green__sched **scheds;   /* by index; set before any runs */
     pthread_t *threads;             /* the OS threads of 1 to n - 1 */
     bool pin;
-    cpu_set_t cpus;                 /* where the process may run, at the start */
+    green__cpus_t cpus;             /* where the process may run, at the start */
     pid_t pid;                      /* the process the run's threads are in */
     bool spin;                      /* no more schedulers than CPUs: an idle
                                        one may spin (green__cores_spin) */

@@ -10,10 +10,12 @@
  * fd made non-blocking.
  *
  * This file's read, write, readv, writev, recv, send, recvfrom, sendto,
- * recvmsg, sendmsg, accept4 and connect go through the routed-call table,
- * around libgreen-hook (routed.h).
+ * recvmsg, sendmsg, accept4 (accept and fcntl in the POSIX build) and
+ * connect go through the routed-call table, around libgreen-hook
+ * (routed.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -51,6 +53,7 @@ static ssize_t read_nothing(const struct green__call *c)
     return r < 0 ? -errno : r;
 }
 
+#ifndef GREEN_POSIX_ONLY
 /* Whether the ring makes c: under a backend that makes calls, for every
  * file but a terminal (engine_ring.c says why). */
 static bool by_ring(struct green__sched *s, const struct green__call *c)
@@ -58,6 +61,22 @@ static bool by_ring(struct green__sched *s, const struct green__call *c)
     const struct green__fd *r = green__poller_has(&s->poller, c->fd);
     return s->poller.ops->start && !(r && r->file.tty);
 }
+
+/* c made by the path chosen for it.  Inlined as early as the test it
+ * replaced was, so that the hot path compiles as it did before. */
+static inline __attribute__((always_inline)) ssize_t by_path(struct green__sched *s,
+                                                             struct green__call *c)
+{
+    return by_ring(s, c) ? green__engine_ring(s, c) : green__engine_ready(s, c);
+}
+#else
+/* The POSIX build has no backend that makes calls (nor engine_ring.c):
+ * every call is made by readiness. */
+static ssize_t by_path(struct green__sched *s, struct green__call *c)
+{
+    return green__engine_ready(s, c);
+}
+#endif
 
 /* An accepted socket is libgreen's, and TCP if its listener is. */
 static int accepted(struct green__sched *s, int listener, int fd)
@@ -79,7 +98,7 @@ ssize_t green__engine_call(struct green__sched *s, struct green__call *c)
         return -EBADF;
     if (reads_nothing(c))
         return read_nothing(c);
-    ssize_t r = by_ring(s, c) ? green__engine_ring(s, c) : green__engine_ready(s, c);
+    ssize_t r = by_path(s, c);
     return r >= 0 && c->kind == GREEN__ACCEPT ? accepted(s, c->fd, (int)r) : r;
 }
 
@@ -91,7 +110,7 @@ static ssize_t plain(const struct green__call *c);
  * to readv or writev, to fail with their EINVAL. */
 static ssize_t on_socket(const struct green__call *c)
 {
-    const int in = MSG_DONTWAIT, out = MSG_DONTWAIT | MSG_NOSIGNAL;
+    const int in = MSG_DONTWAIT, out = MSG_DONTWAIT | GREEN__NOSIGNAL;
     struct msghdr m = {.msg_iov = (struct iovec *)c->iov, .msg_iovlen = (size_t)c->iovcnt};
     bool bad_count = c->iovcnt < 0 || c->iovcnt > IOV_MAX;
     switch (c->kind) {
@@ -108,6 +127,31 @@ static ssize_t on_socket(const struct green__call *c)
     return sendto(c->fd, c->buf, c->n, c->flags | out, c->to, c->tolen);
 }
 
+/* c's accept, the new socket non-blocking: it will be used with green
+ * calls, and this spares the first of them two fcntl calls.  Linux does
+ * it in the call; POSIX (before 2024) in another, after it. */
+#ifndef GREEN_POSIX_ONLY
+static int accept_nonblocking(const struct green__call *c)
+{
+    return accept4(c->fd, c->addr, c->addrlen, SOCK_NONBLOCK);
+}
+#else
+static int accept_nonblocking(const struct green__call *c)
+{
+    int fd = accept(c->fd, c->addr, c->addrlen);
+    if (fd < 0)
+        return fd;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+#endif
+
 /* c itself, on an fd made non-blocking. */
 static ssize_t plain(const struct green__call *c)
 {
@@ -118,15 +162,12 @@ static ssize_t plain(const struct green__call *c)
     case GREEN__RECVMSG: return recvmsg(c->fd, c->msg, c->flags);
     case GREEN__WRITE: return write(c->fd, c->buf, c->n);
     case GREEN__WRITEV: return writev(c->fd, c->iov, c->iovcnt);
-    case GREEN__SENDMSG: return sendmsg(c->fd, c->msg, c->flags | MSG_NOSIGNAL);
-    case GREEN__ACCEPT:
-        /* Non-blocking at once: the socket will be used with green calls,
-         * and this spares the first of them two fcntl calls. */
-        return accept4(c->fd, c->addr, c->addrlen, SOCK_NONBLOCK);
+    case GREEN__SENDMSG: return sendmsg(c->fd, c->msg, c->flags | GREEN__NOSIGNAL);
+    case GREEN__ACCEPT: return accept_nonblocking(c);
     case GREEN__CONNECT: return connect(c->fd, c->to, c->tolen);
     case GREEN__SENDTO: break;
     }
-    return sendto(c->fd, c->buf, c->n, c->flags | MSG_NOSIGNAL, c->to, c->tolen);
+    return sendto(c->fd, c->buf, c->n, c->flags | GREEN__NOSIGNAL, c->to, c->tolen);
 }
 
 /* The plain path for fd, its file made non-blocking: PLAIN, or -errno. */

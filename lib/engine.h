@@ -20,6 +20,17 @@
 struct green__sched;
 struct green__poller;
 
+/* The flag that keeps a send on a socket whose peer has gone from raising
+ * SIGPIPE.  The POSIX build goes without (macOS has no MSG_NOSIGNAL): there,
+ * as for write(2) on a pipe in every build, what keeps SIGPIPE from the
+ * process is green_run's blocking it (run.c), which each green thread
+ * keeps unless it unblocks SIGPIPE itself. */
+#ifndef GREEN_POSIX_ONLY
+#define GREEN__NOSIGNAL MSG_NOSIGNAL
+#else
+#define GREEN__NOSIGNAL 0
+#endif
+
 /* Makes c until it succeeds once or fails for good: its result (accept's:
  * the new fd, libgreen's and as TCP as its listener) or -errno: the call's
  * own, EBADF for a negative fd or one closed or released since c->gen was

@@ -25,13 +25,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifndef GREEN_POSIX_ONLY
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#endif
 
 #include "fault.h"  /* after the system headers: it brings lib/sys.h's macros */
 

@@ -129,10 +129,14 @@ void green__fault_freeaddrinfo(struct addrinfo *ai);
 #define munmap(...) GREEN__FAULT_CALL(munmap, __VA_ARGS__)
 #define madvise(...) GREEN__FAULT_CALL(madvise, __VA_ARGS__)
 #define mprotect(...) GREEN__FAULT_CALL(mprotect, __VA_ARGS__)
+#ifndef GREEN_POSIX_ONLY
 #define epoll_create1(...) GREEN__FAULT_CALL(epoll_create1, __VA_ARGS__)
 #define epoll_ctl(...) GREEN__FAULT_CALL(epoll_ctl, __VA_ARGS__)
 #define eventfd(...) GREEN__FAULT_CALL(eventfd, __VA_ARGS__)
 #define pipe2(...) GREEN__FAULT_CALL(pipe2, __VA_ARGS__)
+#else
+#define pipe(...) GREEN__FAULT_CALL(pipe, __VA_ARGS__)
+#endif
 #define bind(...) GREEN__FAULT_CALL(bind, __VA_ARGS__)
 #define listen(...) GREEN__FAULT_CALL(listen, __VA_ARGS__)
 #define setsockopt(...) GREEN__FAULT_CALL(setsockopt, __VA_ARGS__)

@@ -11,25 +11,47 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#ifdef __linux__
+#ifndef GREEN_POSIX_ONLY
 #include <sys/eventfd.h>
 #endif
 
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
-/* An eventfd where there is one (one fd, one counter), else a pipe. */
-#ifdef __linux__
+/* An eventfd where there is one (one fd, one counter), else a pipe, both
+ * non-blocking and close-on-exec: 0 or -1 with errno.  Linux makes the
+ * pipe in one call; POSIX (before 2024) sets the flags after it. */
+#ifndef GREEN_POSIX_ONLY
 
 static int make_eventfd(void)
 {
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return fd >= 0 ? fd : -errno;
 }
+
+static int make_pipe(int p[2])
+{
+    return pipe2(p, O_NONBLOCK | O_CLOEXEC);
+}
 #else
 static int make_eventfd(void)
 {
     return -ENOSYS;
+}
+
+static int make_pipe(int p[2])
+{
+    if (pipe(p) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        if (fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[i], F_SETFL, O_NONBLOCK) < 0) {
+            int err = errno;
+            close(p[0]);
+            close(p[1]);
+            errno = err;
+            return -1;
+        }
+    return 0;
 }
 #endif
 
@@ -67,7 +89,7 @@ static int make_fds(struct green__inbox *in)
     if (fd != -ENOSYS)
         return fd;
     int p[2];
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+    if (make_pipe(p) < 0)
         return -errno;
     in->rfd = p[0];
     in->wfd = p[1];

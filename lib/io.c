@@ -137,7 +137,7 @@ ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
     if (!s)
         return sendto(fd, buf, n, flags, addr, addrlen);
     if (flags & MSG_DONTWAIT)
-        return sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen);
+        return sendto(fd, buf, n, flags | GREEN__NOSIGNAL, addr, addrlen);
     struct green__call o = {.kind = GREEN__SENDTO, .fd = fd, .flags = flags, .buf = (void *)buf,
                             .n = n, .to = addr, .tolen = addrlen, .gen = gen_of(s, fd)};
     return result(out_all(s, &o));
@@ -249,7 +249,7 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
     if (!s)
         return sendmsg(fd, msg, flags);
     if (flags & MSG_DONTWAIT)
-        return sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+        return sendmsg(fd, msg, flags | GREEN__NOSIGNAL);
     if (!msg)
         return green__fail(EINVAL);
     struct green__call o = {.kind = GREEN__SENDMSG, .fd = fd, .flags = flags,

@@ -15,9 +15,9 @@ GDB_AUTOLOAD = $(DATADIR)/gdb/auto-load$(LIBDIR)
 
 # Every lib/*.c is a part of libgreen, but those the build chooses among
 # (the switch backends, the test build's fault points) and the pollers
-# only Linux has (libgreen-hook's are in lib/hook/): a new part is a new
-# file, and no list here needs it.
-LINUX_SRC = lib/poller_epoll.c lib/poller_uring.c lib/ring.c
+# and the ring path only Linux has, which the POSIX build leaves out (libgreen-hook's are in
+# lib/hook/): a new part is a new file, and no list here needs it.
+LINUX_SRC = lib/poller_epoll.c lib/poller_uring.c lib/ring.c lib/engine_ring.c
 LIB_SRC = $(filter-out lib/switch_%.c lib/fault.c $(if $(LINUX),,$(LINUX_SRC)), \
             $(wildcard lib/*.c)) \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S) \
@@ -37,10 +37,14 @@ HOOK_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(STACK_CLASH)
 HOOK_SO  = $(BUILD)/libgreen-hook.so.$(VERSION)
 HOOK_LINK = -L$(BUILD) -Wl,--push-state,--no-as-needed -lgreen-hook -Wl,--pop-state -lgreen \
             -Wl,-rpath,$(abspath $(BUILD))
+# The hook interposes the C library's calls as glibc and the ELF dynamic
+# linker have them (accept4, dup3, epoll_wait, RWF_NOWAIT, dlsym's
+# RTLD_NEXT): the POSIX build has none.
+HOOK = $(if $(LINUX),$(HOOK_SO))
 
-.PHONY: install uninstall
+.PHONY: install install-hook uninstall
 
-all: $(STATIC) $(SHARED) $(HOOK_SO)
+all: $(STATIC) $(SHARED) $(HOOK)
 
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -77,7 +81,7 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
             -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
             -e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(firstword $(subst ., ,$(VERSION)))|g'
 
-install: all man
+install: all man $(if $(HOOK),install-hook)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
 	install -m 644 include/green.h $(DESTDIR)$(INCLUDEDIR)/green.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libgreen.a
@@ -85,10 +89,6 @@ install: all man
 	ln -sf libgreen.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen.so.$(SOVERSION)
 	ln -sf libgreen.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen.so
 	$(SUBST) lib/green.pc.in > $(DESTDIR)$(PCDIR)/green.pc
-	install -m 755 $(HOOK_SO) $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(VERSION)
-	ln -sf libgreen-hook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(SOVERSION)
-	ln -sf libgreen-hook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen-hook.so
-	$(SUBST) lib/green-hook.pc.in > $(DESTDIR)$(PCDIR)/green-hook.pc
 	install -d $(DESTDIR)$(MANDIR)/man3
 	install -m 644 $(BUILD)/man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
 	install -d $(DESTDIR)$(CMAKEDIR)
@@ -97,6 +97,13 @@ install: all man
 	install -d $(DESTDIR)$(DATADIR)/libgreen $(DESTDIR)$(GDB_AUTOLOAD)
 	install -m 644 lib/green-gdb.py $(DESTDIR)$(DATADIR)/libgreen/green-gdb.py
 	install -m 644 lib/green-gdb.py $(DESTDIR)$(GDB_AUTOLOAD)/libgreen.so.$(VERSION)-gdb.py
+
+install-hook: $(HOOK_SO)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR)
+	install -m 755 $(HOOK_SO) $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(VERSION)
+	ln -sf libgreen-hook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen-hook.so.$(SOVERSION)
+	ln -sf libgreen-hook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreen-hook.so
+	$(SUBST) lib/green-hook.pc.in > $(DESTDIR)$(PCDIR)/green-hook.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/green.h $(DESTDIR)$(LIBDIR)/libgreen.a \

@@ -11,6 +11,7 @@
  * around libgreen-hook (routed.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -179,12 +180,38 @@ static int fd_result(int r)
     return r < 0 ? green__fail(-r) : r;
 }
 
+/* A socket, close-on-exec, and non-blocking if nonblocking; the fd or -1
+ * with errno.  Linux sets both in the call; POSIX (before 2024) with
+ * fcntl after it, so an exec by another OS thread in between may inherit
+ * the socket. */
+#ifndef GREEN_POSIX_ONLY
+static int socket_flagged(int family, int type, int protocol, bool nonblocking)
+{
+    return socket(family, type | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), protocol);
+}
+#else
+static int socket_flagged(int family, int type, int protocol, bool nonblocking)
+{
+    int fd = socket(family, type, protocol);
+    if (fd < 0)
+        return fd;
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+        (nonblocking && fcntl(fd, F_SETFL, O_NONBLOCK) < 0)) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+#endif
+
 /* A socket, close-on-exec; inside green_run non-blocking and known to
  * the poller as owned.  The fd or -errno. */
 static int open_socket(int family, int type, int protocol)
 {
     struct green__sched *s = green__cur;
-    int fd = socket(family, type | SOCK_CLOEXEC | (s ? SOCK_NONBLOCK : 0), protocol);
+    int fd = socket_flagged(family, type, protocol, s != NULL);
     if (fd < 0)
         return -errno;
     bool tcp = (family == AF_INET || family == AF_INET6) && type == SOCK_STREAM &&

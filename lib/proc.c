@@ -4,17 +4,19 @@
  * For one child, on Linux, a pidfd: it becomes readable when the child
  * exits, so the green thread parks on it like on any fd.  A pidfd says
  * nothing of stops and continues, and names one process: for those
- * (WUNTRACED, WCONTINUED, pid <= 0) and on kernels without pidfd_open,
- * the thread polls waitpid with WNOHANG between sleeps that grow to
+ * (WUNTRACED, WCONTINUED, pid <= 0), on kernels without pidfd_open and
+ * in the POSIX build, the thread polls waitpid with WNOHANG between sleeps that grow to
  * POLL_MAX_MS.
  *
  * This file's close goes through the routed-call table, around
  * libgreen-hook (routed.h).
  */
 #include <errno.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifndef GREEN_POSIX_ONLY
+#include <sys/syscall.h>
+#endif
 
 #include "sanitizer.h"
 #include "sched.h"
@@ -22,7 +24,8 @@
 
 enum { POLL_MAX_MS = 50 };
 
-/* A pidfd for pid, or -errno (ENOSYS where there is none). */
+/* A pidfd for pid, or -errno (ENOSYS where there is none: the POSIX
+ * build has the polling alone). */
 #ifdef SYS_pidfd_open
 static int open_pidfd(pid_t pid)
 {

@@ -66,6 +66,33 @@
 #define GREEN__ROUTED_IS_MACRO(name, args) \
     (sizeof GREEN__ROUTED_SPELT(name args) != sizeof #name " " #args)
 
+/* The calls only Linux has, and what the POSIX build (GREEN_POSIX_ONLY,
+ * which has no libgreen-hook) makes in their place: accept and pipe, each
+ * followed by fcntl.  accept is then libgreen's own call, through the
+ * table, as a hook on another system would interpose it too. */
+#ifndef GREEN_POSIX_ONLY
+#define GREEN__ROUTED_OS_ACCEPT(X)                                                                 \
+    X(table, plain, int, accept4, (int fd, struct sockaddr *addr, socklen_t *len, int flags),      \
+      (fd, addr, len, flags))
+#define GREEN__ROUTED_OS_EPOLL(X)                                                                  \
+    X(table, plain, int, epoll_wait, (int epfd, struct epoll_event *ev, int n, int timeout),       \
+      (epfd, ev, n, timeout))
+#define GREEN__ROUTED_OS_HOOK(X) \
+    X(hook, none, int, accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len))
+#define GREEN__ROUTED_OS_LIBC(X)                                                                   \
+    X(libc, plain, int, epoll_create1, (int flags), (flags))                                       \
+    X(libc, plain, int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev),             \
+      (epfd, op, fd, ev))                                                                          \
+    X(libc, plain, int, eventfd, (unsigned int value, int flags), (value, flags))                  \
+    X(libc, plain, int, pipe2, (int fds[2], int flags), (fds, flags))
+#else
+#define GREEN__ROUTED_OS_ACCEPT(X) \
+    X(table, plain, int, accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len))
+#define GREEN__ROUTED_OS_EPOLL(X)
+#define GREEN__ROUTED_OS_HOOK(X)
+#define GREEN__ROUTED_OS_LIBC(X) X(libc, plain, int, pipe, (int fds[2]), (fds))
+#endif
+
 #define GREEN__ROUTED(X)                                                                           \
     /* Interposed by the hook: libgreen makes them through the table. */                           \
     X(table, plain, ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n))                    \
@@ -84,22 +111,20 @@
     X(table, plain, ssize_t, recvmsg, (int fd, struct msghdr *m, int flags), (fd, m, flags))       \
     X(table, plain, ssize_t, sendmsg, (int fd, const struct msghdr *m, int flags),                 \
       (fd, m, flags))                                                                              \
-    X(table, plain, int, accept4, (int fd, struct sockaddr *addr, socklen_t *len, int flags),      \
-      (fd, addr, len, flags))                                                                      \
+    GREEN__ROUTED_OS_ACCEPT(X)                                                                     \
     X(table, plain, int, connect, (int fd, const struct sockaddr *addr, socklen_t len),            \
       (fd, addr, len))                                                                             \
     X(table, plain, int, socket, (int family, int type, int protocol), (family, type, protocol))   \
     X(table, own, int, fcntl, (int fd, int cmd, ...), (fd, cmd, ...))                              \
     X(table, none, int, close, (int fd), (fd))                                                     \
     X(table, plain, int, poll, (struct pollfd *fds, nfds_t n, int timeout), (fds, n, timeout))     \
-    X(table, plain, int, epoll_wait, (int epfd, struct epoll_event *ev, int n, int timeout),       \
-      (epfd, ev, n, timeout))                                                                      \
+    GREEN__ROUTED_OS_EPOLL(X)                                                                      \
     X(table, own, int, getaddrinfo,                                                                \
       (const char *node, const char *service, const struct addrinfo *hints,                        \
        struct addrinfo **res),                                                                     \
       (node, service, hints, res))                                                                 \
     /* Interposed by the hook, and never made by libgreen. */                                      \
-    X(hook, none, int, accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len))   \
+    GREEN__ROUTED_OS_HOOK(X)                                                                       \
     X(hook, none, int, dup, (int fd), (fd))                                                        \
     X(hook, none, int, dup2, (int fd, int to), (fd, to))                                           \
     X(hook, none, int, dup3, (int fd, int to, int flags), (fd, to, flags))                         \
@@ -135,11 +160,7 @@
     X(libc, own, int, munmap, (void *addr, size_t n), (addr, n))                                   \
     X(libc, plain, int, madvise, (void *addr, size_t n, int advice), (addr, n, advice))            \
     X(libc, plain, int, mprotect, (void *addr, size_t n, int prot), (addr, n, prot))               \
-    X(libc, plain, int, epoll_create1, (int flags), (flags))                                       \
-    X(libc, plain, int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev),             \
-      (epfd, op, fd, ev))                                                                          \
-    X(libc, plain, int, eventfd, (unsigned int value, int flags), (value, flags))                  \
-    X(libc, plain, int, pipe2, (int fds[2], int flags), (fds, flags))                              \
+    GREEN__ROUTED_OS_LIBC(X)                                                                       \
     X(libc, plain, int, bind, (int fd, const struct sockaddr *addr, socklen_t len),                \
       (fd, addr, len))                                                                             \
     X(libc, plain, int, listen, (int fd, int backlog), (fd, backlog))                              \

@@ -119,6 +119,29 @@ static void at_fork(void)
     pthread_atfork(NULL, NULL, forget_in_child);
 }
 
+/* A pipe, close-on-exec: 0 or -1 with errno.  Linux makes it in one
+ * call; POSIX (before 2024) sets the flag after it. */
+#ifndef GREEN_POSIX_ONLY
+static int make_pipe(int p[2])
+{
+    return pipe2(p, O_CLOEXEC);
+}
+#else
+static int make_pipe(int p[2])
+{
+    if (pipe(p) < 0)
+        return -1;
+    if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0) {
+        int err = errno;
+        close(p[0]);
+        close(p[1]);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+#endif
+
 /* Under the lock: the pipe and the dispatcher exist.  0 or -errno. */
 static int start(void)
 {
@@ -128,7 +151,7 @@ static int start(void)
         return 0;
     if (pipe_r < 0) {
         int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
+        if (make_pipe(p) < 0)
             return -errno;
         fcntl(p[1], F_SETFL, O_NONBLOCK);  /* the handler never blocks */
         pipe_r = p[0];

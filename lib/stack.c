@@ -18,14 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#ifndef GREEN_POSIX_ONLY
+#include <sys/syscall.h>
+#endif
 
 #include "sanitizer.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
-#ifndef MADV_GUARD_INSTALL
+#if !defined(MADV_GUARD_INSTALL) && !defined(GREEN_POSIX_ONLY)
 #define MADV_GUARD_INSTALL 102  /* Linux 6.13; older headers lack it */
 #endif
 
@@ -48,6 +50,7 @@ struct green__slab {
  * a pipe must fail with EFAULT.  The answer is the kernel's, so it is kept
  * for the process; a probe that could not finish (out of fds, say) is
  * asked again by the next scheduler. */
+#ifndef GREEN_POSIX_ONLY
 static bool have_guard_install(size_t page)
 {
     static _Atomic int known;  /* 0: not yet; 1: yes; -1: no */
@@ -72,6 +75,13 @@ static bool have_guard_install(size_t page)
         atomic_store_explicit(&known, ok ? 1 : -1, memory_order_relaxed);
     return ok;
 }
+#else
+static bool have_guard_install(size_t page)
+{
+    (void)page;
+    return false;  /* POSIX guards with mprotect alone */
+}
+#endif
 
 void green__stack_cache_init(struct green__stack_cache *c)
 {
@@ -120,12 +130,19 @@ static int class_reserve(struct green__stack_class *cl, size_t n)
     return 0;
 }
 
+#ifndef GREEN_POSIX_ONLY
 static int install_guard(const struct green__stack_cache *c, char *addr)
 {
     int r = c->mprotect_guards ? mprotect(addr, c->guard, PROT_NONE)
                                : madvise(addr, c->guard, MADV_GUARD_INSTALL);
     return r == 0 ? 0 : -EAGAIN;
 }
+#else
+static int install_guard(const struct green__stack_cache *c, char *addr)
+{
+    return mprotect(addr, c->guard, PROT_NONE) == 0 ? 0 : -EAGAIN;
+}
+#endif
 
 /* Installs the guards of n strides from base with one process_madvise
  * call for them all: a madvise per guard costs about 1.3 us here, the
@@ -136,7 +153,7 @@ static int install_guard(const struct green__stack_cache *c, char *addr)
 static size_t install_guards_at_once(const struct green__stack_cache *c, char *base,
                                      size_t stride, size_t n)
 {
-#if defined(SYS_pidfd_open) && defined(SYS_process_madvise)
+#if defined(SYS_pidfd_open) && defined(SYS_process_madvise) && !defined(GREEN_POSIX_ONLY)
     /* Valgrind 3.19 does not know the calls: spare its warnings. */
     if (c->mprotect_guards || n < 2 || green__vg_running())
         return 0;
@@ -207,11 +224,20 @@ static bool release_free_slabs(struct green__stack_cache *c)
     return true;
 }
 
+/* A slab's mapping.  Linux is told that it holds stacks, and to reserve no
+ * swap for it (most of it is never touched); POSIX has neither flag. */
+#ifndef GREEN_POSIX_ONLY
 static char *map_slab(size_t bytes)
 {
     return mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 }
+#else
+static char *map_slab(size_t bytes)
+{
+    return mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+#endif
 
 /* Maps a slab of stacks of cl's size and puts all but one on cl's free
  * list; *out gets that one. */

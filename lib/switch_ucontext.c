@@ -18,6 +18,7 @@ void green__ctx_template(struct green__ctx *tmpl)
     getcontext(&tmpl->uc);
 }
 
+#ifndef GREEN_POSIX_ONLY
 /* Where a copied context's floating-point state is: on x86-64 the context
  * points at its own copy, and a memcpy would leave it pointing at the
  * template's. */
@@ -30,13 +31,31 @@ static void own_fpregs(ucontext_t *uc)
 #endif
 }
 
+/* A copy, not a getcontext: getcontext reads the signal mask with a
+ * system call, a third of a spawn's cost. */
+static void from_template(struct green__ctx *ctx, const struct green__ctx *tmpl)
+{
+    ctx->uc = tmpl->uc;
+    own_fpregs(&ctx->uc);
+}
+#else
+/* POSIX says nothing of where a context keeps its floating-point state,
+ * and a copy may point into the template (glibc on x86-64 and macOS do),
+ * so the POSIX build makes the context with getcontext, at the cost of its
+ * system call: the floating-point environment is the spawner's, as under
+ * the fast switch, and the signal mask, a field POSIX names, the
+ * template's. */
+static void from_template(struct green__ctx *ctx, const struct green__ctx *tmpl)
+{
+    getcontext(&ctx->uc);
+    ctx->uc.uc_sigmask = tmpl->uc.uc_sigmask;
+}
+#endif
+
 void green__ctx_make(struct green__ctx *ctx, const struct green__ctx *tmpl, void *lo,
                      size_t size, void (*entry)(void))
 {
-    /* A copy, not a getcontext: getcontext reads the signal mask with a
-     * system call, a third of a spawn's cost. */
-    ctx->uc = tmpl->uc;
-    own_fpregs(&ctx->uc);
+    from_template(ctx, tmpl);
     ctx->uc.uc_stack.ss_sp = lo;
     ctx->uc.uc_stack.ss_size = size;
     ctx->uc.uc_link = NULL;

@@ -11,7 +11,9 @@
  */
 #include <dlfcn.h>
 #include <string.h>
-#include <sys/epoll.h>
+#ifndef GREEN_POSIX_ONLY
+#include <sys/epoll.h>  /* for epoll_wait, which the POSIX build has not */
+#endif
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -59,14 +59,18 @@ size_t green__sys_pass_by(const char *prefix);
 #define sendto(...) GREEN__ROUTE(sendto, __VA_ARGS__)
 #define recvmsg(...) GREEN__ROUTE(recvmsg, __VA_ARGS__)
 #define sendmsg(...) GREEN__ROUTE(sendmsg, __VA_ARGS__)
-#define accept4(...) GREEN__ROUTE(accept4, __VA_ARGS__)
 #define connect(...) GREEN__ROUTE(connect, __VA_ARGS__)
 #define socket(...) GREEN__ROUTE(socket, __VA_ARGS__)
 #define fcntl(...) GREEN__ROUTE(fcntl, __VA_ARGS__)
 #define close(...) green__sys.close(__VA_ARGS__)
 #define poll(...) GREEN__ROUTE(poll, __VA_ARGS__)
-#define epoll_wait(...) GREEN__ROUTE(epoll_wait, __VA_ARGS__)
 #define getaddrinfo(...) GREEN__ROUTE(getaddrinfo, __VA_ARGS__)
+#ifndef GREEN_POSIX_ONLY
+#define accept4(...) GREEN__ROUTE(accept4, __VA_ARGS__)
+#define epoll_wait(...) GREEN__ROUTE(epoll_wait, __VA_ARGS__)
+#else
+#define accept(...) GREEN__ROUTE(accept, __VA_ARGS__)
+#endif
 
 /* A call of the list without its line would reach the hook: none has. */
 #define GREEN__SYS_CHECK(reach, point, ret, name, params, args) \

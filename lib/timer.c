@@ -27,8 +27,9 @@ int64_t green__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Linux's coarse clock is read without looking at the hardware clock. */
-#ifdef CLOCK_MONOTONIC_COARSE
+/* Linux's coarse clock is read without looking at the hardware clock;
+ * POSIX has only CLOCK_MONOTONIC. */
+#if defined(CLOCK_MONOTONIC_COARSE) && !defined(GREEN_POSIX_ONLY)
 #define COARSE_CLOCK CLOCK_MONOTONIC_COARSE
 #else
 #define COARSE_CLOCK CLOCK_MONOTONIC

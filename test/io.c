@@ -832,9 +832,10 @@ GREEN_TEST(sys_table_passes_by)
     (void)arg;
     ck_assert_uint_eq(green__sys_pass_by("no-such-object"), 0);
     size_t n = green__sys_pass_by("libc.so");
-    ck_assert_uint_le(n, 18);
+    size_t entries = sizeof green__sys / sizeof green__sys.read;  /* 17 in the POSIX build */
+    ck_assert_uint_le(n, entries);
     if (!under_asan() && !under_tsan())
-        ck_assert_uint_eq(n, 18);  /* unhooked, unintercepted: all the C library's */
+        ck_assert_uint_eq(n, entries);  /* unhooked, unintercepted: all the C library's */
     int p[2];
     make_pipe(p);
     char c;

@@ -251,8 +251,10 @@ START_TEST(poller_selection)
     unsetenv("GREEN_POLLER");
     const char *def = green_poller_name();
     ck_assert_ptr_nonnull(def);
-#ifdef __linux__
+#ifndef GREEN_POSIX_ONLY
     ck_assert_str_eq(def, "epoll");
+#else
+    ck_assert_str_eq(def, "poll");
 #endif
     setenv("GREEN_POLLER", "poll", 1);
     ck_assert_str_eq(green_poller_name(), "poll");
@@ -277,7 +279,7 @@ START_TEST(poller_in_use)
     const char *name = NULL;
     run_green(report_poller, &name);
     ck_assert_str_eq(name, "poll");
-#ifdef __linux__
+#ifndef GREEN_POSIX_ONLY
     setenv("GREEN_POLLER", "epoll", 1);
     run_green(report_poller, &name);
     ck_assert_str_eq(name, "epoll");
@@ -604,7 +606,7 @@ GREEN_TEST(fd_adopt_keeps_registration)
     unsigned long adopted = waits_cost(sv[0], sv[1]);
     /* The backend, not its name: uring falls back on epoll where the
      * process may not make a ring (make test-confined). */
-    if (green__cur->poller.ops == &green__poller_epoll) {
+    if (strcmp(green__cur->poller.ops->name, "epoll") == 0) {
         ck_assert_uint_ge(plain, 100);  /* at least an add per wait */
         ck_assert_uint_le(adopted, 1);  /* one add, for good */
     } else {
@@ -761,6 +763,8 @@ static void *deadlock_after_failed_del(void *arg)
 START_TEST(failed_del_keeps_deadlock_detection)
 {
     setenv("GREEN_POLLER", "epoll", 1);
+    if (!green_poller_name())
+        return;  /* a build without epoll (POSIX=1) */
     free(run_deadlocked(0, deadlock_after_failed_del));
 }
 END_TEST

@@ -2,7 +2,7 @@
  * encoding, which runs on every target (make test-s390x runs it on a
  * big-endian one under qemu-user), and a ring's round trips, where the
  * kernel has io_uring. */
-#ifdef __linux__
+#ifndef GREEN_POSIX_ONLY  /* io_uring is Linux's: the POSIX build has no ring */
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>

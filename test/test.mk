@@ -15,7 +15,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
-.PHONY: deps test test-run test-confined test-hook test-hook-real test-faults coverage soak fuzz \
+.PHONY: deps test test-run test-confined test-hook test-hook-real test-faults test-posix \
+        posix-symbols coverage soak fuzz \
         valgrind sanitize tsan test-aarch64 test-s390x test-ppc64le test-armhf \
         test-riscv64
 
@@ -85,6 +86,15 @@ test-hook-real: deps
 	@sh test/deps.sh hook
 	@$(MAKE) --no-print-directory $(BUILD)/test/hook_real $(BUILD)/test/hook_real_plain
 	bash test/hook_real.sh $(BUILD) $(POLLERS)
+
+# The POSIX build (POSIX=1): every suite under poll, its only poller, then
+# the proof that it calls nothing and uses nothing only Linux has
+# (test/posix_symbols.sh).
+test-posix: deps
+	@$(MAKE) --no-print-directory POSIX=1 test-run posix-symbols
+
+posix-symbols: $(STATIC)
+	CC="$(CC)" sh test/posix_symbols.sh $(BUILD)
 
 # The fault build: every call libgreen makes that can fail goes through a
 # fault point (lib/fault.h), and the suites make them fail.

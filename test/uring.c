@@ -1,7 +1,7 @@
 /* The io_uring backend: what only it does.  Every other suite runs under
  * it too (make test runs the whole runner once per backend); these tests
  * ask for it themselves, whatever GREEN_POLLER says. */
-#ifdef __linux__
+#ifndef GREEN_POSIX_ONLY  /* io_uring is Linux's: the POSIX build has no ring */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
