@@ -367,6 +367,75 @@ GREEN_TEST(spawn_fp_environment)
     return NULL;
 }
 
+/* Values live across a switch sit where the compiler keeps them over a
+ * call: in the registers a callee must keep (s0-s11 and fs0-fs11 on
+ * riscv64, x19-x28 and d8-d15 on aarch64) or on the stack.  Two threads
+ * hold different values through rounds of yields to each other, each
+ * round's step unknown to the compiler (so the values cannot be folded
+ * into their final ones), and each must find its own.  The doubles are
+ * exact (quarters of small integers). */
+enum { HELD_ROUNDS = 8 };
+#define HELD(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9)
+#define HELD_INIT(n) long i##n = k * (n + 1); double d##n = k * 0.25 * (n + 1);
+#define HELD_STEP(n) i##n += step * n; d##n += step;
+#define HELD_CHECK(n) ok &= i##n == k * (n + 1) + HELD_ROUNDS * n; \
+    ok &= d##n == k * 0.25 * (n + 1) + HELD_ROUNDS;
+
+static void *hold_registers(void *arg)
+{
+    long k = (long)(intptr_t)arg;
+    HELD(HELD_INIT)
+    for (int round = 0; round < HELD_ROUNDS; round++) {
+        long step = green_yield() == 0;
+        HELD(HELD_STEP)
+    }
+    bool ok = true;
+    HELD(HELD_CHECK)
+    return (void *)(intptr_t)ok;
+}
+
+GREEN_TEST(switch_keeps_registers)
+{
+    (void)arg;
+    green_t *a = green_spawn(hold_registers, (void *)3);
+    green_t *b = green_spawn(hold_registers, (void *)7);
+    void *ok_a = NULL, *ok_b = NULL;
+    ck_assert_int_eq(green_join(a, &ok_a), 0);
+    ck_assert_int_eq(green_join(b, &ok_b), 0);
+    ck_assert(ok_a);
+    ck_assert(ok_b);
+    return NULL;
+}
+
+static void *hold_rounding(void *arg)
+{
+    int mode = (int)(intptr_t)arg;
+    bool ok = fesetround(mode) == 0;
+    for (int round = 0; round < HELD_ROUNDS; round++) {
+        green_yield();
+        ok &= fegetround() == mode;
+    }
+    return (void *)(intptr_t)ok;
+}
+
+/* The floating-point control state belongs to the green thread under
+ * both switches: two threads with different rounding modes yield to each
+ * other, and each keeps its own, as does their spawner. */
+GREEN_TEST(switch_keeps_rounding_mode)
+{
+    (void)arg;
+    int before = fegetround();
+    green_t *up = green_spawn(hold_rounding, (void *)(intptr_t)FE_UPWARD);
+    green_t *down = green_spawn(hold_rounding, (void *)(intptr_t)FE_DOWNWARD);
+    void *ok_up = NULL, *ok_down = NULL;
+    ck_assert_int_eq(green_join(up, &ok_up), 0);
+    ck_assert_int_eq(green_join(down, &ok_down), 0);
+    ck_assert(ok_up);
+    ck_assert(ok_down);
+    ck_assert_int_eq(fegetround(), before);
+    return NULL;
+}
+
 GREEN_TEST(spawn_attr_defaults)
 {
     (void)arg;
@@ -1113,6 +1182,8 @@ Suite *sched_suite(void)
     tcase_add_test(tc, spawn_eager_into_group);
     tcase_add_test(tc, spawn_signal_mask);
     tcase_add_test(tc, spawn_fp_environment);
+    tcase_add_test(tc, switch_keeps_registers);
+    tcase_add_test(tc, switch_keeps_rounding_mode);
     tcase_add_test(tc, join_result);
     tcase_add_test(tc, join_errors);
     tcase_add_test(tc, join_outside);
