@@ -47,8 +47,18 @@ static uint64_t fp_control(void)
     __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
     return fpcr;
 }
+#elif defined(__riscv) && __riscv_xlen == 64
+/* s0..s11 (s1 the entry), ra (return address), fs0..fs11, frm */
+enum { FRAME_WORDS = 26, FP_WORD = 25, ENTRY_WORD = 1, RET_WORD = 12 };
+
+static uint64_t fp_control(void)
+{
+    uint64_t frm;
+    __asm__ volatile("frrm %0" : "=r"(frm));
+    return frm;
+}
 #else
-#error "SWITCH=fast supports x86-64 and aarch64; use the default SWITCH=ucontext"
+#error "SWITCH=fast supports x86-64, aarch64 and riscv64; use the default SWITCH=ucontext"
 #endif
 
 void green__ctx_template(struct green__ctx *tmpl)
