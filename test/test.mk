@@ -235,11 +235,12 @@ test-ppc64le:
 	    bash test/examples.sh $(PPC64LE_BUILD)/examples
 
 # armhf, 32 bits: every suite under epoll, for what a 32-bit address
-# space and 32-bit longs and pointers change.
-ARMHF_BUILD = build/armhf
+# space and 32-bit longs and pointers change, with the switch backend
+# SWITCH names.
+ARMHF_BUILD = build/armhf-$(SWITCH)
 test-armhf:
 	@sh test/deps.sh armhf
-	@$(MAKE) $(call CROSS,arm,$(ARMHF_BUILD),gnueabihf) SWITCH=ucontext $(ARMHF_BUILD)/test/run examples
+	@$(MAKE) $(call CROSS,arm,$(ARMHF_BUILD),gnueabihf) $(ARMHF_BUILD)/test/run examples
 	@$(QEMU_ENV) GREEN_POLLER=epoll qemu-arm $(ARMHF_BUILD)/test/run
 	$(QEMU_ENV) GREEN_POLLER=epoll RUNNER=qemu-arm bash test/examples.sh $(ARMHF_BUILD)/examples
 
