@@ -26,9 +26,11 @@
 #   make test-ppc64le    the suites and examples cross-compiled for ppc64le,
 #                        run under qemu-user with 64 KiB pages
 #   make test-armhf      the suites and examples cross-compiled for 32-bit
-#                        ARM, run under qemu-user
+#                        ARM, run under qemu-user (SWITCH=fast for the fast
+#                        switch)
 #   make test-riscv64    the suites and examples cross-compiled for riscv64
 #                        (with Check built from source), run under qemu-user
+#                        (SWITCH=fast for the fast switch)
 #   make test-posix      the suites in the POSIX build (below), under poll,
 #                        and test/posix_symbols.sh's proof that it calls
 #                        nothing Linux-only
