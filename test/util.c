@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,6 +51,29 @@ bool under_asan(void)
     return false;
 #endif
 }
+
+#ifdef __GLIBC__
+bool heap_in_use(size_t *bytes)
+{
+    *bytes = mallinfo2().uordblks;
+    return true;
+}
+
+void trim_heap(void)
+{
+    malloc_trim(0);
+}
+#else
+bool heap_in_use(size_t *bytes)
+{
+    (void)bytes;
+    return false;
+}
+
+void trim_heap(void)
+{
+}
+#endif
 
 static void forever_describe(const struct green__wait *w, char *buf, size_t n)
 {
