@@ -42,13 +42,32 @@ VERSION    = 0.2.0
 SOVERSION  = 1
 
 CFLAGS  ?= -O2 -g
-SWITCH  ?= ucontext
+ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
+# The context switch, SWITCH=ucontext or SWITCH=fast; by default ucontext
+# where makecontext links, from the C library (glibc) or from libucontext
+# (musl, which declares makecontext but has none), else fast where lib/
+# has it for ARCH: lib/switch_probe.sh links a probe to say which, and
+# what SWITCH_LIBS ucontext then needs.  Its answer is passed down to the
+# makes this one runs, which probe again only with another compiler.
+ifneq ($(SWITCH_PROBE_CC),$(CC))
+SWITCH_PROBE    := $(shell sh lib/switch_probe.sh "$(CC)" $(ARCH) $(LDFLAGS))
+SWITCH_PROBE_CC := $(CC)
+export SWITCH_PROBE SWITCH_PROBE_CC
+endif
+SWITCH  ?= $(firstword $(SWITCH_PROBE))
+ifeq ($(SWITCH),none)
+$(error $(CC) has no makecontext for $(ARCH) (on musl: install libucontext) and lib/ no fast switch)
+endif
+SWITCH_LIBS = $(if $(filter ucontext,$(SWITCH)),$(wordlist 2,9,$(SWITCH_PROBE)))
+# What a program that links libgreen.a links after it (green.pc's
+# Libs.private).
+LIBS_PRIVATE = $(strip $(SWITCH_LIBS) -pthread)
 # FAULTS=1 builds the test build with fault points (lib/fault.h).
 FAULTS  ?=
 # Each switch backend builds apart: build/ for ucontext, build/fast/ ...;
-# the fault build under faults/ in it.
+# the fault build under faults/ in it.  (Another compiler, as musl-gcc,
+# builds apart too when BUILD says where: make test-musl does.)
 BUILD   ?= build$(if $(filter-out ucontext,$(SWITCH)),/$(SWITCH))$(if $(FAULTS),/faults)
-ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
 
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # Large frames touch their pages in order, so none steps over a guard

@@ -25,7 +25,7 @@ $(BUILD)/test/%.o: test/%.c
 	$(CC) $(BASE_CFLAGS) -iquote lib $(CHECK_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
-	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(CHECK_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # The hook's suite links the shared libraries, as a program that opts in.
 $(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)
@@ -35,7 +35,7 @@ $(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)
 
 # The program the gdb extension's test debugs.
 $(BUILD)/test/gdb_target: $(BUILD)/test/gdb_target.o $(STATIC)
-	$(CC) -o $@ $^ -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(LIBS_PRIVATE) $(LDFLAGS)
 
 deps:
 	@sh test/deps.sh check
@@ -94,7 +94,7 @@ test-faults: deps
 # The soak, its own runner: long by design, so not one of suites.h.
 SECONDS ?= 20
 $(BUILD)/test/soak: $(BUILD)/test/soak.o $(BUILD)/test/util.o $(STATIC)
-	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(CHECK_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
 
 soak: deps
 	@$(MAKE) --no-print-directory $(BUILD)/test/soak
@@ -131,7 +131,7 @@ FUZZ_CFLAGS_driver    = -DGREEN_FUZZ_DRIVER
 FUZZ_LINK_libfuzzer   = -fsanitize=fuzzer
 
 $(BUILD)/test/fuzz_stream: $(BUILD)/test/fuzz_stream.o $(STATIC)
-	$(CC) -o $@ $^ $(FUZZ_LINK_$(FUZZ_ENGINE)) -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(FUZZ_LINK_$(FUZZ_ENGINE)) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # Each engine builds apart, its flags being another's.
 fuzz:
