@@ -76,12 +76,17 @@ STACK_CLASH := $(shell $(CC) -fstack-clash-protection -Werror -c -x c /dev/null 
                  -o /dev/null 2>/dev/null && echo -fstack-clash-protection)
 SWITCH_CFLAGS = $(if $(filter fast,$(SWITCH)),-DGREEN_SWITCH_FAST)
 FAULT_CFLAGS  = $(if $(FAULTS),-DGREEN_FAULTS)
-BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) $(FAULT_CFLAGS)
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) $(FAULT_CFLAGS) \
+              $(KERNEL_CFLAGS)
 
 # epoll and io_uring are Linux's; elsewhere poll(2) is the only poller.
 ifeq ($(shell uname -s),Linux)
 LINUX   = 1
 POLLERS = epoll poll uring
+# A compiler that does not find the kernel's headers (Debian's musl-gcc)
+# gets them alone on its path, or io_uring compiles to its stub
+# (lib/kernel_headers.sh).
+KERNEL_CFLAGS := $(shell sh lib/kernel_headers.sh "$(CC)" $(BUILD)/kernel)
 else
 POLLERS = poll
 endif
