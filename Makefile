@@ -29,6 +29,8 @@
 #                        qemu-user
 #   make test-riscv64    the suites cross-compiled for riscv64 (with Check
 #                        built from source), run under qemu-user
+#   make test-musl       the suites and the hook's built with musl-gcc (with
+#                        Check built from source), under each poller
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # CFLAGS and LDFLAGS are yours: they are appended to what the build needs.

@@ -17,7 +17,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: deps test test-run test-confined test-hook test-hook-real test-faults coverage soak fuzz \
         valgrind sanitize tsan test-aarch64 test-s390x test-ppc64le test-armhf \
-        test-riscv64
+        test-riscv64 test-musl
 
 # Tests link the static library, so they can reach internal counters.
 $(BUILD)/test/%.o: test/%.c
@@ -243,5 +243,24 @@ test-riscv64:
 	    $(RISCV64_BUILD)/test/run
 	@$(QEMU_ENV) QEMU_LD_PREFIX=/usr/riscv64-linux-gnu GREEN_POLLER=epoll \
 	    qemu-riscv64 $(RISCV64_BUILD)/test/run
+
+# musl, the C library of Alpine, with Debian's musl-gcc: every suite and
+# the hook's, under each poller.  The build chooses the switch by itself
+# (musl has no makecontext: the fast switch, or libucontext's where it is
+# installed, as on Alpine; Debian 12 has none) and puts the kernel's
+# headers on musl-gcc's path, so uring is the real ring
+# (lib/switch_probe.sh, lib/kernel_headers.sh).  Debian has no musl
+# Check, so test/check_source.sh builds it.  No examples: musl has no
+# OpenSSL here, and they say nothing the suites do not.
+MUSL_BUILD = build/musl
+MUSL_CHECK = build/check-musl
+test-musl:
+	@sh test/deps.sh musl
+	@sh test/check_source.sh $(ARCH)-linux-musl musl-gcc $(MUSL_CHECK)
+	@$(MAKE) --no-print-directory CC=musl-gcc BUILD=$(MUSL_BUILD) \
+	    CHECK_CFLAGS="-I$(MUSL_CHECK)/include" CHECK_LIBS="$(MUSL_CHECK)/lib/libcheck.a -lm" \
+	    $(MUSL_BUILD)/test/run $(MUSL_BUILD)/test/hook
+	@sh test/each_poller.sh "$(POLLERS)" $(MUSL_BUILD)/test/run
+	@sh test/each_poller.sh "$(POLLERS)" $(MUSL_BUILD)/test/hook
 
 -include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d
