@@ -42,9 +42,11 @@ links() {
 }
 # pkg-config says where libucontext is when not in the linker's path.
 ucontext="-lucontext_posix $(pkg-config --libs libucontext 2>/dev/null || echo -lucontext)"
+# $ucontext's words are separate arguments.
+# shellcheck disable=SC2086
 if links; then
     echo ucontext
-elif links $ucontext; then  # its words are separate arguments
+elif links $ucontext; then
     echo "ucontext $ucontext"
 elif [ -f "lib/switch_fast_$arch.S" ]; then
     echo fast
