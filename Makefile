@@ -34,6 +34,8 @@
 #   make test-posix      the suites in the POSIX build (below), under poll,
 #                        and test/posix_symbols.sh's proof that it calls
 #                        nothing Linux-only
+#   make test-musl       the suites and the hook's built with musl-gcc (with
+#                        Check built from source), under each poller
 #   make install         PREFIX (/usr/local) and DESTDIR are honoured
 #
 # Build variables: SWITCH=fast for the assembly context switch; FAULTS=1 for
@@ -56,7 +58,26 @@ VERSION    = 0.2.0
 SOVERSION  = 1
 
 CFLAGS  ?= -O2 -g
-SWITCH  ?= ucontext
+ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
+# The context switch, SWITCH=ucontext or SWITCH=fast; by default ucontext
+# where makecontext links, from the C library (glibc) or from libucontext
+# (musl, which declares makecontext but has none), else fast where lib/
+# has it for ARCH: lib/switch_probe.sh links a probe to say which, and
+# what SWITCH_LIBS ucontext then needs.  Its answer is passed down to the
+# makes this one runs, which probe again only with another compiler.
+ifneq ($(SWITCH_PROBE_CC),$(CC))
+SWITCH_PROBE    := $(shell sh lib/switch_probe.sh "$(CC)" $(ARCH) $(LDFLAGS))
+SWITCH_PROBE_CC := $(CC)
+export SWITCH_PROBE SWITCH_PROBE_CC
+endif
+SWITCH  ?= $(firstword $(SWITCH_PROBE))
+ifeq ($(SWITCH),none)
+$(error $(CC) has no makecontext for $(ARCH) (on musl: install libucontext) and lib/ no fast switch)
+endif
+SWITCH_LIBS = $(if $(filter ucontext,$(SWITCH)),$(wordlist 2,9,$(SWITCH_PROBE)))
+# What a program that links libgreen.a links after it (green.pc's
+# Libs.private).
+LIBS_PRIVATE = $(strip $(SWITCH_LIBS) -pthread)
 # FAULTS=1 builds the test build with fault points (lib/fault.h).
 FAULTS  ?=
 # POSIX=1 builds with poll(2) and POSIX calls alone (GREEN_POSIX_ONLY);
@@ -67,10 +88,10 @@ override POSIX = 1
 endif
 # Each switch backend builds apart: build/ for ucontext, build/fast/ ...;
 # the POSIX build on Linux under posix/, the fault build under faults/ in
-# them.
+# them.  (Another compiler, as musl-gcc, builds apart too when BUILD says
+# where: make test-musl does.)
 BUILD   ?= build$(if $(and $(POSIX),$(filter Linux,$(HOST))),/posix)$(if \
              $(filter-out ucontext,$(SWITCH)),/$(SWITCH))$(if $(FAULTS),/faults)
-ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
 
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # Large frames touch their pages in order, so none steps over a guard
@@ -81,13 +102,17 @@ SWITCH_CFLAGS = $(if $(filter fast,$(SWITCH)),-DGREEN_SWITCH_FAST)
 FAULT_CFLAGS  = $(if $(FAULTS),-DGREEN_FAULTS)
 POSIX_CFLAGS  = $(if $(POSIX),-DGREEN_POSIX_ONLY)
 BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -MMD -MP $(SWITCH_CFLAGS) \
-              $(FAULT_CFLAGS) $(POSIX_CFLAGS)
+              $(FAULT_CFLAGS) $(POSIX_CFLAGS) $(KERNEL_CFLAGS)
 
 # epoll and io_uring are Linux's; in the POSIX build poll(2) is the only
 # poller.
 ifeq ($(POSIX),)
 LINUX   = 1
 POLLERS = epoll poll uring
+# A compiler that does not find the kernel's headers (Debian's musl-gcc)
+# gets them alone on its path, or io_uring compiles to its stub
+# (lib/kernel_headers.sh).
+KERNEL_CFLAGS := $(shell sh lib/kernel_headers.sh "$(CC)" $(BUILD)/kernel)
 else
 POLLERS = poll
 endif

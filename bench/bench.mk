@@ -10,7 +10,7 @@ BENCH_GREEN  = $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/floor 
 
 $(BUILD)/bench/green $(BUILD)/bench/loadgen $(BUILD)/bench/http_raw: $(BUILD)/bench/%: bench/%.c bench/common.h $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) -pthread $(LDFLAGS)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # The same server with plain calls, through the hook (shared libraries).
 $(BUILD)/bench/http_hooked: bench/http_raw.c $(HOOK_SO)

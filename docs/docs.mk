@@ -13,7 +13,7 @@ examples: $(EXAMPLES)
 
 $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(STACK_CLASH) $(CFLAGS) -o $@ $< $(STATIC) $(EXAMPLE_LIBS) -pthread $(LDFLAGS)
+	$(CC) $(BASE_CFLAGS) $(STACK_CLASH) $(CFLAGS) -o $@ $< $(STATIC) $(EXAMPLE_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # The OpenSSL example links OpenSSL (test/deps.sh installs libssl-dev).
 $(BUILD)/examples/tls_echo: EXAMPLE_LIBS = -lssl -lcrypto

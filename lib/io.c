@@ -257,8 +257,9 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
     ssize_t r = green__engine_call(s, &o);
     if (r < 0)
         return result(r);
+    /* msg_iovlen is a size_t in glibc, an int in musl (as POSIX has it). */
     size_t total = 0;
-    for (size_t i = 0; i < msg->msg_iovlen; i++)
+    for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++)
         total += msg->msg_iov[i].iov_len;
     return (size_t)r < total ? result(sendmsg_rest(s, fd, msg, (size_t)r, o.gen)) : r;
 }

@@ -66,7 +66,7 @@ $(STATIC): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libgreen.so.$(SOVERSION) -o $@ $^ -pthread $(LDFLAGS)
+	$(CC) -shared -Wl,-soname,libgreen.so.$(SOVERSION) -o $@ $^ $(LIBS_PRIVATE) $(LDFLAGS)
 	ln -sf libgreen.so.$(VERSION) $(BUILD)/libgreen.so.$(SOVERSION)
 	ln -sf libgreen.so.$(VERSION) $(BUILD)/libgreen.so
 
@@ -79,7 +79,8 @@ $(HOOK_SO): $(HOOK_OBJ) $(SHARED)
 # A template of lib/ filled in for the installed tree.
 SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
             -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-            -e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(firstword $(subst ., ,$(VERSION)))|g'
+            -e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(firstword $(subst ., ,$(VERSION)))|g' \
+            -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g' -e 's|@SWITCH_LIBS@|$(SWITCH_LIBS)|g'
 
 install: all man $(if $(HOOK),install-hook)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)

@@ -20,12 +20,14 @@ void green__ctx_template(struct green__ctx *tmpl)
 
 #ifndef GREEN_POSIX_ONLY
 /* Where a copied context's floating-point state is: on x86-64 the context
- * points at its own copy, and a memcpy would leave it pointing at the
- * template's. */
+ * points at its own copy (glibc's, and libucontext's under musl), and a
+ * memcpy would leave it pointing at the template's.  The pointer's type
+ * is glibc's struct _libc_fpstate, musl's struct _fpstate: a void * fits
+ * both. */
 static void own_fpregs(ucontext_t *uc)
 {
 #if defined(__x86_64__)
-    uc->uc_mcontext.fpregs = &uc->__fpregs_mem;
+    uc->uc_mcontext.fpregs = (void *)&uc->__fpregs_mem;
 #else
     (void)uc;
 #endif

@@ -27,7 +27,6 @@
     GREEN__IN_TABLE_##reach(.name = name,)
 struct green__sys green__sys = {GREEN__ROUTED(GREEN__SYS_START)};
 
-#ifdef __GLIBC__
 /* The table's entries by name, for the look-up. */
 #define GREEN__SYS_NAMED(reach, point, ret, name, params, args) \
     GREEN__IN_TABLE_##reach({#name, (void **)&green__sys.name},)
@@ -46,12 +45,29 @@ static bool defined_in(void *fn, const char *prefix)
     const char *base = strrchr(info.dli_fname, '/');
     return strncmp(base ? base + 1 : info.dli_fname, prefix, strlen(prefix)) == 0;
 }
-#endif
+
+/* A handle of the C library, or NULL where libgreen is linked statically
+ * with it.  It is found by what it defines, not by its name, which every
+ * C library spells its own way (glibc's libc.so.6; musl's is the dynamic
+ * linker, /lib/ld-musl-x86_64.so.1).  dladdr is asked where dladdr itself
+ * is: in the C library (in libdl.so.2 before glibc 2.34, which depends on
+ * it), and neither the hook nor ASan, TSan or Valgrind interpose it.
+ * Through that object's handle, dlsym searches the object and what it
+ * depends on, in which no hook is.  RTLD_NEXT would not do: it searches
+ * what was loaded after the caller, which is the hook when a program
+ * links libgreen before it, and everything after the program when
+ * libgreen is linked into it statically. */
+static void *open_libc(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)dladdr, &info) || !info.dli_fname)
+        return NULL;
+    return dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+}
 
 size_t green__sys_pass_by(const char *prefix)
 {
-#ifdef __GLIBC__
-    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD), *p;
+    void *libc = open_libc(), *p;
     if (!libc)
         return 0;  /* linked statically: the addresses are the C library's */
     size_t passed = 0;
@@ -62,10 +78,6 @@ size_t green__sys_pass_by(const char *prefix)
         }
     dlclose(libc);
     return passed;
-#else
-    (void)prefix;
-    return 0;
-#endif
 }
 
 __attribute__((constructor)) static void pass_by_the_hook(void)

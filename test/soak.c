@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -234,7 +233,7 @@ START_TEST(soak)
     ck_assert_int_eq(green_queue_send(stop, &one), 0);
     pthread_join(server, NULL);
 
-    malloc_trim(0);
+    trim_heap();
     printf("soak: %d s, %lu messages echoed, %lu mismatches, %lu errors, %lu hostile "
            "connections; fds %d -> %d, RSS %ld -> %ld KiB\n", seconds, exchanged, mismatches,
            errors, hostile, fds, open_fds(), rss, rss_kb());

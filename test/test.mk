@@ -18,7 +18,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 .PHONY: deps test test-run test-confined test-hook test-hook-real test-faults test-posix \
         posix-symbols coverage soak fuzz \
         valgrind sanitize tsan test-aarch64 test-s390x test-ppc64le test-armhf \
-        test-riscv64
+        test-riscv64 test-musl
 
 # Tests link the static library, so they can reach internal counters.
 $(BUILD)/test/%.o: test/%.c
@@ -26,7 +26,7 @@ $(BUILD)/test/%.o: test/%.c
 	$(CC) $(BASE_CFLAGS) -iquote lib $(CHECK_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
-	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(CHECK_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # The hook's suite links the shared libraries, as a program that opts in.
 $(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)
@@ -36,7 +36,7 @@ $(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)
 
 # The program the gdb extension's test debugs.
 $(BUILD)/test/gdb_target: $(BUILD)/test/gdb_target.o $(STATIC)
-	$(CC) -o $@ $^ -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(LIBS_PRIVATE) $(LDFLAGS)
 
 deps:
 	@sh test/deps.sh check
@@ -104,7 +104,7 @@ test-faults: deps
 # The soak, its own runner: long by design, so not one of suites.h.
 SECONDS ?= 20
 $(BUILD)/test/soak: $(BUILD)/test/soak.o $(BUILD)/test/util.o $(STATIC)
-	$(CC) -o $@ $^ $(CHECK_LIBS) -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(CHECK_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
 
 soak: deps
 	@$(MAKE) --no-print-directory $(BUILD)/test/soak
@@ -141,7 +141,7 @@ FUZZ_CFLAGS_driver    = -DGREEN_FUZZ_DRIVER
 FUZZ_LINK_libfuzzer   = -fsanitize=fuzzer
 
 $(BUILD)/test/fuzz_stream: $(BUILD)/test/fuzz_stream.o $(STATIC)
-	$(CC) -o $@ $^ $(FUZZ_LINK_$(FUZZ_ENGINE)) -pthread $(LDFLAGS)
+	$(CC) -o $@ $^ $(FUZZ_LINK_$(FUZZ_ENGINE)) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # Each engine builds apart, its flags being another's.
 fuzz:
@@ -260,5 +260,25 @@ test-riscv64:
 	    qemu-riscv64 $(RISCV64_BUILD)/test/run
 	$(QEMU_ENV) QEMU_LD_PREFIX=/usr/riscv64-linux-gnu GREEN_POLLER=epoll RUNNER=qemu-riscv64 \
 	    bash test/examples.sh $(RISCV64_BUILD)/examples
+
+# musl, the C library of Alpine, with Debian's musl-gcc: every suite and
+# the hook's, under each poller, and the examples.  The build chooses the switch by itself
+# (musl has no makecontext: the fast switch, or libucontext's where it is
+# installed, as on Alpine; Debian 12 has none) and puts the kernel's
+# headers on musl-gcc's path, so uring is the real ring
+# (lib/switch_probe.sh, lib/kernel_headers.sh).  Debian has no musl
+# Check, so test/check_source.sh builds it, and no musl OpenSSL: the
+# examples leave tls_echo out.
+MUSL_BUILD = build/musl
+MUSL_CHECK = build/check-musl
+test-musl:
+	@sh test/deps.sh musl
+	@sh test/check_source.sh $(ARCH)-linux-musl musl-gcc $(MUSL_CHECK)
+	@$(MAKE) --no-print-directory CC=musl-gcc BUILD=$(MUSL_BUILD) \
+	    CHECK_CFLAGS="-I$(MUSL_CHECK)/include" CHECK_LIBS="$(MUSL_CHECK)/lib/libcheck.a -lm" \
+	    NO_TLS=1 $(MUSL_BUILD)/test/run $(MUSL_BUILD)/test/hook examples
+	@sh test/each_poller.sh "$(POLLERS)" $(MUSL_BUILD)/test/run
+	@sh test/each_poller.sh "$(POLLERS)" $(MUSL_BUILD)/test/hook
+	bash test/examples.sh $(MUSL_BUILD)/examples
 
 -include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d

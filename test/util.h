@@ -63,6 +63,15 @@ green_t *spawn_on(int index, void *(*fn)(void *), void *arg);
 bool under_valgrind(void);
 bool under_asan(void);
 
+/* The bytes malloc has handed out and not had back, in *bytes, where the
+ * C library says (glibc's mallinfo2): whether it did (musl's does not). */
+bool heap_in_use(size_t *bytes);
+
+/* Gives the heap's free memory back to the system where the C library
+ * keeps it until asked (glibc's malloc_trim); musl's gives it back as it
+ * is freed. */
+void trim_heap(void);
+
 /* Ends a child the test forked, as _exit does; a coverage build writes
  * the child's counts first. */
 _Noreturn void exit_child(int code);

@@ -27,9 +27,40 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "hook.h"
+
+/* preadv2 and pwritev2 with RWF_NOWAIT at the file's own position (offset
+ * -1).  A C library that declares neither (musl before 1.2.5 defines no
+ * RWF_NOWAIT) is passed by with syscall(2): the kernel takes the offset
+ * in two longs, low half then high, and -1 is all ones in both on every
+ * ABI, 32-bit or 64-bit. */
+#ifdef RWF_NOWAIT
+static ssize_t readv_nowait(int fd, const struct iovec *iov, int n)
+{
+    return preadv2(fd, iov, n, -1, RWF_NOWAIT);
+}
+
+static ssize_t writev_nowait(int fd, const struct iovec *iov, int n)
+{
+    return pwritev2(fd, iov, n, -1, RWF_NOWAIT);
+}
+#else
+enum { NOWAIT = 8 };  /* <linux/fs.h>'s RWF_NOWAIT */
+
+static ssize_t readv_nowait(int fd, const struct iovec *iov, int n)
+{
+    return syscall(SYS_preadv2, fd, iov, n, -1L, -1L, NOWAIT);
+}
+
+static ssize_t writev_nowait(int fd, const struct iovec *iov, int n)
+{
+    return syscall(SYS_pwritev2, fd, iov, n, -1L, -1L, NOWAIT);
+}
+#endif
 
 /* A green call is cancelled before anything else, as libgreen's are; a
  * deadline already past still lets a call that needs no wait through. */
@@ -100,7 +131,7 @@ ssize_t green__hook_readv(int fd, const struct iovec *iov, int n, bool pipe)
     for (;;) {
         ssize_t r;
         if (nowait) {
-            r = preadv2(fd, iov, n, -1, RWF_NOWAIT);
+            r = readv_nowait(fd, iov, n);
             if (r < 0 && refused(errno)) {
                 green__hook_no_nowait(fd);
                 nowait = false;
@@ -157,7 +188,7 @@ static ssize_t write_once(int fd, const struct iovec *iov, int n, size_t done, s
     }
     if (!*nowait)
         return until_ready(fd, POLLOUT) < 0 ? -1 : REAL(writev)(fd, v, k);
-    ssize_t r = pwritev2(fd, v, k, -1, RWF_NOWAIT);
+    ssize_t r = writev_nowait(fd, v, k);
     if (r < 0 && refused(errno)) {
         green__hook_no_nowait(fd);
         *nowait = false;
