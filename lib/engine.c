@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "fd_flags.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
@@ -138,17 +139,7 @@ static int accept_nonblocking(const struct green__call *c)
 #else
 static int accept_nonblocking(const struct green__call *c)
 {
-    int fd = accept(c->fd, c->addr, c->addrlen);
-    if (fd < 0)
-        return fd;
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
+    return green__fd_flag(accept(c->fd, c->addr, c->addrlen), 0, O_NONBLOCK);
 }
 #endif
 

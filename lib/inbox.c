@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #endif
 
+#include "fd_flags.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
@@ -41,17 +42,7 @@ static int make_eventfd(void)
 
 static int make_pipe(int p[2])
 {
-    if (pipe(p) < 0)
-        return -1;
-    for (int i = 0; i < 2; i++)
-        if (fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[i], F_SETFL, O_NONBLOCK) < 0) {
-            int err = errno;
-            close(p[0]);
-            close(p[1]);
-            errno = err;
-            return -1;
-        }
-    return 0;
+    return green__pipe_flagged(p, FD_CLOEXEC, O_NONBLOCK);
 }
 #endif
 

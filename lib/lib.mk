@@ -14,11 +14,13 @@ DATADIR    ?= $(PREFIX)/share
 GDB_AUTOLOAD = $(DATADIR)/gdb/auto-load$(LIBDIR)
 
 # Every lib/*.c is a part of libgreen, but those the build chooses among
-# (the switch backends, the test build's fault points) and the pollers
-# and the ring path only Linux has, which the POSIX build leaves out (libgreen-hook's are in
-# lib/hook/): a new part is a new file, and no list here needs it.
+# (the switch backends, the test build's fault points), the pollers and
+# the ring path only Linux has, which the POSIX build leaves out, and the
+# POSIX build's own (libgreen-hook's are in lib/hook/): a new part is a
+# new file, and no list here needs it.
 LINUX_SRC = lib/poller_epoll.c lib/poller_uring.c lib/ring.c lib/engine_ring.c
-LIB_SRC = $(filter-out lib/switch_%.c lib/fault.c $(if $(LINUX),,$(LINUX_SRC)), \
+POSIX_SRC = lib/fd_flags.c
+LIB_SRC = $(filter-out lib/switch_%.c lib/fault.c $(if $(LINUX),$(POSIX_SRC),$(LINUX_SRC)), \
             $(wildcard lib/*.c)) \
           lib/switch_$(SWITCH).c $(if $(filter fast,$(SWITCH)),lib/switch_fast_$(ARCH).S) \
           $(if $(FAULTS),lib/fault.c)

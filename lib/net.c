@@ -22,6 +22,7 @@
 #include "file.h"
 #include "net.h"
 #include "offload.h"
+#include "fd_flags.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
@@ -192,17 +193,8 @@ static int socket_flagged(int family, int type, int protocol, bool nonblocking)
 #else
 static int socket_flagged(int family, int type, int protocol, bool nonblocking)
 {
-    int fd = socket(family, type, protocol);
-    if (fd < 0)
-        return fd;
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
-        (nonblocking && fcntl(fd, F_SETFL, O_NONBLOCK) < 0)) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
+    return green__fd_flag(socket(family, type, protocol), FD_CLOEXEC,
+                          nonblocking ? O_NONBLOCK : 0);
 }
 #endif
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "os_thread.h"
+#include "fd_flags.h"
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
@@ -129,16 +130,7 @@ static int make_pipe(int p[2])
 #else
 static int make_pipe(int p[2])
 {
-    if (pipe(p) < 0)
-        return -1;
-    if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0) {
-        int err = errno;
-        close(p[0]);
-        close(p[1]);
-        errno = err;
-        return -1;
-    }
-    return 0;
+    return green__pipe_flagged(p, FD_CLOEXEC, 0);
 }
 #endif
 
