@@ -19,6 +19,11 @@
 #   make fuzz            the stream reader's fuzz target for FUZZ_SECONDS (30)
 #   make soak            an echo server under normal and hostile clients for
 #                        SECONDS (20) under each poller
+#   make test-cross TRIPLE=riscv64-linux-gnu
+#                        the suites and examples cross-compiled for TRIPLE
+#                        and run under qemu-user (test/cross.sh), with Check
+#                        built from source where Debian has none for it;
+#                        the targets below are the ports CI runs:
 #   make test-aarch64    the suites and examples cross-compiled for aarch64,
 #                        run under qemu-user
 #   make test-s390x      the suites and examples cross-compiled for s390x,

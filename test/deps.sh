@@ -19,6 +19,8 @@
 #                      armhf, for make test-armhf
 #   deps.sh riscv64    a cross compiler and qemu-user for riscv64, for make
 #                      test-riscv64 (which builds Check: test/check_source.sh)
+#   deps.sh cross TRIPLE QEMU  a cross compiler and qemu-user for another
+#                      target, for make test-cross
 #   deps.sh musl       musl-gcc and the kernel's headers, for make test-musl
 #   deps.sh fuzz       clang, for make fuzz
 # As root with apt-get it installs what is missing; otherwise it stops and
@@ -94,6 +96,11 @@ riscv64)
     # Debian 12 has no riscv64 Check (test/check_source.sh builds it) and
     # no riscv64 OpenSSL (the examples leave tls_echo out).
     cross riscv64-linux-gnu "" qemu-riscv64
+    ;;
+cross)
+    # Another target, make test-cross TRIPLE=...: $2 is the triple, $3
+    # qemu-user's program; test/check_source.sh builds its Check.
+    cross "$2" "" "$3"
     ;;
 musl)
     command -v musl-gcc >/dev/null 2>&1 || missing="$missing musl-tools"

@@ -17,7 +17,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 
 .PHONY: deps test test-run test-confined test-hook test-hook-real test-faults test-posix \
         posix-symbols coverage soak fuzz \
-        valgrind sanitize tsan test-aarch64 test-s390x test-ppc64le test-armhf \
+        valgrind sanitize tsan test-cross test-aarch64 test-s390x test-ppc64le test-armhf \
         test-riscv64 test-musl
 
 # Tests link the static library, so they can reach internal counters.
@@ -187,79 +187,46 @@ tsan: deps
 	@TSAN_OPTIONS=halt_on_error=1:exitcode=66 CK_TIMEOUT_MULTIPLIER=4 sh test/each_poller.sh "$(POLLERS)" \
 	    sh test/each_suite.sh "$(TSAN_SUITES)" $(BUILD)/tsan/test/run
 
-# Another architecture: the library and the suites cross-compiled with its
-# gcc against its Check (test/deps.sh installs both, with dpkg's multiarch),
-# in BUILD_DIR, and run under qemu-user.  The target's libc, not the cross
-# toolchain's, runs them (QEMU_LD_PREFIX=/): a dynamically linked child of
-# fork() never runs under qemu with the toolchain's copy.  qemu-user has no
-# io_uring: uring would be epoll again.
-#   $(MAKE) $(call CROSS,ARCH,BUILD_DIR) TARGET...
-#   (a third argument names the ABI where it is not plain gnu: gnueabihf)
-CROSS_PC = PKG_CONFIG_LIBDIR=/usr/lib/$(1)-linux-$(or $(2),gnu)/pkgconfig pkg-config
-CROSS    = --no-print-directory CC=$(1)-linux-$(or $(3),gnu)-gcc BUILD=$(2) \
-           CHECK_CFLAGS="$$($(call CROSS_PC,$(1),$(3)) --cflags check)" \
-           CHECK_LIBS="$$($(call CROSS_PC,$(1),$(3)) --libs check)"
-QEMU_ENV = CK_TIMEOUT_MULTIPLIER=10 QEMU_LD_PREFIX=/ GREEN_TEST_QEMU=1
+# Another architecture: the library, every suite and the examples
+# cross-compiled for TRIPLE and run under qemu-user (test/cross.sh says
+# how), with the switch SWITCH names, under CROSS_POLLERS: epoll, since
+# qemu-user has no io_uring (uring would be epoll again), and poll holds
+# no state a port could break.
+#   make test-cross TRIPLE=riscv64-linux-gnu [SWITCH=fast]
+# The targets below are the ports CI runs, each for what it alone shows.
+CROSS_POLLERS ?= epoll
+test-cross:
+	@test -n "$(TRIPLE)" || { echo "make test-cross: say TRIPLE=, e.g. TRIPLE=riscv64-linux-gnu" >&2; exit 2; }
+	@sh test/cross.sh $(TRIPLE) $(SWITCH) "$(CROSS_POLLERS)"
+CROSS_TO = @$(MAKE) --no-print-directory test-cross TRIPLE=$(1)
 
-# aarch64: every suite and the examples, with the switch backend SWITCH
-# names.
-AARCH64_BUILD = build/aarch64-$(SWITCH)
+# aarch64: the second fast switch.
 test-aarch64:
-	@sh test/deps.sh aarch64
-	@$(MAKE) $(call CROSS,aarch64,$(AARCH64_BUILD)) $(AARCH64_BUILD)/test/run examples
-	@$(QEMU_ENV) sh test/each_poller.sh "$(filter-out uring,$(POLLERS))" \
-	    qemu-aarch64 $(AARCH64_BUILD)/test/run
-	$(QEMU_ENV) RUNNER=qemu-aarch64 bash test/examples.sh $(AARCH64_BUILD)/examples
+	$(call CROSS_TO,aarch64-linux-gnu)
 
-# s390x, big-endian: every suite under epoll, for what a little-endian
-# machine cannot show (the ring's poll mask, whose 16-bit halves io_uring
-# swaps on a big-endian machine; any byte order a test or the library
-# assumes).  ucontext: there is no fast switch for s390x.  Without
-# tls_echo: Debian 12 has no s390x OpenSSL that installs beside amd64's.
-S390X_BUILD   = build/s390x
+# riscv64: the third fast switch; Check built from source (Debian 12 has
+# none for riscv64), tls_echo left out (no OpenSSL either).
+test-riscv64:
+	$(call CROSS_TO,riscv64-linux-gnu)
+
+# armhf, 32 bits: a 32-bit address space, 32-bit longs and pointers, and
+# the fourth fast switch.
+test-armhf:
+	$(call CROSS_TO,arm-linux-gnueabihf)
+
+# s390x, big-endian: what a little-endian machine cannot show (the ring's
+# poll mask, whose 16-bit halves io_uring swaps on a big-endian machine;
+# any byte order a test or the library assumes).  ucontext: there is no
+# fast switch for s390x.  Without tls_echo: Debian 12 has no s390x
+# OpenSSL that installs beside amd64's.
 test-s390x:
-	@sh test/deps.sh s390x
-	@$(MAKE) $(call CROSS,s390x,$(S390X_BUILD)) SWITCH=ucontext NO_TLS=1 $(S390X_BUILD)/test/run examples
-	@$(QEMU_ENV) GREEN_POLLER=epoll qemu-s390x $(S390X_BUILD)/test/run
-	$(QEMU_ENV) GREEN_POLLER=epoll RUNNER=qemu-s390x bash test/examples.sh $(S390X_BUILD)/examples
+	$(call CROSS_TO,s390x-linux-gnu) SWITCH=ucontext
 
 # ppc64le with 64 KiB pages, as RHEL's kernels have them (qemu-user's
-# QEMU_PAGESIZE): every suite under epoll, for what a page larger than
-# 4 KiB changes (the smallest stack is one page, guards are whole pages).
-PPC64LE_BUILD = build/ppc64le
+# QEMU_PAGESIZE): what a page larger than 4 KiB changes (the smallest
+# stack is one page, guards are whole pages).
 test-ppc64le:
-	@sh test/deps.sh ppc64le
-	@$(MAKE) $(call CROSS,powerpc64le,$(PPC64LE_BUILD)) SWITCH=ucontext $(PPC64LE_BUILD)/test/run examples
-	@$(QEMU_ENV) QEMU_PAGESIZE=65536 GREEN_POLLER=epoll qemu-ppc64le $(PPC64LE_BUILD)/test/run
-	$(QEMU_ENV) QEMU_PAGESIZE=65536 GREEN_POLLER=epoll RUNNER=qemu-ppc64le \
-	    bash test/examples.sh $(PPC64LE_BUILD)/examples
-
-# armhf, 32 bits: every suite under epoll, for what a 32-bit address
-# space and 32-bit longs and pointers change, with the switch backend
-# SWITCH names.
-ARMHF_BUILD = build/armhf-$(SWITCH)
-test-armhf:
-	@sh test/deps.sh armhf
-	@$(MAKE) $(call CROSS,arm,$(ARMHF_BUILD),gnueabihf) $(ARMHF_BUILD)/test/run examples
-	@$(QEMU_ENV) GREEN_POLLER=epoll qemu-arm $(ARMHF_BUILD)/test/run
-	$(QEMU_ENV) GREEN_POLLER=epoll RUNNER=qemu-arm bash test/examples.sh $(ARMHF_BUILD)/examples
-
-# riscv64: every suite under epoll, with the switch backend SWITCH names.
-# Debian 12 has no riscv64 Check, so test/check_source.sh builds it from
-# Debian's source; the cross toolchain's libc runs the suite.  No riscv64
-# OpenSSL either: the examples leave tls_echo out.
-RISCV64_BUILD = build/riscv64-$(SWITCH)
-RISCV64_CHECK = build/check-riscv64
-test-riscv64:
-	@sh test/deps.sh riscv64
-	@sh test/check_source.sh riscv64-linux-gnu riscv64-linux-gnu-gcc $(RISCV64_CHECK)
-	@$(MAKE) --no-print-directory CC=riscv64-linux-gnu-gcc BUILD=$(RISCV64_BUILD) \
-	    CHECK_CFLAGS="-I$(RISCV64_CHECK)/include" CHECK_LIBS="$(RISCV64_CHECK)/lib/libcheck.a -lm" \
-	    NO_TLS=1 $(RISCV64_BUILD)/test/run examples
-	@$(QEMU_ENV) QEMU_LD_PREFIX=/usr/riscv64-linux-gnu GREEN_POLLER=epoll \
-	    qemu-riscv64 $(RISCV64_BUILD)/test/run
-	$(QEMU_ENV) QEMU_LD_PREFIX=/usr/riscv64-linux-gnu GREEN_POLLER=epoll RUNNER=qemu-riscv64 \
-	    bash test/examples.sh $(RISCV64_BUILD)/examples
+	$(call CROSS_TO,powerpc64le-linux-gnu) SWITCH=ucontext QEMU_PAGESIZE=65536
 
 # musl, the C library of Alpine, with Debian's musl-gcc: every suite and
 # the hook's, under each poller, and the examples.  The build chooses the switch by itself
