@@ -32,6 +32,11 @@ rm -rf "$work" && mkdir -p "$work"
 tar xzf $src/check_*.orig.tar.gz -C "$work" --strip-components=1
 echo "check_source.sh: building Check for $host with $cc"
 # Only the library and its headers: no subunit, documentation or tests.
+# Check's own flags, not the caller's: make passes libgreen's CFLAGS down
+# (through the environment and MAKEFLAGS), and under -Werror configure's
+# probe for fork fails on its own warnings, leaving a Check that runs
+# every test in one process.
+unset CFLAGS CPPFLAGS LDFLAGS MAKEFLAGS MFLAGS
 (cd "$work" && CC=$cc ./configure -q --host="$host" --prefix="$prefix" \
      --disable-shared --enable-static --disable-subunit --disable-build-docs \
      >configure.log 2>&1 &&
@@ -41,4 +46,9 @@ echo "check_source.sh: building Check for $host with $cc"
     exit 1
 }
 cp "$work/check_stdint.h" "$prefix/include/"
+# Each test in its own process, or a crash takes the whole suite down.
+if ! grep -q '^#define HAVE_FORK 1' "$work/config.h"; then
+    echo "check_source.sh: Check for $host was built without fork(); see $work" >&2
+    exit 1
+fi
 rm -rf "$work"

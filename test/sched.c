@@ -397,6 +397,13 @@ static void *hold_registers(void *arg)
 GREEN_TEST(switch_keeps_registers)
 {
     (void)arg;
+#if defined(__powerpc64__) && !defined(GREEN_SWITCH_FAST)
+    /* qemu-ppc64le 7.2 with glibc 2.36: swapcontext alone, in a 30-line
+     * program without libgreen, loses v29-v31, where gcc keeps doubles;
+     * the same program built -O0 (all on the stack) passes. */
+    if (under_qemu())
+        return NULL;
+#endif
     green_t *a = green_spawn(hold_registers, (void *)3);
     green_t *b = green_spawn(hold_registers, (void *)7);
     void *ok_a = NULL, *ok_b = NULL;
