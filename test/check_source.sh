@@ -22,7 +22,7 @@ if ! ls $src/check_*.orig.tar.gz >/dev/null 2>&1; then
         printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' \
             'Suites: bookworm' 'Components: main' \
             'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > $list
-        apt-get update -qq
+        sh test/apt.sh update -qq
         (cd $src && apt-get source --download-only check >/dev/null 2>&1)
     fi
 fi

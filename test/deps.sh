@@ -23,8 +23,9 @@
 #                      target, for make test-cross
 #   deps.sh musl       musl-gcc and the kernel's headers, for make test-musl
 #   deps.sh fuzz       clang, for make fuzz
-# As root with apt-get it installs what is missing; otherwise it stops and
-# prints the command to run.
+# As root with apt-get it installs what is missing (waiting, for up to ten
+# minutes, for another package manager to finish: test/apt.sh); otherwise
+# it stops and prints the command to run.
 set -u
 missing=""
 soft=0
@@ -117,9 +118,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     for arch in arm64 s390x ppc64el armhf; do
         case "$missing" in *:$arch*) dpkg --add-architecture $arch ;; esac
     done
-    # $missing is a list of package names: split it.
+    # $missing is a list of package names: split it.  test/apt.sh waits
+    # for a package manager that is busy, as at a fresh machine's boot.
     # shellcheck disable=SC2086
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    sh test/apt.sh update -qq && sh test/apt.sh install -y -qq $missing >/dev/null
     exit $?
 fi
 echo "missing:$missing. Install with:" >&2

@@ -52,6 +52,7 @@ test: deps
 	sh test/each_poller.sh "$(POLLERS)" sh test/gdb.sh $(BUILD)/test/gdb_target
 	bash test/examples.sh $(BUILD)/examples
 	CC="$(CC)" sh test/install.sh $(BUILD)
+	bash test/apt_wait.sh
 
 # The whole suite runs once under each poller backend.
 test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
