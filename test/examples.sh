@@ -281,6 +281,33 @@ else
 fi
 stop_server
 
+# dump_on_sigquit: SIGQUIT lists the green threads on stderr and the
+# program goes on; SIGINT then ends it.  Its first line names its pid
+# (under qemu-user, qemu's, which passes signals on).
+exec 5< <(exec timeout 30 $run "$dir/dump_on_sigquit" 2>&1)
+line="" seen="" pid=""
+read -r -t 10 line <&5
+case $line in
+"ready: kill -QUIT "*) pid=${line#ready: kill -QUIT }; pid=${pid%% *} ;;
+esac
+if [ -z "$pid" ]; then
+    bad dump_on_sigquit "did not start: $line"
+else
+    kill -QUIT "$pid"
+    while read -r -t 10 line <&5; do
+        seen="$seen$line|"
+        case $line in *"'stop' parked: signal 2"*) break ;; esac
+    done
+    kill -INT "$pid"
+    while read -r -t 10 line <&5; do seen="$seen$line|"; done
+    case $seen in
+    *"5 green threads"*"'worker' parked: chan recv"*"'napper' parked: sleep (wakes in"*"'dumper' running"*"signal 2: stopping|")
+        ok dump_on_sigquit ;;
+    *) bad dump_on_sigquit "$seen" ;;
+    esac
+fi
+exec 5<&-
+
 # tls_echo: OpenSSL through green_wait under a stream, three clients at
 # once; then as a server, two lines through the real openssl s_client.
 # A cross target without OpenSSL builds it not (NO_TLS=1).
