@@ -10,7 +10,9 @@
 #   (```python, ```sh) are left alone.
 # - A snippet is a whole translation unit: it includes what it uses.  It
 #   is compiled with `$CC -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror
-#   -Iinclude -c`.
+#   -Iinclude -c` and the library's own warnings (-Wshadow
+#   -Wstrict-prototypes -Wmissing-prototypes), so its functions other
+#   than main are static.
 # - A snippet whose first line is `// fragment` is statements, not a
 #   file: it is compiled as the body of `void fragment(void)`, after
 #   <green.h> and the C library headers the guide uses (listed below).
@@ -27,7 +29,7 @@ build=${1:?usage: snippets.sh BUILD GUIDE.md}
 guide=${2:?usage: snippets.sh BUILD GUIDE.md}
 CC=${CC:-cc}
 LIBS=${LIBS:--pthread}
-FLAGS="-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude"
+FLAGS="-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -Iinclude"
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
