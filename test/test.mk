@@ -42,6 +42,8 @@ deps:
 	@sh test/deps.sh check
 
 # CK_TIMEOUT_MULTIPLIER stretches Check's per-test timeout under tools.
+# test/snippets.sh compiles every C snippet of the guides, and runs those
+# with a main, so that they cannot rot.
 test: deps
 	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
@@ -51,6 +53,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-hook test-bench-setup
 	sh test/each_poller.sh "$(POLLERS)" sh test/gdb.sh $(BUILD)/test/gdb_target
 	bash test/examples.sh $(BUILD)/examples
+	CC="$(CC)" LIBS="$(LIBS_PRIVATE)" sh test/snippets.sh $(BUILD) docs/asyncio.md
 	CC="$(CC)" sh test/install.sh $(BUILD)
 	bash test/apt_wait.sh
 
