@@ -34,7 +34,7 @@ INTEGRATION_CFLAGS = -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude \
 
 .PHONY: integration-examples
 integration-examples: $(INTEGRATION_OBJ)
-	@:
+	sh test/guide_files.sh docs/integration.md docs/examples/integration
 
 $(BUILD)/examples/integration/%.o: docs/examples/integration/%.c include/green.h
 	@mkdir -p $(@D)
