@@ -23,3 +23,19 @@ man: $(BUILD)/man/man3/green_run.3
 $(BUILD)/man/man3/green_run.3: docs/api.md docs/man.py
 	@rm -rf $(BUILD)/man/man3
 	python3 docs/man.py $(BUILD)/man/man3
+
+# docs/integration.md's code: each C block is a file of
+# docs/examples/integration/, compiled here (-c: most need a server to
+# run), and test/guide_files.sh checks the guide shows each file as it is.
+INTEGRATION_OBJ = $(patsubst docs/examples/%.c,$(BUILD)/examples/%.o,\
+                    $(wildcard docs/examples/integration/*.c))
+INTEGRATION_CFLAGS = -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude \
+                     $(shell pkg-config --cflags libpq hiredis libcurl openssl)
+
+.PHONY: integration-examples
+integration-examples: $(INTEGRATION_OBJ)
+	sh test/guide_files.sh docs/integration.md docs/examples/integration
+
+$(BUILD)/examples/integration/%.o: docs/examples/integration/%.c include/green.h
+	@mkdir -p $(@D)
+	$(CC) $(INTEGRATION_CFLAGS) -c -o $@ $<

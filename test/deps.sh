@@ -1,6 +1,7 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
-#   deps.sh check      pkg-config, Check, OpenSSL's headers, gdb, g++, cmake,
+#   deps.sh check      pkg-config, Check, the headers of OpenSSL, libpq,
+#                      hiredis and libcurl, gdb, g++, cmake,
 #                      python3, groff, apache2-utils and redis-tools,
 #                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
@@ -49,6 +50,11 @@ check)
     fi
     # The OpenSSL example, docs/examples/tls_echo.c.
     [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
+    # docs/integration.md's code, compiled (docs/examples/integration/).
+    [ -f /usr/include/postgresql/libpq-fe.h ] || missing="$missing libpq-dev"
+    [ -f /usr/include/hiredis/hiredis.h ] || missing="$missing libhiredis-dev"
+    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
+        missing="$missing libcurl4-openssl-dev"
     # The gdb extension's test, test/gdb.sh.
     command -v gdb >/dev/null 2>&1 || missing="$missing gdb"
     # The man pages are written by docs/man.py and checked with groff.

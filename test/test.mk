@@ -48,6 +48,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-run $(BUILD)/test/gdb_target
 	sh test/symbols.sh $(SHARED)
 	sh test/header.sh
+	@$(MAKE) --no-print-directory integration-examples
 	@$(MAKE) --no-print-directory man
 	sh test/man.sh $(BUILD)/man/man3
 	@$(MAKE) --no-print-directory test-hook test-bench-setup
