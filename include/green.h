@@ -133,6 +133,22 @@ GREEN_API int green_run(void *(*main)(void *), void *arg);
 GREEN_API int green_run_attr(const green_run_attr_t *attr, void *(*main)(void *), void *arg);
 GREEN_API int green_sched_index(void);
 GREEN_API int green_sched_count(void);
+
+/* A scheduler driven by another event loop (libuv, GLib, a GUI's): the
+ * host watches green_loop_fd for reading and waits at most
+ * green_loop_timeout ms, then calls green_loop_run, which runs every
+ * runnable green thread until all are parked.  green_loop_stop ends it as
+ * green_run ends: it cancels the green threads and waits for them.  Every
+ * call is made on the OS thread that made the loop, outside its green
+ * threads (api.md). */
+typedef struct green_loop green_loop_t;
+GREEN_API green_loop_t *green_loop_new(void);
+GREEN_API int green_loop_fd(green_loop_t *loop);
+GREEN_API int green_loop_timeout(green_loop_t *loop);
+GREEN_API int green_loop_run(green_loop_t *loop);
+GREEN_API green_t *green_loop_spawn(green_loop_t *loop, const green_attr_t *attr,
+                                    void *(*fn)(void *), void *arg);
+GREEN_API int green_loop_stop(green_loop_t *loop);
 GREEN_API green_t *green_spawn(void *(*fn)(void *), void *arg);
 GREEN_API green_t *green_spawn_attr(const green_attr_t *attr,
                                     void *(*fn)(void *), void *arg);
