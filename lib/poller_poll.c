@@ -133,8 +133,10 @@ static int pp_wait(struct green__poller *p, int timeout_ms)
 /* For a host loop: poll(2) leaves no fd to watch, so an epoll set holds
  * the same fds, each armed for one event and armed again each time the
  * host is to wait: a system call per fd, the fallback backend's price.
- * An fd no longer watched here fires at most once more, for nothing.
- * Failing to arm one is the host's to know: it cannot trust the fd. */
+ * The events the set queued are taken first, which disarms their fds: an
+ * fd no longer watched here has fired at most once, for nothing, and an
+ * event left queued would keep the set readable for ever.  Failing to
+ * arm one is the host's to know: it cannot trust the fd. */
 static int pp_host_fd(struct green__poller *p)
 {
     struct pollset *ps = p->impl;
@@ -142,6 +144,12 @@ static int pp_host_fd(struct green__poller *p)
         ps->host = -1;
         return -errno;
     }
+    struct epoll_event taken[64];
+    int n;
+    while ((n = epoll_wait(ps->host, taken, 64, 0)) == 64)
+        ;
+    if (n < 0 && errno != EINTR)
+        return -errno;
     for (size_t i = 0; i < ps->n; i++) {
         int fd = ps->pfd[i].fd;
         short ev = ps->pfd[i].events;

@@ -174,6 +174,42 @@ START_TEST(loop_wakes_on_fd)
 }
 END_TEST
 
+/* Readiness nobody waits for wakes the host at most once: after a run,
+ * the fd is quiet again (under poll, the loop's epoll set once kept such
+ * an fd ready for ever, and the host spun). */
+static void *read_then_sleep(void *arg)
+{
+    struct echo_job *j = arg;
+    ck_assert_int_eq(green_read(j->fd, j->got, 1), 1);
+    j->done = true;
+    green_sleep(100000);
+    return NULL;
+}
+
+START_TEST(loop_quiet_after_run)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_loop_t *l = green_loop_new();
+    ck_assert_ptr_nonnull(l);
+    struct echo_job j = {.fd = p[0]};
+    ck_assert_ptr_nonnull(green_loop_spawn(l, NULL, read_then_sleep, &j));
+    ck_assert_int_eq(green_loop_run(l), 0);
+    ck_assert_int_eq(write(p[1], "a", 1), 1);
+    host_until(l, &j.done);
+    ck_assert_int_eq(write(p[1], "b", 1), 1);  /* nobody reads it */
+    struct pollfd pf = {green_loop_fd(l), POLLIN, 0};
+    for (int i = 0; i < 3; i++) {
+        (void)poll(&pf, 1, 0);  /* readable or not, a run takes it */
+        ck_assert_int_eq(green_loop_run(l), 0);
+    }
+    ck_assert_int_eq(poll(&pf, 1, 0), 0);
+    ck_assert_int_eq(green_loop_stop(l), 0);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 /* An offloaded call ends on another OS thread, whose post wakes the host
  * through the loop's fd. */
 static void *slow_square(void *arg)
@@ -626,6 +662,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, loop_timeout_says);
     tcase_add_test(tc, loop_moves_bytes);
     tcase_add_test(tc, loop_wakes_on_fd);
+    tcase_add_test(tc, loop_quiet_after_run);
     tcase_add_test(tc, loop_offloads);
     tcase_add_test(tc, loop_runs_the_api);
     tcase_add_test(tc, loop_host_sends);
