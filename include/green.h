@@ -270,6 +270,15 @@ GREEN_API green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *
 GREEN_API int green_group_wait(green_group_t *g);
 GREEN_API int green_group_cancel(green_group_t *g);
 GREEN_API void green_group_free(green_group_t *g);
+/* A member says it failed: the group's first failure cancels the other
+ * members, and green_group_wait reports it once they have all finished. */
+typedef struct green_failure {
+    uint64_t id;        /* the member's green_id */
+    int err;            /* the errno value it failed with */
+} green_failure_t;
+GREEN_API int green_group_fail(int err);
+GREEN_API ssize_t green_group_failures(green_group_t *g, green_failure_t *out, size_t n);
+GREEN_API green_t *green_group_next(green_group_t *g);
 GREEN_API int green_gather(green_t **threads, size_t n, void **results);
 
 /* Channels. */

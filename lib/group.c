@@ -7,6 +7,13 @@
  * short (deadline, cancellation) cancels the members and waits for them
  * before it returns, so no member outlives its group unnoticed.
  *
+ * A member may say it failed (green_group_fail).  The group keeps each
+ * failure, in the order they came, with room for one per member made at
+ * its spawn, so that recording one cannot fail; the first since a wait
+ * last reported one cancels the other members, and the wait reports it
+ * once they have all finished.  Finished members also queue, in the order
+ * they finished, for green_group_next to hand out.
+ *
  * A group made in a run of several schedulers may be used from any of
  * them, and its members placed on any: its state changes under its spin
  * lock, its waits are shared ones (lib/shared_wait.c), each member's
@@ -19,6 +26,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sched.h"
 #include "spin.h"
@@ -31,6 +39,16 @@ struct green_group {
     struct green__list members;   /* spawned and not yet freed */
     size_t running;               /* members not yet finished, or being spawned */
     struct green__list waiters;   /* threads in green_group_wait */
+    size_t nmembers;              /* in members */
+    /* Failures not yet taken by green_group_failures, oldest first, with
+     * room for one more per member. */
+    green_failure_t *failures;
+    size_t nfailures, cap;
+    int first;                    /* the first failure no wait has reported
+                                     yet, or 0 */
+    struct green__list done;      /* finished members not yet handed out,
+                                     in the order they finished */
+    struct green__list nexters;   /* threads in green_group_next */
     /* In a run of several schedulers: */
     int lock;
     bool freed;                   /* green_group_free came: the last member frees it */
@@ -76,21 +94,45 @@ static void unlock(green_group_t *g)
 }
 
 /* Under the lock. */
-static void wake_waiters(green_group_t *g)
+static void wake_all(green_group_t *g, struct green__list *queue)
 {
     if (!in_run(g))
-        green__queue_wake_all(&g->waiters, 0);
+        green__queue_wake_all(queue, 0);
     else
-        while (green__shared_wake_first(&g->waiters))
+        while (green__shared_wake_first(queue))
             ;
+}
+
+static void wake_waiters(green_group_t *g)
+{
+    wake_all(g, &g->waiters);
 }
 
 /* Under the lock. */
 static void member_freed(green_t *t)
 {
-    green__list_remove(&t->group->members, &t->group_node);
+    struct green_group *g = t->group;
+    green__list_remove(&g->members, &t->group_node);
+    g->nmembers--;
+    if (t->in_done)
+        green__list_remove(&g->done, &t->done_node);
+    t->in_done = false;
     t->group = NULL;
     t->exit_hook = NULL;
+}
+
+/* Under the lock: t has finished; it waits for green_group_next. */
+static void member_done(green_group_t *g, green_t *t)
+{
+    green__list_push(&g->done, &t->done_node);
+    t->in_done = true;
+    wake_all(g, &g->nexters);
+}
+
+static void group_free(green_group_t *g)
+{
+    free(g->failures);
+    free(g);
 }
 
 /* A member's scheduler tells its group when it finishes and when it is
@@ -103,12 +145,14 @@ static void member_exit(green_t *t, enum green__exit how)
     if (how == GREEN__EXIT_FREED) {
         member_freed(t);
         last = g->freed && green__list_empty(&g->members);
-    } else if (add_running(g, -1) == 0) {
-        wake_waiters(g);
+    } else {
+        member_done(g, t);
+        if (add_running(g, -1) == 0)
+            wake_waiters(g);
     }
     unlock(g);
     if (last)
-        free(g);
+        group_free(g);
 }
 
 /* The calls on g: from its scheduler, or any of its run's. */
@@ -155,7 +199,26 @@ static void link_member(green_t *t, void *ctx)
     t->group = j->g;
     t->exit_hook = member_exit;
     green__list_push(&j->g->members, &t->group_node);
+    j->g->nmembers++;
     unlock(j->g);
+}
+
+/* Under the lock: room for one failure more per member, the one about to
+ * be spawned too.  0 or -ENOMEM. */
+static int make_room(green_group_t *g)
+{
+    size_t need = g->nfailures + g->nmembers + 1;
+    if (need <= g->cap)
+        return 0;
+    size_t cap = g->cap ? 2 * g->cap : 8;
+    while (cap < need)
+        cap *= 2;
+    green_failure_t *f = realloc(g->failures, cap * sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    g->failures = f;
+    g->cap = cap;
+    return 0;
 }
 
 green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
@@ -172,8 +235,15 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
     }
     /* Counted before it is spawned: a wait meanwhile waits for it too. */
     lock(g);
-    add_running(g, 1);
+    err = make_room(g);
+    if (err == 0)
+        add_running(g, 1);
     unlock(g);
+    if (err < 0) {
+        green__across_unmade(j.xs);
+        errno = -err;
+        return NULL;
+    }
     green_t *t = attr && (attr->place != GREEN_PLACE_HERE || attr->eager)
                      ? green__spawn_placed(s, attr, fn, arg, link_member, &j, &err)
                      : green__spawn_then(s, s->current, attr, fn, arg, link_member, &j, &err);
@@ -193,28 +263,42 @@ green_t *green_group_spawn(green_group_t *g, void *(*fn)(void *), void *arg)
     return green_group_spawn_attr(g, NULL, fn, arg);
 }
 
-static void cancel_members(struct green__sched *s, green_group_t *g)
+/* Under the lock: every member but except. */
+static void cancel_locked(struct green__sched *s, green_group_t *g, const green_t *except)
 {
-    lock(g);
     for (struct green__node *n = g->members.first; n; n = n->next) {
         green_t *t = green__container_of(n, green_t, group_node);
+        if (t == except)
+            continue;
         if (t->sched == s)
             green__cancel(t);
         else
             (void)green__across_cancel(t);  /* its record is made: cannot fail */
     }
+}
+
+static void cancel_members(struct green__sched *s, green_group_t *g)
+{
+    lock(g);
+    cancel_locked(s, g, NULL);
     unlock(g);
 }
 
-/* Under the lock: parks until a member finishes, or the wait is cut
- * short; with the lock held again on return. */
-static int wait_once(struct green__sched *s, green_group_t *g, bool shielded)
+/* Under the lock: parks on queue until a member finishes, or the wait is
+ * cut short; with the lock held again on return. */
+static int park_on(struct green__sched *s, green_group_t *g, struct green__list *queue,
+                   bool shielded)
 {
     if (in_run(g))
-        return green__shared_park(s, &g->lock, &g->waiters, &group_op, g, shielded);
+        return green__shared_park(s, &g->lock, queue, &group_op, g, shielded);
     if (shielded)
-        return green__queue_park_shielded(s, &g->waiters, &group_op, g);
-    return green__queue_park(s, &g->waiters, &group_op, g, s->current->deadline, ETIMEDOUT);
+        return green__queue_park_shielded(s, queue, &group_op, g);
+    return green__queue_park(s, queue, &group_op, g, s->current->deadline, ETIMEDOUT);
+}
+
+static int wait_once(struct green__sched *s, green_group_t *g, bool shielded)
+{
+    return park_on(s, g, &g->waiters, shielded);
 }
 
 /* Waits until every member has finished, whatever the deadline or
@@ -253,9 +337,97 @@ int green_group_wait(green_group_t *g)
     if (err < 0) {
         cancel_members(s, g);
         wait_shielded(s, g);
-        return green__fail(-err);
     }
+    /* Reported once; green_group_failures keeps every one. */
+    lock(g);
+    int first = g->first;
+    g->first = 0;
+    unlock(g);
+    return err < 0 ? green__fail(-err) : first ? green__fail(first) : 0;
+}
+
+int green_group_fail(int err)
+{
+    struct green__sched *s = green__cur;
+    if (!s)
+        return green__fail(EPERM);
+    green_t *self = s->current;
+    green_group_t *g = self->group;
+    if (err <= 0 || !g)
+        return green__fail(EINVAL);
+    /* A call that failed because the member was cancelled (by the
+     * group's first failure, say) is no failure of its own. */
+    if (err == ECANCELED && self->cancelled)
+        return 0;
+    lock(g);
+    if (!self->group_failed) {
+        self->group_failed = true;
+        g->failures[g->nfailures++] = (green_failure_t){self->id, err};  /* room made */
+        if (g->first == 0) {
+            g->first = err;
+            cancel_locked(s, g, self);
+        }
+    }
+    unlock(g);
     return 0;
+}
+
+ssize_t green_group_failures(green_group_t *g, green_failure_t *out, size_t n)
+{
+    int err = check_group(green__cur, g);
+    if (err == 0 && n && !out)
+        err = -EINVAL;
+    if (err < 0)
+        return green__fail(-err);
+    lock(g);
+    size_t k = n < g->nfailures ? n : g->nfailures;
+    if (n == 0) {
+        k = g->nfailures;  /* how many wait, taking none */
+    } else {
+        memcpy(out, g->failures, k * sizeof *out);
+        memmove(g->failures, g->failures + k, (g->nfailures - k) * sizeof *out);
+        g->nfailures -= k;
+    }
+    unlock(g);
+    return (ssize_t)k;
+}
+
+/* Under the lock: the first finished member still to be joined, taken
+ * off the list; NULL when there is none.  A detached one is passed over:
+ * its scheduler frees it. */
+static green_t *take_done(green_group_t *g)
+{
+    while (!green__list_empty(&g->done)) {
+        green_t *t = green__container_of(g->done.first, green_t, done_node);
+        green__list_remove(&g->done, &t->done_node);
+        t->in_done = false;
+        green__lock_handles(t->sched);
+        bool joinable = !t->detached && !t->joiner;
+        green__unlock_handles(t->sched);
+        if (joinable)
+            return t;
+    }
+    return NULL;
+}
+
+green_t *green_group_next(green_group_t *g)
+{
+    struct green__sched *s = green__cur;
+    int err = check_group(s, g);
+    if (err == 0 && s->current->group == g)
+        err = -EDEADLK;  /* it may be the one it waits for */
+    if (err < 0) {
+        errno = -err;
+        return NULL;
+    }
+    lock(g);
+    green_t *t;
+    while (!(t = take_done(g)) && err == 0)
+        err = g->running > 0 ? park_on(s, g, &g->nexters, false) : -ECHILD;
+    unlock(g);
+    if (!t)
+        errno = -err;
+    return t;
 }
 
 /* Under the lock: takes the running thread out of its own group, which
@@ -297,7 +469,7 @@ void green_group_free(green_group_t *g)
         /* Outside its green_run every member is long gone (green_run frees
          * them all); from another OS thread nothing can safely be done. */
         if (green__list_empty(&g->members))
-            free(g);
+            group_free(g);
         return;
     }
     lock(g);
@@ -316,7 +488,7 @@ void green_group_free(green_group_t *g)
     bool last = green__list_empty(&g->members);
     unlock(g);
     if (last)
-        free(g);
+        group_free(g);
 }
 
 /* gather */

@@ -77,6 +77,10 @@ struct green {
     void (*exit_hook)(green_t *t, enum green__exit how);
     struct green_group *group;      /* the group it was spawned into, or NULL */
     struct green__node group_node;  /* in the group's members */
+    struct green__node done_node;   /* in its finished members not yet
+                                       handed out (green_group_next) */
+    bool in_done;                   /* on that list */
+    bool group_failed;              /* it called green_group_fail */
     green_t *next;                  /* run queue, or the list of zombies */
     struct green__node all;         /* in the scheduler's list of threads */
     struct green__locals *locals;   /* its green-local values, or NULL

@@ -1,11 +1,15 @@
 /* Groups and gather. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sched.h"
 #include "util.h"
+#ifdef GREEN_FAULTS
+#include "fault.h"
+#endif
 
 static void *return_arg(void *arg)
 {
@@ -373,6 +377,270 @@ START_TEST(group_deadlock_report)
 }
 END_TEST
 
+/* Fail-fast: the first failure cancels the others; the wait reports it
+ * once all have finished; every failure is kept, in order. */
+static void *fail_after(void *arg)
+{
+    green_sleep((intptr_t)arg);
+    ck_assert_int_eq(green_group_fail(ECONNRESET), 0);
+    ck_assert_int_eq(green_group_fail(EIO), 0);  /* a member fails once */
+    return NULL;
+}
+
+static int cancelled_members;
+
+/* The natural shape: a call fails, the member says so and returns.  Once
+ * the group cancelled it, its ECANCELED is no failure of its own. */
+static void *sleep_or_fail(void *arg)
+{
+    if (green_sleep((intptr_t)arg) < 0) {
+        if (errno == ECANCELED)
+            cancelled_members++;
+        ck_assert_int_eq(green_group_fail(errno), 0);
+        return NULL;
+    }
+    return (void *)1;
+}
+
+GREEN_TEST(group_fail_fast)
+{
+    (void)arg;
+    cancelled_members = 0;
+    green_group_t *g = green_group_new();
+    green_t *slow[3];
+    for (int i = 0; i < 3; i++)
+        slow[i] = green_group_spawn(g, sleep_or_fail, (void *)100000);
+    green_t *bad = green_group_spawn(g, fail_after, (void *)5);
+    errno = 0;
+    ck_assert_int_eq(green_group_wait(g), -1);
+    ck_assert_int_eq(errno, ECONNRESET);
+    ck_assert_int_eq(cancelled_members, 3);
+    green_failure_t f[4];
+    ck_assert_int_eq(green_group_failures(g, NULL, 0), 1);  /* only the real one */
+    ck_assert_int_eq(green_group_failures(g, f, 4), 1);
+    ck_assert_uint_eq(f[0].id, green_id(bad));
+    ck_assert_int_eq(f[0].err, ECONNRESET);
+    ck_assert_int_eq(green_group_failures(g, f, 4), 0);  /* taken */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(green_join(slow[i], NULL), 0);
+    /* Reported once: the group can be used again. */
+    ck_assert_ptr_nonnull(green_group_spawn(g, sleep_or_fail, (void *)1));
+    ck_assert_int_eq(green_group_wait(g), 0);
+    green_group_free(g);
+    return NULL;
+}
+
+/* Later failures (not the group's doing) are kept after the first, none
+ * lost, in the order they came. */
+static void *fail_with(void *arg)
+{
+    green_shield(1);  /* finishes what it does, cancelled or not */
+    green_sleep(1);
+    green_shield(0);
+    ck_assert_int_eq(green_group_fail((int)(intptr_t)arg), 0);
+    return NULL;
+}
+
+GREEN_TEST(group_failures_in_order)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    uint64_t ids[5];
+    for (int i = 0; i < 5; i++)
+        ids[i] = green_id(green_group_spawn(g, fail_with, (void *)(intptr_t)(EIO + i)));
+    ck_assert_int_eq(green_group_wait(g), -1);
+    ck_assert_int_eq(errno, EIO);
+    green_failure_t f[5];
+    ck_assert_int_eq(green_group_failures(g, f, 2), 2);
+    ck_assert_int_eq(green_group_failures(g, f + 2, 5), 3);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_uint_eq(f[i].id, ids[i]);
+        ck_assert_int_eq(f[i].err, EIO + i);
+    }
+    green_group_free(g);
+    return NULL;
+}
+
+static void *not_a_member(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(green_group_fail(EIO), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+static void *fail_zero(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(green_group_fail(0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_group_fail(-5), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+GREEN_TEST(group_fail_errors)
+{
+    (void)arg;
+    not_a_member(NULL);
+    ck_assert_int_eq(green_join(green_spawn(not_a_member, NULL), NULL), 0);
+    green_group_t *g = green_group_new();
+    green_group_spawn(g, fail_zero, NULL);
+    ck_assert_int_eq(green_group_wait(g), 0);
+    green_failure_t f;
+    ck_assert_int_eq(green_group_failures(NULL, &f, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_group_failures(g, NULL, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_group_failures(g, &f, 1), 0);
+    green_group_free(g);
+    return NULL;
+}
+
+START_TEST(group_fail_outside)
+{
+    ck_assert_int_eq(green_group_fail(EIO), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_ptr_null(green_group_next(NULL));
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(green_group_failures(NULL, NULL, 0), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+/* Across schedulers: a member on one fails, members on the other are
+ * cancelled, and the wait reports it. */
+CORES_TEST(group_fail_fast_across, 2)
+{
+    (void)arg;
+    cancelled_members = 0;
+    green_group_t *g = green_group_new();
+    green_attr_t far = {.place = GREEN_PLACE_ON(1)};
+    green_attr_t near = {.place = GREEN_PLACE_ON(0)};
+    green_t *a = green_group_spawn_attr(g, &near, sleep_or_fail, (void *)100000);
+    green_group_spawn_attr(g, &far, fail_after, (void *)5);
+    ck_assert_int_eq(green_group_wait(g), -1);
+    ck_assert_int_eq(errno, ECONNRESET);
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(cancelled_members, 1);
+    green_group_free(g);
+    return NULL;
+}
+
+/* The first to finish: members handed out in the order they finished,
+ * joinable for their results. */
+static void *sleep_then_return(void *arg)
+{
+    green_sleep((intptr_t)arg);
+    return arg;
+}
+
+GREEN_TEST(group_next_in_finish_order)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    green_group_spawn(g, sleep_then_return, (void *)60);
+    green_group_spawn(g, sleep_then_return, (void *)20);
+    green_group_spawn(g, sleep_then_return, (void *)40);
+    green_detach(green_group_spawn(g, sleep_then_return, (void *)10));  /* passed over */
+    intptr_t order[3];
+    for (int i = 0; i < 3; i++) {
+        green_t *t = green_group_next(g);
+        ck_assert_ptr_nonnull(t);
+        void *res;
+        ck_assert_int_eq(green_join(t, &res), 0);
+        order[i] = (intptr_t)res;
+    }
+    ck_assert_int_eq(order[0], 20);
+    ck_assert_int_eq(order[1], 40);
+    ck_assert_int_eq(order[2], 60);
+    errno = 0;
+    ck_assert_ptr_null(green_group_next(g));  /* none left to wait for */
+    ck_assert_int_eq(errno, ECHILD);
+    green_group_free(g);
+    return NULL;
+}
+
+/* Race two replicas, take the first answer, cancel the other. */
+static void *replica(void *arg)
+{
+    if (green_sleep((intptr_t)arg) < 0)
+        return NULL;
+    return arg;
+}
+
+GREEN_TEST(group_next_race)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    green_group_spawn(g, replica, (void *)100000);
+    green_group_spawn(g, replica, (void *)5);
+    green_t *first = green_group_next(g);
+    void *answer;
+    ck_assert_int_eq(green_join(first, &answer), 0);
+    ck_assert_ptr_eq(answer, (void *)5);
+    green_group_free(g);  /* cancels the slow one and waits */
+    return NULL;
+}
+
+GREEN_TEST(group_next_deadline_and_cancel)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    green_group_spawn(g, replica, (void *)100000);
+    int64_t old = green_deadline(green_now() + 10);
+    ck_assert_ptr_null(green_group_next(g));
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(old);
+    ck_assert_int_eq(green_cancel(green_self()), 0);
+    ck_assert_ptr_null(green_group_next(g));
+    ck_assert_int_eq(errno, ECANCELED);
+    ck_assert_ptr_null(green_group_next(NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    green_group_free(g);
+    return NULL;
+}
+
+static void *next_of_own(void *arg)
+{
+    ck_assert_ptr_null(green_group_next(arg));
+    ck_assert_int_eq(errno, EDEADLK);
+    return NULL;
+}
+
+GREEN_TEST(group_next_from_member)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    green_t *t = green_group_spawn(g, next_of_own, g);
+    ck_assert_int_eq(green_group_wait(g), 0);
+    ck_assert_ptr_eq(green_group_next(g), t);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    green_group_free(g);
+    return NULL;
+}
+
+#ifdef GREEN_FAULTS
+/* No room for a member's failure: the spawn fails, nothing is spawned. */
+GREEN_TEST(group_spawn_no_room)
+{
+    (void)arg;
+    green_group_t *g = green_group_new();
+    green__fault_set(GREEN__FAULT_realloc, 1, false, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(green_group_spawn(g, replica, (void *)1));
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_group_wait(g), 0);
+    ck_assert_ptr_null(green_group_next(g));
+    ck_assert_int_eq(errno, ECHILD);
+    ck_assert_ptr_nonnull(green_group_spawn(g, replica, (void *)1));
+    ck_assert_int_eq(green_group_wait(g), 0);
+    green_group_free(g);
+    return NULL;
+}
+#endif
+
 Suite *group_suite(void)
 {
     Suite *s = suite_create("group");
@@ -395,6 +663,18 @@ Suite *group_suite(void)
     tcase_add_test(tc, gather_deadline_leaves_nothing);
     tcase_add_test(tc, gather_cancelled);
     tcase_add_test(tc, group_deadlock_report);
+    tcase_add_test(tc, group_fail_fast);
+    tcase_add_test(tc, group_failures_in_order);
+    tcase_add_test(tc, group_fail_errors);
+    tcase_add_test(tc, group_fail_outside);
+    tcase_add_test(tc, group_fail_fast_across);
+    tcase_add_test(tc, group_next_in_finish_order);
+    tcase_add_test(tc, group_next_race);
+    tcase_add_test(tc, group_next_deadline_and_cancel);
+    tcase_add_test(tc, group_next_from_member);
     suite_add_tcase(s, tc);
+    TCase *faults = tcase_create("faults");
+    add_fault_test(faults, group_spawn_no_room);
+    suite_add_tcase(s, faults);
     return s;
 }
