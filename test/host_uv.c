@@ -1,0 +1,700 @@
+/*
+ * green_loop_*: a scheduler driven by libuv's loop, beside the loop's own
+ * handles.  A Check runner of its own (make test-host-loops runs it under
+ * each poller, make valgrind under memcheck): it links libuv and uses
+ * libgreen's public API only.
+ *
+ * The host is driven as docs/examples/uv_echo.c drives it: a uv_poll_t on
+ * green_loop_fd whose callback calls green_loop_run, and a uv_timer_t for
+ * green_loop_timeout, re-armed by a uv_prepare_t before each wait of the
+ * uv loop (so after every run and every spawn, wherever they were made).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "public.h"
+
+/* ---- the host ---------------------------------------------------------- */
+
+struct host {
+    uv_loop_t uv;
+    green_loop_t *loop;
+    uv_poll_t poll;        /* green_loop_fd readable: green_loop_run has work */
+    uv_timer_t timer;      /* due when green_loop_timeout said */
+    uv_prepare_t prepare;  /* re-arms timer before each wait of the uv loop */
+    /* Asked after each green_loop_run: nonzero stops the uv loop (the
+     * test's condition; NULL: never). */
+    int (*done)(struct host *h);
+    /* With stop_inside, the uv loop is not stopped but left to run dry:
+     * the handles are closed and green_loop_stop is called from inside
+     * the callback that saw done. */
+    int stop_inside;
+    int stopped;           /* green_loop_stop has been called */
+    void *test;            /* the test's own state */
+};
+
+static void host_stop_inside(struct host *h);
+
+/* One turn of the green threads, then the test's condition. */
+static void host_run(struct host *h)
+{
+    ck_assert_int_eq(green_loop_run(h->loop), 0);
+    if (!h->done || !h->done(h))
+        return;
+    if (h->stop_inside)
+        host_stop_inside(h);
+    else
+        uv_stop(&h->uv);
+}
+
+static void on_green_fd(uv_poll_t *p, int status, int events)
+{
+    ck_assert_int_eq(status, 0);
+    ck_assert(events & UV_READABLE);
+    host_run(p->data);
+}
+
+static void on_green_timer(uv_timer_t *t)
+{
+    host_run(t->data);
+}
+
+/* Before the uv loop waits: the timer is due when the next green timer
+ * is (at once for runnable threads), or stopped when there is none. */
+static void on_prepare(uv_prepare_t *p)
+{
+    struct host *h = p->data;
+    if (h->stopped)
+        return;
+    int ms = green_loop_timeout(h->loop);
+    if (ms < 0)
+        uv_timer_stop(&h->timer);
+    else
+        uv_timer_start(&h->timer, on_green_timer, (uint64_t)ms, 0);
+}
+
+static void host_init(struct host *h, int (*done)(struct host *), void *test)
+{
+    *h = (struct host){.done = done, .test = test};
+    ck_assert_int_eq(uv_loop_init(&h->uv), 0);
+    h->loop = green_loop_new();
+    ck_assert_ptr_nonnull(h->loop);
+    int fd = green_loop_fd(h->loop);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(uv_poll_init(&h->uv, &h->poll, fd), 0);
+    ck_assert_int_eq(uv_poll_start(&h->poll, UV_READABLE, on_green_fd), 0);
+    ck_assert_int_eq(uv_timer_init(&h->uv, &h->timer), 0);
+    ck_assert_int_eq(uv_prepare_init(&h->uv, &h->prepare), 0);
+    ck_assert_int_eq(uv_prepare_start(&h->prepare, on_prepare), 0);
+    h->poll.data = h->timer.data = h->prepare.data = h;
+}
+
+static void close_one(uv_handle_t *handle, void *unused)
+{
+    (void)unused;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+/* Closes every handle of the uv loop (the green ones first, so that libuv
+ * stops watching green_loop_fd before green_loop_stop closes it), then
+ * ends the green loop. */
+static void host_close_handles_and_stop(struct host *h)
+{
+    uv_walk(&h->uv, close_one, NULL);
+    h->stopped = 1;
+    ck_assert_int_eq(green_loop_stop(h->loop), 0);
+}
+
+static void host_stop_inside(struct host *h)
+{
+    host_close_handles_and_stop(h);
+}
+
+/* Runs the uv loop until the test's condition holds, then tears all of
+ * it down; uv_loop_close must find nothing left. */
+static void host_run_to_end(struct host *h)
+{
+    uv_run(&h->uv, UV_RUN_DEFAULT);
+    if (!h->stopped)
+        host_close_handles_and_stop(h);
+    uv_run(&h->uv, UV_RUN_DEFAULT);  /* the closes' callbacks */
+    ck_assert_int_eq(uv_loop_close(&h->uv), 0);
+}
+
+static void make_pipe(int p[2])
+{
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    ck_assert_int_eq(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+}
+
+/* ---- (a) an echo server and a uv timer in one uv loop ------------------ */
+
+#define ECHO_CLIENTS 4
+#define ECHO_BYTES (192 * 1024)
+#define TICKS_SEEN 3
+
+struct echo {
+    int port;
+    int clients_done;      /* clients whose every byte came back */
+    int tick_pipe[2];      /* the uv timer writes a byte per tick */
+    int ticks;             /* uv timer callbacks */
+    int ticks_read;        /* bytes the green tick reader read */
+    int late_spawn_ran;    /* the thread the tick callback spawned ran */
+    uv_timer_t tick;
+    struct host *h;
+};
+
+static unsigned char pattern(int client, size_t i)
+{
+    return (unsigned char)(client * 37 + i * 7 + i / 251);
+}
+
+static void *serve(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = green_read(fd, buf, sizeof buf)) > 0)
+        ck_assert_int_eq(green_write(fd, buf, (size_t)n), n);
+    ck_assert_int_eq(n, 0);
+    green_close(fd);
+    return NULL;
+}
+
+static void *acceptor(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    for (int i = 0; i < ECHO_CLIENTS; i++) {
+        int fd = green_accept(lfd, NULL, NULL);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_ptr_nonnull(green_spawn(serve, (void *)(intptr_t)fd));
+    }
+    green_close(lfd);
+    return NULL;
+}
+
+struct client {
+    struct echo *e;
+    int id;
+    int fd;
+};
+
+/* The client's sending half, so that it reads while it writes. */
+static void *client_send(void *arg)
+{
+    struct client *c = arg;
+    unsigned char *out = malloc(ECHO_BYTES);
+    ck_assert_ptr_nonnull(out);
+    for (size_t i = 0; i < ECHO_BYTES; i++)
+        out[i] = pattern(c->id, i);
+    /* Uneven pieces, so that the echo's chunks do not line up. */
+    for (size_t at = 0, piece = 1000; at < ECHO_BYTES; at += piece, piece = piece * 3 % 7919 + 1) {
+        size_t n = piece < ECHO_BYTES - at ? piece : ECHO_BYTES - at;
+        ck_assert_int_eq(green_write(c->fd, out + at, n), (ssize_t)n);
+    }
+    free(out);
+    ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+    return NULL;
+}
+
+static void *client(void *arg)
+{
+    struct client *c = arg;
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->e->port);
+    c->fd = green_tcp_connect("127.0.0.1", port);
+    ck_assert_int_ge(c->fd, 0);
+    green_t *sender = green_spawn(client_send, c);
+    ck_assert_ptr_nonnull(sender);
+    unsigned char buf[3000];
+    size_t got = 0;
+    ssize_t n;
+    while ((n = green_read(c->fd, buf, sizeof buf)) > 0) {
+        ck_assert_uint_le(got + (size_t)n, ECHO_BYTES);
+        for (ssize_t i = 0; i < n; i++)
+            ck_assert_uint_eq(buf[i], pattern(c->id, got + (size_t)i));
+        got += (size_t)n;
+    }
+    ck_assert_int_eq(n, 0);
+    ck_assert_uint_eq(got, ECHO_BYTES);
+    ck_assert_int_eq(green_join(sender, NULL), 0);
+    green_close(c->fd);
+    c->e->clients_done++;
+    return NULL;
+}
+
+/* Reads the bytes the uv timer writes: the host's fd wakes green code. */
+static void *tick_reader(void *arg)
+{
+    struct echo *e = arg;
+    char b;
+    while (e->ticks_read < TICKS_SEEN) {
+        ck_assert_int_eq(green_read(e->tick_pipe[0], &b, 1), 1);
+        e->ticks_read++;
+    }
+    return NULL;
+}
+
+static void *echo_main(void *arg)
+{
+    struct echo *e = arg;
+    int lfd = green_tcp_listen("127.0.0.1", "0", 0);
+    ck_assert_int_ge(lfd, 0);
+    e->port = green_local_port(lfd);
+    ck_assert_int_gt(e->port, 0);
+    ck_assert_ptr_nonnull(green_spawn(acceptor, (void *)(intptr_t)lfd));
+    ck_assert_ptr_nonnull(green_spawn(tick_reader, e));
+    struct client c[ECHO_CLIENTS];
+    green_t *t[ECHO_CLIENTS];
+    for (int i = 0; i < ECHO_CLIENTS; i++) {
+        c[i] = (struct client){.e = e, .id = i, .fd = -1};
+        t[i] = green_spawn(client, &c[i]);
+        ck_assert_ptr_nonnull(t[i]);
+    }
+    for (int i = 0; i < ECHO_CLIENTS; i++)
+        ck_assert_int_eq(green_join(t[i], NULL), 0);
+    return NULL;
+}
+
+static void *late_spawn(void *arg)
+{
+    struct echo *e = arg;
+    e->late_spawn_ran = 1;
+    return NULL;
+}
+
+static int echo_done(struct host *h)
+{
+    struct echo *e = h->test;
+    return e->clients_done == ECHO_CLIENTS && e->ticks_read == TICKS_SEEN &&
+           e->late_spawn_ran;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct echo *e = t->data;
+    e->ticks++;
+    if (e->ticks <= TICKS_SEEN)
+        ck_assert_int_eq(write(e->tick_pipe[1], "t", 1), 1);
+    /* A spawn from a host callback: it runs at the next green_loop_run,
+     * which the prepare handle's re-arming makes at once. */
+    if (e->ticks == 2)
+        ck_assert_ptr_nonnull(green_loop_spawn(e->h->loop, NULL, late_spawn, e));
+    /* The green side may have finished first: the condition is asked
+     * here too. */
+    if (echo_done(e->h))
+        uv_stop(&e->h->uv);
+}
+
+START_TEST(echo_beside_uv_timer)
+{
+    struct host h;
+    struct echo e = {.h = &h};
+    host_init(&h, echo_done, &e);
+    make_pipe(e.tick_pipe);
+    ck_assert_int_eq(uv_timer_init(&h.uv, &e.tick), 0);
+    e.tick.data = &e;
+    ck_assert_int_eq(uv_timer_start(&e.tick, on_tick, 1, 1), 0);
+    ck_assert_ptr_nonnull(green_loop_spawn(h.loop, NULL, echo_main, &e));
+    host_run_to_end(&h);
+    ck_assert_int_eq(e.clients_done, ECHO_CLIENTS);
+    ck_assert_int_ge(e.ticks, TICKS_SEEN);
+    ck_assert_int_eq(e.ticks_read, TICKS_SEEN);
+    ck_assert(e.late_spawn_ran);
+    close(e.tick_pipe[0]);
+    close(e.tick_pipe[1]);
+}
+END_TEST
+
+/* ---- (b) stopped while parked ------------------------------------------ */
+
+struct parked {
+    int sv[2];
+    green_chan_t *ch;
+    int parked;            /* threads about to park */
+    int canceled;          /* calls that failed with ECANCELED */
+    int cleaned;           /* cleanups that ran */
+};
+
+static void *park_in_read(void *arg)
+{
+    struct parked *p = arg;
+    char b;
+    p->parked++;
+    ssize_t n = green_read(p->sv[0], &b, 1);
+    if (n == -1 && errno == ECANCELED)
+        p->canceled++;
+    p->cleaned++;
+    return NULL;
+}
+
+static void *park_in_sleep(void *arg)
+{
+    struct parked *p = arg;
+    p->parked++;
+    if (green_sleep(600 * 1000) == -1 && errno == ECANCELED)
+        p->canceled++;
+    p->cleaned++;
+    return NULL;
+}
+
+static void *park_in_recv(void *arg)
+{
+    struct parked *p = arg;
+    int v;
+    p->parked++;
+    if (green_chan_recv(p->ch, &v) == -1 && errno == ECANCELED)
+        p->canceled++;
+    p->cleaned++;
+    return NULL;
+}
+
+static int all_parked(struct host *h)
+{
+    struct parked *p = h->test;
+    return p->parked == 3;
+}
+
+static void setup_parked(struct host *h, struct parked *p)
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, p->sv), 0);
+    p->ch = green_chan_new(sizeof(int), 0);
+    ck_assert_ptr_nonnull(p->ch);
+    ck_assert_ptr_nonnull(green_loop_spawn(h->loop, NULL, park_in_read, p));
+    ck_assert_ptr_nonnull(green_loop_spawn(h->loop, NULL, park_in_sleep, p));
+    ck_assert_ptr_nonnull(green_loop_spawn(h->loop, NULL, park_in_recv, p));
+}
+
+static void check_parked(struct parked *p)
+{
+    ck_assert_int_eq(p->canceled, 3);
+    ck_assert_int_eq(p->cleaned, 3);
+    green_chan_free(p->ch);
+    close(p->sv[0]);
+    close(p->sv[1]);
+}
+
+/* The uv loop stops, then green_loop_stop. */
+START_TEST(stop_after_uv_loop_while_parked)
+{
+    struct host h;
+    struct parked p = {0};
+    host_init(&h, all_parked, &p);
+    setup_parked(&h, &p);
+    host_run_to_end(&h);
+    check_parked(&p);
+}
+END_TEST
+
+/* green_loop_stop from inside a uv callback; the uv loop then runs dry. */
+START_TEST(stop_inside_uv_callback_while_parked)
+{
+    struct host h;
+    struct parked p = {0};
+    host_init(&h, all_parked, &p);
+    h.stop_inside = 1;
+    setup_parked(&h, &p);
+    host_run_to_end(&h);
+    check_parked(&p);
+}
+END_TEST
+
+/* ---- (c) offload and deadlines ----------------------------------------- */
+
+struct offload {
+    int gate[2];           /* blocking: the offloaded call waits on it */
+    int quiet[2];          /* never written */
+    int offloading;        /* the green thread is about to offload */
+    int gate_opened;
+    int offload_done;
+    int deadline_done;
+};
+
+static void *blocking_call(void *arg)
+{
+    struct offload *o = arg;
+    char b;
+    /* A plain blocking read, on a worker OS thread. */
+    if (read(o->gate[0], &b, 1) != 1)
+        return NULL;
+    return (void *)(intptr_t)42;
+}
+
+static void *offloader(void *arg)
+{
+    struct offload *o = arg;
+    void *result = NULL;
+    o->offloading = 1;
+    ck_assert_int_eq(green_offload(blocking_call, o, &result), 0);
+    ck_assert_ptr_eq(result, (void *)(intptr_t)42);
+    o->offload_done = 1;
+    return NULL;
+}
+
+static void *deadliner(void *arg)
+{
+    struct offload *o = arg;
+    char b;
+    int64_t t0 = green_now();
+    green_deadline(t0 + 30);
+    ck_assert_int_eq(green_read(o->quiet[0], &b, 1), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    int64_t t1 = green_now();
+    ck_assert_int_ge(t1 - t0, 30 - 1);  /* not early (a ms for rounding) */
+    green_deadline(GREEN_NEVER);
+    ck_assert_int_eq(green_sleep(20), 0);
+    int64_t t2 = green_now();
+    ck_assert_int_ge(t2 - t1, 20 - 1);
+    ck_assert_int_lt(t2 - t0, 10 * 1000);  /* a sanity bound, no more */
+    o->deadline_done = 1;
+    return NULL;
+}
+
+/* After each run: when the offloader is parked in green_offload (the
+ * run returned, so every thread is parked), the host lets the worker's
+ * call finish.  Its completion then comes back through green_loop_fd. */
+static int offload_done(struct host *h)
+{
+    struct offload *o = h->test;
+    if (o->offloading && !o->gate_opened) {
+        ck_assert_int_eq(write(o->gate[1], "g", 1), 1);
+        o->gate_opened = 1;
+    }
+    return o->offload_done && o->deadline_done;
+}
+
+START_TEST(offload_and_deadline)
+{
+    struct host h;
+    struct offload o = {0};
+    host_init(&h, offload_done, &o);
+    ck_assert_int_eq(pipe(o.gate), 0);
+    make_pipe(o.quiet);
+    ck_assert_ptr_nonnull(green_loop_spawn(h.loop, NULL, offloader, &o));
+    ck_assert_ptr_nonnull(green_loop_spawn(h.loop, NULL, deadliner, &o));
+    host_run_to_end(&h);
+    ck_assert(o.offload_done);
+    ck_assert(o.deadline_done);
+    for (int i = 0; i < 2; i++) {
+        close(o.gate[i]);
+        close(o.quiet[i]);
+    }
+}
+END_TEST
+
+/* ---- the fd and the timeout, without a host ---------------------------- */
+
+static int readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, ms);
+    ck_assert_int_ge(n, 0);
+    return n == 1 && (p.revents & POLLIN);
+}
+
+struct contract {
+    int p[2];
+    int got;
+    int sleeping;
+};
+
+static void *read_then_sleep(void *arg)
+{
+    struct contract *c = arg;
+    char b;
+    ck_assert_int_eq(green_read(c->p[0], &b, 1), 1);
+    c->got = b;
+    c->sleeping = 1;
+    green_sleep(10 * 1000);  /* cancelled by green_loop_stop */
+    return NULL;
+}
+
+START_TEST(fd_and_timeout)
+{
+    struct contract c = {0};
+    make_pipe(c.p);
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    int fd = green_loop_fd(loop);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(green_loop_timeout(loop), -1);   /* nothing to do */
+    ck_assert_ptr_nonnull(green_loop_spawn(loop, NULL, read_then_sleep, &c));
+    ck_assert_int_eq(green_loop_timeout(loop), 0);    /* runnable */
+    ck_assert_int_eq(green_loop_run(loop), 0);
+    ck_assert_int_eq(green_loop_timeout(loop), -1);   /* parked on the pipe */
+    ck_assert(!readable(fd, 0));
+    ck_assert_int_eq(write(c.p[1], "x", 1), 1);
+    ck_assert(readable(fd, 10 * 1000));                /* the pipe woke it */
+    ck_assert(readable(fd, 0));                        /* level: until run */
+    ck_assert_int_eq(green_loop_run(loop), 0);
+    ck_assert_int_eq(c.got, 'x');
+    ck_assert(c.sleeping);
+    int ms = green_loop_timeout(loop);
+    ck_assert_int_gt(ms, 0);
+    ck_assert_int_le(ms, 10 * 1000);
+    ck_assert(!readable(fd, 0));                       /* the work was taken */
+    ck_assert_int_eq(green_loop_fd(loop), fd);         /* one fd for life */
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+    close(c.p[0]);
+    close(c.p[1]);
+}
+END_TEST
+
+/* ---- (d) errors -------------------------------------------------------- */
+
+struct inside {
+    green_loop_t *loop;
+    int checked;
+};
+
+static void *call_loop_from_inside(void *arg)
+{
+    struct inside *in = arg;
+    errno = 0;
+    ck_assert_int_eq(green_loop_run(in->loop), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(green_loop_stop(in->loop), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_ptr_null(green_loop_new());
+    ck_assert_int_eq(errno, EPERM);
+    in->checked = 1;
+    return NULL;
+}
+
+START_TEST(run_and_stop_inside_green_thread)
+{
+    struct inside in = {.loop = green_loop_new()};
+    ck_assert_ptr_nonnull(in.loop);
+    ck_assert_ptr_nonnull(green_loop_spawn(in.loop, NULL, call_loop_from_inside, &in));
+    ck_assert_int_eq(green_loop_run(in.loop), 0);
+    ck_assert(in.checked);
+    ck_assert_int_eq(green_loop_stop(in.loop), 0);
+}
+END_TEST
+
+START_TEST(new_twice)
+{
+    green_loop_t *a = green_loop_new();
+    ck_assert_ptr_nonnull(a);
+    errno = 0;
+    ck_assert_ptr_null(green_loop_new());
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(green_loop_stop(a), 0);
+    /* Once stopped, the OS thread may have another. */
+    green_loop_t *b = green_loop_new();
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(green_loop_stop(b), 0);
+}
+END_TEST
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+START_TEST(null_loop)
+{
+    errno = 0;
+    ck_assert_int_eq(green_loop_run(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(green_loop_stop(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(green_loop_fd(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(green_loop_timeout(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(green_loop_spawn(NULL, NULL, nothing, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    errno = 0;
+    ck_assert_ptr_null(green_loop_spawn(loop, NULL, NULL, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+}
+END_TEST
+
+GREEN_TEST(new_inside_green_run)
+{
+    errno = 0;
+    ck_assert_ptr_null(green_loop_new());
+    ck_assert_int_eq(errno, EPERM);
+    return arg;
+}
+
+static void *from_other_thread(void *arg)
+{
+    green_loop_t *loop = arg;
+    errno = 0;
+    if (green_loop_run(loop) != -1 || errno != EPERM)
+        return (void *)"green_loop_run";
+    errno = 0;
+    if (green_loop_stop(loop) != -1 || errno != EPERM)
+        return (void *)"green_loop_stop";
+    return NULL;
+}
+
+START_TEST(run_from_other_os_thread)
+{
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    pthread_t t;
+    void *failed = NULL;
+    ck_assert_int_eq(pthread_create(&t, NULL, from_other_thread, loop), 0);
+    ck_assert_int_eq(pthread_join(t, &failed), 0);
+    ck_assert_msg(failed == NULL, "%s from another OS thread did not fail with EPERM",
+                  (const char *)failed);
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+}
+END_TEST
+
+START_TEST(unknown_poller)
+{
+    ck_assert_int_eq(setenv("GREEN_POLLER", "nonesuch", 1), 0);
+    errno = 0;
+    ck_assert_ptr_null(green_loop_new());
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("host_uv");
+    TCase *tc = tcase_create("host_uv");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, echo_beside_uv_timer);
+    tcase_add_test(tc, stop_after_uv_loop_while_parked);
+    tcase_add_test(tc, stop_inside_uv_callback_while_parked);
+    tcase_add_test(tc, offload_and_deadline);
+    tcase_add_test(tc, fd_and_timeout);
+    tcase_add_test(tc, run_and_stop_inside_green_thread);
+    tcase_add_test(tc, new_twice);
+    tcase_add_test(tc, null_loop);
+    tcase_add_test(tc, new_inside_green_run);
+    tcase_add_test(tc, run_from_other_os_thread);
+    tcase_add_test(tc, unknown_poller);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
