@@ -557,7 +557,218 @@ START_TEST(fd_and_timeout)
 }
 END_TEST
 
+/* A host of the plainest kind: poll(2) on green_loop_fd for at most
+ * green_loop_timeout ms, then green_loop_run, until *done.  Returns 0, or
+ * -1 when a call failed (it may run off the test's OS thread). */
+static int poll_host(green_loop_t *loop, const int *done)
+{
+    while (!*done) {
+        struct pollfd p = {.fd = green_loop_fd(loop), .events = POLLIN};
+        if (poll(&p, 1, green_loop_timeout(loop)) < 0 || green_loop_run(loop) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- spawning from the host -------------------------------------------- */
+
+struct spawned {
+    int ran;
+    int joined;
+    green_t *t;
+};
+
+static void *eager_one(void *arg)
+{
+    struct spawned *sp = arg;
+    sp->ran = 1;
+    return (void *)(intptr_t)7;
+}
+
+static void *joiner(void *arg)
+{
+    struct spawned *sp = arg;
+    void *result = NULL;
+    ck_assert_int_eq(green_join(sp->t, &result), 0);
+    ck_assert_ptr_eq(result, (void *)(intptr_t)7);
+    sp->joined = 1;
+    return NULL;
+}
+
+/* An eager spawn from the host waits for the next run (no green thread
+ * is there to give way); the handle is joinable by a green thread. */
+START_TEST(spawn_from_host)
+{
+    struct spawned sp = {0};
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    green_attr_t attr = {.eager = 1, .name = "from the host"};
+    sp.t = green_loop_spawn(loop, &attr, eager_one, &sp);
+    ck_assert_ptr_nonnull(sp.t);
+    ck_assert_str_eq(green_name(sp.t), "from the host");
+    ck_assert(!sp.ran);
+    ck_assert_int_eq(green_loop_timeout(loop), 0);
+    ck_assert_ptr_nonnull(green_loop_spawn(loop, NULL, joiner, &sp));
+    ck_assert_int_eq(poll_host(loop, &sp.joined), 0);
+    ck_assert(sp.ran);
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+}
+END_TEST
+
+/* ---- stopped with an offloaded call still running ---------------------- */
+
+struct inflight {
+    int gate[2];           /* blocking: the offloaded call waits on it */
+    int began[2];          /* the call says it began */
+    int canceled;
+    int second_done;
+};
+
+static void *gated(void *arg)
+{
+    struct inflight *in = arg;
+    char b = 'b';
+    if (write(in->began[1], &b, 1) != 1 || read(in->gate[0], &b, 1) != 1)
+        return NULL;
+    return arg;
+}
+
+static void *offload_gated(void *arg)
+{
+    struct inflight *in = arg;
+    if (green_offload(gated, in, NULL) == -1 && errno == ECANCELED)
+        in->canceled = 1;
+    return NULL;
+}
+
+static void *quick(void *arg)
+{
+    return arg;
+}
+
+static void *offload_quick(void *arg)
+{
+    struct inflight *in = arg;
+    void *result = NULL;
+    ck_assert_int_eq(green_offload(quick, in, &result), 0);
+    ck_assert_ptr_eq(result, in);
+    in->second_done = 1;
+    return NULL;
+}
+
+/* The call finishes after its loop is gone; a second loop's call, on the
+ * same single worker, finishes after it, so by then the worker has done
+ * with the first (memcheck sees any use of the freed loop). */
+START_TEST(stop_with_offload_in_flight)
+{
+    struct inflight in = {0};
+    char b;
+    ck_assert_int_eq(green_offload_threads(1), 0);
+    ck_assert_int_eq(pipe(in.gate), 0);
+    ck_assert_int_eq(pipe(in.began), 0);
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_ptr_nonnull(green_loop_spawn(loop, NULL, offload_gated, &in));
+    ck_assert_int_eq(green_loop_run(loop), 0);
+    ck_assert_int_eq(read(in.began[0], &b, 1), 1);  /* the worker runs it */
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+    ck_assert(in.canceled);
+    ck_assert_int_eq(write(in.gate[1], "g", 1), 1);
+    loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_ptr_nonnull(green_loop_spawn(loop, NULL, offload_quick, &in));
+    ck_assert_int_eq(poll_host(loop, &in.second_done), 0);
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+    for (int i = 0; i < 2; i++) {
+        close(in.gate[i]);
+        close(in.began[i]);
+    }
+}
+END_TEST
+
+/* ---- a loop on each of two OS threads ---------------------------------- */
+
+struct ticker {
+    int ticks;
+    int done;
+};
+
+static void *tick_thrice(void *arg)
+{
+    struct ticker *tk = arg;
+    for (; tk->ticks < 3; tk->ticks++)
+        if (green_sleep(5) < 0)
+            return NULL;
+    tk->done = 1;
+    return NULL;
+}
+
+static void *loop_on_this_thread(void *arg)
+{
+    struct ticker *tk = arg;
+    green_loop_t *loop = green_loop_new();
+    if (!loop || !green_loop_spawn(loop, NULL, tick_thrice, tk) || poll_host(loop, &tk->done) < 0)
+        return (void *)"a loop on another OS thread failed";
+    return green_loop_stop(loop) == 0 ? NULL : (void *)"green_loop_stop failed";
+}
+
+START_TEST(loops_on_two_os_threads)
+{
+    struct ticker mine = {0}, theirs = {0};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, loop_on_this_thread, &theirs), 0);
+    void *failed = loop_on_this_thread(&mine);
+    ck_assert_msg(failed == NULL, "%s", (const char *)failed);
+    ck_assert_int_eq(pthread_join(t, &failed), 0);
+    ck_assert_msg(failed == NULL, "%s", (const char *)failed);
+    ck_assert_int_eq(mine.ticks, 3);
+    ck_assert_int_eq(theirs.ticks, 3);
+}
+END_TEST
+
 /* ---- (d) errors -------------------------------------------------------- */
+
+static void *shielded_forever(void *arg)
+{
+    green_chan_t *ch = arg;
+    int v;
+    green_shield(1);
+    /* Nobody sends: only the deadlock found at the stop ends it. */
+    ck_assert_int_eq(green_chan_recv(ch, &v), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    return NULL;
+}
+
+/* The stop finds the threads deadlocked, as the end of green_run would:
+ * EDEADLK, and they were cancelled and have all finished. */
+START_TEST(stop_deadlocked)
+{
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    ck_assert_ptr_nonnull(ch);
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_ptr_nonnull(green_loop_spawn(loop, NULL, shielded_forever, ch));
+    ck_assert_int_eq(green_loop_run(loop), 0);  /* a host loop is no deadlock */
+    errno = 0;
+    ck_assert_int_eq(green_loop_stop(loop), -1);
+    ck_assert_int_eq(errno, EDEADLK);
+    green_chan_free(ch);
+}
+END_TEST
+
+static void *nothing(void *arg);
+
+START_TEST(green_run_beside_loop)
+{
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    errno = 0;
+    ck_assert_int_eq(green_run(nothing, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+}
+END_TEST
+
 
 struct inside {
     green_loop_t *loop;
@@ -690,6 +901,11 @@ int main(void)
     tcase_add_test(tc, stop_inside_uv_callback_while_parked);
     tcase_add_test(tc, offload_and_deadline);
     tcase_add_test(tc, fd_and_timeout);
+    tcase_add_test(tc, spawn_from_host);
+    tcase_add_test(tc, stop_with_offload_in_flight);
+    tcase_add_test(tc, loops_on_two_os_threads);
+    tcase_add_test(tc, stop_deadlocked);
+    tcase_add_test(tc, green_run_beside_loop);
     tcase_add_test(tc, run_and_stop_inside_green_thread);
     tcase_add_test(tc, new_twice);
     tcase_add_test(tc, null_loop);
