@@ -570,6 +570,68 @@ static int poll_host(green_loop_t *loop, const int *done)
     return 0;
 }
 
+/* ---- host callbacks hand values to green threads ----------------------- */
+
+#define HANDED 5
+
+struct handing {
+    green_queue_t *q;
+    uv_timer_t tick;
+    int sent;
+    int received;
+    struct host *h;
+};
+
+/* A green thread waits on the queue; the host's sends wake it through
+ * green_loop_fd (the host is a plain OS thread to the queue). */
+static void *receive_all(void *arg)
+{
+    struct handing *hd = arg;
+    for (int i = 1; i <= HANDED; i++) {
+        int v = 0;
+        ck_assert_int_eq(green_queue_recv(hd->q, &v), 0);
+        ck_assert_int_eq(v, i);
+        hd->received = i;
+    }
+    return NULL;
+}
+
+static void on_hand_tick(uv_timer_t *t)
+{
+    struct handing *hd = t->data;
+    int v = hd->sent + 1;
+    if (hd->sent == HANDED)
+        return;
+    /* Full (the receiver has not run since): the next tick tries again. */
+    if (green_queue_trysend(hd->q, &v) == 0)
+        hd->sent = v;
+    else
+        ck_assert_int_eq(errno, EAGAIN);
+}
+
+static int all_received(struct host *h)
+{
+    struct handing *hd = h->test;
+    return hd->received == HANDED;
+}
+
+START_TEST(host_sends_to_queue)
+{
+    struct host h;
+    struct handing hd = {.h = &h};
+    host_init(&h, all_received, &hd);
+    hd.q = green_queue_new(sizeof(int), 2);
+    ck_assert_ptr_nonnull(hd.q);
+    ck_assert_int_eq(uv_timer_init(&h.uv, &hd.tick), 0);
+    hd.tick.data = &hd;
+    ck_assert_int_eq(uv_timer_start(&hd.tick, on_hand_tick, 1, 1), 0);
+    ck_assert_ptr_nonnull(green_loop_spawn(h.loop, NULL, receive_all, &hd));
+    host_run_to_end(&h);
+    ck_assert_int_eq(hd.received, HANDED);
+    ck_assert_int_eq(green_queue_free(hd.q), 0);
+}
+END_TEST
+
 /* ---- spawning from the host -------------------------------------------- */
 
 struct spawned {
@@ -728,6 +790,11 @@ END_TEST
 
 /* ---- (d) errors -------------------------------------------------------- */
 
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
 static void *shielded_forever(void *arg)
 {
     green_chan_t *ch = arg;
@@ -755,8 +822,6 @@ START_TEST(stop_deadlocked)
     green_chan_free(ch);
 }
 END_TEST
-
-static void *nothing(void *arg);
 
 START_TEST(green_run_beside_loop)
 {
@@ -787,6 +852,10 @@ static void *call_loop_from_inside(void *arg)
     errno = 0;
     ck_assert_ptr_null(green_loop_new());
     ck_assert_int_eq(errno, EPERM);
+    /* Inside, green_spawn is the call. */
+    errno = 0;
+    ck_assert_ptr_null(green_loop_spawn(in->loop, NULL, nothing, NULL));
+    ck_assert_int_eq(errno, EPERM);
     in->checked = 1;
     return NULL;
 }
@@ -816,11 +885,6 @@ START_TEST(new_twice)
     ck_assert_int_eq(green_loop_stop(b), 0);
 }
 END_TEST
-
-static void *nothing(void *arg)
-{
-    return arg;
-}
 
 START_TEST(null_loop)
 {
@@ -901,6 +965,7 @@ int main(void)
     tcase_add_test(tc, stop_inside_uv_callback_while_parked);
     tcase_add_test(tc, offload_and_deadline);
     tcase_add_test(tc, fd_and_timeout);
+    tcase_add_test(tc, host_sends_to_queue);
     tcase_add_test(tc, spawn_from_host);
     tcase_add_test(tc, stop_with_offload_in_flight);
     tcase_add_test(tc, loops_on_two_os_threads);
