@@ -1,8 +1,8 @@
 # The Check suites and the tools that run them: make test and its pieces,
-# the hook's suites, the host loops' suites, the fault build and its coverage, Valgrind and the
-# sanitizers, the fuzz target, the soak, and the suites on other
-# architectures under qemu-user (included by the Makefile).  What a run
-# needs of the distribution, test/deps.sh installs.
+# the hook's suites, the host loops' suites, the fault build and its
+# coverage, Valgrind and the sanitizers, the fuzz target, the soak, and
+# the suites on other architectures under qemu-user (included by the
+# Makefile).  What a run needs of the distribution, test/deps.sh installs.
 
 # One suite per part of lib/, listed once in test/suites.h; those marked
 # `threads` there cross OS threads, and make tsan runs them.
