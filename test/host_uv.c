@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -632,6 +633,49 @@ START_TEST(host_sends_to_queue)
 }
 END_TEST
 
+/* ---- a signal wakes a green thread ------------------------------------- */
+
+struct signalled {
+    int waiting;
+    int raised;
+    int got;
+};
+
+static void *wait_for_usr1(void *arg)
+{
+    struct signalled *sg = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sg->waiting = 1;
+    sg->got = green_signal_wait(&set);
+    return NULL;
+}
+
+/* Once the waiter is parked, the host raises the signal: libgreen's
+ * handler runs on this OS thread, outside any green thread, and the
+ * signal comes to the green thread through green_loop_fd. */
+static int signal_came(struct host *h)
+{
+    struct signalled *sg = h->test;
+    if (sg->waiting && !sg->raised) {
+        sg->raised = 1;
+        ck_assert_int_eq(raise(SIGUSR1), 0);
+    }
+    return sg->got != 0;
+}
+
+START_TEST(signal_wakes_green_thread)
+{
+    struct host h;
+    struct signalled sg = {0};
+    host_init(&h, signal_came, &sg);
+    ck_assert_ptr_nonnull(green_loop_spawn(h.loop, NULL, wait_for_usr1, &sg));
+    host_run_to_end(&h);
+    ck_assert_int_eq(sg.got, SIGUSR1);
+}
+END_TEST
+
 /* ---- spawning from the host -------------------------------------------- */
 
 struct spawned {
@@ -966,6 +1010,7 @@ int main(void)
     tcase_add_test(tc, offload_and_deadline);
     tcase_add_test(tc, fd_and_timeout);
     tcase_add_test(tc, host_sends_to_queue);
+    tcase_add_test(tc, signal_wakes_green_thread);
     tcase_add_test(tc, spawn_from_host);
     tcase_add_test(tc, stop_with_offload_in_flight);
     tcase_add_test(tc, loops_on_two_os_threads);
