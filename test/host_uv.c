@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -318,6 +319,105 @@ START_TEST(echo_beside_uv_timer)
     ck_assert(e.late_spawn_ran);
     close(e.tick_pipe[0]);
     close(e.tick_pipe[1]);
+}
+END_TEST
+
+/* ---- green clients of libuv's own echo server ------------------------- */
+
+/* libuv's side: the echo server of its guide, on the same uv loop. */
+
+struct echo_write {
+    uv_write_t req;
+    uv_buf_t buf;
+};
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)handle;
+    buf->base = malloc(suggested);
+    ck_assert_ptr_nonnull(buf->base);
+    buf->len = suggested;
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct echo_write *w = (struct echo_write *)req;
+    ck_assert_int_eq(status, 0);
+    free(w->buf.base);
+    free(w);
+}
+
+static void free_handle(uv_handle_t *handle)
+{
+    free(handle);
+}
+
+static void on_shut(uv_shutdown_t *req, int status)
+{
+    ck_assert_int_eq(status, 0);
+    uv_close((uv_handle_t *)req->handle, free_handle);
+    free(req);
+}
+
+static void on_read(uv_stream_t *conn, ssize_t n, const uv_buf_t *buf)
+{
+    if (n > 0) {
+        struct echo_write *w = malloc(sizeof *w);
+        ck_assert_ptr_nonnull(w);
+        w->buf = uv_buf_init(buf->base, (unsigned)n);
+        ck_assert_int_eq(uv_write(&w->req, conn, &w->buf, 1, on_written), 0);
+        return;
+    }
+    free(buf->base);
+    if (n == UV_EOF) {
+        /* After the echo still queued: then the client reads its end. */
+        uv_shutdown_t *req = malloc(sizeof *req);
+        ck_assert_ptr_nonnull(req);
+        ck_assert_int_eq(uv_shutdown(req, conn, on_shut), 0);
+    } else {
+        ck_assert_int_eq(n, 0);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    ck_assert_int_eq(status, 0);
+    uv_tcp_t *conn = malloc(sizeof *conn);
+    ck_assert_ptr_nonnull(conn);
+    ck_assert_int_eq(uv_tcp_init(server->loop, conn), 0);
+    ck_assert_int_eq(uv_accept(server, (uv_stream_t *)conn), 0);
+    ck_assert_int_eq(uv_read_start((uv_stream_t *)conn, on_alloc, on_read), 0);
+}
+
+static int uv_clients_done(struct host *h)
+{
+    struct echo *e = h->test;
+    return e->clients_done == ECHO_CLIENTS;
+}
+
+/* The green clients of (a), against a server of libuv's: each side's
+ * waits are the other's doing, so neither loop may keep the OS thread. */
+START_TEST(green_clients_of_uv_server)
+{
+    struct host h;
+    struct echo e = {.h = &h};
+    uv_tcp_t server;
+    struct sockaddr_in addr;
+    int len = sizeof addr;
+    host_init(&h, uv_clients_done, &e);
+    ck_assert_int_eq(uv_tcp_init(&h.uv, &server), 0);
+    ck_assert_int_eq(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
+    ck_assert_int_eq(uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0), 0);
+    ck_assert_int_eq(uv_listen((uv_stream_t *)&server, 16, on_connection), 0);
+    ck_assert_int_eq(uv_tcp_getsockname(&server, (struct sockaddr *)&addr, &len), 0);
+    e.port = ntohs(addr.sin_port);
+    struct client c[ECHO_CLIENTS];
+    for (int i = 0; i < ECHO_CLIENTS; i++) {
+        c[i] = (struct client){.e = &e, .id = i, .fd = -1};
+        ck_assert_ptr_nonnull(green_loop_spawn(h.loop, NULL, client, &c[i]));
+    }
+    host_run_to_end(&h);
+    ck_assert_int_eq(e.clients_done, ECHO_CLIENTS);
 }
 END_TEST
 
@@ -1005,6 +1105,7 @@ int main(void)
     TCase *tc = tcase_create("host_uv");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, echo_beside_uv_timer);
+    tcase_add_test(tc, green_clients_of_uv_server);
     tcase_add_test(tc, stop_after_uv_loop_while_parked);
     tcase_add_test(tc, stop_inside_uv_callback_while_parked);
     tcase_add_test(tc, offload_and_deadline);
