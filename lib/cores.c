@@ -216,7 +216,7 @@ int green_run_attr(const green_run_attr_t *attr, void *(*main)(void *), void *ar
 {
     if (!main)
         return green__fail(EINVAL);
-    if (green__cur)
+    if (green__cur || green__loop_here())
         return green__fail(EPERM);
     int caller_errno = errno;
     int err = green__cores_run(attr, main, arg);

@@ -83,9 +83,10 @@ const char *green_poller_name(void)
     return ops->name;
 }
 
-int green__poller_init(struct green__poller *p)
+int green__poller_init(struct green__poller *p, bool hosted)
 {
     memset(p, 0, sizeof *p);
+    p->hosted = hosted;
     p->wakefd = -1;
     p->ops = green__poller_choose();
     if (!p->ops)
@@ -99,6 +100,11 @@ int green__poller_init(struct green__poller *p)
     }
 #endif
     return err;
+}
+
+int green__poller_host_fd(struct green__poller *p)
+{
+    return p->ops->host_fd ? p->ops->host_fd(p) : -ENOSYS;
 }
 
 void green__poller_fini(struct green__poller *p)
@@ -252,6 +258,14 @@ static int check_stale(struct green__poller *p, int timeout_ms)
     /* A sweep that woke nobody forgot no record: some are still marked. */
     int64_t until = p->next_check - now;  /* at most GAP_MAX_MS */
     return timeout_ms < 0 || timeout_ms > until ? (int)until : timeout_ms;
+}
+
+int green__poller_next_sweep(const struct green__poller *p)
+{
+    if (p->nunchecked == 0)
+        return -1;
+    int64_t until = p->next_check - green__coarse_now();
+    return until < 0 ? 0 : (int)until;  /* at most GAP_MAX_MS */
 }
 
 /* Waiting. */

@@ -114,6 +114,11 @@ struct green__poller_ops {
      * its completion still comes. */
     int (*start)(struct green__poller *p, struct green__call *c, void *token);
     void (*stop)(struct green__poller *p, void *token);
+    /* For a host loop (lib/loop.c): an fd that polls readable when wait
+     * with no timeout has something to report, brought up to date with
+     * the interest as it stands; the same fd each time.  -errno; NULL
+     * where the system gives the backend no such fd. */
+    int (*host_fd)(struct green__poller *p);
 };
 
 struct green__poller {
@@ -128,6 +133,7 @@ struct green__poller {
                                   it could not be had and epoll is used */
     unsigned long syscalls;    /* interest changes the kernel was told of */
     unsigned long enters;      /* uring: io_uring_enter calls made */
+    bool hosted;               /* a host loop watches host_fd */
     int wakefd;                /* the scheduler's inbox, or -1: watched
                                   apart from the waiters, not counted */
     bool woken;                /* wakefd was reported ready */
@@ -155,11 +161,19 @@ extern const struct green__poller_ops green__poller_uring;
  * the platform; NULL when GREEN_POLLER names none. */
 const struct green__poller_ops *green__poller_choose(void);
 
-/* Sets up the backend green__poller_choose picks: 0 or -errno (EINVAL for
- * an unknown GREEN_POLLER).  When uring is asked for and cannot be had
- * (not in this build, or not in this kernel), epoll is set up instead,
- * and fell_back says so. */
-int green__poller_init(struct green__poller *p);
+/* Sets up the backend green__poller_choose picks, for a host loop's
+ * scheduler if hosted: 0 or -errno (EINVAL for an unknown GREEN_POLLER).
+ * When uring is asked for and cannot be had (not in this build, or not in
+ * this kernel), epoll is set up instead, and fell_back says so. */
+int green__poller_init(struct green__poller *p, bool hosted);
+
+/* The fd a host loop watches (the backend's host_fd): -errno, ENOSYS
+ * where there is none. */
+int green__poller_host_fd(struct green__poller *p);
+
+/* Milliseconds until the next sweep for stale registrations, which wakes
+ * their waiters if their fd was closed: -1 when none is due. */
+int green__poller_next_sweep(const struct green__poller *p);
 void green__poller_fini(struct green__poller *p);
 
 /* The record for fd, growing the table when needed; NULL when it cannot

@@ -159,6 +159,13 @@ static int ep_wait(struct green__poller *p, int timeout_ms)
     return n;
 }
 
+/* The set itself: it polls readable while an event waits in it. */
+static int ep_host_fd(struct green__poller *p)
+{
+    struct epollset *es = p->impl;
+    return es->epfd;
+}
+
 const struct green__poller_ops green__poller_epoll = {
     .name = "epoll",
     .edge_triggered = true,
@@ -169,4 +176,5 @@ const struct green__poller_ops green__poller_epoll = {
     .forget = ep_forget,
     .check = ep_check,
     .wait = ep_wait,
+    .host_fd = ep_host_fd,
 };

@@ -11,6 +11,10 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <unistd.h>
+#ifdef GREEN_HAVE_EPOLL
+#include <sys/epoll.h>
+#endif
 
 #include "green.h"
 #include "poller.h"
@@ -19,6 +23,7 @@
 struct pollset {
     struct pollfd *pfd;
     size_t n, cap;
+    int host;               /* a host loop's epoll set (pp_host_fd), or -1 */
 };
 
 static int pp_init(struct green__poller *p)
@@ -26,6 +31,7 @@ static int pp_init(struct green__poller *p)
     struct pollset *ps = calloc(1, sizeof *ps);
     if (!ps)
         return -ENOMEM;
+    ps->host = -1;
     p->impl = ps;
     return 0;
 }
@@ -33,6 +39,8 @@ static int pp_init(struct green__poller *p)
 static void pp_fini(struct green__poller *p)
 {
     struct pollset *ps = p->impl;
+    if (ps && ps->host >= 0)
+        close(ps->host);
     if (ps)
         free(ps->pfd);
     free(ps);
@@ -121,6 +129,37 @@ static int pp_wait(struct green__poller *p, int timeout_ms)
     return reported;
 }
 
+#ifdef GREEN_HAVE_EPOLL
+/* For a host loop: poll(2) leaves no fd to watch, so an epoll set holds
+ * the same fds, each armed for one event and armed again each time the
+ * host is to wait: a system call per fd, the fallback backend's price.
+ * An fd no longer watched here fires at most once more, for nothing.
+ * Failing to arm one is the host's to know: it cannot trust the fd. */
+static int pp_host_fd(struct green__poller *p)
+{
+    struct pollset *ps = p->impl;
+    if (ps->host < 0 && (ps->host = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        ps->host = -1;
+        return -errno;
+    }
+    for (size_t i = 0; i < ps->n; i++) {
+        int fd = ps->pfd[i].fd;
+        short ev = ps->pfd[i].events;
+        struct epoll_event e = {
+            .events = (ev & POLLIN ? EPOLLIN : 0u) | (ev & POLLOUT ? EPOLLOUT : 0u) | EPOLLONESHOT,
+            .data.fd = fd,
+        };
+        if (epoll_ctl(ps->host, EPOLL_CTL_MOD, fd, &e) == 0)
+            continue;
+        /* EPERM: a regular file, EBADF: closed; poll just reported either,
+         * and woke its waiters. */
+        if (errno != ENOENT || (epoll_ctl(ps->host, EPOLL_CTL_ADD, fd, &e) < 0 &&
+                                errno != EPERM && errno != EBADF))
+            return -errno;
+    }
+    return ps->host;
+}
+#endif
 
 const struct green__poller_ops green__poller_poll = {
     .name = "poll",
@@ -132,4 +171,7 @@ const struct green__poller_ops green__poller_poll = {
     .forget = pp_forget,
     .check = NULL,  /* nothing is held between waits: poll sees every file afresh */
     .wait = pp_wait,
+#ifdef GREEN_HAVE_EPOLL
+    .host_fd = pp_host_fd,
+#endif
 };

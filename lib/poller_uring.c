@@ -74,7 +74,8 @@ static uint64_t poll_tag(int fd, unsigned serial)
 struct uring {
     struct green__ring ring;
     unsigned serial;               /* the last poll's serial */
-    bool poll_to_wait;             /* under Valgrind: see ur_wait */
+    bool poll_to_wait;             /* under Valgrind or a host loop:
+                                      see ur_init and ur_wait */
 };
 
 /* Sets the ring up with the flags that spare it work (completions run
@@ -104,7 +105,9 @@ static int ur_init(struct green__poller *p)
     struct uring *u = calloc(1, sizeof *u);
     if (!u)
         return -ENOMEM;
-    u->poll_to_wait = green__vg_running();
+    /* A host loop polls the ring's fd, which deferred completions would
+     * leave quiet until this thread entered the ring. */
+    u->poll_to_wait = green__vg_running() || p->hosted;
     int err = setup(u, p);
     if (err < 0) {
         free(u);
@@ -443,6 +446,15 @@ static int ur_wait(struct green__poller *p, int timeout_ms)
     return reap(p);
 }
 
+/* The ring's fd, which polls readable when a completion waits; what was
+ * queued is submitted first, so that the completions can come. */
+static int ur_host_fd(struct green__poller *p)
+{
+    struct uring *u = p->impl;
+    (void)green__ring_submit(&u->ring);
+    return u->ring.fd;
+}
+
 const struct green__poller_ops green__poller_uring = {
     .name = "uring",
     .edge_triggered = false,
@@ -455,6 +467,7 @@ const struct green__poller_ops green__poller_uring = {
     .wait = ur_wait,
     .start = ur_start,
     .stop = ur_stop,
+    .host_fd = ur_host_fd,
 };
 
 #else  /* no io_uring in this build's headers */

@@ -25,10 +25,17 @@
 
 /* The root waits for the others to finish; cancellation cannot end that. */
 
+/* What began the end: main's return, or a host loop's stop. */
+static const char *end_cause(const struct green__sched *s)
+{
+    return s->main.fn || s->cores ? "main returned" : "green_loop_stop was called";
+}
+
 static void shutdown_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    snprintf(buf, n, "main returned; waiting for %zu green threads to finish",
-             w->thread->sched->nlive - 1);
+    const struct green__sched *s = w->thread->sched;
+    snprintf(buf, n, "%s; waiting for %zu green threads to finish", end_cause(s),
+             s->nlive - 1);
 }
 
 static const struct green__waitop shutdown_op = {
@@ -42,9 +49,9 @@ enum { STUBBORN_MS = 2000 };
 
 static void report_stubborn(struct green__sched *s)
 {
-    fprintf(stderr, "libgreen: %zu green threads still running %d s after main returned "
+    fprintf(stderr, "libgreen: %zu green threads still running %d s after %s "
                     "and they were cancelled; waiting for them:\n",
-            s->nlive - 1, STUBBORN_MS / 1000);
+            s->nlive - 1, STUBBORN_MS / 1000, end_cause(s));
     green__dump(s, stderr);
 }
 
@@ -89,7 +96,11 @@ static void free_unjoined(struct green__sched *s)
 
 static void serve_describe(const struct green__wait *w, char *buf, size_t n)
 {
-    snprintf(buf, n, "scheduler %u: waiting for main to return", w->thread->sched->index);
+    const struct green__sched *s = w->thread->sched;
+    if (s->cores)
+        snprintf(buf, n, "scheduler %u: waiting for main to return", s->index);
+    else
+        snprintf(buf, n, "host loop: waiting for green_loop_stop");
 }
 
 static const struct green__waitop serve_op = {.unlink = NULL, .describe = serve_describe};
@@ -219,9 +230,10 @@ static void at_fork(void)
 
 /* Setting the scheduler up and tearing it down. */
 
-static int sched_init(struct green__sched *s)
+static int sched_init(struct green__sched *s, bool hosted)
 {
     memset(s, 0, sizeof *s);
+    s->hosted = hosted;
     s->next_id = 1;
     s->id_step = 1;
     s->round = 1;
@@ -230,7 +242,7 @@ static int sched_init(struct green__sched *s)
     s->rng = ((uint64_t)green_now() << 20) ^ (uintptr_t)s ^ 0x9e3779b97f4a7c15u;
     green__stack_cache_init(&s->stacks);
     green__inbox_init(&s->inbox);
-    int err = green__poller_init(&s->poller);
+    int err = green__poller_init(&s->poller, hosted);
     if (err < 0) {
         green__inbox_fini(&s->inbox);
         return err;
@@ -257,7 +269,7 @@ static void sched_fini(struct green__sched *s)
 /* SIGPIPE is blocked while green_run runs, so that writing to a closed
  * peer fails with EPIPE instead of killing the process; the SIGPIPEs such
  * writes raised are discarded before the mask is restored. */
-static void block_sigpipe(struct green__sched *s)
+void green__run_block_sigpipe(struct green__sched *s)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -265,7 +277,7 @@ static void block_sigpipe(struct green__sched *s)
     pthread_sigmask(SIG_BLOCK, &set, &s->main.saved_mask);
 }
 
-static void restore_sigpipe(struct green__sched *s)
+void green__run_restore_sigpipe(struct green__sched *s)
 {
     sigset_t set, pending;
     sigemptyset(&set);
@@ -283,7 +295,6 @@ static void restore_sigpipe(struct green__sched *s)
 static void stop(struct green__sched *s)
 {
     green__cur = NULL;
-    restore_sigpipe(s);
     sched_fini(s);
 }
 
@@ -302,25 +313,28 @@ static int join_run(struct green__sched *s, struct green__cores *c, unsigned ind
     return green__inbox_open(s);
 }
 
-/* Sets s up as the OS thread's scheduler, with a root thread ready to run
- * main(arg) (or serve, without main): the root, or NULL with -errno in
- * *err. */
-static green_t *start(struct green__sched *s, struct green__cores *c, unsigned index,
-                      void *(*main)(void *), void *arg, int *err)
+green_t *green__run_start(struct green__sched *s, struct green__cores *c, unsigned index,
+                          void *(*main)(void *), void *arg, bool hosted, int *err)
 {
-    *err = sched_init(s);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, at_fork);
+    *err = sched_init(s, hosted);
     if (*err == 0 && c && (*err = join_run(s, c, index)) < 0)
         sched_fini(s);
     if (*err < 0)
         return NULL;
-    block_sigpipe(s);
+    /* Before the template: a ucontext switch sets the mask it holds. */
+    green__run_block_sigpipe(s);
     green__ctx_template(&s->ctx_template);
     green__cur = s;
     char name[GREEN_NAME_MAX] = "main";
-    if (!main)
+    if (hosted)
+        snprintf(name, sizeof name, "host loop");
+    else if (!main)
         snprintf(name, sizeof name, "scheduler %u", index);
     green_t *root = green__spawn(s, &(green_attr_t){.name = name}, root_main, NULL, err);
     if (!root) {
+        green__run_restore_sigpipe(s);
         stop(s);
         return NULL;
     }
@@ -343,30 +357,34 @@ static void run_root(struct green__sched *s, green_t *root)
 
 int green__run_sched(struct green__cores *c, unsigned index, void *(*main)(void *), void *arg)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, at_fork);
     struct green__sched s;
     int err;
-    green_t *root = start(&s, c, index, main, arg, &err);
+    green_t *root = green__run_start(&s, c, index, main, arg, false, &err);
     if (c)  /* every scheduler of the run starts, or none runs */
         err = green__cores_ready(c, root ? &s : NULL, err);
     if (!root)
         return err;
     if (err == 0)
         run_root(&s, root);
+    green__run_restore_sigpipe(&s);
+    int end = green__run_end(&s);
+    return err ? err : end;
+}
+
+int green__run_end(struct green__sched *s)
+{
     /* Every other thread is freed; only the root's stack is left. */
-    green__thread_free(&s, root);
-    stop(&s);
-    if (err == 0 && (s.deadlocked || (c && atomic_load(&c->deadlocked))))
-        err = -EDEADLK;
-    return err;
+    green__thread_free(s, s->root);
+    stop(s);
+    bool deadlocked = s->deadlocked || (s->cores && atomic_load(&s->cores->deadlocked));
+    return deadlocked ? -EDEADLK : 0;
 }
 
 int green_run(void *(*main)(void *), void *arg)
 {
     if (!main)
         return green__fail(EINVAL);
-    if (green__cur)
+    if (green__cur || green__loop_here())
         return green__fail(EPERM);
     int caller_errno = errno;  /* the green threads' errno is their own */
     int err = green__run_sched(NULL, 0, main, arg);

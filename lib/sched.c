@@ -138,7 +138,10 @@ static void poll_once(struct green__sched *s, int timeout_ms)
     bool asleep = timeout_ms != 0 && green__inbox_sleep(&s->inbox);
     if (!asleep && green__inbox_pending(&s->inbox))
         timeout_ms = 0;
-    if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0)
+    /* A loop's host watches the poller's fd, which stays readable until
+     * the wait takes what made it so, waiters or not. */
+    if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0 ||
+        s->hosted)
         green__poller_wait(&s->poller, timeout_ms);
     if (asleep)
         green__inbox_awake(&s->inbox);
@@ -218,6 +221,8 @@ static void deadlock(struct green__sched *s)
     }
 }
 
+static void hand_back(struct green__sched *s);
+
 /* The next thread to run when that means looking at the poller first:
  * the run queue is empty, or it is time for the periodic look (see
  * poll_once).  May wait for fds and timers. */
@@ -229,6 +234,14 @@ static __attribute__((noinline)) green_t *next_thread_slow(struct green__sched *
             if ((waits_locally(s) && s->since_poll >= s->round) || requested(s))
                 poll_once(s, 0);
             return runq_pop(s);
+        }
+        if (s->hosted) {
+            /* A host loop waits instead (lib/loop.c), deadlock or not: its
+             * callbacks may spawn, and its stop ends every wait. */
+            poll_once(s, 0);
+            if (!s->runq_head)
+                hand_back(s);
+            continue;
         }
         if (!waits_locally(s)) {
             if (!s->cores) {
@@ -320,6 +333,45 @@ void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
     s->current = t;
     t->state = GREEN__RUNNING;
     green__jump(from, fake, &t->ctx, t->stack.lo, stack_below(t), t->tsan_fiber);
+}
+
+/* A host loop's scheduler (lib/loop.c): the thread that found nothing
+ * to run hands the OS thread back to green_loop_run's caller, and goes on
+ * looking when green__resume switches back to it.  It may have finished:
+ * its stack is freed only after it has switched to the next thread. */
+static void hand_back(struct green__sched *s)
+{
+    green_t *self = s->current;
+    bool asleep = green__inbox_sleep(&s->inbox);
+    if (!asleep && green__inbox_pending(&s->inbox))
+        return;  /* a post came: take it first */
+    int saved_errno = *s->errno_at;
+    s->host_waiter = self;
+    s->host_blind = green__poller_host_fd(&s->poller) < 0;
+    if (s->watch.on)
+        green__watch_idle(&s->watch, true);
+    green__jump(&self->ctx, &self->asan_fake, &s->main.ctx, s->main.lo, s->main.size,
+                s->main.fiber);
+    if (s->watch.on)
+        green__watch_idle(&s->watch, false);
+    *s->errno_at = saved_errno;
+    if (asleep)
+        green__inbox_awake(&s->inbox);
+}
+
+bool green__resume(struct green__sched *s, struct green__ctx *from, void **fake)
+{
+    green_t *t = s->host_waiter;
+    if (!t && !s->runq_head)
+        return false;
+    if (!t) {
+        green__enter(s, from, fake);
+        return true;
+    }
+    s->host_waiter = NULL;
+    s->current = t;
+    green__jump(from, fake, &t->ctx, t->stack.lo, stack_below(t), t->tsan_fiber);
+    return true;
 }
 
 /* Parking and waking. */

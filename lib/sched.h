@@ -124,6 +124,11 @@ struct green__sched {
     uint64_t rng;                   /* xorshift state, for green_select */
     bool shutdown;                  /* main returned: new threads start cancelled */
     bool deadlocked;                /* green_run will fail with EDEADLK */
+    /* Driven by a host loop (lib/loop.c): with nothing to run, a thread
+     * hands the OS thread back to the host instead of waiting. */
+    bool hosted;
+    green_t *host_waiter;           /* the thread that handed it back */
+    bool host_blind;                /* the poller's fd could not be armed */
 
     /* In a run of several schedulers. */
     unsigned index;                 /* this one's, in the run; 0 alone */
@@ -278,6 +283,12 @@ void green__jump(struct green__ctx *from, void **fake, struct green__ctx *to,
  * from a context that is no green thread's, green_run's: from and fake as
  * for green__jump. */
 void green__enter(struct green__sched *s, struct green__ctx *from, void **fake);
+
+/* From green_loop_run's context (lib/loop.c): switches to the thread
+ * that handed the OS thread back to the host, or else to the first
+ * runnable one, until one hands it back again; false when there is none.
+ * from and fake as for green__jump. */
+bool green__resume(struct green__sched *s, struct green__ctx *from, void **fake);
 
 /* Frees t, which has finished: its stack goes back to the cache. */
 void green__thread_free(struct green__sched *s, green_t *t);
