@@ -22,6 +22,7 @@
 #include <glib.h>
 #include <green.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #define LINES 10
@@ -94,11 +95,13 @@ static void *reader(void *arg)
     (void)arg;
     green_stream_t *in = green_stream_open(pipe_fds[0], 0);
     char line[32], want[32];
+    ssize_t n;
     int i = 0;
-    while (in && green_stream_readline(in, line, sizeof line) > 0) {
-        printf("reader got: %s", line);
-        snprintf(want, sizeof want, "line %d\n", i++);
-        lines_in_order += g_strcmp0(line, want) == 0;
+    /* A line comes with its newline, and no NUL: its count says how long. */
+    while (in && (n = green_stream_readline(in, line, sizeof line)) > 0) {
+        printf("reader got: %.*s", (int)n, line);
+        int wn = snprintf(want, sizeof want, "line %d\n", i++);
+        lines_in_order += n == wn && memcmp(line, want, (size_t)n) == 0;
     }
     green_stream_close(in);  /* closes pipe_fds[0] */
     printf("reader: %d of %d lines, in order\n", lines_in_order, LINES);
