@@ -975,6 +975,63 @@ START_TEST(green_run_beside_loop)
     ck_assert_int_eq(green_run(nothing, NULL), -1);
     ck_assert_int_eq(errno, EPERM);
     ck_assert_int_eq(green_loop_stop(loop), 0);
+    /* Once stopped, the OS thread may run green_run. */
+    ck_assert_int_eq(green_run(nothing, NULL), 0);
+}
+END_TEST
+
+struct canceller {
+    green_t *victim;
+    int saw;
+};
+
+static void *sleep_long(void *arg)
+{
+    struct canceller *cn = arg;
+    if (green_sleep(600 * 1000) == -1 && errno == ECANCELED)
+        cn->saw = ECANCELED;
+    return NULL;
+}
+
+static void *cancel_it(void *arg)
+{
+    struct canceller *cn = arg;
+    ck_assert_int_eq(green_cancel(cn->victim), 0);
+    ck_assert_int_eq(green_join(cn->victim, NULL), 0);
+    return NULL;
+}
+
+/* Between runs the host is outside every green thread: the calls that
+ * need one fail with EPERM, and the host cancels by spawning a thread
+ * that does. */
+START_TEST(host_is_outside_green_threads)
+{
+    struct canceller cn = {0};
+    green_chan_t *ch = green_chan_new(sizeof(int), 1);
+    ck_assert_ptr_nonnull(ch);
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    cn.victim = green_loop_spawn(loop, NULL, sleep_long, &cn);
+    ck_assert_ptr_nonnull(cn.victim);
+    ck_assert_int_eq(green_loop_run(loop), 0);
+    int v;
+    errno = 0;
+    ck_assert_int_eq(green_chan_recv(ch, &v), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(green_cancel(cn.victim), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_ptr_null(green_self());
+    ck_assert_ptr_nonnull(green_loop_spawn(loop, NULL, cancel_it, &cn));
+    ck_assert_int_eq(green_loop_run(loop), 0);
+    ck_assert_int_eq(cn.saw, ECANCELED);
+    /* A place other than here, any or 0: there is one scheduler. */
+    errno = 0;
+    ck_assert_ptr_null(green_loop_spawn(loop, &(green_attr_t){.place = GREEN_PLACE_ON(3)},
+                                        nothing, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+    green_chan_free(ch);
 }
 END_TEST
 
@@ -1117,6 +1174,7 @@ int main(void)
     tcase_add_test(tc, loops_on_two_os_threads);
     tcase_add_test(tc, stop_deadlocked);
     tcase_add_test(tc, green_run_beside_loop);
+    tcase_add_test(tc, host_is_outside_green_threads);
     tcase_add_test(tc, run_and_stop_inside_green_thread);
     tcase_add_test(tc, new_twice);
     tcase_add_test(tc, null_loop);
