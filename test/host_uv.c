@@ -776,6 +776,49 @@ START_TEST(signal_wakes_green_thread)
 }
 END_TEST
 
+/* ---- SIGPIPE ----------------------------------------------------------- */
+
+struct piped_out {
+    int sv[2];
+    int err;
+};
+
+static void *write_to_closed_peer(void *arg)
+{
+    struct piped_out *po = arg;
+    ck_assert_int_eq(green_write(po->sv[0], "x", 1), -1);
+    po->err = errno;
+    return NULL;
+}
+
+static int sigpipe_blocked(void)
+{
+    sigset_t now;
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, NULL, &now), 0);
+    return sigismember(&now, SIGPIPE);
+}
+
+/* A write to a closed peer fails with EPIPE inside a run, and the
+ * SIGPIPE it raised is not left pending for the host: the host's mask,
+ * in which SIGPIPE is not blocked, is its own again after the run (the
+ * default action would end the test). */
+START_TEST(sigpipe_only_during_runs)
+{
+    struct piped_out po = {0};
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, po.sv), 0);
+    close(po.sv[1]);
+    green_loop_t *loop = green_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    ck_assert(!sigpipe_blocked());
+    ck_assert_ptr_nonnull(green_loop_spawn(loop, NULL, write_to_closed_peer, &po));
+    ck_assert_int_eq(green_loop_run(loop), 0);
+    ck_assert_int_eq(po.err, EPIPE);
+    ck_assert(!sigpipe_blocked());
+    ck_assert_int_eq(green_loop_stop(loop), 0);
+    close(po.sv[0]);
+}
+END_TEST
+
 /* ---- spawning from the host -------------------------------------------- */
 
 struct spawned {
@@ -1169,6 +1212,7 @@ int main(void)
     tcase_add_test(tc, fd_and_timeout);
     tcase_add_test(tc, host_sends_to_queue);
     tcase_add_test(tc, signal_wakes_green_thread);
+    tcase_add_test(tc, sigpipe_only_during_runs);
     tcase_add_test(tc, spawn_from_host);
     tcase_add_test(tc, stop_with_offload_in_flight);
     tcase_add_test(tc, loops_on_two_os_threads);
