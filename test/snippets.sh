@@ -15,7 +15,8 @@
 #   than main are static.
 # - A snippet whose first line is `// fragment` is statements, not a
 #   file: it is compiled as the body of `void fragment(void)`, after
-#   <green.h> and the C library headers the guide uses (listed below).
+#   <green.h> and the C library headers the guide uses (listed below),
+#   and run as green_run's main.
 # - A snippet that contains `int main` is linked with BUILD/libgreen.a
 #   and run, with a timeout of 10 s; it must exit with status 0.  So a
 #   runnable snippet checks its own results and returns nonzero when one
@@ -50,6 +51,7 @@ if [ "$count" -eq 0 ]; then
 fi
 
 failed=0
+ran=0
 i=1
 while [ "$i" -le "$count" ]; do
     src=$dir/snippet_$i.c
@@ -63,6 +65,8 @@ while [ "$i" -le "$count" ]; do
                 "$(cat "$dir/snippet_$i.line")" "$guide"
             cat "$src"
             printf '}\n'
+            printf 'static void *run_fragment(void *arg)\n{\n    fragment();\n    return arg;\n}\n'
+            printf 'int main(void)\n{\n    return green_run(run_fragment, NULL) == 0 ? 0 : 1;\n}\n'
         } >"$dir/wrapped_$i.c"
         src=$dir/wrapped_$i.c
     else
@@ -80,6 +84,7 @@ while [ "$i" -le "$count" ]; do
             failed=1
         else
             status=0
+            ran=$((ran + 1))
             timeout 10 "$dir/snippet_$i" >"$dir/snippet_$i.out" 2>&1 || status=$?
             if [ "$status" -ne 0 ]; then
                 echo "snippets.sh: the snippet at $where failed (exit status $status;" \
@@ -95,4 +100,4 @@ done
 if [ "$failed" -ne 0 ]; then
     exit 1
 fi
-echo "snippets.sh: $count snippets of $guide compile, and those with a main run"
+echo "snippets.sh: $count snippets of $guide compile; $ran have a main (fragments run as green_run's), and ran"
