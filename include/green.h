@@ -162,6 +162,19 @@ GREEN_API green_t *green_self(void);
 GREEN_API const char *green_name(const green_t *t);
 GREEN_API uint64_t green_id(const green_t *t);
 
+/* Values that belong to a green thread (asyncio's contextvars, pthreads'
+ * keys): each thread has its own value under a key, NULL until set; the
+ * key's destructor gets the values still set when a thread ends.  With
+ * GREEN_KEY_INHERIT a new thread starts with its spawner's value. */
+typedef unsigned int green_key_t;
+#define GREEN_KEY_INHERIT 1
+#define GREEN_KEYS_MAX 256      /* keys alive at once, in the process */
+#define GREEN_KEY_ROUNDS 4      /* destructor rounds at a thread's end */
+GREEN_API int green_key_create(green_key_t *key, void (*destructor)(void *), int flags);
+GREEN_API int green_key_delete(green_key_t key);
+GREEN_API void *green_key_get(green_key_t key);
+GREEN_API int green_key_set(green_key_t key, const void *value);
+
 /* Time: milliseconds on the monotonic clock. */
 GREEN_API int64_t green_now(void);
 GREEN_API int green_sleep(int64_t ms);

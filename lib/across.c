@@ -255,7 +255,9 @@ static void deliver_spawn(struct green__remote *r)
      * not on a green thread that could give way to the new one. */
     green_attr_t attr = q->attr ? *q->attr : (green_attr_t){0};
     attr.eager = false;
-    q->t = green__spawn_then(q->on, &attr, q->fn, q->arg, q->link, q->ctx, &q->err);
+    /* The spawner is parked until the reply: its values hold still. */
+    q->t = green__spawn_then(q->on, q->reply.thread, &attr, q->fn, q->arg, q->link, q->ctx,
+                             &q->err);
     green__inbox_post(&q->from->inbox, &q->reply);
 }
 
@@ -303,7 +305,7 @@ green_t *green__across_spawn(struct green__sched *s, struct green__sched *on,
      * returned, so the thread starts cancelled wherever it runs. */
     if (!green__inbox_send(&on->inbox, &q.ask) ||
         (attr && attr->place == GREEN_PLACE_ANY && took_back(s, &q)))
-        return green__spawn_then(s, attr, fn, arg, link, ctx, err);
+        return green__spawn_then(s, s->current, attr, fn, arg, link, ctx, err);
     /* Shielded: the answer is on its way, and q lives on this stack. */
     while (!q.made)
         (void)green__park_shielded(s, &q.wait);

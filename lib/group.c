@@ -176,7 +176,7 @@ green_t *green_group_spawn_attr(green_group_t *g, const green_attr_t *attr,
     unlock(g);
     green_t *t = attr && (attr->place != GREEN_PLACE_HERE || attr->eager)
                      ? green__spawn_placed(s, attr, fn, arg, link_member, &j, &err)
-                     : green__spawn_then(s, attr, fn, arg, link_member, &j, &err);
+                     : green__spawn_then(s, s->current, attr, fn, arg, link_member, &j, &err);
     if (!t) {
         green__across_unmade(j.xs);
         lock(g);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cores.h"
+#include "local.h"
 #include "sanitizer.h"
 
 __thread struct green__sched *green__cur __attribute__((tls_model("initial-exec")));
@@ -69,6 +70,8 @@ static green_t *runq_pop(struct green__sched *s)
 static void thread_free(struct green__sched *s, green_t *t)
 {
     struct green__stack stack = t->stack;  /* t lives in it */
+    if (t->locals)  /* inherited by a thread that never ran */
+        green__locals_free(t);
     if (t->exit_hook)
         t->exit_hook(t, GREEN__EXIT_FREED);
     green__list_remove(&s->all, &t->all);
@@ -527,6 +530,8 @@ static void thread_entry(void)
     reap(s);
     *s->errno_at = 0;  /* as a new pthread's */
     self->result = self->fn(self->arg);
+    if (self->locals)
+        green__locals_end(self);
     thread_exit(s, self);
 }
 
@@ -590,7 +595,7 @@ static green_t *thread_place(const struct green__stack *st)
     return (green_t *)((top - sizeof(green_t)) & ~(uintptr_t)63);
 }
 
-static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
+static green_t *spawn(struct green__sched *s, const green_t *parent, const green_attr_t *attr,
                       void *(*fn)(void *), void *arg, int *err)
 {
     size_t size;
@@ -608,6 +613,10 @@ static green_t *spawn(struct green__sched *s, const green_attr_t *attr,
 
     green_t *t = thread_place(&st);
     memset(t, 0, offsetof(green_t, ctx));
+    if (parent && parent->locals && (*err = green__locals_inherit(t, parent)) < 0) {
+        green__stack_put(&s->stacks, &st);
+        return NULL;
+    }
     t->sched = s;
     t->stack = st;
     t->fn = fn;
@@ -642,15 +651,15 @@ static void start(struct green__sched *s, green_t *t, bool eager)
     }
 }
 
-green_t *green__spawn_then(struct green__sched *s, const green_attr_t *attr,
-                           void *(*fn)(void *), void *arg,
+green_t *green__spawn_then(struct green__sched *s, const green_t *parent,
+                           const green_attr_t *attr, void *(*fn)(void *), void *arg,
                            void (*link)(green_t *t, void *ctx), void *ctx, int *err)
 {
     if (!s) {
         *err = -EPERM;
         return NULL;
     }
-    green_t *t = spawn(s, attr, fn, arg, err);
+    green_t *t = spawn(s, parent, attr, fn, arg, err);
     if (t) {
         if (link)
             link(t, ctx);
@@ -666,7 +675,7 @@ green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
         *err = -EPERM;
         return NULL;
     }
-    green_t *t = spawn(s, attr, fn, arg, err);
+    green_t *t = spawn(s, NULL, attr, fn, arg, err);
     if (t)
         start(s, t, false);
     return t;
@@ -696,7 +705,7 @@ __attribute__((noinline)) green_t *green__spawn_placed(struct green__sched *s,
                                                        void *ctx, int *err)
 {
     struct green__sched *on = place(s, attr, err);
-    return on == s ? green__spawn_then(s, attr, fn, arg, link, ctx, err)
+    return on == s ? green__spawn_then(s, s->current, attr, fn, arg, link, ctx, err)
          : on ? green__across_spawn(s, on, attr, fn, arg, link, ctx, err) : NULL;
 }
 
@@ -707,7 +716,7 @@ green_t *green_spawn_attr(const green_attr_t *attr, void *(*fn)(void *), void *a
     green_t *t = NULL;
     if (s && attr && (attr->place != GREEN_PLACE_HERE || attr->eager)) {
         t = green__spawn_placed(s, attr, fn, arg, NULL, NULL, &err);
-    } else if (s && (t = spawn(s, attr, fn, arg, &err)) != NULL) {
+    } else if (s && (t = spawn(s, s->current, attr, fn, arg, &err)) != NULL) {
         runq_push(s, t);
     }
     if (!t)

@@ -79,6 +79,8 @@ struct green {
     struct green__node group_node;  /* in the group's members */
     green_t *next;                  /* run queue, or the list of zombies */
     struct green__node all;         /* in the scheduler's list of threads */
+    struct green__locals *locals;   /* its green-local values, or NULL
+                                       (lib/local.c) */
     void *asan_fake;                /* ASan's fake stack while switched out */
     void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
 
@@ -218,9 +220,10 @@ green_t *green__spawn(struct green__sched *s, const green_attr_t *attr,
                       void *(*fn)(void *), void *arg, int *err);
 
 /* The same, eager if attr says so, with link(t, ctx) called on the new
- * thread before it can run (a group links its member). */
-green_t *green__spawn_then(struct green__sched *s, const green_attr_t *attr,
-                           void *(*fn)(void *), void *arg,
+ * thread before it can run (a group links its member), spawned by parent
+ * (NULL for none), whose inherited green-local values it starts with. */
+green_t *green__spawn_then(struct green__sched *s, const green_t *parent,
+                           const green_attr_t *attr, void *(*fn)(void *), void *arg,
                            void (*link)(green_t *t, void *ctx), void *ctx, int *err);
 
 /* The same, on the scheduler attr places it on (in a run, maybe another:

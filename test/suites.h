@@ -24,6 +24,7 @@ GREEN_SUITE(signal, threads)
 GREEN_SUITE(queue, threads)
 GREEN_SUITE(watch, threads)
 GREEN_SUITE(loop, threads)
+GREEN_SUITE(local, threads)
 #ifndef GREEN_POSIX_ONLY  /* io_uring: Linux's */
 GREEN_SUITE(ring)
 GREEN_SUITE(uring)
