@@ -2,10 +2,22 @@
 # docs/api.md (included by the Makefile).
 
 # NO_TLS=1 leaves out the OpenSSL example, for a cross target without an
-# OpenSSL of its architecture (riscv64 in Debian 12).
+# OpenSSL of its architecture (riscv64 in Debian 12).  NO_UV=1 and
+# NO_GLIB=1 leave out the host loops' examples, uv_echo (libuv) and
+# glib_pipe (GLib): by default where pkg-config knows no libuv or GLib,
+# and for a compiler that cannot use the build machine's (a cross
+# compiler, musl-gcc: test/cross.sh and make test-musl say so).
 NO_TLS  ?=
+ifeq ($(origin NO_UV),undefined)
+NO_UV   := $(shell pkg-config --exists libuv 2>/dev/null || echo 1)
+endif
+ifeq ($(origin NO_GLIB),undefined)
+NO_GLIB := $(shell pkg-config --exists glib-2.0 2>/dev/null || echo 1)
+endif
+LEFT_OUT = $(if $(NO_TLS),docs/examples/tls_echo.c) $(if $(NO_UV),docs/examples/uv_echo.c) \
+           $(if $(NO_GLIB),docs/examples/glib_pipe.c)
 EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,\
-             $(filter-out $(if $(NO_TLS),docs/examples/tls_echo.c),$(wildcard docs/examples/*.c)))
+             $(filter-out $(LEFT_OUT),$(wildcard docs/examples/*.c)))
 
 .PHONY: examples man
 
@@ -13,10 +25,18 @@ examples: $(EXAMPLES)
 
 $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(STACK_CLASH) $(CFLAGS) -o $@ $< $(STATIC) $(EXAMPLE_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
+	$(CC) $(BASE_CFLAGS) $(STACK_CLASH) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) \
+	    $(EXAMPLE_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # The OpenSSL example links OpenSSL (test/deps.sh installs libssl-dev).
 $(BUILD)/examples/tls_echo: EXAMPLE_LIBS = -lssl -lcrypto
+
+# The host loops' examples link libuv and GLib, as pkg-config says
+# (test/deps.sh installs libuv1-dev and libglib2.0-dev).
+$(BUILD)/examples/uv_echo:   EXAMPLE_CFLAGS = $(shell pkg-config --cflags libuv)
+$(BUILD)/examples/uv_echo:   EXAMPLE_LIBS = $(shell pkg-config --libs libuv)
+$(BUILD)/examples/glib_pipe: EXAMPLE_CFLAGS = $(shell pkg-config --cflags glib-2.0)
+$(BUILD)/examples/glib_pipe: EXAMPLE_LIBS = $(shell pkg-config --libs glib-2.0)
 
 # The man pages, section 3 (docs/man.py).
 man: $(BUILD)/man/man3/green_run.3

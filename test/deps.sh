@@ -1,7 +1,7 @@
 #!/bin/sh
 # Makes sure a make target has what it needs from the distribution:
 #   deps.sh check      pkg-config, Check, the headers of OpenSSL, libpq,
-#                      hiredis and libcurl, gdb, g++, cmake,
+#                      hiredis, libcurl, libuv and GLib, gdb, g++, cmake,
 #                      python3, groff, apache2-utils and redis-tools,
 #                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
@@ -55,6 +55,11 @@ check)
     [ -f /usr/include/hiredis/hiredis.h ] || missing="$missing libhiredis-dev"
     [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
         missing="$missing libcurl4-openssl-dev"
+    # The host loops' suites and examples: green_loop_* under libuv and
+    # under GLib's main loop (test/host_uv.c, test/host_glib.c,
+    # docs/examples/uv_echo.c, docs/examples/glib_pipe.c).
+    [ -f /usr/include/uv.h ] || missing="$missing libuv1-dev"
+    [ -f /usr/include/glib-2.0/glib.h ] || missing="$missing libglib2.0-dev"
     # The gdb extension's test, test/gdb.sh.
     command -v gdb >/dev/null 2>&1 || missing="$missing gdb"
     # The man pages are written by docs/man.py and checked with groff.

@@ -308,6 +308,44 @@ else
 fi
 exec 5<&-
 
+# uv_echo: a green echo server and its green clients in a libuv loop,
+# beside a uv timer; every line comes back, the timer ticked meanwhile,
+# and the loops end cleanly.  Left out where the compiler has no libuv
+# (NO_UV=1).
+if [ ! -x "$dir/uv_echo" ]; then
+    echo "examples: uv_echo not built (no libuv for this compiler): skipped"
+else
+    out=$(timeout 20 $run "$dir/uv_echo") || bad uv_echo "exit $?: $out"
+    ticks=$(echo "$out" | sed -n 's/^the uv timer ticked \([0-9]*\) times meanwhile$/\1/p')
+    if echo "$out" | grep -q '^listening on 127.0.0.1:[0-9]*$' &&
+       [ "$(echo "$out" | grep -c '^client [0-2] got back "line [0-2] from client [0-2]"$')" = 9 ] &&
+       echo "$out" | grep -q '^3 clients, 9 lines echoed$' &&
+       [ "${ticks:-0}" -ge 1 ] && [ "$(echo "$out" | tail -n 1)" = bye ]; then
+        ok uv_echo
+    else
+        bad uv_echo "$out"
+    fi
+fi
+
+# glib_pipe: green threads passing lines through a pipe in a GMainLoop,
+# beside a timeout source and an idle source; every line in order, both
+# sources ran, and the loops end cleanly.  Left out where the compiler
+# has no GLib (NO_GLIB=1).
+if [ ! -x "$dir/glib_pipe" ]; then
+    echo "examples: glib_pipe not built (no GLib for this compiler): skipped"
+else
+    out=$(timeout 20 $run "$dir/glib_pipe") || bad glib_pipe "exit $?: $out"
+    ticks=$(echo "$out" | sed -n 's/^the timeout source ticked \([0-9]*\) times meanwhile$/\1/p')
+    if [ "$(echo "$out" | grep -c '^reader got: line [0-9]$')" = 10 ] &&
+       echo "$out" | grep -q '^reader: 10 of 10 lines, in order$' &&
+       echo "$out" | grep -q '^idle: summed 1..1000000 = 500000500000 in 1000 slices$' &&
+       [ "${ticks:-0}" -ge 1 ] && [ "$(echo "$out" | tail -n 1)" = bye ]; then
+        ok glib_pipe
+    else
+        bad glib_pipe "$out"
+    fi
+fi
+
 # tls_echo: OpenSSL through green_wait under a stream, three clients at
 # once; then as a server, two lines through the real openssl s_client.
 # A cross target without OpenSSL builds it not (NO_TLS=1).

@@ -1,8 +1,8 @@
 # The Check suites and the tools that run them: make test and its pieces,
-# the hook's suites, the fault build and its coverage, Valgrind and the
-# sanitizers, the fuzz target, the soak, and the suites on other
-# architectures under qemu-user (included by the Makefile).  What a run
-# needs of the distribution, test/deps.sh installs.
+# the hook's suites, the host loops' suites, the fault build and its
+# coverage, Valgrind and the sanitizers, the fuzz target, the soak, and
+# the suites on other architectures under qemu-user (included by the
+# Makefile).  What a run needs of the distribution, test/deps.sh installs.
 
 # One suite per part of lib/, listed once in test/suites.h; those marked
 # `threads` there cross OS threads, and make tsan runs them.
@@ -15,7 +15,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
-.PHONY: deps test test-run test-confined test-hook test-hook-real test-faults test-posix \
+.PHONY: deps test test-run test-confined test-hook test-host-loops test-hook-real test-faults \
+        test-posix \
         posix-symbols coverage soak fuzz \
         valgrind sanitize tsan test-cross test-aarch64 test-s390x test-ppc64le test-armhf \
         test-riscv64 test-musl
@@ -34,6 +35,19 @@ $(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)
 	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook.c $(HOOK_LINK) \
 	    $(CHECK_LIBS) -pthread $(LDFLAGS)
 
+# The host loops' suites: green_loop_* driven by libuv's loop and by
+# GLib's main loop, beside their own handles and sources.  Runners of
+# their own, on the public API only, that link the host's library as
+# pkg-config says (test/deps.sh installs libuv1-dev and libglib2.0-dev).
+HOST_LOOPS = $(BUILD)/test/host_uv $(BUILD)/test/host_glib
+$(BUILD)/test/host_uv:   HOST_PKG = libuv
+$(BUILD)/test/host_glib: HOST_PKG = glib-2.0
+$(HOST_LOOPS): $(BUILD)/test/%: test/%.c test/public.h $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(shell pkg-config --cflags $(HOST_PKG)) $(CFLAGS) \
+	    -o $@ $< $(STATIC) $(shell pkg-config --libs $(HOST_PKG)) $(CHECK_LIBS) \
+	    $(LIBS_PRIVATE) $(LDFLAGS)
+
 # The program the gdb extension's test debugs.
 $(BUILD)/test/gdb_target: $(BUILD)/test/gdb_target.o $(STATIC)
 	$(CC) -o $@ $^ $(LIBS_PRIVATE) $(LDFLAGS)
@@ -51,7 +65,7 @@ test: deps
 	@$(MAKE) --no-print-directory integration-examples
 	@$(MAKE) --no-print-directory man
 	sh test/man.sh $(BUILD)/man/man3
-	@$(MAKE) --no-print-directory test-hook test-bench-setup
+	@$(MAKE) --no-print-directory test-hook test-host-loops test-bench-setup
 	sh test/each_poller.sh "$(POLLERS)" sh test/gdb.sh $(BUILD)/test/gdb_target
 	bash test/examples.sh $(BUILD)/examples
 	CC="$(CC)" LIBS="$(LIBS_PRIVATE)" sh test/snippets.sh $(BUILD) docs/asyncio.md
@@ -61,6 +75,10 @@ test: deps
 # The whole suite runs once under each poller backend.
 test-run: $(BUILD)/test/run $(SHARED) $(EXAMPLES)
 	@sh test/each_poller.sh "$(POLLERS)" $(BUILD)/test/run
+
+# The host loops' suites, each under each poller.
+test-host-loops: $(HOST_LOOPS)
+	@for t in $(HOST_LOOPS); do sh test/each_poller.sh "$(POLLERS)" $$t || exit 1; done
 
 # The suites as a container or an older kernel runs them: no io_uring, no
 # pidfd_open, no process_madvise, no MADV_GUARD_INSTALL (test/confined.c).
@@ -170,9 +188,11 @@ VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
 
 valgrind: deps
 	@sh test/deps.sh valgrind
-	@$(MAKE) --no-print-directory $(BUILD)/test/run $(BUILD)/test/hook
+	@$(MAKE) --no-print-directory $(BUILD)/test/run $(BUILD)/test/hook $(HOST_LOOPS)
 	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh "$(POLLERS)" $(VALGRIND) $(BUILD)/test/run
 	@CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh "$(POLLERS)" $(VALGRIND) $(BUILD)/test/hook
+	@for t in $(HOST_LOOPS); do \
+	    CK_TIMEOUT_MULTIPLIER=10 sh test/each_poller.sh "$(POLLERS)" $(VALGRIND) $$t || exit 1; done
 
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=all
@@ -239,8 +259,8 @@ test-ppc64le:
 # installed, as on Alpine; Debian 12 has none) and puts the kernel's
 # headers on musl-gcc's path, so uring is the real ring
 # (lib/switch_probe.sh, lib/kernel_headers.sh).  Debian has no musl
-# Check, so test/check_source.sh builds it, and no musl OpenSSL: the
-# examples leave tls_echo out.
+# Check, so test/check_source.sh builds it, and no musl OpenSSL, libuv
+# or GLib: the examples leave tls_echo, uv_echo and glib_pipe out.
 MUSL_BUILD = build/musl
 MUSL_CHECK = build/check-musl
 test-musl:
@@ -248,9 +268,9 @@ test-musl:
 	@sh test/check_source.sh $(ARCH)-linux-musl musl-gcc $(MUSL_CHECK)
 	@$(MAKE) --no-print-directory CC=musl-gcc BUILD=$(MUSL_BUILD) \
 	    CHECK_CFLAGS="-I$(MUSL_CHECK)/include" CHECK_LIBS="$(MUSL_CHECK)/lib/libcheck.a -lm" \
-	    NO_TLS=1 $(MUSL_BUILD)/test/run $(MUSL_BUILD)/test/hook examples
+	    NO_TLS=1 NO_UV=1 NO_GLIB=1 $(MUSL_BUILD)/test/run $(MUSL_BUILD)/test/hook examples
 	@sh test/each_poller.sh "$(POLLERS)" $(MUSL_BUILD)/test/run
 	@sh test/each_poller.sh "$(POLLERS)" $(MUSL_BUILD)/test/hook
 	bash test/examples.sh $(MUSL_BUILD)/examples
 
--include $(TEST_OBJ:.o=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d
+-include $(TEST_OBJ:.o=.d) $(HOST_LOOPS:=.d) $(BUILD)/test/soak.d $(BUILD)/test/gdb_target.d $(BUILD)/test/fuzz_stream.d
