@@ -18,8 +18,9 @@
  *   adopt.c                 blocking call on the pool, an adopted fd
  *
  * test/hook_real.sh starts the servers and says where they are:
- * GREEN_TEST_PG (a libpq connection string, a Unix socket) and
- * GREEN_TEST_REDIS_PORT (redis-server's TCP port on 127.0.0.1).  A test
+ * GREEN_TEST_PG and GREEN_TEST_PG_TCP (libpq connection strings, a Unix
+ * socket and 127.0.0.1) and GREEN_TEST_REDIS_PORT (redis-server's TCP port
+ * on 127.0.0.1).  A test
  * whose server is not given is skipped, and says so.  Each test runs in a
  * process of its own (Check's fork mode) under a timeout.  Nothing sleeps
  * to synchronise: a test that must know a query is running asks the
@@ -580,6 +581,24 @@ GREEN_TEST(pq_connect_and_query)
     ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
     PQclear(res);
     check_value(c, "SELECT 'again'", "again");
+    pq_close(c);
+    return NULL;
+}
+
+/* By address over TCP, as the guide advises: libpq first asks for TLS,
+ * which this server declines, and goes on, each step a wait. */
+GREEN_TEST(pq_connect_tcp)
+{
+    (void)arg;
+    const char *info = getenv("GREEN_TEST_PG_TCP");
+    if (info == NULL) {
+        printf("guide_real: libpq over TCP skipped: no GREEN_TEST_PG_TCP\n");
+        return NULL;
+    }
+    PGconn *c = pq_connect(info);
+    ck_assert_msg(c != NULL, "pq_connect: %s", strerror(errno));
+    ck_assert(nonblocking(PQsocket(c)));
+    check_value(c, "SELECT inet_server_addr()::text", "127.0.0.1/32");
     pq_close(c);
     return NULL;
 }
@@ -1460,7 +1479,7 @@ int main(void)
         {"adopt", {adopt_session, adopt_nonblocking_kept, adopt_bad_fd}},
         {"offload", {offload_blocking_call, offload_errno, offload_deadline_kept,
                      offload_cancel_pending}},
-        {"libpq", {pq_connect_and_query, pq_query_eio, pq_connect_refused,
+        {"libpq", {pq_connect_and_query, pq_connect_tcp, pq_query_eio, pq_connect_refused,
                    pq_connect_cut_short, pq_deadline_cancels_on_server,
                    pq_deadline_while_sending, pq_deadline_caller_sooner, pq_cancel_cancels_on_server,
                    pq_many_at_once}},
