@@ -81,9 +81,11 @@ test-hook: $(BUILD)/test/hook
 # without it.
 HOOK_REAL_LIBS = $(shell pkg-config --cflags --libs hiredis libpq libcurl 2>/dev/null)
 $(BUILD)/test/hook_real: test/hook_real.c test/public.h $(HOOK_SO)
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c $(HOOK_LINK) \
 	    $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
 $(BUILD)/test/hook_real_plain: test/hook_real.c test/public.h $(SHARED)
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -DGREEN_NO_HOOK $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c -L$(BUILD) \
 	    -lgreen -Wl,-rpath,$(abspath $(BUILD)) $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
 
