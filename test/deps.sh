@@ -93,8 +93,8 @@ hook)
     [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
         missing="$missing libcurl4-openssl-dev"
     # docs/integration.md's functions against them (test/guide_real.c):
-    # OpenSSL's headers, Check, and python3, which picks redis-server's
-    # free TCP port.
+    # OpenSSL's headers, Check, and python3, which picks the servers'
+    # free TCP ports.
     [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
     command -v pkg-config >/dev/null 2>&1 && pkg-config --exists check || missing="$missing pkg-config check"
     command -v python3 >/dev/null 2>&1 || missing="$missing python3"
