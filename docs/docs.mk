@@ -46,11 +46,14 @@ $(BUILD)/man/man3/green_run.3: docs/api.md docs/man.py
 
 # docs/integration.md's code: each C block is a file of
 # docs/examples/integration/, compiled here (-c: most need a server to
-# run), and test/guide_files.sh checks the guide shows each file as it is.
+# run; make test-hook-real runs them, test/guide_real.c), and
+# test/guide_files.sh checks the guide shows each file as it is.
 INTEGRATION_OBJ = $(patsubst docs/examples/%.c,$(BUILD)/examples/%.o,\
                     $(wildcard docs/examples/integration/*.c))
+INTEGRATION_PKGS = libpq hiredis libcurl openssl
+INTEGRATION_PKG_CFLAGS = $(shell pkg-config --cflags $(INTEGRATION_PKGS) 2>/dev/null)
 INTEGRATION_CFLAGS = -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude \
-                     $(shell pkg-config --cflags libpq hiredis libcurl openssl)
+                     $(INTEGRATION_PKG_CFLAGS)
 
 .PHONY: integration-examples
 integration-examples: $(INTEGRATION_OBJ)

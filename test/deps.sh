@@ -6,8 +6,8 @@
 #                      for make test
 #   deps.sh valgrind   valgrind, for make valgrind
 #   deps.sh coverage   gcovr, for make coverage
-#   deps.sh hook       hiredis, libpq, libcurl, redis-server and PostgreSQL,
-#                      for make test-hook-real
+#   deps.sh hook       hiredis, libpq, libcurl, OpenSSL, redis-server,
+#                      PostgreSQL and python3, for make test-hook-real
 #   deps.sh bench      the peers and tools of make bench; without root it
 #                      only says what to install, and make bench goes on
 #   deps.sh aarch64    a cross compiler, qemu-user, Check and OpenSSL for arm64,
@@ -97,6 +97,12 @@ hook)
     ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
     [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
         missing="$missing libcurl4-openssl-dev"
+    # docs/integration.md's functions against them (test/guide_real.c):
+    # OpenSSL's headers, Check, and python3, which picks the servers'
+    # free TCP ports.
+    [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
+    command -v pkg-config >/dev/null 2>&1 && pkg-config --exists check || missing="$missing pkg-config check"
+    command -v python3 >/dev/null 2>&1 || missing="$missing python3"
     ;;
 aarch64)  cross aarch64-linux-gnu arm64 qemu-aarch64 ssl ;;
 # Debian 12's s390x OpenSSL lags the amd64 one, and the two cannot be

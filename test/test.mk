@@ -99,15 +99,28 @@ test-hook: $(BUILD)/test/hook
 # without it.
 HOOK_REAL_LIBS = $(shell pkg-config --cflags --libs hiredis libpq libcurl 2>/dev/null)
 $(BUILD)/test/hook_real: test/hook_real.c test/public.h $(HOOK_SO)
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c $(HOOK_LINK) \
 	    $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
 $(BUILD)/test/hook_real_plain: test/hook_real.c test/public.h $(SHARED)
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -DGREEN_NO_HOOK $(CHECK_CFLAGS) $(CFLAGS) -o $@ test/hook_real.c -L$(BUILD) \
 	    -lgreen -Wl,-rpath,$(abspath $(BUILD)) $(HOOK_REAL_LIBS) $(CHECK_LIBS) -pthread $(LDFLAGS)
 
+# docs/integration.md's functions against the same servers, an HTTP server
+# and a TLS peer (test/guide_real.c), linked from the objects make
+# integration-examples compiles.
+INTEGRATION_LIBS = $(shell pkg-config --libs $(INTEGRATION_PKGS) 2>/dev/null)
+$(BUILD)/test/guide_real: test/guide_real.c test/public.h $(INTEGRATION_OBJ) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(INTEGRATION_PKG_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -o $@ \
+	    test/guide_real.c $(INTEGRATION_OBJ) $(STATIC) $(INTEGRATION_LIBS) $(CHECK_LIBS) \
+	    $(LIBS_PRIVATE) $(LDFLAGS)
+
 test-hook-real: deps
 	@sh test/deps.sh hook
-	@$(MAKE) --no-print-directory $(BUILD)/test/hook_real $(BUILD)/test/hook_real_plain
+	@$(MAKE) --no-print-directory $(BUILD)/test/hook_real $(BUILD)/test/hook_real_plain \
+	    $(BUILD)/test/guide_real
 	bash test/hook_real.sh $(BUILD) $(POLLERS)
 
 # The POSIX build (POSIX=1): every suite under poll, its only poller, then

@@ -10,8 +10,8 @@ void pq_close(PGconn *c);
 
 /* Gives sql at most ms milliseconds, or less if the caller's own deadline
  * comes first.  On ETIMEDOUT or ECANCELED the query has been cancelled
- * on the server; if that failed, the connection is closed and *c is set
- * to NULL, so the caller opens a new one. */
+ * on the server; if it could not be, the connection is closed and *c is
+ * set to NULL, so the caller opens a new one. */
 PGresult *query_within(PGconn **c, const char *sql, int64_t ms)
 {
     int64_t at = green_now() + ms;

@@ -108,8 +108,9 @@ static int pq_abandon(PGconn *c)
  * (PQresultStatus says whether the server took it), or NULL with errno:
  * EIO when libpq failed (PQerrorMessage says why), ETIMEDOUT or ECANCELED
  * when the wait was cut short.  Then the query has been cancelled on the
- * server; if that failed too, *broken is set and the connection must be
- * closed. */
+ * server; if it could not be (it was not all sent yet, or the cancel
+ * failed), *broken is set and the connection must be closed, which stops
+ * the query. */
 PGresult *pq_query(PGconn *c, const char *sql, int *broken)
 {
     *broken = 0;
@@ -122,8 +123,13 @@ PGresult *pq_query(PGconn *c, const char *sql, int *broken)
     int r;
     while ((r = PQflush(c)) == 1) {
         int ready = green_wait(PQsocket(c), GREEN_IN | GREEN_OUT);
-        if (ready < 0)
-            goto cut_short;
+        if (ready < 0) {
+            /* Cut short with part of the query unsent: the server has
+             * not started it, and ignores a cancel while it reads it.
+             * Closing the connection now keeps it from ever running. */
+            *broken = 1;
+            return NULL;
+        }
         if ((ready & GREEN_IN) && !PQconsumeInput(c))
             goto failed;
     }
