@@ -28,6 +28,10 @@
  *                       the file GREEN_BENCH_FILE in 64 KiB chunks, with
  *                       green_read (file-offload: pread in green_offload),
  *                       dropped from the page cache first
+ *   green flood N       ms, the worst round trip of N pings, one every
+ *                       10 ms, that a green thread echoes while another
+ *                       reads a socket an OS thread floods (64 KiB reads,
+ *                       each summed): the fairness budget (GREEN_BUDGET)
  *
  * GREEN_BENCH_SCHEDULERS=n runs the workload on n schedulers
  * (green_run_attr), the first running it; GREEN_BENCH_PIN=1 pins each to
@@ -37,6 +41,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -447,6 +453,92 @@ static void *run_file(void *arg)
     return NULL;
 }
 
+/* flood */
+
+enum { FLOOD_CHUNK = 65536, PING_MS = 10 };
+
+static atomic_bool flooding;
+static unsigned flood_sum;
+
+/* An OS thread: writes as fast as the reader reads, then hangs up. */
+static void *flood_producer(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static char buf[FLOOD_CHUNK];
+    while (atomic_load(&flooding))
+        if (write(fd, buf, sizeof buf) < 0)
+            break;
+    close(fd);
+    return NULL;
+}
+
+/* A green thread whose socket always has data: it never parks. */
+static void *flood_consumer(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static unsigned char buf[FLOOD_CHUNK];
+    unsigned sum = 0;
+    ssize_t n;
+    while ((n = green_read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            sum += buf[i];
+    flood_sum = sum;
+    green_close(fd);
+    return NULL;
+}
+
+static void *echo_pings(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char c;
+    while (green_read(fd, &c, 1) == 1)
+        if (green_write(fd, &c, 1) != 1)
+            break;
+    green_close(fd);
+    return NULL;
+}
+
+/* An OS thread: a ping every PING_MS, the worst round trip in result. */
+static void *pinger(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    double worst = 0;
+    for (long i = 0; i < N; i++) {
+        usleep(PING_MS * 1000);
+        double t0 = bench_now_ns();
+        char c = 'p';
+        if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1)
+            exit(1);
+        double ms = (bench_now_ns() - t0) / 1e6;
+        if (ms > worst)
+            worst = ms;
+    }
+    result = worst;
+    close(fd);
+    return NULL;
+}
+
+static void *run_flood(void *arg)
+{
+    int flood[2], ping[2];
+    (void)arg;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, flood) < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM, 0, ping) < 0)
+        exit(1);
+    atomic_store(&flooding, true);
+    pthread_t producer, client;
+    pthread_create(&producer, NULL, flood_producer, (void *)(intptr_t)flood[1]);
+    green_t *consumer = green_spawn(flood_consumer, (void *)(intptr_t)flood[0]);
+    green_t *echo = green_spawn(echo_pings, (void *)(intptr_t)ping[0]);
+    pthread_create(&client, NULL, pinger, (void *)(intptr_t)ping[1]);
+    green_join(echo, NULL);  /* the pinger hung up */
+    atomic_store(&flooding, false);
+    green_join(consumer, NULL);
+    pthread_join(producer, NULL);
+    pthread_join(client, NULL);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -465,6 +557,7 @@ int main(int argc, char **argv)
         {"wait-adopted", run_wait, (void *)WAIT_ADOPT},
         {"waitctl", run_wait, (void *)WAIT_COUNT_CTL},
         {"waitctl-adopted", run_wait, (void *)(WAIT_COUNT_CTL | WAIT_ADOPT)},
+        {"flood", run_flood, NULL},
     };
     if (argc != 3) {
         fprintf(stderr, "usage: green WORKLOAD N\n");

@@ -109,6 +109,11 @@ PEERS = {
     "libgreen poll adopted": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
                                   env={"GREEN_POLLER": "poll"},
                                   arg={"wait": "wait-adopted", "waitctl": "waitctl-adopted"}),
+    # The fairness budget turned off (GREEN_BUDGET=0), for the flood row.
+    "libgreen, no budget": dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
+                                env={"GREEN_BUDGET": "0"}),
+    "libgreen poll, no budget": dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
+                                     env={"GREEN_BUDGET": "0", "GREEN_POLLER": "poll"}),
     "setjmp/longjmp":   dict(cmd=[f"{BUILD}/bench/sjlj"], kind="evaluated"),
     "swapcontext":      dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
     "fcontext":         dict(cmd=[f"{BUILD}/bench/fcontext"], kind="floor",
@@ -179,6 +184,13 @@ WORKLOADS = [
                             "1 GiB in 64 KiB chunks, dropped from the page cache",
          arg="file", n=1024, unit="ms late, worst", better="lower", unscaled=True,
          peers=["libgreen", "libgreen uring", "libgreen offload"]),
+    # The flooding OS thread on the other CPU (cpus), so that the flooded
+    # socket always has data, as from a fast client.
+    dict(name="flood", title="flood: worst round trip of a ping every 10 ms on one connection "
+                             "while another connection of the same OS thread is flooded",
+         arg="flood", n=100, unit="ms, worst", better="lower", unscaled=True, cpus="0,1",
+         peers=["libgreen", "libgreen poll", "libgreen uring", "libgreen fast",
+                "libgreen, no budget", "libgreen poll, no budget"]),
     # A million threads alive at once (on one scheduler, the tree unfolds
     # breadth first): slow, so not in --quick.  n must be a power of 10.
     # On 2 schedulers the root's ten subtrees go round them.
@@ -497,7 +509,7 @@ def main():
             scale = 1 if w.get("unscaled") else PEERS[name].get("scale", 1)
             n = int(w["n"] * scale * (0.2 if QUICK and not w.get("unscaled") else 1))
             arg = PEERS[name].get("arg", {}).get(w["arg"], w["arg"])
-            return run_once(name, [arg, str(n)], cpu=PEERS[name].get("cpus", 1))
+            return run_once(name, [arg, str(n)], cpu=w.get("cpus", PEERS[name].get("cpus", 1)))
         rows = [summarised(r) for r in measure_all(w, w["peers"], once).values()]
         rows += [dict(peer=p, kind="peer", note=note) for p, note in w.get("notes", {}).items()]
         table(w, rows)

@@ -91,6 +91,7 @@ ssize_t green__engine_call(struct green__sched *s, struct green__call *c)
 {
     if (green__cancel_due(s->current))
         return green__cancelled(s);
+    green__budget_take(s);
     if (c->fd < 0)
         return -EBADF;
     /* Closed or released since the public call began: the number may be

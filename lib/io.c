@@ -319,6 +319,7 @@ static int wait_fd(struct green__sched *s, int fd, int events)
     green_t *self = s->current;
     if (green__cancel_due(self))
         return green__cancelled(s);
+    green__budget_take(s);
     /* Past the deadline, a ready fd still counts: look without parking. */
     if (self->deadline >= 0 && self->deadline <= green_now()) {
         int r = green__poll_one(fd, events, 0);

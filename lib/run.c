@@ -10,6 +10,7 @@
 #include "sched.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -230,6 +231,22 @@ static void at_fork(void)
 
 /* Setting the scheduler up and tearing it down. */
 
+/* GREEN_BUDGET: blocking-looking calls in a row that did not park before
+ * the next yields first (sched.h, green__budget_take); 0 for no limit. */
+enum { BUDGET_DEFAULT = 128 };
+
+static unsigned budget_setting(void)
+{
+    const char *v = getenv("GREEN_BUDGET");
+    char *end;
+    if (!v || !*v)
+        return BUDGET_DEFAULT;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end || v[0] == '-' || n > UINT_MAX)
+        return BUDGET_DEFAULT;
+    return n == 0 ? UINT_MAX : (unsigned)n;
+}
+
 static int sched_init(struct green__sched *s, bool hosted)
 {
     memset(s, 0, sizeof *s);
@@ -237,6 +254,7 @@ static int sched_init(struct green__sched *s, bool hosted)
     s->next_id = 1;
     s->id_step = 1;
     s->round = 1;
+    s->budget = s->budget_max = budget_setting();
     pthread_mutex_init(&s->handles, NULL);
     s->errno_at = &errno;
     s->rng = ((uint64_t)green_now() << 20) ^ (uintptr_t)s ^ 0x9e3779b97f4a7c15u;

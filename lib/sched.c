@@ -308,6 +308,7 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
 {
     int saved_errno = *s->errno_at;
     s->current = to;
+    s->budget = s->budget_max;
     to->state = GREEN__RUNNING;
     if (s->watch.on)
         green__watch_switch(&s->watch, to);
@@ -324,10 +325,12 @@ static inline __attribute__((always_inline)) void suspend(struct green__sched *s
 {
     green_t *self = s->current;
     green_t *next = next_thread(s);
-    if (next != self)
+    if (next != self) {
         switch_to(s, self, next);
-    else
+    } else {
         self->state = GREEN__RUNNING;
+        s->budget = s->budget_max;
+    }
 }
 
 void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
@@ -378,6 +381,14 @@ bool green__resume(struct green__sched *s, struct green__ctx *from, void **fake)
 }
 
 /* Parking and waking. */
+
+void green__budget_spent(struct green__sched *s)
+{
+    runq_push(s, s->current);
+    suspend(s);  /* refills the budget */
+    if (s->watch.on)
+        green__watch_idle(&s->watch, false);  /* a yield is no stall */
+}
 
 int green__cancelled(struct green__sched *s)
 {

@@ -102,6 +102,10 @@ struct green__sched {
     unsigned since_poll;            /* dispatches since the poller last ran */
     unsigned round;                 /* dispatches between polls when busy:
                                        the run queue's length, at most 64 */
+    unsigned budget;                /* blocking-looking calls the running
+                                       thread may make before one yields
+                                       first; refilled at every switch */
+    unsigned budget_max;            /* GREEN_BUDGET, or UINT_MAX for off */
     struct green__cores *cores;     /* a run of several schedulers
                                        (lib/cores.c), or NULL alone */
     green_t *zombies;               /* detached, DONE, stacks to free */
@@ -198,6 +202,18 @@ int green__park_shielded_until(struct green__sched *s, struct green__wait *w, in
 /* Ends t's wait, if it is parked: unlinks it, disarms its timer and makes
  * it runnable; its green__park returns -err. */
 void green__wake(green_t *t, int err);
+
+/* A blocking-looking call is about to run: the fairness budget.  A
+ * thread whose calls never park (its socket always has data) would keep
+ * every other thread of its OS thread waiting; after budget_max such
+ * calls in a row, the next yields first. */
+void green__budget_spent(struct green__sched *s);
+
+static inline void green__budget_take(struct green__sched *s)
+{
+    if (--s->budget == 0)
+        green__budget_spent(s);
+}
 
 /* Cancels t, waking it with ECANCELED if its wait allows. */
 void green__cancel(green_t *t);

@@ -1345,11 +1345,90 @@ GREEN_TEST(tcp_short_read_spares_eagain)
 }
 #endif
 
+/* The fairness budget: a thread whose reads never park (its socket
+ * always has data) yields after GREEN_BUDGET calls in a row, so a
+ * runnable thread beside it runs then, not when the flood ends. */
+enum { FLOOD = 20000 };
+static long flood_reads, seen_at;
+
+static void *flood_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    while (flood_reads < FLOOD && green_read(fd, &c, 1) == 1)
+        flood_reads++;
+    return NULL;
+}
+
+static void *observe(void *arg)
+{
+    (void)arg;
+    seen_at = flood_reads;
+    return NULL;
+}
+
+static void *budget_main(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    static char bytes[FLOOD];
+    ck_assert_int_eq(write(sv[1], bytes, sizeof bytes), FLOOD);
+    flood_reads = 0;
+    seen_at = -1;
+    green_t *f = green_spawn(flood_reader, &sv[0]);
+    green_t *o = green_spawn(observe, NULL);
+    ck_assert_int_eq(green_join(f, NULL), 0);
+    ck_assert_int_eq(green_join(o, NULL), 0);
+    ck_assert_int_eq(flood_reads, FLOOD);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* Under uring every read parks for its completion, which is a turn for
+ * the others anyway. */
+static bool reads_park(void)
+{
+    const char *p = getenv("GREEN_POLLER");
+    return p && strcmp(p, "uring") == 0;
+}
+
+START_TEST(budget_default)
+{
+    unsetenv("GREEN_BUDGET");
+    run_green(budget_main, NULL);
+    ck_assert_int_ge(seen_at, 0);
+    ck_assert_int_lt(seen_at, 128);  /* 127 reads, then the 128th yields first */
+    if (!reads_park())
+        ck_assert_int_eq(seen_at, 127);
+}
+END_TEST
+
+START_TEST(budget_set_and_off)
+{
+    setenv("GREEN_BUDGET", "10", 1);
+    run_green(budget_main, NULL);
+    ck_assert_int_lt(seen_at, 10);
+    if (!reads_park())
+        ck_assert_int_eq(seen_at, 9);
+    setenv("GREEN_BUDGET", "0", 1);  /* off */
+    run_green(budget_main, NULL);
+    if (!reads_park())
+        ck_assert_int_eq(seen_at, FLOOD);
+    setenv("GREEN_BUDGET", "ten", 1);  /* not a number: the default */
+    run_green(budget_main, NULL);
+    ck_assert_int_lt(seen_at, 128);
+}
+END_TEST
+
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("io");
     tcase_add_test(tc, read_write_pipe);
+    tcase_add_test(tc, budget_default);
+    tcase_add_test(tc, budget_set_and_off);
     tcase_add_test(tc, read_write_bad_fd);
     tcase_add_test(tc, blocking_fd_does_not_stall);
     tcase_add_test(tc, io_outside_is_posix);
