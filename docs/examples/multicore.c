@@ -53,6 +53,16 @@ static void *serve(void *arg)
     return (void *)(intptr_t)served;
 }
 
+static void *wait_for_stop(void *arg)
+{
+    (void)arg;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    return (void *)(intptr_t)green_signal_wait(&sigs);
+}
+
 static void *run_server(void *arg)
 {
     /* The first listener fixes the port (port 0 picks one); it keeps it
@@ -73,14 +83,15 @@ static void *run_server(void *arg)
         server[started] = spawn_on(started, serve, lfd);
     }
     green_close(holder);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
     if (started == n) {
+        /* Eager: it runs until it parks in green_signal_wait, so the
+         * signals are caught before anyone is told to send one. */
+        green_t *stopper = green_spawn_attr(&(green_attr_t){.eager = 1}, wait_for_stop, NULL);
         printf("listening on 127.0.0.1:%s with %d schedulers\n", port, n);
         fflush(stdout);
-        printf("signal %d: stopping\n", green_signal_wait(&sigs));
+        void *sig = NULL;
+        green_join(stopper, &sig);
+        printf("signal %d: stopping\n", (int)(intptr_t)sig);
     }
     long total = 0;
     for (int i = 0; i < started; i++) {
