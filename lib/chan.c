@@ -66,6 +66,7 @@ struct selectwait {
     size_t fired;              /* the case a partner completed, or NONE */
     int err;                   /* its error: 0, or EPIPE when closed */
     struct green__fdwait *fds; /* the fd cases' watches, or NULL for none */
+    const green_case_t *user;  /* the cases, for green_dump */
 };
 
 #define NONE SIZE_MAX
@@ -452,10 +453,15 @@ static void select_describe(const struct green__wait *wait, char *buf, size_t n)
 {
     const struct selectwait *sw = green__container_of(wait, struct selectwait, wait);
     const struct chanwait *w = sw->cases;
-    if (sw->n == 1)
-        snprintf(buf, n, "chan %s %p", w->op == GREEN_SEND ? "send" : "recv", (void *)w->ch);
-    else
+    const green_case_t *c = sw->user;
+    if (sw->n > 1)
         snprintf(buf, n, "select over %zu cases", sw->n);
+    else if (c && c->op == GREEN_READY)
+        snprintf(buf, n, "select fd %d", c->fd);
+    else if (c && c->op == GREEN_DONE && c->thread)
+        snprintf(buf, n, "select join #%llu", (unsigned long long)c->thread->id);
+    else
+        snprintf(buf, n, "chan %s %p", w->op == GREEN_SEND ? "send" : "recv", (void *)w->ch);
 }
 
 static const struct green__waitop select_op = {
@@ -531,59 +537,93 @@ GREEN__SPECIALISED void queue_cases(struct green__sched *s, const green_case_t *
     }
 }
 
-/* Watches each fd case's fd for sw.  0; or when one is ready already (or
- * fails), the watches are taken off again and its index is returned,
- * the case done. */
+/* The enabled non-channel cases. */
+static size_t count_others(const green_case_t *cases, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += (cases[i].op == GREEN_READY && cases[i].fd >= 0) ||
+             (cases[i].op == GREEN_DONE && cases[i].thread);
+    return k;
+}
+
+/* Non-channel case c's readiness now: its thread ended (1), or what its
+ * fd is ready for as its watch w saw it (the wake-up's error err with
+ * it) and, with look, as poll(2) sees it now; -errno for an error, 0 for
+ * not ready. */
+static int other_now(struct green__sched *s, const green_case_t *c,
+                     const struct green__fdwait *w, int err, bool look)
+{
+    if (c->op == GREEN_DONE)
+        return c->thread && c->thread->state == GREEN__DONE;
+    if (c->fd < 0)
+        return 0;
+    int r = w->revents ? green__fd_watched(s, w, err) : 0;
+    return r == 0 && look ? green__poll_one(c->fd, c->events, 0) : r;
+}
+
+/* What the watches saw and the select did not use, handed on. */
+static void unused_fds(struct green__sched *s, const struct selectwait *sw, size_t except)
+{
+    for (size_t i = 0; sw->fds && i < sw->n; i++)
+        if (i != except && sw->fds[i].revents)
+            green__fd_unused(s, &sw->fds[i]);
+}
+
+/* The non-channel cases ready now, one of them at random, performed;
+ * AGAIN when none is (the select starts again).  With more than one such
+ * case, every fd is looked at (look), so that the choice is fair. */
+static int choose_other(struct green__sched *s, green_case_t *cases, struct selectwait *sw,
+                        int err, bool look)
+{
+    static const struct green__fdwait none;
+    size_t n = sw->n, nready = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t pick = pass == 0 ? 0 : nready == 1 ? 0 : (size_t)(green__random(s) % nready);
+        for (size_t i = 0; i < n; i++) {
+            if (!other(&cases[i]))
+                continue;
+            const struct green__fdwait *w = sw->fds ? &sw->fds[i] : &none;
+            /* The first pass's answers, kept where there is room. */
+            int r = pass == 0 || !sw->fds ? other_now(s, &cases[i], w, err, look)
+                                          : sw->fds[i].res;
+            if (sw->fds)
+                sw->fds[i].res = r;
+            if (pass == 0) {
+                nready += r != 0;
+            } else if (r != 0 && pick-- == 0) {
+                unused_fds(s, sw, i);
+                perform_other(s, &cases[i], r);
+                return (int)i;
+            }
+        }
+        if (nready == 0)
+            break;
+    }
+    unused_fds(s, sw, NONE);
+    return AGAIN;
+}
+
+/* Watches each fd case's fd for sw.  AGAIN when it watches them all;
+ * else one was ready (or failed) at once: the watches are taken off, and
+ * a ready case is performed (the index returned). */
 static int watch_fds(struct green__sched *s, green_case_t *cases, struct selectwait *sw)
 {
-    for (size_t i = 0; sw->fds && i < sw->n; i++) {
-        sw->fds[i].watching = false;
+    if (!sw->fds)
+        return AGAIN;
+    memset(sw->fds, 0, sw->n * sizeof *sw->fds);
+    for (size_t i = 0; i < sw->n; i++) {
         if (cases[i].op != GREEN_READY || cases[i].fd < 0)
             continue;
         int r = green__fd_watch(s, &sw->fds[i], cases[i].fd, cases[i].events);
         if (r != 0) {
-            for (size_t j = i + 1; j < sw->n; j++)
-                sw->fds[j].watching = false;
             unwatch_fds(sw);
-            perform_other(s, &cases[i],
-                          r < 0 ? r : green__ready_events(sw->fds[i].revents, cases[i].events));
-            return (int)i + 1;
+            if (r < 0)
+                sw->fds[i].revents = GREEN__NVAL;
+            return choose_other(s, cases, sw, r < 0 ? -r : 0, count_others(cases, sw->n) > 1);
         }
     }
-    return 0;
-}
-
-/* Woken with no partner's case done (err 0, or an fd watch's error): the
- * non-channel cases ready now, one at random, performed; AGAIN when none
- * is (then the select starts again). */
-static int pick_other(struct green__sched *s, green_case_t *cases, struct selectwait *sw, int err)
-{
-    size_t n = sw->n, nready = 0;
-    int got[STACK_WAITS];
-    for (size_t i = 0; i < n; i++) {
-        int r = 0;
-        if (cases[i].op == GREEN_DONE)
-            r = other_ready(&cases[i], NULL);
-        else if (cases[i].op == GREEN_READY && cases[i].fd >= 0)
-            r = green__fd_watched(s, &sw->fds[i], -err);
-        if (i < STACK_WAITS)
-            got[i] = r;
-        nready += r != 0;
-    }
-    if (nready == 0)
-        return AGAIN;
-    size_t pick = nready == 1 ? 0 : (size_t)(green__random(s) % nready);
-    for (size_t i = 0; i < n; i++) {
-        int r = i < STACK_WAITS ? got[i]
-              : cases[i].op == GREEN_DONE ? other_ready(&cases[i], NULL)
-              : cases[i].op == GREEN_READY && cases[i].fd >= 0
-                    ? green__fd_watched(s, &sw->fds[i], -err) : 0;
-        if (r != 0 && pick-- == 0) {
-            perform_other(s, &cases[i], r);
-            return (int)i;
-        }
-    }
-    return AGAIN;  /* GCOVR_EXCL_LINE: counted above */
+    return AGAIN;
 }
 
 /* Parks until a partner completes one of the cases, an fd case's fd is
@@ -606,15 +646,16 @@ GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, s
     struct runselect rs;
     struct selectwait *sw = &rs.sw;
     *sw = (struct selectwait){.wait.op = shared ? &select_shared_op : &select_op,
-                              .cases = waits, .n = n, .fired = NONE, .fds = fds};
+                              .cases = waits, .n = n, .fired = NONE, .fds = fds,
+                              .user = cases};
     int now = watch_fds(s, cases, sw);
-    if (now > 0) {
+    if (now != AGAIN) {
         unbind_cases(cases, n);
         if (shared)
             unlock_all(set);
         if (waits != stack_waits)
             free(waits);
-        return now - 1;
+        return now;
     }
     if (shared) {
         atomic_init(&rs.over, false);
@@ -634,12 +675,15 @@ GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, s
         free(waits);
     if (sw->fired != NONE && err == 0) {
         /* A partner, or close, completed this case. */
+        unused_fds(s, sw, NONE);
         cases[sw->fired].err = sw->err;
         return (int)sw->fired;
     }
-    if (err == -ETIMEDOUT || err == -ECANCELED)
+    if (err == -ETIMEDOUT || err == -ECANCELED) {
+        unused_fds(s, sw, NONE);
         return err;
-    return pick_other(s, cases, sw, err);
+    }
+    return choose_other(s, cases, sw, -err, count_others(cases, n) > 1);
 }
 
 static __attribute__((noinline)) int park_alone(struct green__sched *s, green_case_t *cases,
@@ -749,7 +793,10 @@ GREEN__SPECIALISED int select_bound(struct green__sched *s, green_case_t *cases,
         unlock_all(set);
         return green__cancelled(s);
     }
-    int r = perform_ready(s, cases, n, shared, fds, block);
+    /* Past the deadline a ready fd still counts, as for green_wait. */
+    bool look = !block || (fds && s->current->deadline >= 0 &&
+                           s->current->deadline <= green_now());
+    int r = perform_ready(s, cases, n, shared, fds, !look);
     if (r == -EAGAIN && block)
         return shared ? park_in_run(s, cases, n, set, fds) : park_alone(s, cases, n, fds);
     if (r < 0)
@@ -796,6 +843,8 @@ static __attribute__((noinline)) int select_others(struct green__sched *s, green
     struct green__fdwait stack_fds[STACK_WAITS], *fds = NULL;
     if (has_fds && !(fds = n <= STACK_WAITS ? stack_fds : malloc(n * sizeof *fds)))
         return -ENOMEM;
+    if (has_fds)
+        green__budget_take(s);  /* an fd that is always ready never parks */
     int r = claim_threads(s, cases, n);
     if (r == 0) {
         while ((r = select_once(s, cases, n, block, fds)) == AGAIN)

@@ -410,6 +410,10 @@ int green__fd_watch(struct green__sched *s, struct green__fdwait *w, int fd, int
     struct green__poller *p = &s->poller;
     *w = (struct green__fdwait){.wait = {&fd_op, s->current}, .fd = fd, .events = events};
     int err = watch(p, w);
+    if (err == 1) {  /* an edge kept from before, or a file: as a level wait hands it out */
+        w->gen = p->fds[fd].gen;
+        p->fds[fd].handed |= w->revents & events;
+    }
     if (err != 0)
         return err;
     w->watching = true;
@@ -419,16 +423,23 @@ int green__fd_watch(struct green__sched *s, struct green__fdwait *w, int fd, int
         return 0;
     green__fd_unwatch(s, w);
     w->revents = now < 0 ? GREEN__NVAL : now;
+    if (now > 0)
+        p->fds[fd].handed |= now & events;
     return now < 0 ? now : 1;
 }
 
 void green__fd_unwatch(struct green__sched *s, struct green__fdwait *w)
 {
-    (void)s;
-    if (w->watching) {
+    if (w->watching && !s->poller.forking)
         fd_unlink(&w->wait);
-        w->watching = false;
-    }
+    w->watching = false;
+}
+
+void green__fd_unused(struct green__sched *s, const struct green__fdwait *w)
+{
+    struct green__poller *p = &s->poller;
+    if (w->revents & (GREEN_IN | GREEN_OUT) && w->gen == green__fd_gen(p, w->fd))
+        p->fds[w->fd].handed |= w->revents & w->events;
 }
 
 int green__fd_watched(struct green__sched *s, const struct green__fdwait *w, int err)
@@ -695,6 +706,7 @@ int green__poller_wakefd(struct green__poller *p, int fd)
 
 int green__poller_after_fork(struct green__poller *p)
 {
+    p->forking = false;
     /* Closing the child's copy of the epoll fd leaves the parent's set as
      * it is; nothing is deleted from it. */
     p->ops->fini(p);

@@ -135,6 +135,9 @@ struct green__poller {
     unsigned long syscalls;    /* interest changes the kernel was told of */
     unsigned long enters;      /* uring: io_uring_enter calls made */
     bool hosted;               /* a host loop watches host_fd */
+    bool forking;              /* a fork's child drops its other threads:
+                                  their watches are forgotten, not taken
+                                  off the set it shares with the parent */
     int wakefd;                /* the scheduler's inbox, or -1: watched
                                   apart from the waiters, not counted */
     bool woken;                /* wakefd was reported ready */
@@ -239,6 +242,10 @@ int green__fd_watch(struct green__sched *s, struct green__fdwait *w, int fd, int
 
 /* Takes w off its fd if it watches; idempotent. */
 void green__fd_unwatch(struct green__sched *s, struct green__fdwait *w);
+
+/* What w saw and the select did not use: handed on to the next level
+ * wait on the fd, which then looks before it parks. */
+void green__fd_unused(struct green__sched *s, const struct green__fdwait *w);
 
 /* After the wait: what w saw, as green_wait returns it: the ready events
  * among those it asked for, or -errno (EBADF when the fd was closed or

@@ -1,5 +1,7 @@
 /* Channels and select. */
 #include <errno.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -908,6 +910,155 @@ GREEN_TEST(select_others_errors)
     return NULL;
 }
 
+/* An fd's readiness a select hands out is recorded as a level wait
+ * records it: after a partial read, the next wait looks before it parks
+ * (an edge kept from before, on an adopted socket under epoll, once
+ * left the next wait parked with a byte queued). */
+GREEN_TEST(select_fd_hands_readiness)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    ck_assert_int_eq(green_fd_adopt(sv[0]), 0);
+    ck_assert_int_eq(write(sv[1], "a", 1), 1);
+    ck_assert_int_eq(green_wait(sv[0], GREEN_IN), GREEN_IN);
+    char c;
+    ck_assert_int_eq(read(sv[0], &c, 1), 1);
+    ck_assert_int_eq(write(sv[1], "bc", 2), 2);
+    green_sleep(1);  /* waits in the poller, which takes the edge: nobody waits */
+    green_case_t cs = {.op = GREEN_READY, .fd = sv[0], .events = GREEN_IN};
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    ck_assert_int_eq(read(sv[0], &c, 1), 1);  /* one byte stays */
+    green_deadline(green_now() + 5000);
+    cs.events = GREEN_IN;
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    ck_assert_int_eq(green_wait(sv[0], GREEN_IN), GREEN_IN);
+    green_deadline(-1);
+    ck_assert_int_eq(green_fd_release(sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* Two fds ready at every call, one always (a regular file): each is
+ * chosen, not the first found. */
+GREEN_TEST(select_fds_fair)
+{
+    (void)arg;
+    int file = open("/proc/self/exe", O_RDONLY), p[2];
+    ck_assert_int_ge(file, 0);
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);  /* stays readable */
+    int got[2] = {0, 0};
+    for (int k = 0; k < 200; k++) {
+        green_case_t cs[] = {
+            {.op = GREEN_READY, .fd = file, .events = GREEN_IN},
+            {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+        };
+        int r = green_select(cs, 2);
+        ck_assert_int_ge(r, 0);
+        got[r]++;
+    }
+    ck_assert_int_gt(got[0], 0);
+    ck_assert_int_gt(got[1], 0);
+    close(file);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* Past the deadline a ready fd still counts, as for green_wait; and a
+ * loop of selects on a ready fd takes from the fairness budget. */
+static long others_ran;
+
+static void *count_turns(void *arg)
+{
+    while (!*(volatile bool *)arg) {
+        others_ran++;
+        green_yield();
+    }
+    return NULL;
+}
+
+GREEN_TEST(select_fd_deadline_and_budget)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    green_case_t cs = {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN};
+    green_deadline(green_now() - 1);
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    green_deadline(-1);
+    volatile bool stop = false;
+    green_t *t = green_spawn(count_turns, (void *)&stop);
+    others_ran = 0;
+    for (int i = 0; i < 1000; i++) {
+        cs.events = GREEN_IN;
+        ck_assert_int_eq(green_select(&cs, 1), 0);
+    }
+    ck_assert_int_gt(others_ran, 0);
+    stop = true;
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* A fork while another thread is parked in a select on an fd: the child
+ * forgets the watch, and the parent's select still wakes (the child once
+ * took the fd off the epoll set it shares with the parent). */
+static void *select_on(void *arg)
+{
+    green_case_t cs = {.op = GREEN_READY, .fd = *(int *)arg, .events = GREEN_IN};
+    green_deadline(green_now() + 10000);
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    return NULL;
+}
+
+/* Whether an epoll set of this process watches fd (its fdinfo lists it). */
+static bool epoll_watches(int fd)
+{
+    for (int e = 0; e < 1024; e++) {
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", e);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int tfd;
+        bool found = false;
+        while (!found && fgets(line, sizeof line, f))
+            found = sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd;
+        fclose(f);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+GREEN_TEST(select_fd_fork)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_attr_t eager = {.eager = 1};
+    green_t *t = green_spawn_attr(&eager, select_on, &p[0]);  /* parked now */
+    pid_t pid = fork_counted();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        exit_child(0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    const char *poller = getenv("GREEN_POLLER");
+    if (!poller || strcmp(poller, "epoll") == 0)
+        ck_assert(epoll_watches(p[0]));  /* the child left the set alone */
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
 /* In a run: a thread on another scheduler cannot be a case (EXDEV); a
  * channel shared with it and an fd of this one can. */
 static green_chan_t *across_ch;
@@ -1009,6 +1160,10 @@ Suite *chan_suite(void)
     tcase_add_test(tc, select_others_fair);
     tcase_add_test(tc, select_others_errors);
     tcase_add_test(tc, select_others_in_run);
+    tcase_add_test(tc, select_fd_hands_readiness);
+    tcase_add_test(tc, select_fds_fair);
+    tcase_add_test(tc, select_fd_deadline_and_budget);
+    tcase_add_test(tc, select_fd_fork);
     suite_add_tcase(s, tc);
     /* Failure paths, in the fault build only (util.h). */
     TCase *faults = tcase_create("faults");
