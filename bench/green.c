@@ -12,6 +12,9 @@
  *   green wait N        the same, one side doing its own non-blocking I/O
  *                       and calling green_wait, as a library does
  *   green wait-adopted N  the same on an fd given to green_fd_adopt
+ *   green select N, green select-adopted N
+ *                       the same, waiting in green_select on the fd and a
+ *                       channel instead of green_wait
  *   green waitctl N, green waitctl-adopted N
  *                       epoll_ctl calls per green_wait in those
  *   green offload N     us per green_offload of a function that returns
@@ -277,7 +280,24 @@ static void *run_io(void *arg)
 
 /* green_wait, used the way a library with its own I/O uses it */
 
-enum { WAIT_ADOPT = 1, WAIT_COUNT_CTL = 2 };
+enum { WAIT_ADOPT = 1, WAIT_COUNT_CTL = 2, WAIT_SELECT = 4 };
+
+/* The wait as a select: the fd, or a message on a channel that never
+ * gets one, as a server's connection thread waits. */
+static int wait_in(int fd, int how)
+{
+    static green_chan_t *control;
+    if (!(how & WAIT_SELECT))
+        return green_wait(fd, GREEN_IN);
+    if (!control)
+        control = green_chan_new(sizeof(int), 0);
+    int msg;
+    green_case_t cases[] = {
+        {.op = GREEN_READY, .fd = fd, .events = GREEN_IN},
+        {.chan = control, .op = GREEN_RECV, .elem = &msg},
+    };
+    return green_select(cases, 2) == 0 ? 0 : -1;
+}
 
 static void *run_wait(void *arg)
 {
@@ -295,7 +315,7 @@ static void *run_wait(void *arg)
         if (send(sv[0], &c, 1, 0) != 1)
             exit(1);
         while (recv(sv[0], &c, 1, 0) != 1) {
-            if (errno != EAGAIN || green_wait(sv[0], GREEN_IN) < 0)
+            if (errno != EAGAIN || wait_in(sv[0], how) < 0)
                 exit(1);
             waits++;
         }
@@ -557,6 +577,8 @@ int main(int argc, char **argv)
         {"wait-adopted", run_wait, (void *)WAIT_ADOPT},
         {"waitctl", run_wait, (void *)WAIT_COUNT_CTL},
         {"waitctl-adopted", run_wait, (void *)(WAIT_COUNT_CTL | WAIT_ADOPT)},
+        {"select", run_wait, (void *)WAIT_SELECT},
+        {"select-adopted", run_wait, (void *)(WAIT_SELECT | WAIT_ADOPT)},
         {"flood", run_flood, NULL},
     };
     if (argc != 3) {

@@ -83,16 +83,25 @@ typedef struct green_group green_group_t;
 /* A channel: a FIFO of fixed-size values between green threads. */
 typedef struct green_chan green_chan_t;
 
-/* One case of green_select. */
+/* One case of green_select: a channel operation, an fd's readiness or a
+ * thread's end. */
 typedef struct green_case {
-    green_chan_t *chan;   /* NULL: a case that is never ready */
-    int op;               /* GREEN_SEND or GREEN_RECV */
-    void *elem;           /* the value to send, or where to receive one */
-    int err;              /* set by green_select: 0, or EPIPE if closed */
+    green_chan_t *chan;   /* SEND, RECV: the channel; NULL: never ready */
+    int op;               /* GREEN_SEND, GREEN_RECV, GREEN_READY or GREEN_DONE */
+    void *elem;           /* SEND: the value; RECV: where to receive it;
+                             DONE: where the thread's result goes, or NULL */
+    int err;              /* set by green_select: 0, or the case's errno */
+    int fd;               /* READY: the fd; below 0: never ready */
+    int events;           /* READY: GREEN_IN and/or GREEN_OUT; set to what
+                             is ready */
+    green_t *thread;      /* DONE: the thread, joined when chosen; NULL:
+                             never ready */
 } green_case_t;
 
 #define GREEN_SEND 1
 #define GREEN_RECV 2
+#define GREEN_READY 3
+#define GREEN_DONE 4
 
 /* Not API: the queue of green threads parked on a mutex, condition
  * variable or semaphore, declared here so that those can be embedded and

@@ -25,6 +25,15 @@
  * cancellation that ends the wait must win `over` too, and when a partner
  * won first the select has completed, its value moved, whatever ended the
  * wait.  A scheduler alone takes none of these locks.
+ *
+ * A select may also wait for an fd's readiness (GREEN_READY) and for a
+ * thread's end (GREEN_DONE), which only its own scheduler sees: each fd
+ * case watches its fd through the poller (green__fd_watch) with the
+ * select's wait, and each thread is claimed for a join, whose end wakes
+ * the claimer (ends_at_join).  Such a wake-up only says to look again:
+ * the woken select picks among the non-channel cases that are ready now,
+ * or, in a run, wins `over` first; if nothing is ready after all, it
+ * starts again.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -54,9 +63,16 @@ struct selectwait {
     struct green__wait wait;
     struct chanwait *cases;
     size_t n;
-    size_t fired;              /* the case that completed */
+    size_t fired;              /* the case a partner completed, or NONE */
     int err;                   /* its error: 0, or EPIPE when closed */
+    struct green__fdwait *fds; /* the fd cases' watches, or NULL for none */
+    const green_case_t *user;  /* the cases, for green_dump */
 };
+
+#define NONE SIZE_MAX
+
+/* A select whose non-channel case woke it looks again. */
+#define AGAIN (-EINTR)
 
 /* A select's wait in a run of several schedulers. */
 struct runselect {
@@ -253,25 +269,94 @@ static void unbind_cases(green_case_t *cases, size_t n)
  * found ready may find its partner gone (another case of the partner's
  * select fired meanwhile); that partner is dropped and the look made
  * again. */
+/* The non-channel cases. */
+
+static bool other(const green_case_t *c)
+{
+    return c->op == GREEN_READY || c->op == GREEN_DONE;
+}
+
+/* Whether a non-channel case is ready, as a look without waiting saw it:
+ * a thread's end, or what fds[i] says of the fd (set by look_at_fds). */
+static bool other_ready(const green_case_t *c, const struct green__fdwait *fdw)
+{
+    if (c->op == GREEN_DONE)
+        return c->thread && c->thread->state == GREEN__DONE;
+    return c->fd >= 0 && fdw && fdw->revents != 0;
+}
+
+/* Looks at each fd case's fd without waiting (a poll(2) each), into
+ * fds[i].revents: GREEN__NVAL for an error. */
+static void look_at_fds(const green_case_t *cases, size_t n, struct green__fdwait *fds)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cases[i].op != GREEN_READY || cases[i].fd < 0)
+            continue;
+        int r = green__poll_one(cases[i].fd, cases[i].events, 0);
+        fds[i] = (struct green__fdwait){.fd = cases[i].fd, .events = cases[i].events,
+                                        .revents = r < 0 ? GREEN__NVAL : r};
+        fds[i].res = r < 0 ? -r : 0;
+    }
+}
+
+/* Performs non-channel case c: joins its thread, or hands out what its
+ * fd is ready for. */
+static void perform_other(struct green__sched *s, green_case_t *c, int ready_or_err)
+{
+    if (c->op == GREEN_DONE) {
+        (void)green__join(s, c->thread, c->elem, true);  /* done: no wait */
+        c->thread = NULL;  /* joined: not to be given back */
+        c->err = 0;
+        return;
+    }
+    c->err = ready_or_err < 0 ? -ready_or_err : 0;
+    c->events = ready_or_err < 0 ? 0 : ready_or_err;
+}
+
+static int fd_result(const struct green__fdwait *w)
+{
+    return w->revents & GREEN__NVAL ? -(w->res ? w->res : EBADF)
+                                    : green__ready_events(w->revents, w->events);
+}
+
 GREEN__SPECIALISED int perform_ready(struct green__sched *s, green_case_t *cases, size_t n,
-                                     bool shared)
+                                     bool shared, struct green__fdwait *fds, bool block)
 {
     for (;;) {
         size_t nready = 0;
-        for (size_t i = 0; i < n; i++)
-            nready += ready(&cases[i], shared);
+        bool others = false;
+        for (size_t i = 0; i < n; i++) {
+            nready += ready(&cases[i], shared) ||
+                      (cases[i].op == GREEN_DONE && other_ready(&cases[i], NULL));
+            others |= cases[i].op == GREEN_READY;
+        }
+        /* An fd costs a look only where it could be chosen now: in a try,
+         * or beside another ready case.  Otherwise its watch says. */
+        struct green__fdwait *seen = others && (nready || !block) ? fds : NULL;
+        if (seen) {
+            look_at_fds(cases, n, fds);
+            for (size_t i = 0; i < n; i++)
+                nready += cases[i].op == GREEN_READY && other_ready(&cases[i], &seen[i]);
+        }
         if (nready == 0)
             return -EAGAIN;
         size_t i = 0;
         if (n > 1) {
             size_t pick = nready == 1 ? 0 : (size_t)(green__random(s) % nready);
             /* In a run, a partner counted above may be gone by now. */
-            while (i < n && !(ready(&cases[i], shared) && pick-- == 0))
+            while (i < n && !((ready(&cases[i], shared) ||
+                               (other(&cases[i]) && other_ready(&cases[i], seen ? &seen[i] : NULL))) &&
+                              pick-- == 0))
                 i++;
             if (i == n)
                 continue;
         }
         green_case_t *c = &cases[i];
+        if (other(c)) {
+            perform_other(s, c, c->op == GREEN_READY ? fd_result(&seen[i]) : 0);
+            unbind_cases(cases, n);
+            return (int)i;
+        }
         int err = c->op == GREEN_SEND ? try_send(c->chan, c->elem, shared)
                                       : try_recv(c->chan, c->elem, shared);
         if (err == -EAGAIN)
@@ -338,6 +423,14 @@ static void unlock_all(const struct chanset *set)
 
 /* Parking. */
 
+/* The fd cases' watches: the select's own scheduler's, so taken off at
+ * once, in a run too. */
+static void unwatch_fds(struct selectwait *sw)
+{
+    for (size_t i = 0; sw->fds && i < sw->n; i++)
+        green__fd_unwatch(green__cur, &sw->fds[i]);
+}
+
 static void select_unlink(struct green__wait *wait)
 {
     struct selectwait *sw = green__container_of(wait, struct selectwait, wait);
@@ -348,27 +441,40 @@ static void select_unlink(struct green__wait *wait)
         dequeue(w);
         unbind_if_idle(w->ch);
     }
+    unwatch_fds(sw);
+}
+
+static void select_shared_unlink(struct green__wait *wait)
+{
+    unwatch_fds(green__container_of(wait, struct selectwait, wait));
 }
 
 static void select_describe(const struct green__wait *wait, char *buf, size_t n)
 {
     const struct selectwait *sw = green__container_of(wait, struct selectwait, wait);
     const struct chanwait *w = sw->cases;
-    if (sw->n == 1)
-        snprintf(buf, n, "chan %s %p", w->op == GREEN_SEND ? "send" : "recv", (void *)w->ch);
-    else
+    const green_case_t *c = sw->user;
+    if (sw->n > 1)
         snprintf(buf, n, "select over %zu cases", sw->n);
+    else if (c && c->op == GREEN_READY)
+        snprintf(buf, n, "select fd %d", c->fd);
+    else if (c && c->op == GREEN_DONE && c->thread)
+        snprintf(buf, n, "select join #%llu", (unsigned long long)c->thread->id);
+    else
+        snprintf(buf, n, "chan %s %p", w->op == GREEN_SEND ? "send" : "recv", (void *)w->ch);
 }
 
 static const struct green__waitop select_op = {
     .unlink = select_unlink,
     .describe = select_describe,
+    .ends_at_join = true,
 };
 
 /* In a run, the woken thread takes its cases off the channels itself. */
 static const struct green__waitop select_shared_op = {
-    .unlink = NULL,
+    .unlink = select_shared_unlink,
     .describe = select_describe,
+    .ends_at_join = true,
 };
 
 /* A select leaves ch: whether ch was freed meanwhile and it was the last
@@ -386,7 +492,7 @@ static bool leave(green_chan_t *ch)
 static __attribute__((noinline)) int withdraw(struct runselect *rs, const struct chanset *set,
                                               int err)
 {
-    if (err == 0 && rs->sw.n == 1) {
+    if (err == 0 && rs->sw.n == 1 && rs->sw.cases[0].ch) {
         /* Woken by the partner that took the select's one case off its
          * queue, after it moved the value (the post it made, drained on
          * this thread, or its wake-up from this thread): nothing is left
@@ -431,11 +537,102 @@ GREEN__SPECIALISED void queue_cases(struct green__sched *s, const green_case_t *
     }
 }
 
-/* Parks until a partner completes one of the cases.  Returns its index,
- * or -errno (ETIMEDOUT, ECANCELED, ENOMEM).  In a run, set's locks are
- * held on entry and released on return. */
+/* The enabled non-channel cases. */
+static size_t count_others(const green_case_t *cases, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += (cases[i].op == GREEN_READY && cases[i].fd >= 0) ||
+             (cases[i].op == GREEN_DONE && cases[i].thread);
+    return k;
+}
+
+/* Non-channel case c's readiness now: its thread ended (1), or what its
+ * fd is ready for as its watch w saw it (the wake-up's error err with
+ * it) and, with look, as poll(2) sees it now; -errno for an error, 0 for
+ * not ready. */
+static int other_now(struct green__sched *s, const green_case_t *c,
+                     const struct green__fdwait *w, int err, bool look)
+{
+    if (c->op == GREEN_DONE)
+        return c->thread && c->thread->state == GREEN__DONE;
+    if (c->fd < 0)
+        return 0;
+    int r = w->revents ? green__fd_watched(s, w, err) : 0;
+    return r == 0 && look ? green__poll_one(c->fd, c->events, 0) : r;
+}
+
+/* What the watches saw and the select did not use, handed on. */
+static void unused_fds(struct green__sched *s, const struct selectwait *sw, size_t except)
+{
+    for (size_t i = 0; sw->fds && i < sw->n; i++)
+        if (i != except && sw->fds[i].revents)
+            green__fd_unused(s, &sw->fds[i]);
+}
+
+/* The non-channel cases ready now, one of them at random, performed;
+ * AGAIN when none is (the select starts again).  With more than one such
+ * case, every fd is looked at (look), so that the choice is fair. */
+static int choose_other(struct green__sched *s, green_case_t *cases, struct selectwait *sw,
+                        int err, bool look)
+{
+    static const struct green__fdwait none;
+    size_t n = sw->n, nready = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t pick = pass == 0 ? 0 : nready == 1 ? 0 : (size_t)(green__random(s) % nready);
+        for (size_t i = 0; i < n; i++) {
+            if (!other(&cases[i]))
+                continue;
+            const struct green__fdwait *w = sw->fds ? &sw->fds[i] : &none;
+            /* The first pass's answers, kept where there is room. */
+            int r = pass == 0 || !sw->fds ? other_now(s, &cases[i], w, err, look)
+                                          : sw->fds[i].res;
+            if (sw->fds)
+                sw->fds[i].res = r;
+            if (pass == 0) {
+                nready += r != 0;
+            } else if (r != 0 && pick-- == 0) {
+                unused_fds(s, sw, i);
+                perform_other(s, &cases[i], r);
+                return (int)i;
+            }
+        }
+        if (nready == 0)
+            break;
+    }
+    unused_fds(s, sw, NONE);
+    return AGAIN;
+}
+
+/* Watches each fd case's fd for sw.  AGAIN when it watches them all;
+ * else one was ready (or failed) at once: the watches are taken off, and
+ * a ready case is performed (the index returned). */
+static int watch_fds(struct green__sched *s, green_case_t *cases, struct selectwait *sw)
+{
+    if (!sw->fds)
+        return AGAIN;
+    memset(sw->fds, 0, sw->n * sizeof *sw->fds);
+    for (size_t i = 0; i < sw->n; i++) {
+        if (cases[i].op != GREEN_READY || cases[i].fd < 0)
+            continue;
+        int r = green__fd_watch(s, &sw->fds[i], cases[i].fd, cases[i].events);
+        if (r != 0) {
+            unwatch_fds(sw);
+            if (r < 0)
+                sw->fds[i].revents = GREEN__NVAL;
+            return choose_other(s, cases, sw, r < 0 ? -r : 0, count_others(cases, sw->n) > 1);
+        }
+    }
+    return AGAIN;
+}
+
+/* Parks until a partner completes one of the cases, an fd case's fd is
+ * ready or a GREEN_DONE case's thread ends.  Returns the index of the
+ * case done, AGAIN, or -errno (ETIMEDOUT, ECANCELED, ENOMEM).  In a run,
+ * set's locks are held on entry and released on return. */
 GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, size_t n,
-                                  const struct chanset *set, bool shared)
+                                  const struct chanset *set, bool shared,
+                                  struct green__fdwait *fds)
 {
     struct chanwait stack_waits[STACK_WAITS], *waits = stack_waits;
     if (n > STACK_WAITS && !(waits = malloc(n * sizeof *waits))) {
@@ -449,7 +646,17 @@ GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, s
     struct runselect rs;
     struct selectwait *sw = &rs.sw;
     *sw = (struct selectwait){.wait.op = shared ? &select_shared_op : &select_op,
-                              .cases = waits, .n = n};
+                              .cases = waits, .n = n, .fired = NONE, .fds = fds,
+                              .user = cases};
+    int now = watch_fds(s, cases, sw);
+    if (now != AGAIN) {
+        unbind_cases(cases, n);
+        if (shared)
+            unlock_all(set);
+        if (waits != stack_waits)
+            free(waits);
+        return now;
+    }
     if (shared) {
         atomic_init(&rs.over, false);
         rs.woken = (struct green__remote){.thread = s->current};
@@ -463,41 +670,100 @@ GREEN__SPECIALISED int park_cases(struct green__sched *s, green_case_t *cases, s
     int err = green__park(s, &sw->wait, s->current->deadline, ETIMEDOUT);
     if (shared)
         err = withdraw(&rs, set, err);
+    unwatch_fds(sw);  /* a partner's post may have come first */
     if (waits != stack_waits)
         free(waits);
-    if (err == 0) {
+    if (sw->fired != NONE && err == 0) {
         /* A partner, or close, completed this case. */
+        unused_fds(s, sw, NONE);
         cases[sw->fired].err = sw->err;
         return (int)sw->fired;
     }
-    return err;
+    if (err == -ETIMEDOUT || err == -ECANCELED) {
+        unused_fds(s, sw, NONE);
+        return err;
+    }
+    return choose_other(s, cases, sw, -err, count_others(cases, n) > 1);
 }
 
 static __attribute__((noinline)) int park_alone(struct green__sched *s, green_case_t *cases,
-                                                size_t n)
+                                                size_t n, struct green__fdwait *fds)
 {
-    return park_cases(s, cases, n, NULL, false);
+    return park_cases(s, cases, n, NULL, false, fds);
 }
 
 static __attribute__((noinline)) int park_in_run(struct green__sched *s, green_case_t *cases,
-                                                 size_t n, const struct chanset *set)
+                                                 size_t n, const struct chanset *set,
+                                                 struct green__fdwait *fds)
 {
-    return park_cases(s, cases, n, set, true);
+    return park_cases(s, cases, n, set, true, fds);
 }
 
-/* Checks the cases. */
-static int check_cases(struct green__sched *s, const green_case_t *cases, size_t n)
+/* Checks a non-channel case: its events, and one case per fd. */
+static int check_other(const green_case_t *cases, size_t i)
 {
+    const green_case_t *c = &cases[i];
+    if (c->chan)
+        return -EINVAL;
+    if (c->op == GREEN_DONE || c->fd < 0)
+        return 0;
+    if (!c->events || (c->events & ~(GREEN_IN | GREEN_OUT)))
+        return -EINVAL;
+    for (size_t j = 0; j < i; j++)
+        if (cases[j].op == GREEN_READY && cases[j].fd == c->fd)
+            return -EINVAL;
+    return 0;
+}
+
+/* Checks the cases; *has_fds says whether one waits for an fd. */
+static int check_cases(struct green__sched *s, const green_case_t *cases, size_t n,
+                       bool *has_fds)
+{
+    *has_fds = false;
     if (!s)
         return -EPERM;
     if (n && !cases)
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
         const green_case_t *c = &cases[i];
+        if (other(c)) {
+            int err = check_other(cases, i);
+            if (err < 0)
+                return err;
+            *has_fds |= c->op == GREEN_READY && c->fd >= 0;
+            continue;
+        }
         if (c->op != GREEN_SEND && c->op != GREEN_RECV)
             return -EINVAL;
         if (c->chan && c->chan->elem_size && !c->elem)
             return -EINVAL;
+    }
+    return 0;
+}
+
+static void unclaim_threads(struct green__sched *s, green_case_t *cases, size_t n)
+{
+    green__lock_handles(s);
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].op == GREEN_DONE && cases[i].thread)
+            cases[i].thread->joiner = NULL;  /* not joined: it may be again */
+    green__unlock_handles(s);
+}
+
+/* The GREEN_DONE cases' threads, claimed for a join for the time of the
+ * select (so that their end wakes it, and nobody else joins them), or
+ * given back. */
+static int claim_threads(struct green__sched *s, green_case_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        green_t *t = cases[i].op == GREEN_DONE ? cases[i].thread : NULL;
+        if (!t)
+            continue;
+        int err = green__elsewhere(s, t) ? -EXDEV : green__check_and_claim(s, t);
+        if (err < 0) {
+            unclaim_threads(s, cases, i);
+            return err;
+        }
     }
     return 0;
 }
@@ -519,16 +785,20 @@ static inline int bind_cases(struct green__sched *s, green_case_t *cases, size_t
 /* With the cases bound (and in a run, their channels locked, which it
  * releases): performs a ready case, or parks for one. */
 GREEN__SPECIALISED int select_bound(struct green__sched *s, green_case_t *cases, size_t n,
-                                    bool block, const struct chanset *set, bool shared)
+                                    bool block, const struct chanset *set, bool shared,
+                                    struct green__fdwait *fds)
 {
     if (block && green__cancel_due(s->current)) {
         unbind_cases(cases, n);
         unlock_all(set);
         return green__cancelled(s);
     }
-    int r = perform_ready(s, cases, n, shared);
+    /* Past the deadline a ready fd still counts, as for green_wait. */
+    bool look = !block || (fds && s->current->deadline >= 0 &&
+                           s->current->deadline <= green_now());
+    int r = perform_ready(s, cases, n, shared, fds, !look);
     if (r == -EAGAIN && block)
-        return shared ? park_in_run(s, cases, n, set) : park_alone(s, cases, n);
+        return shared ? park_in_run(s, cases, n, set, fds) : park_alone(s, cases, n, fds);
     if (r < 0)
         unbind_cases(cases, n);
     unlock_all(set);
@@ -537,7 +807,8 @@ GREEN__SPECIALISED int select_bound(struct green__sched *s, green_case_t *cases,
 
 /* A select in a run: its channels locked meanwhile. */
 static __attribute__((noinline)) int select_in_run(struct green__sched *s, green_case_t *cases,
-                                                   size_t n, bool block)
+                                                   size_t n, bool block,
+                                                   struct green__fdwait *fds)
 {
     struct chanset set;
     int r = chanset_make(&set, cases, n);
@@ -547,19 +818,61 @@ static __attribute__((noinline)) int select_in_run(struct green__sched *s, green
     if ((r = bind_cases(s, cases, n)) < 0)
         unlock_all(&set);
     else
-        r = select_bound(s, cases, n, block, &set, true);
+        r = select_bound(s, cases, n, block, &set, true, fds);
     chanset_free(&set);
     return r;
+}
+
+/* One look, or one wait: the case done, AGAIN, or -errno. */
+static int select_once(struct green__sched *s, green_case_t *cases, size_t n, bool block,
+                       struct green__fdwait *fds)
+{
+    int r;
+    if (__builtin_expect(s->cores != NULL, 0))
+        return select_in_run(s, cases, n, block, fds);
+    if ((r = bind_cases(s, cases, n)) == 0)
+        r = select_bound(s, cases, n, block, NULL, false, fds);
+    return r;
+}
+
+/* A select with fd or thread cases: their watches, and the threads
+ * claimed, for the time of the select. */
+static __attribute__((noinline)) int select_others(struct green__sched *s, green_case_t *cases,
+                                                   size_t n, bool block, bool has_fds)
+{
+    struct green__fdwait stack_fds[STACK_WAITS], *fds = NULL;
+    if (has_fds && !(fds = n <= STACK_WAITS ? stack_fds : malloc(n * sizeof *fds)))
+        return -ENOMEM;
+    if (has_fds)
+        green__budget_take(s);  /* an fd that is always ready never parks */
+    int r = claim_threads(s, cases, n);
+    if (r == 0) {
+        while ((r = select_once(s, cases, n, block, fds)) == AGAIN)
+            ;
+        unclaim_threads(s, cases, n);
+    }
+    if (fds != stack_fds)
+        free(fds);
+    return r;
+}
+
+static bool has_others(const green_case_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (other(&cases[i]))
+            return true;
+    return false;
 }
 
 static int do_select(green_case_t *cases, size_t n, bool block)
 {
     struct green__sched *s = green__cur;
-    int r = check_cases(s, cases, n);
-    if (r == 0 && __builtin_expect(s->cores != NULL, 0))
-        r = select_in_run(s, cases, n, block);
-    else if (r == 0 && (r = bind_cases(s, cases, n)) == 0)
-        r = select_bound(s, cases, n, block, NULL, false);
+    bool has_fds;
+    int r = check_cases(s, cases, n, &has_fds);
+    if (r == 0 && has_others(cases, n))
+        r = select_others(s, cases, n, block, has_fds);
+    else if (r == 0)
+        r = select_once(s, cases, n, block, NULL);
     return r < 0 ? green__fail(-r) : r;
 }
 
@@ -587,7 +900,7 @@ static int single_alone(struct green__sched *s, green_case_t *c, bool block)
     err = c->op == GREEN_SEND ? try_send(c->chan, c->elem, false)
                               : try_recv(c->chan, c->elem, false);
     if (err == -EAGAIN && block)
-        return park_alone(s, c, 1);
+        return park_alone(s, c, 1, NULL);
     unbind_if_idle(c->chan);
     if (err == -EAGAIN)
         return err;
@@ -601,9 +914,10 @@ static int single(green_chan_t *ch, int op, void *elem, bool block)
 {
     if (!ch)
         return green__fail(EINVAL);
-    green_case_t c = {ch, op, elem, 0};
+    green_case_t c = {.chan = ch, .op = op, .elem = elem};
     struct green__sched *s = green__cur;
-    if (s && !s->cores && check_cases(s, &c, 1) == 0) {
+    bool has_fds;
+    if (s && !s->cores && check_cases(s, &c, 1, &has_fds) == 0) {
         int r = single_alone(s, &c, block);
         if (r < 0)
             return green__fail(-r);

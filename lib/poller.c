@@ -31,23 +31,9 @@ static const struct green__poller_ops *const backends[] = {
 
 /* One green thread's wait on one fd, on its stack: for readiness, or for
  * a call the backend makes (green__fd_call). */
-struct fdwait {
-    struct green__wait wait;
-    struct green__node node;   /* in the fd record's waiters */
-    int fd;
-    int events;                /* what it waits for: GREEN_IN | GREEN_OUT;
-                                  0 for a call, which only a close ends */
-    int revents;               /* what woke it */
-    /* A call's: */
-    struct green__call *call;
-    struct green__node in_calls;  /* in the poller's calls */
-    int res;                   /* its result, once done */
-    bool done;
-};
-
-static struct fdwait *fdwait_of(struct green__node *n)
+static struct green__fdwait *fdwait_of(struct green__node *n)
 {
-    return green__container_of(n, struct fdwait, node);
+    return green__container_of(n, struct green__fdwait, node);
 }
 
 /* A backend whose wait fails this many times in a row is broken. */
@@ -275,13 +261,16 @@ static void fail_waiters(struct green__poller *p, int err)
 {
     /* Calls in flight will not complete: their threads stop waiting. */
     while (!green__list_empty(&p->calls)) {
-        struct fdwait *w = green__container_of(p->calls.first, struct fdwait, in_calls);
+        struct green__fdwait *w = green__container_of(p->calls.first, struct green__fdwait, in_calls);
         green__poller_done(p, w, -err);
     }
     for (size_t fd = 0; fd < p->nfds; fd++) {
         struct green__list *l = &p->fds[fd].waiters;
-        while (!green__list_empty(l))
-            green__wake(fdwait_of(l->first)->wait.thread, err);  /* it unlinks */
+        while (!green__list_empty(l)) {
+            struct green__fdwait *w = fdwait_of(l->first);
+            w->revents |= GREEN__NVAL;  /* which watch of a select it was */
+            green__wake(w->wait.thread, err);  /* it unlinks */
+        }
     }
 }
 
@@ -330,7 +319,7 @@ void green__poller_wait(struct green__poller *p, int timeout_ms)
 
 static void fd_unlink(struct green__wait *wait)
 {
-    struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    struct green__fdwait *w = green__container_of(wait, struct green__fdwait, wait);
     struct green__poller *p = &wait->thread->sched->poller;
     struct green__fd *r = &p->fds[w->fd];
     green__list_remove(&r->waiters, &w->node);
@@ -342,7 +331,7 @@ static void fd_unlink(struct green__wait *wait)
 
 static void fd_describe(const struct green__wait *wait, char *buf, size_t n)
 {
-    const struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    const struct green__fdwait *w = green__container_of(wait, struct green__fdwait, wait);
     int ev = w->events;
     snprintf(buf, n, "fd %d %s", w->fd,
              ev == (GREEN_IN | GREEN_OUT) ? "read+write" : ev == GREEN_IN ? "read" : "write");
@@ -358,7 +347,7 @@ static const struct green__waitop fd_op = {
  * the fd is ready already (an edge came while nobody waited, or it cannot
  * be watched; w is not added and w->revents says what is ready), or
  * -errno. */
-static int watch(struct green__poller *p, struct fdwait *w)
+static int watch(struct green__poller *p, struct green__fdwait *w)
 {
     if (p->broken)
         return -p->broken;
@@ -413,10 +402,63 @@ static int level_now(struct green__poller *p, int fd, int events)
     return green__poll_one(fd, events, 0);
 }
 
+/* A select's watches.  Its wait is its own, not fd_op: the poller wakes
+ * the thread, and the select's unlink takes every watch off. */
+
+int green__fd_watch(struct green__sched *s, struct green__fdwait *w, int fd, int events)
+{
+    struct green__poller *p = &s->poller;
+    *w = (struct green__fdwait){.wait = {&fd_op, s->current}, .fd = fd, .events = events};
+    int err = watch(p, w);
+    if (err == 1) {  /* an edge kept from before, or a file: as a level wait hands it out */
+        w->gen = p->fds[fd].gen;
+        p->fds[fd].handed |= w->revents & events;
+    }
+    if (err != 0)
+        return err;
+    w->watching = true;
+    w->gen = p->fds[fd].gen;
+    int now = level_now(p, fd, events);
+    if (now == 0)
+        return 0;
+    green__fd_unwatch(s, w);
+    w->revents = now < 0 ? GREEN__NVAL : now;
+    if (now > 0)
+        p->fds[fd].handed |= now & events;
+    return now < 0 ? now : 1;
+}
+
+void green__fd_unwatch(struct green__sched *s, struct green__fdwait *w)
+{
+    if (w->watching && !s->poller.forking)
+        fd_unlink(&w->wait);
+    w->watching = false;
+}
+
+void green__fd_unused(struct green__sched *s, const struct green__fdwait *w)
+{
+    struct green__poller *p = &s->poller;
+    if (w->revents & (GREEN_IN | GREEN_OUT) && w->gen == green__fd_gen(p, w->fd))
+        p->fds[w->fd].handed |= w->revents & w->events;
+}
+
+int green__fd_watched(struct green__sched *s, const struct green__fdwait *w, int err)
+{
+    struct green__poller *p = &s->poller;
+    if (w->gen != green__fd_gen(p, w->fd) && w->revents)
+        return -EBADF;  /* closed or released meanwhile */
+    if (w->revents & GREEN__NVAL)
+        return err ? -err : -EBADF;
+    if (!w->revents)
+        return 0;
+    p->fds[w->fd].handed |= w->revents & w->events;  /* as a level green_wait */
+    return green__ready_events(w->revents, w->events);
+}
+
 int green__fd_wait(struct green__sched *s, int fd, int events, bool level)
 {
     struct green__poller *p = &s->poller;
-    struct fdwait w = {.wait = {&fd_op, s->current}, .fd = fd, .events = events};
+    struct green__fdwait w = {.wait = {&fd_op, s->current}, .fd = fd, .events = events};
     int err = watch(p, &w);
     if (err == 0 && level) {
         int now = level_now(p, fd, events);
@@ -459,7 +501,7 @@ void green__poller_ready(struct green__poller *p, int fd, int revents)
     }
     struct green__node *n = r->waiters.first;
     while (n) {
-        struct fdwait *w = fdwait_of(n);
+        struct green__fdwait *w = fdwait_of(n);
         n = n->next;  /* waking w unlinks it */
         if (!(revents & (w->events | GREEN__ERR | GREEN__NVAL)) ||
             (w->call && !(revents & GREEN__NVAL)))
@@ -473,7 +515,7 @@ void green__poller_ready(struct green__poller *p, int fd, int revents)
 
 static void call_unlink(struct green__wait *wait)
 {
-    struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    struct green__fdwait *w = green__container_of(wait, struct green__fdwait, wait);
     struct green__poller *p = &wait->thread->sched->poller;
     struct green__fd *r = &p->fds[w->fd];
     green__list_remove(&r->waiters, &w->node);
@@ -485,7 +527,7 @@ static void call_unlink(struct green__wait *wait)
 
 static void call_describe(const struct green__wait *wait, char *buf, size_t n)
 {
-    const struct fdwait *w = green__container_of(wait, struct fdwait, wait);
+    const struct green__fdwait *w = green__container_of(wait, struct green__fdwait, wait);
     bool in = green__call_reads(w->call->kind);
     snprintf(buf, n, "fd %d %s%s", w->fd, in ? "read" : "write",
              wait->op->unlink ? "" : ", ending");
@@ -514,7 +556,7 @@ ssize_t green__fd_call(struct green__sched *s, struct green__call *c)
     if (!r)
         return -ENOMEM;
     r->owned = true;
-    struct fdwait w = {.wait = {&fd_call_op, s->current}, .fd = c->fd, .call = c};
+    struct green__fdwait w = {.wait = {&fd_call_op, s->current}, .fd = c->fd, .call = c};
     int err = p->ops->start(p, c, &w);
     if (err < 0)
         return err;
@@ -598,12 +640,12 @@ void green__fd_give_turn(struct green__poller *p, int fd)
 
 struct green__call *green__poller_call(void *token)
 {
-    return ((struct fdwait *)token)->call;
+    return ((struct green__fdwait *)token)->call;
 }
 
 void green__poller_done(struct green__poller *p, void *token, int res)
 {
-    struct fdwait *w = token;
+    struct green__fdwait *w = token;
     w->res = res;
     w->done = true;
     p->ncalls--;
@@ -664,6 +706,7 @@ int green__poller_wakefd(struct green__poller *p, int fd)
 
 int green__poller_after_fork(struct green__poller *p)
 {
+    p->forking = false;
     /* Closing the child's copy of the epoll fd leaves the parent's set as
      * it is; nothing is deleted from it. */
     p->ops->fini(p);

@@ -30,6 +30,7 @@
 #include "call.h"
 #include "file.h"
 #include "list.h"
+#include "wait.h"
 
 /* Readiness as backends report it: GREEN_IN and GREEN_OUT from green.h,
  * and these two, which wake every waiter of the fd. */
@@ -134,6 +135,9 @@ struct green__poller {
     unsigned long syscalls;    /* interest changes the kernel was told of */
     unsigned long enters;      /* uring: io_uring_enter calls made */
     bool hosted;               /* a host loop watches host_fd */
+    bool forking;              /* a fork's child drops its other threads:
+                                  their watches are forgotten, not taken
+                                  off the set it shares with the parent */
     int wakefd;                /* the scheduler's inbox, or -1: watched
                                   apart from the waiters, not counted */
     bool woken;                /* wakefd was reported ready */
@@ -208,6 +212,45 @@ static inline bool green__poller_busy(const struct green__poller *p)
 }
 
 struct green__sched;
+
+/* A thread's wait on an fd, in the fd record's waiters: for readiness, or
+ * for a call the backend makes. */
+struct green__fdwait {
+    struct green__wait wait;
+    struct green__node node;   /* in the fd record's waiters */
+    int fd;
+    int events;                /* what it waits for: GREEN_IN | GREEN_OUT;
+                                  0 for a call, which only a close ends */
+    int revents;               /* what woke it; GREEN__NVAL with an error */
+    /* A call's: */
+    struct green__call *call;
+    struct green__node in_calls;  /* in the poller's calls */
+    int res;                   /* its result, once done */
+    bool done;
+    /* A select's watch (green__fd_watch): */
+    bool watching;             /* in the waiters */
+    unsigned gen;              /* the fd's generation when it began */
+};
+
+/* For a select (lib/chan.c), which waits on several things with one wait
+ * of its own: w watches fd for events on behalf of the running thread,
+ * without parking.  The thread's next park is woken when the fd is ready
+ * (w->revents says how), and the wait's unlink must call
+ * green__fd_unwatch.  1 when the fd is ready now (w->revents), 0 when w
+ * watches, or -errno. */
+int green__fd_watch(struct green__sched *s, struct green__fdwait *w, int fd, int events);
+
+/* Takes w off its fd if it watches; idempotent. */
+void green__fd_unwatch(struct green__sched *s, struct green__fdwait *w);
+
+/* What w saw and the select did not use: handed on to the next level
+ * wait on the fd, which then looks before it parks. */
+void green__fd_unused(struct green__sched *s, const struct green__fdwait *w);
+
+/* After the wait: what w saw, as green_wait returns it: the ready events
+ * among those it asked for, or -errno (EBADF when the fd was closed or
+ * released meanwhile); 0 when nothing came for it. */
+int green__fd_watched(struct green__sched *s, const struct green__fdwait *w, int err);
 
 /* The three waits on an fd. */
 

@@ -206,6 +206,7 @@ static void after_fork_in_child(void)
     if (!s)
         return;  /* the forking OS thread runs no scheduler */
     green_t *self = s->current;
+    s->poller.forking = true;  /* until green__poller_after_fork below */
     drop_others_after_fork(s, self);
     /* The child has no other scheduler: it runs alone. */
     s->cores = NULL;

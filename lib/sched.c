@@ -763,8 +763,10 @@ static const struct green__waitop join_op = {.unlink = NULL, .describe = join_de
 static inline __attribute__((always_inline)) void wake_joiner(green_t *t)
 {
     green_t *j = t->joiner;
-    if (j->state == GREEN__PARKED && j->wait->op == &join_op &&
-        green__container_of(j->wait, struct joinwait, wait)->target == t)
+    if (j->state == GREEN__PARKED &&
+        ((j->wait->op == &join_op &&
+          green__container_of(j->wait, struct joinwait, wait)->target == t) ||
+         j->wait->op->ends_at_join))
         green__wake(j, 0);
 }
 

@@ -35,6 +35,9 @@ struct green__waitop {
      * with other OS threads (the offload pool, queues, signals): the child
      * forgets such a wait of a thread it drops instead of unlinking it. */
     bool forgotten_after_fork;
+    /* Also ended by the end of a thread the waiter claimed to join (a
+     * select with a GREEN_DONE case), beside the join's own wait. */
+    bool ends_at_join;
 };
 
 struct green__wait {

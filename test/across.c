@@ -152,8 +152,8 @@ CORES_TEST(select_fed_from_two_schedulers, 3)
     int va = 0, vb = 0, next[2] = {0, 0};
     for (int i = 0; i < 2 * t.n; i++) {
         green_case_t cases[] = {
-            {t.a, GREEN_RECV, &va, 0},
-            {t.b, GREEN_RECV, &vb, 0},
+            {.chan = t.a, .op = GREEN_RECV, .elem = &va},
+            {.chan = t.b, .op = GREEN_RECV, .elem = &vb},
         };
         int k = green_select(cases, 2);
         ck_assert_int_ge(k, 0);
@@ -238,7 +238,7 @@ static void *select_expect_epipe(void *arg)
 {
     green_chan_t **chs = arg;
     int v;
-    green_case_t cases[] = {{chs[0], GREEN_RECV, &v, 0}, {chs[1], GREEN_RECV, &v, 0}};
+    green_case_t cases[] = {{.chan = chs[0], .op = GREEN_RECV, .elem = &v}, {.chan = chs[1], .op = GREEN_RECV, .elem = &v}};
     int k = green_select(cases, 2);
     ck_assert_int_eq(k, 0);
     ck_assert_int_eq(cases[0].err, EPIPE);
@@ -283,7 +283,7 @@ static void *select_many(void *arg)
     int v = 0;
     green_case_t cases[12];
     for (int i = 0; i < 12; i++)
-        cases[i] = (green_case_t){chs[i % 3], GREEN_RECV, &v, 0};
+        cases[i] = (green_case_t){.chan = chs[i % 3], .op = GREEN_RECV, .elem = &v};
     int k = green_select(cases, 12);
     return (void *)(intptr_t)(k < 0 ? -errno : v);
 }
@@ -816,7 +816,7 @@ static void *select_recv_two(void *arg)
 {
     green_chan_t **chs = arg;
     int v = 0;
-    green_case_t cases[] = {{chs[0], GREEN_RECV, &v, 0}, {chs[1], GREEN_RECV, &v, 0}};
+    green_case_t cases[] = {{.chan = chs[0], .op = GREEN_RECV, .elem = &v}, {.chan = chs[1], .op = GREEN_RECV, .elem = &v}};
     ck_assert_int_eq(green_select(cases, 2), 1);
     return NULL;
 }
@@ -829,7 +829,7 @@ CORES_TEST(ready_select_unbinds_every_channel, 2)
     green_chan_t *b = green_chan_new(sizeof(int), 1), *j = green_chan_new(sizeof(int), 0);
     int v = 1;
     ck_assert_int_eq(green_chan_send(b, &v), 0);
-    green_case_t cases[] = {{b, GREEN_RECV, &v, 0}, {j, GREEN_RECV, &v, 0}};
+    green_case_t cases[] = {{.chan = b, .op = GREEN_RECV, .elem = &v}, {.chan = j, .op = GREEN_RECV, .elem = &v}};
     ck_assert_int_eq(green_select(cases, 2), 0);
     ck_assert_int_eq(probe(j), EAGAIN);
     green_chan_free(b);
@@ -851,7 +851,7 @@ CORES_TEST(dropped_partner_unbinds_its_channel, 2)
     v = 5;
     ck_assert_int_eq(green_chan_send(chs[1], &v), 0);  /* fires t; t has not run */
     /* The send case on chs[0] finds t's stale recv and drops it. */
-    green_case_t cases[] = {{b, GREEN_RECV, &v, 0}, {chs[0], GREEN_SEND, &v, 0}};
+    green_case_t cases[] = {{.chan = b, .op = GREEN_RECV, .elem = &v}, {.chan = chs[0], .op = GREEN_SEND, .elem = &v}};
     ck_assert_int_eq(green_tryselect(cases, 2), 0);
     ck_assert_int_eq(green_join(t, NULL), 0);
     ck_assert_int_eq(probe(chs[0]), EAGAIN);
@@ -867,7 +867,7 @@ static void *alone_select_main(void *arg)
     green_chan_t *b = green_chan_new(sizeof(int), 1), *j = green_chan_new(sizeof(int), 0);
     int v = 1;
     ck_assert_int_eq(green_chan_send(b, &v), 0);
-    green_case_t cases[] = {{b, GREEN_RECV, &v, 0}, {j, GREEN_RECV, &v, 0}};
+    green_case_t cases[] = {{.chan = b, .op = GREEN_RECV, .elem = &v}, {.chan = j, .op = GREEN_RECV, .elem = &v}};
     ck_assert_int_eq(green_select(cases, 2), 0);
     ck_assert_int_eq(probe(j), EAGAIN);
     green_chan_free(b);
@@ -920,7 +920,7 @@ CORES_TEST(select_deadlines_race_across, 3)
     int ended = 0;
     for (int i = 0; ended < 2; i++) {
         int v0 = -2, v1 = -2;
-        green_case_t cases[2] = {{r->ch[0], GREEN_RECV, &v0, 0}, {r->ch[1], GREEN_RECV, &v1, 0}};
+        green_case_t cases[2] = {{.chan = r->ch[0], .op = GREEN_RECV, .elem = &v0}, {.chan = r->ch[1], .op = GREEN_RECV, .elem = &v1}};
         int nc = 2;
         green_deadline(green_now() + i % 2);
         int k = green_select(cases, nc);
@@ -1045,7 +1045,7 @@ static void *select_partner(void *arg)
 {
     struct talk *t = arg;
     int v = -1;
-    green_case_t cases[] = {{t->a, GREEN_RECV, &v, 0}, {t->b, GREEN_RECV, &v, 0}};
+    green_case_t cases[] = {{.chan = t->a, .op = GREEN_RECV, .elem = &v}, {.chan = t->b, .op = GREEN_RECV, .elem = &v}};
     int k = green_select(cases, 2);
     ck_assert_int_ge(k, 0);
     return (void *)(intptr_t)(v * 2 + k);
@@ -1084,7 +1084,7 @@ static void *talk_worker(void *arg)
     for (int i = 0; i < rounds; i++) {
         green_t *p = spawn_on((me + 1) % n, select_partner, &t);
         int v = i;
-        green_case_t cases[] = {{t.a, GREEN_SEND, &v, 0}, {t.b, GREEN_SEND, &v, 0}};
+        green_case_t cases[] = {{.chan = t.a, .op = GREEN_SEND, .elem = &v}, {.chan = t.b, .op = GREEN_SEND, .elem = &v}};
         int k = green_select(cases, 2);
         ck_assert_int_ge(k, 0);
         void *r;
@@ -1124,7 +1124,7 @@ static void *wide_select_enomem_main(void *arg)
     int v = 0;
     green_case_t cases[10];
     for (int i = 0; i < 10; i++)
-        cases[i] = (green_case_t){ch, GREEN_RECV, &v, 0};
+        cases[i] = (green_case_t){.chan = ch, .op = GREEN_RECV, .elem = &v};
     green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
     errno = 0;
     ck_assert_int_eq(green_select(cases, 10), -1);
@@ -1171,7 +1171,7 @@ static void *wide_enomem_main(void *arg)
     int v = 0;
     green_case_t cases[10];
     for (int i = 0; i < 10; i++)
-        cases[i] = (green_case_t){ch, GREEN_RECV, &v, 0};
+        cases[i] = (green_case_t){.chan = ch, .op = GREEN_RECV, .elem = &v};
     green__fault_set(GREEN__FAULT_malloc, (int)(intptr_t)arg, false, ENOMEM);
     errno = 0;
     ck_assert_int_eq(green_select(cases, 10), -1);

@@ -1,9 +1,12 @@
 /* Channels and select. */
 #include <errno.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -249,9 +252,9 @@ GREEN_TEST(select_picks_ready)
     int v = 7, got = 0;
     green_chan_send(b, &v);
     green_case_t cases[3] = {
-        {a, GREEN_RECV, &got, -1},
-        {NULL, GREEN_RECV, NULL, -1},  /* never ready */
-        {b, GREEN_RECV, &got, -1},
+        {.chan = a, .op = GREEN_RECV, .elem = &got, .err = -1},
+        {.chan = NULL, .op = GREEN_RECV, .elem = NULL, .err = -1},  /* never ready */
+        {.chan = b, .op = GREEN_RECV, .elem = &got, .err = -1},
     };
     ck_assert_int_eq(green_select(cases, 3), 2);
     ck_assert_int_eq(cases[2].err, 0);
@@ -260,7 +263,7 @@ GREEN_TEST(select_picks_ready)
     ck_assert_int_eq(green_tryselect(cases, 3), -1);
     ck_assert_int_eq(errno, EAGAIN);
     /* A send case. */
-    green_case_t send = {a, GREEN_SEND, &v, -1};
+    green_case_t send = {.chan = a, .op = GREEN_SEND, .elem = &v, .err = -1};
     ck_assert_int_eq(green_select(&send, 1), 0);
     ck_assert_int_eq(green_chan_recv(a, &got), 0);
     /* A closed channel's case is ready, with EPIPE. */
@@ -290,7 +293,7 @@ GREEN_TEST(select_waits)
     green_case_t cases[N];
     for (int i = 0; i < N; i++) {
         ch[i] = green_chan_new(sizeof(int), 0);
-        cases[i] = (green_case_t){ch[i], GREEN_RECV, &got, -1};
+        cases[i] = (green_case_t){.chan = ch[i], .op = GREEN_RECV, .elem = &got, .err = -1};
     }
     green_t *t = green_spawn(send_later, ch[9]);
     ck_assert_int_eq(green_select(cases, N), 9);
@@ -299,7 +302,7 @@ GREEN_TEST(select_waits)
     /* A send case completes when a receiver comes. */
     green_t *r = green_spawn(recv_err, ch[3]);
     int v = 1;
-    cases[3] = (green_case_t){ch[3], GREEN_SEND, &v, -1};
+    cases[3] = (green_case_t){.chan = ch[3], .op = GREEN_SEND, .elem = &v, .err = -1};
     ck_assert_int_eq(green_select(&cases[3], 1), 0);
     green_join(r, NULL);
     for (int i = 0; i < N; i++)
@@ -312,7 +315,7 @@ GREEN_TEST(select_deadline_and_cancel)
     (void)arg;
     green_chan_t *ch = green_chan_new(sizeof(int), 0);
     int v;
-    green_case_t c = {ch, GREEN_RECV, &v, -1};
+    green_case_t c = {.chan = ch, .op = GREEN_RECV, .elem = &v, .err = -1};
     green_deadline(green_now() + 10);
     errno = 0;
     ck_assert_int_eq(green_select(&c, 1), -1);
@@ -324,14 +327,14 @@ GREEN_TEST(select_deadline_and_cancel)
      * the send is not left queued (the slot freed stays free). */
     green_chan_t *full = green_chan_new(sizeof(int), 1);
     ck_assert_int_eq(green_chan_send(full, &(int){5}), 0);
-    green_case_t two[] = {{NULL, GREEN_RECV, NULL, -1}, {full, GREEN_SEND, &(int){6}, -1}};
+    green_case_t two[] = {{.chan = NULL, .op = GREEN_RECV, .elem = NULL, .err = -1}, {.chan = full, .op = GREEN_SEND, .elem = &(int){6}, .err = -1}};
     ck_assert_int_eq(green_select(two, 2), -1);
     ck_assert_int_eq(errno, ETIMEDOUT);
     ck_assert_int_eq(green_chan_recv(full, &v), 0);
     ck_assert_int_eq(v, 5);
     ck_assert_int_eq(green_chan_tryrecv(full, &v), -1);
     ck_assert_int_eq(errno, EAGAIN);
-    green_case_t send_full = {full, GREEN_SEND, &(int){7}, -1};
+    green_case_t send_full = {.chan = full, .op = GREEN_SEND, .elem = &(int){7}, .err = -1};
     ck_assert_int_eq(green_chan_send(full, &(int){5}), 0);
     ck_assert_int_eq(green_tryselect(&send_full, 1), -1);
     ck_assert_int_eq(errno, EAGAIN);
@@ -352,10 +355,10 @@ GREEN_TEST(select_errors)
     errno = 0;
     ck_assert_int_eq(green_select(NULL, 1), -1);
     ck_assert_int_eq(errno, EINVAL);
-    green_case_t bad_op = {ch, 3, &v, 0};
+    green_case_t bad_op = {.chan = ch, .op = 99, .elem = &v};
     ck_assert_int_eq(green_select(&bad_op, 1), -1);
     ck_assert_int_eq(errno, EINVAL);
-    green_case_t no_elem = {ch, GREEN_SEND, NULL, 0};
+    green_case_t no_elem = {.chan = ch, .op = GREEN_SEND, .elem = NULL};
     ck_assert_int_eq(green_tryselect(&no_elem, 1), -1);
     ck_assert_int_eq(errno, EINVAL);
     green_chan_free(ch);
@@ -381,7 +384,7 @@ GREEN_TEST(select_is_fair)
     enum { ROUNDS = 20000 };
     green_chan_t *a = green_chan_new(sizeof(int), 1), *b = green_chan_new(sizeof(int), 1);
     int v = 0, hits[2] = {0, 0};
-    green_case_t cases[2] = {{a, GREEN_RECV, &v, 0}, {b, GREEN_RECV, &v, 0}};
+    green_case_t cases[2] = {{.chan = a, .op = GREEN_RECV, .elem = &v}, {.chan = b, .op = GREEN_RECV, .elem = &v}};
     for (int i = 0; i < ROUNDS; i++) {
         green_chan_trysend(a, &v);
         green_chan_trysend(b, &v);
@@ -407,7 +410,7 @@ static void *select_same_channel(void *arg)
     struct two_cases *tc = arg;
     int v;
     for (int i = 0; i < 100; i++) {
-        green_case_t cases[2] = {{tc->ch, GREEN_RECV, &v, 0}, {tc->ch, GREEN_RECV, &v, 0}};
+        green_case_t cases[2] = {{.chan = tc->ch, .op = GREEN_RECV, .elem = &v}, {.chan = tc->ch, .op = GREEN_RECV, .elem = &v}};
         int r = green_select(cases, 2);
         ck_assert_int_ge(r, 0);
         tc->hits[r]++;
@@ -490,7 +493,7 @@ static void *select_consumer(void *arg)
     struct stress *st = arg;
     struct seen seen = {0};
     int v;
-    green_case_t cases[2] = {{st->ch[0], GREEN_RECV, &v, 0}, {st->ch[1], GREEN_RECV, &v, 0}};
+    green_case_t cases[2] = {{.chan = st->ch[0], .op = GREEN_RECV, .elem = &v}, {.chan = st->ch[1], .op = GREEN_RECV, .elem = &v}};
     for (;;) {
         int i = green_select(cases, 2);
         if (i < 0)
@@ -600,7 +603,7 @@ static void *foreign_send(void *arg)
     int *errs = arg, v = 1;
     errs[0] = green_chan_trysend(shared, &v) < 0 ? errno : 0;
     green_chan_t *own = green_chan_new(sizeof(int), 1);
-    green_case_t cases[] = {{own, GREEN_SEND, &v, 0}, {shared, GREEN_SEND, &v, 0}};
+    green_case_t cases[] = {{.chan = own, .op = GREEN_SEND, .elem = &v}, {.chan = shared, .op = GREEN_SEND, .elem = &v}};
     errs[1] = green_select(cases, 2) < 0 ? errno : 0;
     errs[2] = green_chan_close(shared) < 0 ? errno : 0;
     errs[3] = green_chan_trysend(own, &v) < 0 ? errno : 0;  /* own is not bound */
@@ -676,7 +679,7 @@ GREEN_TEST(select_many_cases_enomem)
     int v[N];
     green_case_t cases[N];
     for (int i = 0; i < N; i++)
-        cases[i] = (green_case_t){ch, GREEN_RECV, &v[i], 0};
+        cases[i] = (green_case_t){.chan = ch, .op = GREEN_RECV, .elem = &v[i]};
     green__fault_set(GREEN__FAULT_malloc, 1, true, ENOMEM);
     ck_assert_int_eq(green_select(cases, N), -1);
     ck_assert_int_eq(errno, ENOMEM);
@@ -684,6 +687,444 @@ GREEN_TEST(select_many_cases_enomem)
     ck_assert_int_eq(green_chan_trysend(ch, &(int){1}), -1);
     ck_assert_int_eq(errno, EAGAIN);  /* no receiver was left behind */
     green_chan_free(ch);
+    return NULL;
+}
+#endif
+
+/* Select on an fd's readiness and a thread's end, beside channels. */
+
+static void *write_later(void *arg)
+{
+    green_sleep(5);
+    ck_assert_int_eq(green_write(*(int *)arg, "x", 1), 1);
+    return NULL;
+}
+
+GREEN_TEST(select_fd)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    int v;
+    green_t *w = green_spawn(write_later, &p[1]);
+    green_case_t cases[] = {
+        {.chan = ch, .op = GREEN_RECV, .elem = &v},
+        {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+    };
+    ck_assert_int_eq(green_select(cases, 2), 1);
+    ck_assert_int_eq(cases[1].err, 0);
+    ck_assert_int_eq(cases[1].events, GREEN_IN);
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    ck_assert_int_eq(green_join(w, NULL), 0);
+    /* Ready already: at once, in a select and in a try. */
+    ck_assert_int_eq(write(p[1], "y", 1), 1);
+    cases[1].events = GREEN_IN | GREEN_OUT;  /* only IN can come on a read end */
+    ck_assert_int_eq(green_select(cases, 2), 1);
+    ck_assert_int_eq(cases[1].events, GREEN_IN);
+    cases[1].events = GREEN_IN;
+    ck_assert_int_eq(green_tryselect(cases, 2), 1);
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    errno = 0;
+    ck_assert_int_eq(green_tryselect(cases, 2), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    /* The write end is writable. */
+    green_case_t out = {.op = GREEN_READY, .fd = p[1], .events = GREEN_OUT};
+    ck_assert_int_eq(green_select(&out, 1), 0);
+    ck_assert_int_eq(out.events, GREEN_OUT);
+    green_chan_free(ch);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+static void *return_later(void *arg)
+{
+    green_sleep(5);
+    return arg;
+}
+
+GREEN_TEST(select_done)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 1);
+    int v = 0;
+    void *res = NULL;
+    green_t *t = green_spawn(return_later, (void *)42);
+    green_case_t cases[] = {
+        {.chan = ch, .op = GREEN_RECV, .elem = &v},
+        {.op = GREEN_DONE, .thread = t, .elem = &res},
+    };
+    ck_assert_int_eq(green_select(cases, 2), 1);  /* joined */
+    ck_assert_ptr_eq(res, (void *)42);
+    ck_assert_ptr_null(cases[1].thread);
+    /* Another case first: the thread is not joined, and may be after. */
+    t = green_spawn(return_later, (void *)43);
+    cases[1].thread = t;
+    ck_assert_int_eq(green_chan_send(ch, &(int){9}), 0);
+    ck_assert_int_eq(green_select(cases, 2), 0);
+    ck_assert_int_eq(v, 9);
+    ck_assert_ptr_eq(cases[1].thread, t);
+    ck_assert_int_eq(green_join(t, &res), 0);
+    ck_assert_ptr_eq(res, (void *)43);
+    /* Finished already; a NULL result pointer. */
+    t = green_spawn(return_later, NULL);
+    green_sleep(20);
+    green_case_t done = {.op = GREEN_DONE, .thread = t};
+    ck_assert_int_eq(green_tryselect(&done, 1), 0);
+    green_chan_free(ch);
+    return NULL;
+}
+
+/* The wait ends by the deadline or a cancel, watches and claims undone:
+ * the fd and the thread are as they were. */
+GREEN_TEST(select_others_cut_short)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *t = green_spawn(return_later, (void *)7);
+    green_case_t cases[] = {
+        {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+        {.op = GREEN_DONE, .thread = NULL},  /* never ready */
+        {.op = GREEN_READY, .fd = -1},       /* never ready */
+    };
+    int64_t old = green_deadline(green_now() + 10);
+    ck_assert_int_eq(green_select(cases, 3), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_deadline(old);
+    cases[1].thread = t;
+    green_cancel(green_self());
+    ck_assert_int_eq(green_select(cases, 3), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    green_shield(1);
+    void *res;
+    ck_assert_int_eq(green_join(t, &res), 0);  /* given back */
+    ck_assert_ptr_eq(res, (void *)7);
+    ck_assert_int_eq(write(p[1], "z", 1), 1);
+    char c;
+    ck_assert_int_eq(green_read(p[0], &c, 1), 1);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* An fd closed under a select: its case comes back with EBADF. */
+static void *close_later(void *arg)
+{
+    green_sleep(5);
+    ck_assert_int_eq(green_close(*(int *)arg), 0);
+    return NULL;
+}
+
+GREEN_TEST(select_fd_closed)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *t = green_spawn(close_later, &p[0]);
+    green_case_t c = {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN};
+    ck_assert_int_eq(green_select(&c, 1), 0);
+    ck_assert_int_eq(c.err, EBADF);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(p[1]);
+    return NULL;
+}
+
+/* Fairness: with a channel and an fd both ready, each is chosen. */
+GREEN_TEST(select_others_fair)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "r", 1), 1);  /* stays readable */
+    green_chan_t *ch = green_chan_new(sizeof(int), 1);
+    int v, got[2] = {0, 0};
+    green_case_t cases[] = {
+        {.chan = ch, .op = GREEN_RECV, .elem = &v},
+        {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+    };
+    for (int i = 0; i < 200; i++) {
+        if (green_chan_len(ch) == 0)
+            ck_assert_int_eq(green_chan_send(ch, &i), 0);
+        int r = green_select(cases, 2);
+        ck_assert_int_ge(r, 0);
+        got[r]++;
+    }
+    ck_assert_int_gt(got[0], 0);
+    ck_assert_int_gt(got[1], 0);
+    green_chan_free(ch);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+static void *nothing_long(void *arg)
+{
+    (void)arg;
+    green_sleep(100000);
+    return NULL;
+}
+
+GREEN_TEST(select_others_errors)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_chan_t *ch = green_chan_new(0, 0);
+    green_case_t c = {.op = GREEN_READY, .fd = p[0], .events = 0};
+    errno = 0;
+    ck_assert_int_eq(green_select(&c, 1), -1);  /* no events */
+    ck_assert_int_eq(errno, EINVAL);
+    c.events = 0x40;
+    ck_assert_int_eq(green_select(&c, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    c = (green_case_t){.chan = ch, .op = GREEN_READY, .fd = p[0], .events = GREEN_IN};
+    ck_assert_int_eq(green_select(&c, 1), -1);  /* a channel on a non-channel case */
+    ck_assert_int_eq(errno, EINVAL);
+    green_case_t twice[] = {
+        {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+        {.op = GREEN_READY, .fd = p[0], .events = GREEN_OUT},
+    };
+    ck_assert_int_eq(green_select(twice, 2), -1);  /* one case per fd */
+    ck_assert_int_eq(errno, EINVAL);
+    green_t *t = green_spawn(nothing_long, NULL);
+    green_case_t d = {.op = GREEN_DONE, .thread = green_self()};
+    ck_assert_int_eq(green_select(&d, 1), -1);
+    ck_assert_int_eq(errno, EDEADLK);
+    ck_assert_int_eq(green_detach(t), 0);
+    d.thread = t;
+    ck_assert_int_eq(green_select(&d, 1), -1);  /* detached: not joinable */
+    ck_assert_int_eq(errno, EINVAL);
+    /* A claim is given back when a later case is refused. */
+    green_t *u = green_spawn(return_later, NULL);
+    green_case_t two[] = {{.op = GREEN_DONE, .thread = u}, {.op = GREEN_DONE, .thread = t}};
+    ck_assert_int_eq(green_select(two, 2), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(green_join(u, NULL), 0);
+    green_cancel(t);
+    green_chan_free(ch);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* An fd's readiness a select hands out is recorded as a level wait
+ * records it: after a partial read, the next wait looks before it parks
+ * (an edge kept from before, on an adopted socket under epoll, once
+ * left the next wait parked with a byte queued). */
+GREEN_TEST(select_fd_hands_readiness)
+{
+    (void)arg;
+    int sv[2];
+    make_socketpair(sv);
+    ck_assert_int_eq(green_fd_adopt(sv[0]), 0);
+    ck_assert_int_eq(write(sv[1], "a", 1), 1);
+    ck_assert_int_eq(green_wait(sv[0], GREEN_IN), GREEN_IN);
+    char c;
+    ck_assert_int_eq(read(sv[0], &c, 1), 1);
+    ck_assert_int_eq(write(sv[1], "bc", 2), 2);
+    green_sleep(1);  /* waits in the poller, which takes the edge: nobody waits */
+    green_case_t cs = {.op = GREEN_READY, .fd = sv[0], .events = GREEN_IN};
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    ck_assert_int_eq(read(sv[0], &c, 1), 1);  /* one byte stays */
+    green_deadline(green_now() + 5000);
+    cs.events = GREEN_IN;
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    ck_assert_int_eq(green_wait(sv[0], GREEN_IN), GREEN_IN);
+    green_deadline(-1);
+    ck_assert_int_eq(green_fd_release(sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+/* Two fds ready at every call, one always (a regular file): each is
+ * chosen, not the first found. */
+GREEN_TEST(select_fds_fair)
+{
+    (void)arg;
+    int file = open("/proc/self/exe", O_RDONLY), p[2];
+    ck_assert_int_ge(file, 0);
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);  /* stays readable */
+    int got[2] = {0, 0};
+    for (int k = 0; k < 200; k++) {
+        green_case_t cs[] = {
+            {.op = GREEN_READY, .fd = file, .events = GREEN_IN},
+            {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+        };
+        int r = green_select(cs, 2);
+        ck_assert_int_ge(r, 0);
+        got[r]++;
+    }
+    ck_assert_int_gt(got[0], 0);
+    ck_assert_int_gt(got[1], 0);
+    close(file);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* Past the deadline a ready fd still counts, as for green_wait; and a
+ * loop of selects on a ready fd takes from the fairness budget. */
+static long others_ran;
+
+static void *count_turns(void *arg)
+{
+    while (!*(volatile bool *)arg) {
+        others_ran++;
+        green_yield();
+    }
+    return NULL;
+}
+
+GREEN_TEST(select_fd_deadline_and_budget)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    green_case_t cs = {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN};
+    green_deadline(green_now() - 1);
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    green_deadline(-1);
+    volatile bool stop = false;
+    green_t *t = green_spawn(count_turns, (void *)&stop);
+    others_ran = 0;
+    for (int i = 0; i < 1000; i++) {
+        cs.events = GREEN_IN;
+        ck_assert_int_eq(green_select(&cs, 1), 0);
+    }
+    ck_assert_int_gt(others_ran, 0);
+    stop = true;
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* A fork while another thread is parked in a select on an fd: the child
+ * forgets the watch, and the parent's select still wakes (the child once
+ * took the fd off the epoll set it shares with the parent). */
+static void *select_on(void *arg)
+{
+    green_case_t cs = {.op = GREEN_READY, .fd = *(int *)arg, .events = GREEN_IN};
+    green_deadline(green_now() + 10000);
+    ck_assert_int_eq(green_select(&cs, 1), 0);
+    return NULL;
+}
+
+/* Whether an epoll set of this process watches fd (its fdinfo lists it). */
+static bool epoll_watches(int fd)
+{
+    for (int e = 0; e < 1024; e++) {
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", e);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int tfd;
+        bool found = false;
+        while (!found && fgets(line, sizeof line, f))
+            found = sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd;
+        fclose(f);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+GREEN_TEST(select_fd_fork)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_attr_t eager = {.eager = 1};
+    green_t *t = green_spawn_attr(&eager, select_on, &p[0]);  /* parked now */
+    pid_t pid = fork_counted();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        exit_child(0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    const char *poller = getenv("GREEN_POLLER");
+    if (!poller || strcmp(poller, "epoll") == 0)
+        ck_assert(epoll_watches(p[0]));  /* the child left the set alone */
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+/* In a run: a thread on another scheduler cannot be a case (EXDEV); a
+ * channel shared with it and an fd of this one can. */
+static green_chan_t *across_ch;
+
+static void *send_across(void *arg)
+{
+    (void)arg;
+    green_sleep(5);
+    ck_assert_int_eq(green_chan_send(across_ch, &(int){3}), 0);
+    return NULL;
+}
+
+CORES_TEST(select_others_in_run, 2)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    across_ch = green_chan_new(sizeof(int), 0);
+    green_t *far = spawn_on(1, send_across, NULL);
+    green_case_t d = {.op = GREEN_DONE, .thread = far};
+    ck_assert_int_eq(green_select(&d, 1), -1);
+    ck_assert_int_eq(errno, EXDEV);
+    int v = 0;
+    green_t *near = green_spawn(return_later, (void *)1);
+    green_case_t cases[] = {
+        {.chan = across_ch, .op = GREEN_RECV, .elem = &v},
+        {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+    };
+    ck_assert_int_eq(green_select(cases, 2), 0);  /* the other scheduler's send */
+    ck_assert_int_eq(v, 3);
+    ck_assert_int_eq(green_join(far, NULL), 0);
+    green_case_t more[] = {
+        {.chan = across_ch, .op = GREEN_RECV, .elem = &v},
+        {.op = GREEN_DONE, .thread = near},
+    };
+    ck_assert_int_eq(green_select(more, 2), 1);  /* this scheduler's thread ends */
+    ck_assert_int_eq(write(p[1], "q", 1), 1);
+    ck_assert_int_eq(green_select(cases, 2), 1);  /* and the fd */
+    green_chan_free(across_ch);
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+}
+
+#ifdef GREEN_FAULTS
+/* No memory for the watches of more than 8 cases: ENOMEM, the threads
+ * given back. */
+GREEN_TEST(select_fd_cases_enomem)
+{
+    (void)arg;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    green_t *t = green_spawn(return_later, NULL);
+    green_case_t cases[9] = {
+        {.op = GREEN_READY, .fd = p[0], .events = GREEN_IN},
+        {.op = GREEN_DONE, .thread = t},
+    };
+    for (int i = 2; i < 9; i++)
+        cases[i] = (green_case_t){.op = GREEN_READY, .fd = -1};
+    green__fault_set(GREEN__FAULT_malloc, 1, false, ENOMEM);
+    ck_assert_int_eq(green_tryselect(cases, 9), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    green__fault_clear();
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    close(p[0]);
+    close(p[1]);
     return NULL;
 }
 #endif
@@ -712,10 +1153,22 @@ Suite *chan_suite(void)
     tcase_add_test(tc, chan_fifo_one_to_one);
     tcase_add_test(tc, chan_other_os_thread);
     tcase_add_test(tc, chan_deadlock_report);
+    tcase_add_test(tc, select_fd);
+    tcase_add_test(tc, select_done);
+    tcase_add_test(tc, select_others_cut_short);
+    tcase_add_test(tc, select_fd_closed);
+    tcase_add_test(tc, select_others_fair);
+    tcase_add_test(tc, select_others_errors);
+    tcase_add_test(tc, select_others_in_run);
+    tcase_add_test(tc, select_fd_hands_readiness);
+    tcase_add_test(tc, select_fds_fair);
+    tcase_add_test(tc, select_fd_deadline_and_budget);
+    tcase_add_test(tc, select_fd_fork);
     suite_add_tcase(s, tc);
     /* Failure paths, in the fault build only (util.h). */
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, select_many_cases_enomem);
+    add_fault_test(faults, select_fd_cases_enomem);
     suite_add_tcase(s, faults);
     return s;
 }

@@ -101,9 +101,9 @@ static void step_chan(void)
     int v;
     if (ok(t != NULL)) {
         ok(green_chan_recv(ch, &v) == 0);
-        green_case_t cases[10] = {{ch, GREEN_RECV, &v, 0}};  /* over 8: it allocates */
+        green_case_t cases[10] = {{.chan = ch, .op = GREEN_RECV, .elem = &v}};  /* over 8: it allocates */
         for (int i = 1; i < 10; i++)
-            cases[i] = (green_case_t){NULL, GREEN_RECV, &v, 0};
+            cases[i] = (green_case_t){.chan = NULL, .op = GREEN_RECV, .elem = &v};
         ok(green_select(cases, 10) == 0);
         green_join(t, NULL);
     }

@@ -976,7 +976,7 @@ static void *select_two(void *arg)
 {
     (void)arg;
     int a, b;
-    green_case_t cases[] = {{dump_chans[0], GREEN_RECV, &a, 0}, {dump_chans[1], GREEN_RECV, &b, 0}};
+    green_case_t cases[] = {{.chan = dump_chans[0], .op = GREEN_RECV, .elem = &a}, {.chan = dump_chans[1], .op = GREEN_RECV, .elem = &b}};
     green_select(cases, 2);
     return NULL;
 }
