@@ -210,9 +210,7 @@ static int make_room(green_group_t *g)
     size_t need = g->nfailures + g->nmembers + 1;
     if (need <= g->cap)
         return 0;
-    size_t cap = g->cap ? 2 * g->cap : 8;
-    while (cap < need)
-        cap *= 2;
+    size_t cap = 2 * need;  /* need grows by one a spawn */
     green_failure_t *f = realloc(g->failures, cap * sizeof *f);
     if (!f)
         return -ENOMEM;

@@ -33,6 +33,11 @@ static struct key {
     int flags;
 } keys[GREEN_KEYS_MAX];
 
+/* Generations stay below this even number, so that gen * GREEN_KEYS_MAX
+ * plus the slot fits a green_key_t. */
+#define GEN_LIMIT (1u << 24)
+_Static_assert((unsigned long long)GEN_LIMIT * GREEN_KEYS_MAX <= 1ull << 32, "handles fit");
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint inherited_keys;  /* alive with GREEN_KEY_INHERIT */
 
@@ -66,9 +71,9 @@ int green_key_create(green_key_t *key, void (*destructor)(void *), int flags)
         return green__fail(EAGAIN);
     }
     struct key *k = &keys[i];
-    unsigned gen = atomic_load(&k->gen) + 1;
-    if (gen > (~0u - GREEN_KEYS_MAX) / GREEN_KEYS_MAX)  /* the handle would wrap */
-        gen = 1;
+    /* Odd, and small enough for the handle: a slot's generations wrap
+     * after 2^23 keys made in it. */
+    unsigned gen = (atomic_load(&k->gen) + 1) % GEN_LIMIT;
     k->destructor = destructor;
     k->flags = flags;
     atomic_store_explicit(&k->gen, gen, memory_order_release);
@@ -125,11 +130,9 @@ static int make_room(green_t *t, unsigned i)
     unsigned had = l ? l->n : 0;
     if (i < had)
         return 0;
-    unsigned n = had ? 2 * had : 4;
-    while (n <= i)
+    unsigned n = 4;
+    while (n <= i)  /* a power of two, so at most GREEN_KEYS_MAX */
         n *= 2;
-    if (n > GREEN_KEYS_MAX)
-        n = GREEN_KEYS_MAX;
     l = realloc(l, sizeof *l + n * sizeof l->slot[0]);
     if (!l)
         return -ENOMEM;

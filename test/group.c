@@ -469,6 +469,14 @@ static void *not_a_member(void *arg)
     return NULL;
 }
 
+/* ECANCELED from a member nobody cancelled is a failure like any. */
+static void *fail_canceled(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(green_group_fail(ECANCELED), 0);
+    return NULL;
+}
+
 static void *fail_zero(void *arg)
 {
     (void)arg;
@@ -493,6 +501,11 @@ GREEN_TEST(group_fail_errors)
     ck_assert_int_eq(green_group_failures(g, NULL, 1), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(green_group_failures(g, &f, 1), 0);
+    green_group_spawn(g, fail_canceled, NULL);
+    ck_assert_int_eq(green_group_wait(g), -1);
+    ck_assert_int_eq(errno, ECANCELED);
+    ck_assert_int_eq(green_group_failures(g, &f, 1), 1);
+    ck_assert_int_eq(f.err, ECANCELED);
     green_group_free(g);
     return NULL;
 }

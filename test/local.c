@@ -149,7 +149,15 @@ GREEN_TEST(key_inherit)
     ck_assert_int_eq(green_key_create(&plain, count, 0), 0);
     ck_assert_int_eq(green_key_set(key, (void *)10), 0);
     ck_assert_int_eq(green_key_set(plain, (void *)1000), 0);
+    /* Not inherited either: a NULL value, and a deleted key's value. */
+    green_key_t unset, gone;
+    ck_assert_int_eq(green_key_create(&unset, count, GREEN_KEY_INHERIT), 0);
+    ck_assert_int_eq(green_key_set(unset, NULL), 0);
+    ck_assert_int_eq(green_key_create(&gone, count, GREEN_KEY_INHERIT), 0);
+    ck_assert_int_eq(green_key_set(gone, (void *)5000), 0);
+    ck_assert_int_eq(green_key_delete(gone), 0);
     ck_assert_int_eq(green_join(green_spawn(middle, NULL), NULL), 0);
+    ck_assert_int_eq(green_key_delete(unset), 0);
     /* The children's own 20s and middle's 30; no inherited value. */
     ck_assert_int_eq(destroyed, 3);
     ck_assert_int_eq(destroyed_sum, 20 + 20 + 30);
@@ -201,6 +209,25 @@ GREEN_TEST(key_deleted)
     ck_assert_int_eq(errno, 0);  /* no value, no error */
     ck_assert_int_eq(green_join(green_spawn(set_once, NULL), NULL), 0);
     ck_assert_int_eq(destroyed, 0);  /* NULL values have no destructor call */
+    return NULL;
+}
+
+/* A key in a far slot: a thread's values grow to reach it. */
+GREEN_TEST(key_far_slot)
+{
+    (void)arg;
+    static green_key_t k[100];
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(green_key_create(&k[i], NULL, 0), 0);
+    ck_assert_int_eq(green_key_set(k[0], (void *)1), 0);
+    errno = 0;
+    ck_assert_ptr_null(green_key_get(k[99]));  /* beyond its values */
+    ck_assert_int_eq(errno, 0);
+    ck_assert_int_eq(green_key_set(k[99], (void *)99), 0);
+    ck_assert_ptr_eq(green_key_get(k[0]), (void *)1);
+    ck_assert_ptr_eq(green_key_get(k[99]), (void *)99);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(green_key_delete(k[i]), 0);
     return NULL;
 }
 
@@ -296,6 +323,7 @@ Suite *local_suite(void)
     tcase_add_test(tc, key_inherit);
     tcase_add_test(tc, key_inherit_across);
     tcase_add_test(tc, key_deleted);
+    tcase_add_test(tc, key_far_slot);
     tcase_add_test(tc, key_errors);
     tcase_add_test(tc, key_in_a_loop);
     suite_add_tcase(s, tc);

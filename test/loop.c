@@ -2,6 +2,8 @@
  * _spawn and _stop, with poll(2) as the host (test/host_uv.c and
  * test/host_glib.c drive it from libuv and GLib). */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -63,6 +65,14 @@ static void *sleep_long(void *arg)
     return NULL;
 }
 
+/* Sleeps arg ms; -1 for ever. */
+static void *sleep_for(void *arg)
+{
+    intptr_t ms = (intptr_t)arg;
+    green_sleep(ms < 0 ? INT64_MAX : ms);
+    return NULL;
+}
+
 START_TEST(loop_timeout_says)
 {
     green_loop_t *l = green_loop_new();
@@ -76,6 +86,23 @@ START_TEST(loop_timeout_says)
     int ms = green_loop_timeout(l);
     ck_assert_int_gt(ms, 1000);
     ck_assert_int_le(ms, 100000);
+    ck_assert_int_eq(green_loop_stop(l), 0);
+    /* Further off than an int of ms: the most an int holds. */
+    l = green_loop_new();
+    ck_assert_ptr_nonnull(l);
+    ck_assert_ptr_nonnull(green_loop_spawn(l, NULL, sleep_for, (void *)(intptr_t)-1));
+    ck_assert_int_eq(green_loop_run(l), 0);
+    ck_assert_int_eq(green_loop_timeout(l), INT_MAX);
+    ck_assert_int_eq(green_loop_stop(l), 0);
+    /* Due already (the host was late): now. */
+    l = green_loop_new();
+    ck_assert_ptr_nonnull(l);
+    ck_assert_ptr_nonnull(green_loop_spawn(l, NULL, sleep_for, (void *)1));
+    ck_assert_int_eq(green_loop_run(l), 0);
+    int64_t until = green_now() + 3;
+    while (green_now() < until)  /* the host busy elsewhere */
+        ;
+    ck_assert_int_eq(green_loop_timeout(l), 0);
     ck_assert_int_eq(green_loop_stop(l), 0);
 }
 END_TEST
