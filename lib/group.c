@@ -198,6 +198,7 @@ static void link_member(green_t *t, void *ctx)
     lock(j->g);
     t->group = j->g;
     t->exit_hook = member_exit;
+    t->in_done = t->group_failed = false;  /* not zeroed at spawn */
     green__list_push(&j->g->members, &t->group_node);
     j->g->nmembers++;
     unlock(j->g);

@@ -308,7 +308,6 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
 {
     int saved_errno = *s->errno_at;
     s->current = to;
-    s->budget = s->budget_max;
     to->state = GREEN__RUNNING;
     if (s->watch.on)
         green__watch_switch(&s->watch, to);
@@ -325,12 +324,10 @@ static inline __attribute__((always_inline)) void suspend(struct green__sched *s
 {
     green_t *self = s->current;
     green_t *next = next_thread(s);
-    if (next != self) {
+    if (next != self)
         switch_to(s, self, next);
-    } else {
+    else
         self->state = GREEN__RUNNING;
-        s->budget = s->budget_max;
-    }
 }
 
 void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
@@ -385,7 +382,8 @@ bool green__resume(struct green__sched *s, struct green__ctx *from, void **fake)
 void green__budget_spent(struct green__sched *s)
 {
     runq_push(s, s->current);
-    suspend(s);  /* refills the budget */
+    suspend(s);
+    s->budget = s->budget_max;  /* the others have had their turn */
     if (s->watch.on)
         green__watch_idle(&s->watch, false);  /* a yield is no stall */
 }
@@ -624,6 +622,7 @@ static green_t *spawn(struct green__sched *s, const green_t *parent, const green
 
     green_t *t = thread_place(&st);
     memset(t, 0, offsetof(green_t, ctx));
+    t->locals = NULL;
     if (parent && parent->locals && (*err = green__locals_inherit(t, parent)) < 0) {
         green__stack_put(&s->stacks, &st);
         return NULL;

@@ -77,14 +77,8 @@ struct green {
     void (*exit_hook)(green_t *t, enum green__exit how);
     struct green_group *group;      /* the group it was spawned into, or NULL */
     struct green__node group_node;  /* in the group's members */
-    struct green__node done_node;   /* in its finished members not yet
-                                       handed out (green_group_next) */
-    bool in_done;                   /* on that list */
-    bool group_failed;              /* it called green_group_fail */
     green_t *next;                  /* run queue, or the list of zombies */
     struct green__node all;         /* in the scheduler's list of threads */
-    struct green__locals *locals;   /* its green-local values, or NULL
-                                       (lib/local.c) */
     void *asan_fake;                /* ASan's fake stack while switched out */
     void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
 
@@ -92,6 +86,13 @@ struct green {
     struct green__ctx ctx;          /* the saved context while not running */
     char name[GREEN_NAME_MAX];
     struct green__shared *xs;       /* once shared (lib/across.c) */
+    struct green__locals *locals;   /* its green-local values, or NULL
+                                       (lib/local.c) */
+    /* A group member's (lib/group.c), set when it joins the group: */
+    struct green__node done_node;   /* in its finished members not yet
+                                       handed out (green_group_next) */
+    bool in_done;                   /* on that list */
+    bool group_failed;              /* it called green_group_fail */
 };
 
 struct green__sched {
@@ -102,10 +103,10 @@ struct green__sched {
     unsigned since_poll;            /* dispatches since the poller last ran */
     unsigned round;                 /* dispatches between polls when busy:
                                        the run queue's length, at most 64 */
-    unsigned budget;                /* blocking-looking calls the running
-                                       thread may make before one yields
-                                       first; refilled at every switch */
+    unsigned budget;                /* blocking-looking calls budget_owner
+                                       may make before one yields first */
     unsigned budget_max;            /* GREEN_BUDGET, or UINT_MAX for off */
+    const green_t *budget_owner;    /* the thread that made the last one */
     struct green__cores *cores;     /* a run of several schedulers
                                        (lib/cores.c), or NULL alone */
     green_t *zombies;               /* detached, DONE, stacks to free */
@@ -205,12 +206,18 @@ void green__wake(green_t *t, int err);
 
 /* A blocking-looking call is about to run: the fairness budget.  A
  * thread whose calls never park (its socket always has data) would keep
- * every other thread of its OS thread waiting; after budget_max such
- * calls in a row, the next yields first. */
+ * every other thread of its OS thread waiting; after budget_max calls of
+ * one thread with no other thread's call between them, the next yields
+ * first.  Counted here, on the way into a call, and not at every switch:
+ * the switch path stays as it was. */
 void green__budget_spent(struct green__sched *s);
 
 static inline void green__budget_take(struct green__sched *s)
 {
+    if (s->budget_owner != s->current) {
+        s->budget_owner = s->current;
+        s->budget = s->budget_max;
+    }
     if (--s->budget == 0)
         green__budget_spent(s);
 }
