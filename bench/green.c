@@ -33,8 +33,8 @@
  *                       dropped from the page cache first
  *   green flood N       ms, the worst round trip of N pings, one every
  *                       10 ms, that a green thread echoes while another
- *                       reads a socket an OS thread floods (64 KiB reads,
- *                       each summed): the fairness budget (GREEN_BUDGET)
+ *                       reads a pipe an OS thread floods (64 KiB reads,
+ *                       each hashed): the fairness budget (GREEN_BUDGET)
  *
  * GREEN_BENCH_SCHEDULERS=n runs the workload on n schedulers
  * (green_run_attr), the first running it; GREEN_BENCH_PIN=1 pins each to
@@ -501,7 +501,7 @@ static void *flood_consumer(void *arg)
     ssize_t n;
     while ((n = green_read(fd, buf, sizeof buf)) > 0)
         for (ssize_t i = 0; i < n; i++)
-            sum += buf[i];
+            sum = sum * 31 + buf[i];  /* a hash: a little CPU, in series */
     flood_sum = sum;
     green_close(fd);
     return NULL;
@@ -542,9 +542,11 @@ static void *run_flood(void *arg)
 {
     int flood[2], ping[2];
     (void)arg;
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, flood) < 0 ||
-        socketpair(AF_UNIX, SOCK_STREAM, 0, ping) < 0)
+    /* A pipe of a megabyte: the producer stays sixteen reads ahead, so
+     * the reader never finds it empty. */
+    if (pipe(flood) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, ping) < 0)
         exit(1);
+    (void)fcntl(flood[1], F_SETPIPE_SZ, 1 << 20);
     atomic_store(&flooding, true);
     pthread_t producer, client;
     pthread_create(&producer, NULL, flood_producer, (void *)(intptr_t)flood[1]);
