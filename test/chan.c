@@ -745,6 +745,11 @@ static void *return_later(void *arg)
     return arg;
 }
 
+static void *return_at_once(void *arg)
+{
+    return arg;
+}
+
 GREEN_TEST(select_done)
 {
     (void)arg;
@@ -769,8 +774,8 @@ GREEN_TEST(select_done)
     ck_assert_int_eq(green_join(t, &res), 0);
     ck_assert_ptr_eq(res, (void *)43);
     /* Finished already; a NULL result pointer. */
-    t = green_spawn(return_later, NULL);
-    green_sleep(20);
+    t = green_spawn(return_at_once, NULL);
+    green_yield();  /* it runs, and returns, first */
     green_case_t done = {.op = GREEN_DONE, .thread = t};
     ck_assert_int_eq(green_tryselect(&done, 1), 0);
     green_chan_free(ch);

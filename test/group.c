@@ -242,11 +242,18 @@ static green_group_t *foreign;
 static void *use_foreign(void *arg)
 {
     int *err = arg;
+    green_failure_t f;
     errno = 0;
     if (green_group_wait(foreign) == 0)
         *err = 0;
     else
         *err = errno;
+    /* The group's failures and its next member are not this thread's
+     * either. */
+    if (green_group_failures(foreign, &f, 1) != -1 || errno != EXDEV)
+        *err = -1;
+    if (green_group_next(foreign) != NULL || errno != EXDEV)
+        *err = -1;
     return NULL;
 }
 

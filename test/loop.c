@@ -73,6 +73,14 @@ static void *sleep_for(void *arg)
     return NULL;
 }
 
+static void *sleep_in_a_loop(void *arg)
+{
+    (void)arg;
+    while (green_sleep(20) == 0)
+        ;
+    return NULL;
+}
+
 START_TEST(loop_timeout_says)
 {
     green_loop_t *l = green_loop_new();
@@ -94,12 +102,13 @@ START_TEST(loop_timeout_says)
     ck_assert_int_eq(green_loop_run(l), 0);
     ck_assert_int_eq(green_loop_timeout(l), INT_MAX);
     ck_assert_int_eq(green_loop_stop(l), 0);
-    /* Due already (the host was late): now. */
+    /* Due already (the host was late): now.  The thread always has a
+     * timer of at most 20 ms, armed before the run returned. */
     l = green_loop_new();
     ck_assert_ptr_nonnull(l);
-    ck_assert_ptr_nonnull(green_loop_spawn(l, NULL, sleep_for, (void *)1));
+    ck_assert_ptr_nonnull(green_loop_spawn(l, NULL, sleep_in_a_loop, NULL));
     ck_assert_int_eq(green_loop_run(l), 0);
-    int64_t until = green_now() + 3;
+    int64_t until = green_now() + 25;
     while (green_now() < until)  /* the host busy elsewhere */
         ;
     ck_assert_int_eq(green_loop_timeout(l), 0);
