@@ -17,6 +17,8 @@
 #include "fault.h"
 #endif
 
+#ifndef GREEN_POSIX_ONLY
+
 /* The host: waits for the loop's fd or its timeout, then runs it, until
  * *done; every wait also watches extra (-1: none), whose readiness the
  * caller's step handles. */
@@ -41,7 +43,6 @@ static void *sleeper(void *arg)
     return NULL;
 }
 
-#ifndef GREEN_POSIX_ONLY
 
 /* Timers alone wake the host: three sleeps, no fd. */
 START_TEST(loop_runs_timers)
@@ -717,6 +718,5 @@ Suite *loop_suite(void)
     tcase_add_test(tc, loop_needs_an_fd);
     suite_add_tcase(s, tc);
 #endif
-    (void)sleeper;
     return s;
 }
