@@ -313,6 +313,7 @@ void green__run_restore_sigpipe(struct green__sched *s)
 /* The OS thread leaves the scheduler, which is torn down. */
 static void stop(struct green__sched *s)
 {
+    green__trace_end(s);
     green__cur = NULL;
     sched_fini(s);
 }
@@ -342,6 +343,7 @@ green_t *green__run_start(struct green__sched *s, struct green__cores *c, unsign
         sched_fini(s);
     if (*err < 0)
         return NULL;
+    green__trace_start(s);
     /* Before the template: a ucontext switch sets the mask it holds. */
     green__run_block_sigpipe(s);
     green__ctx_template(&s->ctx_template);

@@ -143,6 +143,8 @@ static void poll_once(struct green__sched *s, int timeout_ms)
         timeout_ms = 0;
     /* A loop's host watches the poller's fd, which stays readable until
      * the wait takes what made it so, waiters or not. */
+    if (green__tracing(s))
+        green__trace_poll_begin(s, timeout_ms);
     if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0 ||
         s->hosted)
         green__poller_wait(&s->poller, timeout_ms);
@@ -153,7 +155,11 @@ static void poll_once(struct green__sched *s, int timeout_ms)
     s->poller.woken = false;
     if (green__inbox_pending(&s->inbox))
         green__inbox_drain(&s->inbox);
+    if (green__tracing(s))
+        green__trace_poll_timers(s);
     fire_timers(s);
+    if (green__tracing(s))
+        green__trace_poll_end(s);
     s->since_poll = 0;
     /* Once per round of the run queue, so that I/O cannot be starved by
      * busy threads; but at least every POLL_EVERY dispatches, so that a
@@ -309,6 +315,8 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
     int saved_errno = *s->errno_at;
     s->current = to;
     to->state = GREEN__RUNNING;
+    if (green__tracing(s))
+        green__trace_run(s, to);
     if (s->watch.on)
         green__watch_switch(&s->watch, to);
     green__jump(&from->ctx, from->state == GREEN__DONE ? NULL : &from->asan_fake, &to->ctx,
@@ -323,11 +331,15 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
 static inline __attribute__((always_inline)) void suspend(struct green__sched *s)
 {
     green_t *self = s->current;
+    if (green__tracing(s))
+        green__trace_stop(s, self);
     green_t *next = next_thread(s);
     if (next != self)
         switch_to(s, self, next);
     else
         self->state = GREEN__RUNNING;
+    if (next == self && green__tracing(s))
+        green__trace_run(s, self);
 }
 
 void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
@@ -335,6 +347,8 @@ void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
     green_t *t = runq_pop(s);
     s->current = t;
     t->state = GREEN__RUNNING;
+    if (green__tracing(s))
+        green__trace_run(s, t);
     green__jump(from, fake, &t->ctx, t->stack.lo, stack_below(t), t->tsan_fiber);
 }
 
@@ -446,6 +460,8 @@ void green__wake(green_t *t, int err)
 {
     if (t->state != GREEN__PARKED)
         return;
+    if (green__tracing(t->sched))
+        green__trace_wake(t->sched, t, err);
     t->wake_err = err;  /* before unlink, which may look at why */
     green__wait_unlink(t->wait);
     green__timers_remove(&t->sched->timers, &t->timer);
@@ -568,6 +584,8 @@ static _Noreturn void thread_exit(struct green__sched *s, green_t *self)
     if (self == s->root)
         green__run_root_done(s);
     green__run_thread_done(s);
+    if (green__tracing(s))
+        green__trace_stop(s, self);
     if (detached) {
         self->next = s->zombies;
         s->zombies = self;
@@ -638,6 +656,8 @@ static green_t *spawn(struct green__sched *s, const green_t *parent, const green
     t->name[0] = '\0';
     if (attr && attr->name)
         strcpy(t->name, attr->name);
+    if (green__tracing(s))
+        green__trace_spawn(s, t);
     green__ctx_make(&t->ctx, &s->ctx_template, st.lo, stack_below(t), thread_entry);
     t->tsan_fiber = green__tsan_new();
     green__list_push(&s->all, &t->all);

@@ -31,6 +31,7 @@
 #include "stack.h"
 #include "switch.h"
 #include "timer.h"
+#include "trace.h"
 
 enum green__state {
     GREEN__RUNNABLE,
@@ -128,6 +129,7 @@ struct green__sched {
     struct green__stack_cache stacks;
     struct green__overflow overflow;
     struct green__watch watch;      /* the stall detector's view of it */
+    struct green__trace *trace;     /* GREEN_TRACE's ring, or NULL: off */
 
     struct green__main main;        /* green_run's context (lib/run.c's) */
     struct green__ctx ctx_template; /* what every new thread's context starts as */
@@ -170,6 +172,10 @@ static inline bool green__cancel_due(const green_t *t)
 {
     return t->cancelled && !t->shield;
 }
+
+/* Whether s is traced (GREEN_TRACE, lib/trace.h): the one test each
+ * hook costs when it is not. */
+#define green__tracing(s) __builtin_expect((s)->trace != NULL, 0)
 
 /* The scheduler of this OS thread, or NULL outside green_run. */
 extern __thread struct green__sched *green__cur
