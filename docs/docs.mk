@@ -19,7 +19,7 @@ LEFT_OUT = $(if $(NO_TLS),docs/examples/tls_echo.c) $(if $(NO_UV),docs/examples/
 EXAMPLES = $(patsubst docs/examples/%.c,$(BUILD)/examples/%,\
              $(filter-out $(LEFT_OUT),$(wildcard docs/examples/*.c)))
 
-.PHONY: examples man
+.PHONY: examples man trace-picture
 
 examples: $(EXAMPLES)
 
@@ -62,3 +62,12 @@ integration-examples: $(INTEGRATION_OBJ)
 $(BUILD)/examples/integration/%.o: docs/examples/integration/%.c include/green.h
 	@mkdir -p $(@D)
 	$(CC) $(INTEGRATION_CFLAGS) -c -o $@ $<
+
+# docs/trace-cpu_bound.svg: the cpu_bound example run under GREEN_TRACE,
+# drawn by bench/trace_svg.py (Python's standard library alone).  A
+# timeline of a real run: each make draws it anew.
+trace-picture: $(BUILD)/examples/cpu_bound
+	GREEN_TRACE=$(BUILD)/trace-cpu_bound.json $(BUILD)/examples/cpu_bound
+	python3 bench/trace_svg.py $(BUILD)/trace-cpu_bound.json -o docs/trace-cpu_bound.svg \
+	    --title "docs/examples/cpu_bound.c under GREEN_TRACE" \
+	    --label "calibration, then the three runs: plain (no ticks for 300 ms), yields, offloaded"
