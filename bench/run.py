@@ -34,6 +34,7 @@ PY = "/usr/bin/python3"          # the distribution's, which has uvloop and geve
 RUNS = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--runs=")),
                 3 if not QUICK else 1))
 TIMEOUT = 90
+TRACE = os.environ.get("GREEN_BENCH_TRACE", "/dev/null")
 
 # Peers: name -> how to run it, what it is, and how to get it.
 #   kind: "libgreen", "peer" or "floor"
@@ -64,6 +65,15 @@ PEERS = {
     # That server with plain read and write, made green by libgreen-hook.
     "libgreen hooked":  dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
                              http=[f"{BUILD}/bench/http_hooked"]),
+    # GREEN_TRACE on: what the timeline costs.  Into /dev/null unless
+    # GREEN_BENCH_TRACE names a file (a switch row writes some 100 MB a
+    # second of JSON, less what the rings drop), so the figure is the
+    # schedulers' records and the writer's formatting on the same CPU.
+    "libgreen traced":  dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
+                             http=[f"{BUILD}/examples/http_server"], env={"GREEN_TRACE": TRACE}),
+    "libgreen fast traced": dict(cmd=[f"{BUILD}/fast/bench/green"], kind="evaluated",
+                                 http=[f"{BUILD}/fast/examples/http_server"],
+                                 env={"GREEN_TRACE": TRACE}),
     "State Threads":    dict(cmd=[f"{BUILD}/bench/st"], kind="peer", pkg="libst-dev"),
     "GNU Pth":          dict(cmd=[f"{BUILD}/bench/pth"], kind="peer", pkg="libpth-dev", scale=0.1),
     "Go":               dict(cmd=[f"{BUILD}/bench/go-bench"], kind="peer", pkg="golang-go",
@@ -139,11 +149,13 @@ PEERS = {
 WORKLOADS = [
     dict(name="switch", title="switch: two green threads hand control back and forth",
          arg="switch", n=1_000_000, unit="ns/switch", better="lower",
-         peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
+         peers=["libgreen", "libgreen fast", "libgreen traced", "libgreen fast traced",
+                "State Threads", "GNU Pth", "Go", "asyncio",
                 "uvloop", "gevent", "setjmp/longjmp", "swapcontext", "fcontext"]),
     dict(name="spawn", title="spawn: create, run to completion and join",
          arg="spawn", n=100_000, unit="ns/spawn", better="lower",
-         peers=["libgreen", "libgreen fast", "State Threads", "GNU Pth", "Go", "asyncio",
+         peers=["libgreen", "libgreen fast", "libgreen traced", "State Threads", "GNU Pth", "Go",
+                "asyncio",
                 "uvloop", "gevent", "swapcontext", "fcontext"]),
     # Spawned on the second scheduler and joined from the first; Go's
     # goroutine runs on whichever P takes it.
@@ -169,7 +181,7 @@ WORKLOADS = [
          peers=["libgreen", "libgreen fast"]),
     dict(name="io-pingpong", title="io-pingpong: one byte over an AF_UNIX socketpair",
          arg="io", n=100_000, unit="us/round trip", better="lower",
-         peers=["libgreen", "libgreen poll", "libgreen fast", "libgreen uring",
+         peers=["libgreen", "libgreen traced", "libgreen poll", "libgreen fast", "libgreen uring",
                 "libgreen fast uring", "State Threads", "GNU Pth", "Go",
                 "asyncio", "uvloop", "gevent", "libuv", "epoll by hand", "no wait at all"]),
     dict(name="wait-pingpong",
@@ -217,13 +229,14 @@ WORKLOADS = [
          notes={"GNU Pth": "not run: its scheduler walks every thread on each switch; "
                            "100,000 take it minutes"}),
 ]
-HTTP_PEERS = ["libgreen", "libgreen poll", "libgreen fast", "libgreen uring",
+HTTP_PEERS = ["libgreen", "libgreen traced", "libgreen poll", "libgreen fast", "libgreen uring",
               "libgreen fast uring", "libgreen own buffer", "libgreen hooked",
               "libgreen (2 schedulers)", "libgreen fast (2 schedulers)",
               "libgreen (2 schedulers, one acceptor)", "libgreen fast (2 schedulers, one acceptor)",
               "State Threads", "GNU Pth",
               "Go", "asyncio", "uvloop", "gevent", "libuv", "epoll by hand"]
 IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "libgreen own buffer",
+                                                  "libgreen traced",
                                                   "libgreen hooked", "libgreen (2 schedulers)",
                                                   "libgreen fast (2 schedulers)",
                                                   "libgreen (2 schedulers, one acceptor)",
