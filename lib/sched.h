@@ -110,6 +110,7 @@ struct green__sched {
     const green_t *budget_owner;    /* the thread that made the last one */
     struct green__cores *cores;     /* a run of several schedulers
                                        (lib/cores.c), or NULL alone */
+    struct green__trace *trace;     /* GREEN_TRACE's ring, or NULL: off */
     green_t *zombies;               /* detached, DONE, stacks to free */
     int *errno_at;                  /* this OS thread's errno */
     uint64_t next_id;
@@ -129,7 +130,6 @@ struct green__sched {
     struct green__stack_cache stacks;
     struct green__overflow overflow;
     struct green__watch watch;      /* the stall detector's view of it */
-    struct green__trace *trace;     /* GREEN_TRACE's ring, or NULL: off */
 
     struct green__main main;        /* green_run's context (lib/run.c's) */
     struct green__ctx ctx_template; /* what every new thread's context starts as */

@@ -714,6 +714,79 @@ START_TEST(unopenable_file_says_so)
 }
 END_TEST
 
+/* A write that fails (a full disk): the program goes on, the trace is
+ * cut short, and one line says so. */
+START_TEST(full_disk_says_so)
+{
+    if (access("/dev/full", W_OK) != 0)
+        return;
+    char *err = temp_path();
+    fflush(NULL);
+    pid_t pid = fork_counted();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(err, O_WRONLY | O_TRUNC);
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+            _exit(5);
+        close(fd);
+        free(err);  /* exit() below: LeakSanitizer looks */
+        setenv("GREEN_TRACE", "/dev/full", 1);
+        int rc = green_run(yielders, NULL);
+        int rc2 = green_run(yielders, NULL);
+        exit(rc == 0 && rc2 == 0 ? 0 : 4);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    char *text = whole_file(err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
+    ck_assert_msg(lines_with(text, "libgreen: GREEN_TRACE: cannot write the trace: ") == 1,
+                  "%s", text);
+    ck_assert_uint_eq(lines_with(text, "libgreen: "), 1);  /* a sanitizer may add its own */
+    free(text);
+    unlink(err);
+    free(err);
+}
+END_TEST
+
+/* A host loop's scheduler is traced too, named for what it is. */
+static int host_loop_program(void)
+{
+    green_loop_t *l = green_loop_new();
+    if (!l)
+        return 1;
+    green_t *t = green_loop_spawn(l, &(green_attr_t){.name = "hosted"}, yield_often, NULL);
+    if (!t)
+        return 2;
+    if (green_loop_run(l) < 0)  /* runs it to its end: it never parks */
+        return 4;
+    return green_loop_stop(l) == 0 ? 0 : 3;
+}
+
+START_TEST(host_loop_is_traced)
+{
+    char *path = temp_path();
+    fflush(NULL);
+    pid_t pid = fork_counted();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("GREEN_TRACE", path, 1);
+        exit(host_loop_program());
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct trace t = read_checked(path);
+    bool named = false;
+    for (size_t i = 0; i < t.n; i++)
+        if (strcmp(t.ev[i].name, "process_name") == 0)
+            named = strcmp(t.ev[i].arg, "host loop 1") == 0;
+    ck_assert(named);
+    ck_assert_uint_ne(id_of(&t, "hosted"), 0);
+    ck_assert_str_eq(thread_called(&t, 1, 1), "host loop");
+    free_trace(&t, path);
+}
+END_TEST
+
 #ifdef GREEN_FAULTS
 /* Failure paths that only the test build with fault points reaches. */
 #define GREEN_FAULT_IMPL
@@ -817,6 +890,8 @@ Suite *trace_suite(void)
     tcase_add_test(tc, one_track_group_per_scheduler);
     tcase_add_test(tc, forked_child_writes_nothing);
     tcase_add_test(tc, unopenable_file_says_so);
+    tcase_add_test(tc, full_disk_says_so);
+    tcase_add_test(tc, host_loop_is_traced);
     suite_add_tcase(s, tc);
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, ring_cannot_be_had);
