@@ -99,20 +99,52 @@ static void out(const char *fmt, ...)
     }
 }
 
-/* s as a JSON string: quotes, backslashes, control characters and bytes
- * past ASCII escaped (a name cut short may end inside a UTF-8 sequence). */
+/* The length of the well-formed UTF-8 sequence at p (Unicode's table 3-7:
+ * no overlong forms, no surrogates, nothing past U+10FFFF), or 0. */
+static int utf8_length(const unsigned char *p)
+{
+    int n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+          : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    unsigned char lo = p[0] == 0xe0 ? 0xa0 : p[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = p[0] == 0xed ? 0x9f : p[0] == 0xf4 ? 0x8f : 0xbf;
+    for (int i = 1; i < n; i++, lo = 0x80, hi = 0xbf)
+        if (p[i] < lo || p[i] > hi)
+            return 0;
+    return n;
+}
+
+/* s (at most GREEN_NAME_MAX bytes) as a JSON string: quotes, backslashes
+ * and control characters escaped, and any byte that is not part of
+ * well-formed UTF-8 (a name cut short may end inside a sequence) as the
+ * character of that number.  Written straight into the buffer: it is on
+ * every park's line. */
 static void out_string(const char *s)
 {
-    out("\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            out("\\%c", *p);
-        else if (*p < 0x20 || *p >= 0x7f)
-            out("\\u%04x", *p);
-        else
-            out("%c", *p);
+    static const char hex[] = "0123456789abcdef";
+    if (OUT_MAX - tf.len < 2 + 6 * GREEN_NAME_MAX)
+        flush();
+    char *o = tf.out + tf.len;
+    *o++ = '"';
+    const unsigned char *p = (const unsigned char *)s, *end = p + GREEN_NAME_MAX;
+    while (*p && p < end) {
+        int n = *p >= 0x80 ? utf8_length(p) : 1;
+        if (*p == '"' || *p == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*p;
+        } else if (*p < 0x20 || *p == 0x7f || n == 0) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[*p >> 4];
+            o[5] = hex[*p & 15];
+            o += 6;
+            n = 1;
+        } else {
+            memcpy(o, p, (size_t)n);  /* a NUL ends a sequence early: n is 0 then */
+            o += n;
+        }
+        p += n;
     }
-    out("\"");
+    *o++ = '"';
+    tf.len = (size_t)(o - tf.out);
 }
 
 /* An event's start, up to its first field: the separator comes first on

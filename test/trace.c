@@ -239,7 +239,7 @@ static void python_reads(const char *path)
         return;
     char cmd[512];
     snprintf(cmd, sizeof cmd,
-             "python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); "
+             "python3 -c 'import json, sys; e = json.load(open(sys.argv[1], encoding=\"utf-8\")); "
              "assert isinstance(e, list) and e' '%s'", path);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -454,6 +454,11 @@ static void *ping_pong(void *arg)
     ck_assert_int_eq(green_join(a, NULL), 0);
     ck_assert_int_eq(green_join(b, NULL), 0);
     ck_assert_int_eq(green_join(c, NULL), 0);
+    /* A name JSON must escape (a quote, a backslash, a control character,
+     * a byte that is no UTF-8), and UTF-8 that it keeps. */
+    green_t *d = green_spawn_attr(&(green_attr_t){.name = "q\"b\\s\x01\xc3\xa9\xff\xe2\x82"},
+                                  named_nothing, NULL);
+    ck_assert_int_eq(green_join(d, NULL), 0);
     green_chan_free(tb.to_pong);
     green_chan_free(tb.to_ping);
     return NULL;
@@ -473,13 +478,16 @@ START_TEST(known_program)
     ck_assert_uint_eq(pi, 2);
     ck_assert_uint_eq(po, 3);
     ck_assert_str_eq(thread_called(&t, 1, 4), "#4");  /* unnamed */
+    char *raw = whole_file(path);
+    ck_assert(strstr(raw, "\"args\":{\"name\":\"q\\\"b\\\\s\\u0001\xc3\xa9\\u00ff\\u00e2\\u0082\"}"));
+    free(raw);
 
-    bool spawned[5] = {false}, ran[5] = {false}, exited[5] = {false};
+    bool spawned[6] = {false}, ran[6] = {false}, exited[6] = {false};
     bool woken_by_peer = false, woken_by_timer = false, polled = false;
     for (size_t i = 0; i < t.n; i++) {
         const struct ev *e = &t.ev[i];
         ck_assert_uint_eq(e->pid, 1);
-        ck_assert_uint_le(e->tid, 4);
+        ck_assert_uint_le(e->tid, 5);
         if (strcmp(e->name, "spawn") == 0)
             spawned[e->tid] = true;
         else if (strcmp(e->name, "run") == 0)
@@ -500,7 +508,7 @@ START_TEST(known_program)
         if (strcmp(e->name, "spawn") == 0)  /* main by nobody, the others by main */
             ck_assert_uint_eq(e->by_id, e->tid == 1 ? 0 : 1);
     }
-    for (int id = 1; id <= 4; id++) {
+    for (int id = 1; id <= 5; id++) {
         ck_assert_msg(spawned[id] && ran[id], "#%d", id);
         if (id > 1)  /* main's slice ends with the run */
             ck_assert_msg(exited[id], "#%d did not exit", id);
