@@ -99,6 +99,17 @@ static void out(const char *fmt, ...)
     }
 }
 
+/* Appending to the buffer without a format: the writer's whole work is
+ * this, for every record.  An event reserves room for itself first
+ * (EVENT_MAX; out_string reserves its own), so the puts need not look. */
+enum { EVENT_MAX = 512 };
+
+static void reserve(size_t n)
+{
+    if (OUT_MAX - tf.len < n)
+        flush();
+}
+
 /* The length of the well-formed UTF-8 sequence at p (Unicode's table 3-7:
  * no overlong forms, no surrogates, nothing past U+10FFFF), or 0. */
 static int utf8_length(const unsigned char *p)
@@ -121,8 +132,7 @@ static int utf8_length(const unsigned char *p)
 static void out_string(const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    if (OUT_MAX - tf.len < 2 + 6 * GREEN_NAME_MAX)
-        flush();
+    reserve(EVENT_MAX);  /* 2 + 6 * GREEN_NAME_MAX at most, and the event's end */
     char *o = tf.out + tf.len;
     *o++ = '"';
     const unsigned char *p = (const unsigned char *)s, *end = p + GREEN_NAME_MAX;
@@ -147,26 +157,63 @@ static void out_string(const char *s)
     tf.len = (size_t)(o - tf.out);
 }
 
+static void put(const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(tf.out + tf.len, s, n);
+    tf.len += n;
+}
+
+static void put_u64(uint64_t v)
+{
+    char digits[24];
+    size_t i = sizeof digits;
+    do
+        digits[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    memcpy(tf.out + tf.len, digits + i, sizeof digits - i);
+    tf.len += sizeof digits - i;
+}
+
+static void put_int(int v)
+{
+    if (v < 0)
+        put("-");
+    put_u64(v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v);
+}
+
 /* An event's start, up to its first field: the separator comes first on
  * the line, so that the file cut short lacks only its "]". */
 static void event(const char *name, const char *ph, unsigned pid)
 {
-    out("%s{\"name\":\"%s\",\"ph\":\"%s\",\"pid\":%u", tf.events++ ? "," : "", name, ph, pid);
+    reserve(EVENT_MAX);
+    put(tf.events++ ? ",{\"name\":\"" : "{\"name\":\"");
+    put(name);
+    put("\",\"ph\":\"");
+    put(ph);
+    put("\",\"pid\":");
+    put_u64(pid);
 }
 
 /* ns as the format's microseconds since the file was opened. */
 static void out_ts(const char *key, int64_t ns)
 {
-    int64_t us = ns / 1000, frac = ns % 1000;
     if (ns < 0)
-        us = frac = 0;
-    out(",\"%s\":%lld.%03lld", key, (long long)us, (long long)frac);
+        ns = 0;
+    put(",\"");
+    put(key);
+    put("\":");
+    put_u64((uint64_t)ns / 1000);
+    char frac[5] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
+                    (char)('0' + ns % 10), '\0'};
+    put(frac);
 }
 
 static void instant(const struct green__trace *tr, const char *name, uint64_t tid, int64_t ns)
 {
     event(name, "i", tr->pid);
-    out(",\"s\":\"t\",\"tid\":%llu", (unsigned long long)tid);
+    put(",\"s\":\"t\",\"tid\":");
+    put_u64(tid);
     out_ts("ts", ns - tf.t0);
 }
 
@@ -177,31 +224,38 @@ static void close_slice(struct green__trace *tr, int64_t ns)
         return;
     tr->open = false;
     event("run", "X", tr->pid);
-    out(",\"tid\":%llu", (unsigned long long)tr->open_id);
+    put(",\"tid\":");
+    put_u64(tr->open_id);
     out_ts("ts", tr->open_ns - tf.t0);
     out_ts("dur", ns > tr->open_ns ? ns - tr->open_ns : 0);
-    out("}\n");
+    put("}\n");
 }
 
 static void thread_name(const struct green__trace *tr, uint64_t tid, const char *name)
 {
     event("thread_name", "M", tr->pid);
-    out(",\"tid\":%llu,\"args\":{\"name\":", (unsigned long long)tid);
+    put(",\"tid\":");
+    put_u64(tid);
+    put(",\"args\":{\"name\":");
     out_string(name);
-    out("}}\n");
+    put("}}\n");
 }
 
 static void out_waker(const struct green__trace_rec *r)
 {
     static const char *const whom[] = {
-        [GREEN__TRACE_BY_POLLER] = "poller",
-        [GREEN__TRACE_BY_TIMER] = "timer",
-        [GREEN__TRACE_BY_SCHEDULER] = "scheduler",
+        [GREEN__TRACE_BY_POLLER] = "\"poller\"",
+        [GREEN__TRACE_BY_TIMER] = "\"timer\"",
+        [GREEN__TRACE_BY_SCHEDULER] = "\"scheduler\"",
     };
-    if (r->by == GREEN__TRACE_BY_THREAD)
-        out("\"#%llu\",\"by_id\":%llu", (unsigned long long)r->arg, (unsigned long long)r->arg);
-    else
-        out("\"%s\"", whom[r->by]);
+    if (r->by == GREEN__TRACE_BY_THREAD) {
+        put("\"#");
+        put_u64(r->arg);
+        put("\",\"by_id\":");
+        put_u64(r->arg);
+    } else {
+        put(whom[r->by]);
+    }
 }
 
 /* One record as its events. */
@@ -218,7 +272,9 @@ static void record(struct green__trace *tr, const struct green__trace_rec *r)
         snprintf(unnamed, sizeof unnamed, "#%llu", (unsigned long long)r->id);
         thread_name(tr, r->id, r->text[0] ? r->text : unnamed);
         instant(tr, "spawn", r->id, r->ns);
-        out(",\"args\":{\"by\":%llu}}\n", (unsigned long long)r->arg);
+        put(",\"args\":{\"by\":");
+        put_u64(r->arg);
+        put("}}\n");
         break;
     }
     case GREEN__TRACE_RUN:
@@ -233,24 +289,28 @@ static void record(struct green__trace *tr, const struct green__trace_rec *r)
         close_slice(tr, r->ns);
         instant(tr, stops[r->type], r->id, r->ns);
         if (r->type == GREEN__TRACE_PARK) {
-            out(",\"args\":{\"wait\":");
+            put(",\"args\":{\"wait\":");
             out_string(r->text);
-            out("}");
+            put("}");
         }
-        out("}\n");
+        put("}\n");
         break;
     case GREEN__TRACE_WAKE:
         instant(tr, "wake", r->id, r->ns);
-        out(",\"args\":{\"by\":");
+        put(",\"args\":{\"by\":");
         out_waker(r);
-        out(",\"err\":%d}}\n", (int)r->err);
+        put(",\"err\":");
+        put_int(r->err);
+        put("}}\n");
         break;
     case GREEN__TRACE_POLL:
         event("poller wait", "X", tr->pid);
-        out(",\"tid\":0");
+        put(",\"tid\":0");
         out_ts("ts", (int64_t)r->arg - tf.t0);
         out_ts("dur", r->ns - (int64_t)r->arg);
-        out(",\"args\":{\"timeout_ms\":%d}}\n", (int)r->err);
+        put(",\"args\":{\"timeout_ms\":");
+        put_int(r->err);
+        put("}}\n");
         break;
     }
 }
@@ -263,9 +323,11 @@ static void tell_drops(struct green__trace *tr)
         return;
     tr->dropped_told = d;
     event("trace records dropped", "i", tr->pid);
-    out(",\"s\":\"p\",\"tid\":0");
+    put(",\"s\":\"p\",\"tid\":0");
     out_ts("ts", now_ns() - tf.t0);
-    out(",\"args\":{\"dropped\":%lu}}\n", d);
+    put(",\"args\":{\"dropped\":");
+    put_u64(d);
+    put("}}\n");
 }
 
 /* The consumer's side: every record tr holds, into the file. */
@@ -489,7 +551,7 @@ static void commit(struct green__trace *tr)
     atomic_store_explicit(&tr->head, h + 1, memory_order_release);
 }
 
-static void put(struct green__trace *tr, enum green__trace_type type, uint64_t id)
+static void record_plain(struct green__trace *tr, enum green__trace_type type, uint64_t id)
 {
     if (slot(tr, type, id))
         commit(tr);
@@ -514,7 +576,7 @@ void green__trace_spawn(struct green__sched *s, const green_t *t)
 void green__trace_run(struct green__sched *s, const green_t *t)
 {
     s->trace->running = true;
-    put(s->trace, GREEN__TRACE_RUN, t->id);
+    record_plain(s->trace, GREEN__TRACE_RUN, t->id);
 }
 
 void green__trace_stop(struct green__sched *s, const green_t *t)
@@ -522,9 +584,9 @@ void green__trace_stop(struct green__sched *s, const green_t *t)
     struct green__trace *tr = s->trace;
     tr->running = false;
     if (t->state == GREEN__RUNNABLE) {
-        put(tr, GREEN__TRACE_YIELD, t->id);
+        record_plain(tr, GREEN__TRACE_YIELD, t->id);
     } else if (t->state == GREEN__DONE) {
-        put(tr, GREEN__TRACE_EXIT, t->id);
+        record_plain(tr, GREEN__TRACE_EXIT, t->id);
     } else {
         struct green__trace_rec *r = slot(tr, GREEN__TRACE_PARK, t->id);
         if (r) {
