@@ -378,7 +378,7 @@ static void *writer(void *arg)
 
 /* The end: every ring drained, the array closed.  Schedulers still
  * running go on untraced. */
-void green__trace_finish(void)
+static void finish(void)
 {
     pthread_mutex_lock(&tf.lock);
     if (tf.fd >= 0) {
@@ -391,11 +391,6 @@ void green__trace_finish(void)
     tf.off = true;
     pthread_cond_broadcast(&tf.changed);
     pthread_mutex_unlock(&tf.lock);
-}
-
-static void at_exit(void)
-{
-    green__trace_finish();
 }
 
 /* A child of fork() writes nothing into its parent's file, nor opens it
@@ -449,7 +444,7 @@ static bool open_file(const char *path)
     tf.writer = true;
     tf.fd = fd;
     tf.t0 = now_ns();
-    atexit(at_exit);
+    atexit(finish);
     out("[\n");
     return true;
 }

@@ -112,7 +112,4 @@ void green__trace_poll_end(struct green__sched *s);
 extern size_t green__trace_ring_records;
 extern int green__trace_interval_ms;
 
-/* For the tests: the file is made whole now, as at exit. */
-void green__trace_finish(void);
-
 #endif
