@@ -763,6 +763,7 @@ START_TEST(full_disk_says_so)
 }
 END_TEST
 
+#ifndef GREEN_POSIX_ONLY  /* there green_loop_new fails with ENOSYS: no fd to give */
 /* A host loop's scheduler is traced too, named for what it is. */
 static int host_loop_program(void)
 {
@@ -801,6 +802,7 @@ START_TEST(host_loop_is_traced)
     free_trace(&t, path);
 }
 END_TEST
+#endif
 
 #ifdef GREEN_FAULTS
 /* Failure paths that only the test build with fault points reaches. */
@@ -906,7 +908,9 @@ Suite *trace_suite(void)
     tcase_add_test(tc, forked_child_writes_nothing);
     tcase_add_test(tc, unopenable_file_says_so);
     tcase_add_test(tc, full_disk_says_so);
+#ifndef GREEN_POSIX_ONLY
     tcase_add_test(tc, host_loop_is_traced);
+#endif
     suite_add_tcase(s, tc);
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, ring_cannot_be_had);
