@@ -258,6 +258,23 @@ static void out_waker(const struct green__trace_rec *r)
     }
 }
 
+/* A wake by a thread as an arrow: from the waker's slice ("s", bound to
+ * the slice it is in) to the woken thread's next slice ("f", bound to the
+ * next one that starts on its track). */
+static void flow(struct green__trace *tr, const struct green__trace_rec *r)
+{
+    tr->flows++;
+    for (int end = 0; end < 2; end++) {
+        event("wake flow", end ? "f" : "s", tr->pid);
+        put(",\"cat\":\"wake\",\"id\":");
+        put_u64((uint64_t)tr->pid << 40 | tr->flows);
+        put(",\"tid\":");
+        put_u64(end ? r->id : r->arg);
+        out_ts("ts", r->ns - tf.t0);
+        put("}\n");
+    }
+}
+
 /* One record as its events. */
 static void record(struct green__trace *tr, const struct green__trace_rec *r)
 {
@@ -302,6 +319,8 @@ static void record(struct green__trace *tr, const struct green__trace_rec *r)
         put(",\"err\":");
         put_int(r->err);
         put("}}\n");
+        if (r->by == GREEN__TRACE_BY_THREAD)
+            flow(tr, r);
         break;
     case GREEN__TRACE_POLL:
         event("poller wait", "X", tr->pid);

@@ -83,6 +83,7 @@ struct green__trace {
     uint64_t open_id;               /* whose, */
     int64_t open_ns;                /* since when */
     unsigned long dropped_told;     /* drops written into the file */
+    unsigned long flows;            /* wake arrows written */
 };
 
 /* Starts tracing s when GREEN_TRACE asks for it (s->trace stays NULL

@@ -116,6 +116,7 @@ struct ev {
     char arg[64];           /* a name's, a wait's or a waker's */
     uint64_t by_id;         /* a wake by a thread */
     long num;               /* err, timeout_ms, dropped, sort_index */
+    uint64_t id;            /* a flow's */
 };
 
 struct trace {
@@ -166,6 +167,8 @@ static void parse_event(const char *line, struct ev *e)
     if ((v = after(line, "\"tid\":")))
         e->tid = strtoull(v, NULL, 10);
     e->ts = parse_us(after(line, "\"ts\":"));
+    if ((v = after(line, "\"id\":")))
+        e->id = strtoull(v, NULL, 10);
     e->dur = parse_us(after(line, "\"dur\":"));
     const char *args = after(line, "\"args\":{");
     if (!args)
@@ -336,6 +339,28 @@ static void slices_apart(const struct trace *t)
     free(x);
 }
 
+/* Each wake by a thread is an arrow: an "s" on the waker's track at the
+ * wake, and its "f", the same id, on the woken thread's at the same time. */
+static void arrows_paired(const struct trace *t)
+{
+    size_t wakes = 0, starts = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct ev *e = &t->ev[i];
+        wakes += strcmp(e->name, "wake") == 0 && e->by_id != 0;
+        if (strcmp(e->name, "wake flow") != 0 || e->ph != 's')
+            continue;
+        starts++;
+        ck_assert(i + 1 < t->n);
+        const struct ev *f = &t->ev[i + 1];
+        ck_assert_str_eq(f->name, "wake flow");
+        ck_assert_int_eq(f->ph, 'f');
+        ck_assert_uint_eq(f->id, e->id);
+        ck_assert_int_eq(f->ts, e->ts);
+        ck_assert_uint_ne(f->tid, e->tid);
+    }
+    ck_assert_uint_eq(starts, wakes);
+}
+
 /* The checks every trace passes. */
 static struct trace read_checked(const char *path)
 {
@@ -343,6 +368,7 @@ static struct trace read_checked(const char *path)
     struct trace t = read_trace(path);
     parks_are_woken(&t);
     slices_apart(&t);
+    arrows_paired(&t);
     return t;
 }
 
@@ -483,7 +509,7 @@ START_TEST(known_program)
     free(raw);
 
     bool spawned[6] = {false}, ran[6] = {false}, exited[6] = {false};
-    bool woken_by_peer = false, woken_by_timer = false, polled = false;
+    bool woken_by_peer = false, woken_by_timer = false, polled = false, arrow_to_ping = false;
     for (size_t i = 0; i < t.n; i++) {
         const struct ev *e = &t.ev[i];
         ck_assert_uint_eq(e->pid, 1);
@@ -496,6 +522,9 @@ START_TEST(known_program)
             exited[e->tid] = true;
         else if (strcmp(e->name, "wake") == 0 && e->tid == pi && e->by_id == po)
             woken_by_peer = true;
+        else if (strcmp(e->name, "wake flow") == 0 && e->ph == 's' && e->tid == po &&
+                 t.ev[i + 1].tid == pi)
+            arrow_to_ping = true;
         else if (strcmp(e->name, "wake") == 0 && e->tid == po && strcmp(e->arg, "timer") == 0)
             woken_by_timer = true;
         else if (strcmp(e->name, "poller wait") == 0 && e->num > 0)
@@ -514,6 +543,7 @@ START_TEST(known_program)
             ck_assert_msg(exited[id], "#%d did not exit", id);
     }
     ck_assert(woken_by_peer);
+    ck_assert(arrow_to_ping);
     ck_assert(woken_by_timer);
     ck_assert(polled);
     ck_assert_uint_eq(count_named(&t, "trace records dropped"), 0);
