@@ -112,7 +112,6 @@ static void gauges_sum(struct green__gauges *to, const struct green__gauges *g)
 
 void green__stats_start(struct green__stats *st)
 {
-    st->sample_in = GREEN__SAMPLE_EVERY;
     pthread_mutex_lock(&registry.lock);
     green__list_push(&registry.live, &st->node);
     registry.nlive++;

@@ -48,7 +48,6 @@ struct green__stats {
     _Atomic uint64_t poller_waits, poller_events, timers_armed;
     struct green__hist wake_delay;
     struct green__gauges now;
-    unsigned sample_in;             /* wake-ups until the next timed one */
     struct green__node node;        /* in the process's list */
 };
 
@@ -90,13 +89,12 @@ struct green__sched;
 /* s publishes its states for green_metrics_process (metrics.h). */
 void green__stats_publish(struct green__sched *s);
 
-/* Whether the next wake-up is to be timed. */
-static inline bool green__stats_sample(struct green__stats *st)
+/* Counts a wake-up: whether it is one to time. */
+static inline bool green__stats_woken(struct green__stats *st)
 {
-    if (__builtin_expect(--st->sample_in != 0, 1))
-        return false;
-    st->sample_in = GREEN__SAMPLE_EVERY;
-    return true;
+    uint64_t n = atomic_load_explicit(&st->wakeups, memory_order_relaxed) + 1;
+    atomic_store_explicit(&st->wakeups, n, memory_order_relaxed);
+    return __builtin_expect(n % GREEN__SAMPLE_EVERY == 0, 0);
 }
 
 #endif

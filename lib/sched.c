@@ -305,19 +305,6 @@ static size_t stack_below(const green_t *t)
     return (size_t)((const char *)t - (const char *)t->stack.lo);
 }
 
-/* t, made runnable by a timed wake-up, runs (lib/metrics.h). */
-static __attribute__((noinline)) void woke(struct green__sched *s, green_t *t)
-{
-    green__hist_add(&s->stats.wake_delay, (uint64_t)(green__now_ns() - t->woken_ns));
-    t->woken_ns = 0;
-}
-
-static inline __attribute__((always_inline)) void resumed(struct green__sched *s, green_t *t)
-{
-    if (__builtin_expect(t->woken_ns != 0, 0))
-        woke(s, t);
-}
-
 /* errno is each green thread's own: it waits on from's stack while from
  * is switched out.  Its address is the OS thread's, so the scheduler
  * keeps it and the switch makes no call to find it. */
@@ -328,7 +315,6 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
     s->current = to;
     to->state = GREEN__RUNNING;
     green__count(&s->stats.switches);
-    resumed(s, to);
     if (s->watch.on)
         green__watch_switch(&s->watch, to);
     green__jump(&from->ctx, from->state == GREEN__DONE ? NULL : &from->asan_fake, &to->ctx,
@@ -344,12 +330,10 @@ static inline __attribute__((always_inline)) void suspend(struct green__sched *s
 {
     green_t *self = s->current;
     green_t *next = next_thread(s);
-    if (next != self) {
+    if (next != self)
         switch_to(s, self, next);
-    } else {
+    else
         self->state = GREEN__RUNNING;
-        resumed(s, self);
-    }
 }
 
 void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
@@ -357,7 +341,6 @@ void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
     green_t *t = runq_pop(s);
     s->current = t;
     t->state = GREEN__RUNNING;
-    resumed(s, t);
     green__jump(from, fake, &t->ctx, t->stack.lo, stack_below(t), t->tsan_fiber);
 }
 
@@ -396,7 +379,6 @@ bool green__resume(struct green__sched *s, struct green__ctx *from, void **fake)
     }
     s->host_waiter = NULL;
     s->current = t;
-    resumed(s, t);
     green__jump(from, fake, &t->ctx, t->stack.lo, stack_below(t), t->tsan_fiber);
     return true;
 }
@@ -420,6 +402,15 @@ int green__cancelled(struct green__sched *s)
     if (s->watch.on)
         green__watch_idle(&s->watch, false);  /* a yield is no stall */
     return -ECANCELED;
+}
+
+/* The running thread, made runnable by a timed wake-up, runs again
+ * (lib/metrics.h).  Timed here, on the parker's way back, and not at
+ * every switch. */
+static __attribute__((noinline)) void woke(struct green__sched *s, green_t *self)
+{
+    green__hist_add(&s->stats.wake_delay, (uint64_t)(green__now_ns() - self->woken_ns));
+    self->woken_ns = 0;
 }
 
 static int park(struct green__sched *s, struct green__wait *w, int64_t until,
@@ -450,6 +441,8 @@ static int park(struct green__sched *s, struct green__wait *w, int64_t until,
     self->state = GREEN__PARKED;
     suspend(s);
     self->wait = NULL;
+    if (__builtin_expect(self->woken_ns != 0, 0))
+        woke(s, self);
     return -self->wake_err;
 }
 
@@ -478,8 +471,7 @@ void green__wake(green_t *t, int err)
     green__wait_unlink(t->wait);
     green__timers_remove(&s->timers, &t->timer);
     runq_push(s, t);
-    green__count(&s->stats.wakeups);
-    if (green__stats_sample(&s->stats))
+    if (green__stats_woken(&s->stats))
         t->woken_ns = green__now_ns();
 }
 
