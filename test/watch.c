@@ -16,23 +16,21 @@ static off_t stderr_size(void)
     return st.st_size;
 }
 
-/* Runs without parking until something more is written to stderr (the
- * report, while the stall goes on), at most 10 s. */
-static bool spin_until_reported(void)
-{
-    off_t before = stderr_size();
-    int64_t give_up = green_now() + 10000;
-    while (stderr_size() == before)
-        if (green_now() > give_up)
-            return false;
-    return true;
-}
+/* The stalled thread's stack: taken where the C library has backtrace
+ * (lib/watch_stack.c), as there. */
+#if !defined(GREEN_POSIX_ONLY) && defined(__has_include)
+#if __has_include(<execinfo.h>)
+#define STACKS_TAKEN 1
+#endif
+#endif
 
-static void spin_for(int64_t ms)
+static bool stacks_taken(void)
 {
-    int64_t until = green_now() + ms;
-    while (green_now() < until)
-        ;
+#ifdef STACKS_TAKEN
+    return true;
+#else
+    return false;
+#endif
 }
 
 static size_t count(const char *text, const char *what)
@@ -41,6 +39,54 @@ static size_t count(const char *text, const char *what)
     for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
         n++;
     return n;
+}
+
+/* What this test has written to stderr so far (the first 64 KiB). */
+static const char *stderr_text(void)
+{
+    static char text[1 << 16];
+    ssize_t n = pread(STDERR_FILENO, text, sizeof text - 1, 0);
+    text[n > 0 ? n : 0] = '\0';
+    return text;
+}
+
+/* Reports written in full: each ends with its stack, or with the line
+ * that says why it has none; where no stack is taken, with its first
+ * line. */
+static size_t reports_done(void)
+{
+    const char *text = stderr_text();
+    if (!stacks_taken())
+        return count(text, " without parking ");
+    return count(text, "libgreen: its stack:\n") + count(text, "libgreen: no stack: ");
+}
+
+/* Runs without parking until one more report has been written in full
+ * (while the stall goes on), at most 10 s.  A report written in part
+ * would end after: a stack that comes late tells that the stall is over,
+ * which would be taken for the next stall's report. */
+static bool spin_until_reported(void)
+{
+    size_t before = reports_done();
+    off_t seen = stderr_size();
+    int64_t give_up = green_now() + 10000;
+    for (;;) {
+        off_t size = stderr_size();
+        if (size != seen) {
+            seen = size;
+            if (reports_done() > before)
+                return true;
+        }
+        if (green_now() > give_up)
+            return false;
+    }
+}
+
+static void spin_for(int64_t ms)
+{
+    int64_t until = green_now() + ms;
+    while (green_now() < until)
+        ;
 }
 
 /* Runs fn under green_run with GREEN_SLOW_MS=ms (unset for NULL); what
@@ -220,23 +266,6 @@ START_TEST(forked_child_is_not_watched)
 }
 END_TEST
 
-/* The stalled thread's stack: taken where the C library has backtrace
- * (lib/watch_stack.c), as there. */
-#if !defined(GREEN_POSIX_ONLY) && defined(__has_include)
-#if __has_include(<execinfo.h>)
-#define STACKS_TAKEN 1
-#endif
-#endif
-
-static bool stacks_taken(void)
-{
-#ifdef STACKS_TAKEN
-    return true;
-#else
-    return false;
-#endif
-}
-
 /* The spinner's report begins so: what the tests wait for comes after
  * it (on a loaded machine, another thread may be reported before). */
 #define SPINNER "'spinner' has run "
@@ -245,11 +274,7 @@ static bool stacks_taken(void)
  * spinner's report and, after its start, what. */
 static bool spinner_wrote(const char *what)
 {
-    static char text[1 << 16];
-    ssize_t n = pread(STDERR_FILENO, text, sizeof text - 1, 0);
-    if (n < 0)
-        return false;
-    text[n] = '\0';
+    const char *text = stderr_text();
     const char *from = strstr(text, SPINNER);
     return from && strstr(from, what);
 }
