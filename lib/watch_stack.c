@@ -128,8 +128,11 @@ static void write_stack(const ucontext_t *uc)
     backtrace_symbols_fd(frames + first, n - first, STDERR_FILENO);
 }
 
-/* SIGURG, on the scheduler's OS thread.  Async-signal-safe: it reads the
- * thread's own scheduler and writes with write(2). */
+/* SIGURG, on the scheduler's OS thread.  It reads the thread's own
+ * scheduler, and writes with write(2) and backtrace_symbols_fd(), which
+ * allocates nothing; backtrace() allocates nothing once it has run once.
+ * A SIGURG merged with one still pending (it does not queue) is answered
+ * for the latest stall: shot is the watchdog's last. */
 static void on_sigurg(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
