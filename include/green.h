@@ -323,6 +323,7 @@ GREEN_API int green_sem_release(green_sem_t *s);
 /* Diagnostics. */
 GREEN_API const char *green_version(void);
 GREEN_API void green_dump(FILE *out);
+GREEN_API ssize_t green_stack_used(const green_t *t);
 GREEN_API const char *green_poller_name(void);
 
 #ifdef __cplusplus
