@@ -361,9 +361,30 @@ void green__stack_put(struct green__stack_cache *c, const struct green__stack *s
  * a resident page.  Returns 0 or -1.  mincore(2) is Linux's and the BSDs',
  * not POSIX's: the POSIX build never knows. */
 #ifndef GREEN_POSIX_ONLY
+/* Whether mincore gives one byte for each of our pages, asked once for
+ * the process on the page at from.  Under qemu-user with a guest page
+ * larger than the host's (QEMU_PAGESIZE=65536, as make test-ppc64le runs)
+ * the call reaches the host's mincore, which writes a byte for each host
+ * page: sixteen for one of ours, past the end of the vector.  So no slice
+ * is asked about before this says yes, into a vector with room for it. */
+static bool one_byte_a_page(const char *from, size_t page)
+{
+    static _Atomic int known;  /* 0: not yet; 1: yes; -1: no */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k)
+        return k > 0;
+    unsigned char v[256];
+    memset(v, 0xfe, sizeof v);
+    if (mincore((void *)from, page, v) < 0)
+        return false;  /* asked again next time */
+    k = v[1] == 0xfe ? 1 : -1;
+    atomic_store_explicit(&known, k, memory_order_relaxed);
+    return k > 0;
+}
+
 static int resident(const char *from, size_t n, size_t page, unsigned char *vec)
 {
-    if (green__fault_errno(GREEN__FAULT_mincore))
+    if (green__fault_errno(GREEN__FAULT_mincore) || !one_byte_a_page(from, page))
         return -1;
     return mincore((void *)from, n * page, vec);
 }
@@ -414,6 +435,25 @@ static long count_resident(const struct green__stack_cache *c, const char *base,
     return count;
 }
 
+/* The resident pages of a slab: asked at once, guards and all; where
+ * that is refused (qemu-user will not look at a PROT_NONE guard), stack
+ * by stack.  -1 if mincore fails even so. */
+static long slab_resident(const struct green__stack_cache *c, const struct green__slab *sl)
+{
+    long count = count_resident(c, sl->base, sl->bytes);
+    if (count >= 0)
+        return count;
+    size_t stride = sl->bytes / sl->n;
+    count = 0;
+    for (size_t i = 0; i < sl->n; i++) {
+        long one = count_resident(c, sl->base + i * stride + c->guard, stride - c->guard);
+        if (one < 0)
+            return -1;
+        count += one;
+    }
+    return count;
+}
+
 void green__stack_usage(const struct green__stack_cache *c, size_t *reserved,
                         size_t *resident_)
 {
@@ -421,7 +461,7 @@ void green__stack_usage(const struct green__stack_cache *c, size_t *reserved,
     bool known = true;
     for (const struct green__slab *sl = c->slabs; sl; sl = sl->next) {
         r += sl->bytes - sl->n * c->guard;
-        long pages = known ? count_resident(c, sl->base, sl->bytes) : -1;
+        long pages = known ? slab_resident(c, sl) : -1;
         known = pages >= 0;
         in += known ? (size_t)pages * c->page : 0;
     }

@@ -483,8 +483,21 @@ GREEN_TEST(stack_many_guarded)
 
 enum { KIB = 1024 };
 
-/* What ASan's redzones and Valgrind's frames may add to a depth. */
-#define SLACK_KIB 64
+/* What ASan's redzones and Valgrind's frames may add to a depth, and the
+ * page measure's rounding to a page (64 KiB on some ppc64le and aarch64
+ * kernels). */
+static unsigned slack_kib(void)
+{
+    return 64 + (unsigned)(green__cur->stacks.page / KIB);
+}
+
+/* The size green_dump gives a stack of stack_size kib: the usable bytes,
+ * which are more where a page is larger than the record's share of one. */
+static void check_total(unsigned total, unsigned kib)
+{
+    ck_assert_uint_ge(total, kib);
+    ck_assert_uint_lt(total, kib + green__cur->stacks.page / KIB);
+}
 
 /* Whether the page measure works here: mincore(2) is Linux's; the POSIX
  * build has the stack pointer's measure alone. */
@@ -543,18 +556,18 @@ GREEN_TEST(stack_high_water_shown)
     char *said = stderr_end();
     unsigned used, total;
     bool bound = stack_figures(line, &used, &total);
-    ck_assert_uint_eq(total, 200);
+    check_total(total, 200);
     ssize_t bytes = green_stack_used(t);
     ck_assert_int_gt(bytes, 0);
     if (pages_measured()) {
         ck_assert_msg(!bound, "line: %s", line);
         ck_assert_uint_ge(used, 100);
-        ck_assert_uint_le(used, 100 + SLACK_KIB);
+        ck_assert_uint_le(used, 100 + slack_kib());
         ck_assert_int_ge(bytes, (ssize_t)deep);
         ck_assert_int_le(bytes, (ssize_t)(used * KIB));
     } else {
         ck_assert_msg(bound, "line: %s", line);  /* its stack pointer's, at the park */
-        ck_assert_uint_le(used, SLACK_KIB);
+        ck_assert_uint_le(used, slack_kib());
     }
     ck_assert_msg(strstr(said, "came within") == NULL, "stderr: %s", said);  /* half its stack */
     free(said);
@@ -585,10 +598,11 @@ GREEN_TEST(stack_high_water_fresh_and_reused)
     char *line = dump_line("little");
     unsigned used, total;
     bool bound = stack_figures(line, &used, &total);
-    ck_assert_uint_eq(total, 96);
+    check_total(total, 96);
     ck_assert_msg(!bound || !pages_measured(), "line: %s", line);
-    ck_assert_uint_le(used, 24);
-    ck_assert_int_le(green_stack_used(t), 24 * KIB);
+    size_t little_most = 24 * KIB + green__cur->stacks.page;  /* a page's rounding */
+    ck_assert_uint_le(used * KIB, little_most);
+    ck_assert_int_le(green_stack_used(t), (ssize_t)little_most);
     free(line);
     green_cancel(t);
     green_join(t, NULL);
@@ -652,7 +666,8 @@ static void expect_named_once(green_t *t, const char *said)
     snprintf(want, sizeof want, "libgreen: green thread #%llu 'near' came within ",
              (unsigned long long)green_id(t));
     ck_assert_msg(count_of(said, want) == 1, "stderr: %s", said);
-    ck_assert_msg(strstr(said, " KiB of the end of its 128 KiB stack (used ") != NULL, "%s", said);
+    ck_assert_msg(strstr(said, " KiB of the end of its 1") != NULL, "%s", said);  /* 128 or more */
+    ck_assert_msg(strstr(said, " KiB stack (used ") != NULL, "%s", said);
     ck_assert_msg(strstr(said, " KiB): give it a larger stack_size\n") != NULL, "%s", said);
 }
 
@@ -929,7 +944,7 @@ GREEN_TEST(stack_used_without_mincore)
     char *line = dump_line("deep");
     unsigned used, total;
     ck_assert_msg(stack_figures(line, &used, &total), "line: %s", line);
-    ck_assert_uint_le(used, SLACK_KIB);
+    ck_assert_uint_le(used, slack_kib());
     free(line);
     char *text = dump_text();
     ck_assert_msg(strstr(text, " KiB reserved, resident unknown\n") != NULL, "dump: %s", text);
@@ -940,6 +955,30 @@ GREEN_TEST(stack_used_without_mincore)
     ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_mincore), 0);
     green__fault_clear();
     ck_assert_int_ge(green_stack_used(t), (ssize_t)deep);  /* known again */
+    green_cancel(t);
+    green_join(t, NULL);
+    return NULL;
+}
+
+/* A slab's mincore at once is refused (as qemu-user refuses to look at
+ * guards): it is asked stack by stack, and says the same. */
+GREEN_TEST(stack_usage_stack_by_stack)
+{
+    (void)arg;
+    if (!pages_measured())
+        return NULL;
+    size_t deep = 100 * KIB;
+    green_attr_t attr = {.stack_size = 200 * KIB, .name = "deep"};
+    green_t *t = green_spawn_attr(&attr, deep_then_park, &deep);
+    green_yield();
+    size_t reserved, resident, again;
+    green__stack_usage(&green__cur->stacks, &reserved, &resident);
+    green__fault_set(GREEN__FAULT_mincore, 1, false, EFAULT);  /* the first slab's */
+    green__stack_usage(&green__cur->stacks, &reserved, &again);
+    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_mincore), 2);
+    green__fault_clear();
+    ck_assert_uint_ge(again, deep);
+    ck_assert_uint_eq(again, resident);
     green_cancel(t);
     green_join(t, NULL);
     return NULL;
@@ -979,6 +1018,7 @@ Suite *stack_suite(void)
                         (int)(sizeof batch_steps / sizeof batch_steps[0]));
     add_fault_test(faults, guards_at_once);
     add_fault_test(faults, stack_used_without_mincore);
+    add_fault_test(faults, stack_usage_stack_by_stack);
     suite_add_tcase(s, faults);
     return s;
 }
