@@ -203,6 +203,7 @@ static void drop_others_after_fork(struct green__sched *s, green_t *self)
 static void after_fork_in_child(void)
 {
     struct green__sched *s = green__cur;
+    green__stats_after_fork(s ? &s->stats : NULL);
     if (!s)
         return;  /* the forking OS thread runs no scheduler */
     green_t *self = s->current;
@@ -270,8 +271,10 @@ static int sched_init(struct green__sched *s, bool hosted)
     if (err < 0) {
         green__poller_fini(&s->poller);
         green__inbox_fini(&s->inbox);
+        return err;
     }
-    return err;
+    green__stats_start(&s->stats);
+    return 0;
 }
 
 static void sched_fini(struct green__sched *s)
@@ -283,6 +286,7 @@ static void sched_fini(struct green__sched *s)
     green__poller_fini(&s->poller);
     green__inbox_fini(&s->inbox);
     green__overflow_leave(&s->overflow);
+    green__stats_end(&s->stats);
 }
 
 /* SIGPIPE is blocked while green_run runs, so that writing to a closed
