@@ -365,6 +365,7 @@ GREEN_API const char *green_version(void);
 GREEN_API void green_dump(FILE *out);
 GREEN_API int green_metrics(green_metrics_t *m);
 GREEN_API int green_metrics_process(green_metrics_t *m);
+GREEN_API ssize_t green_stack_used(const green_t *t);
 GREEN_API const char *green_poller_name(void);
 
 #ifdef __cplusplus

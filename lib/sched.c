@@ -329,6 +329,8 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
 static inline __attribute__((always_inline)) void suspend(struct green__sched *s)
 {
     green_t *self = s->current;
+    if (__builtin_expect(~green__sp() > self->sp_low_not, 0))
+        green__stack_deeper(self);  /* lib/stackuse.c */
     green_t *next = next_thread(s);
     if (next != self)
         switch_to(s, self, next);

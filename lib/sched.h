@@ -58,6 +58,7 @@ struct green {
     bool detached;                  /* reaped when it finishes */
     bool cancelled;                 /* every blocking call fails with ECANCELED */
     bool shield;                    /* green_shield: cancellation held back */
+    bool stack_named;               /* named for coming near its stack's end */
     /* Seen by other schedulers of the run (lib/across.c), under the
      * owner's handles lock: */
     bool ended;                     /* fn returned: result is set */
@@ -84,6 +85,10 @@ struct green {
     void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
     int64_t woken_ns;               /* when a timed wake-up made it runnable
                                        (lib/metrics.h), or 0 */
+    /* The lowest its stack pointer was when it parked or yielded, as
+     * ~sp, so that 0 (spawn zeroes it) is above any (lib/stackuse.c): its
+     * own depth, whoever had the stack before it. */
+    uintptr_t sp_low_not;
 
     /* Not zeroed at spawn, which sets each: a ucontext is a kilobyte. */
     struct green__ctx ctx;          /* the saved context while not running */
