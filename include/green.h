@@ -350,9 +350,9 @@ typedef struct green_metrics {
     uint64_t timers;            /* armed now */
     uint64_t timers_armed;
     uint64_t fds;               /* fds libgreen watches between waits now */
-    uint64_t stack_reserved;    /* bytes of address space for stacks */
-    uint64_t stack_resident;    /* bytes of it in memory (see docs/api.md) */
-    uint64_t stack_used_max;    /* the deepest a live thread's stack went */
+    uint64_t stack_reserved;    /* bytes of stacks mapped, guards left out */
+    uint64_t stack_resident;    /* bytes of them in memory */
+    uint64_t stack_used_max;    /* the deepest a thread's stack was seen */
     /* The offload pool, one per process: the same in both calls. */
     uint64_t offload_queued;    /* jobs waiting for a worker now */
     uint64_t offload_jobs;      /* jobs a worker took */

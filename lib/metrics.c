@@ -94,6 +94,9 @@ static void counts_sum(struct green__stats *to, const struct green__stats *st)
     to->poller_waits += load(&st->poller_waits);
     to->poller_events += load(&st->poller_events);
     to->timers_armed += load(&st->timers_armed);
+    uint64_t deepest = load(&st->stack_deepest);
+    if (deepest > to->stack_deepest)
+        to->stack_deepest = deepest;  /* the deepest, not a sum */
     green__hist_merge(&to->wake_delay, &st->wake_delay);
 }
 
@@ -105,7 +108,6 @@ static void gauges_sum(struct green__gauges *to, const struct green__gauges *g)
     to->done += load(&g->done);
     to->timers += load(&g->timers);
     to->fds += load(&g->fds);
-    to->stack_reserved += load(&g->stack_reserved);
 }
 
 /* The scheduler's list. */
@@ -160,6 +162,7 @@ static void fill_counts(green_metrics_t *m, const struct green__stats *c)
     m->poller_waits = c->poller_waits;
     m->poller_events = c->poller_events;
     m->timers_armed = c->timers_armed;
+    m->stack_used_max = c->stack_deepest;
 }
 
 static void fill_gauges(green_metrics_t *m, const struct green__gauges *g)
@@ -170,7 +173,6 @@ static void fill_gauges(green_metrics_t *m, const struct green__gauges *g)
     m->done = g->done;
     m->timers = g->timers;
     m->fds = g->fds;
-    m->stack_reserved = g->stack_reserved;
 }
 
 static void fill_offload(green_metrics_t *m)
@@ -200,16 +202,26 @@ static int hand_over(green_metrics_t *m, const green_metrics_t *full)
 /* s's states; running: one of its threads runs (the caller's). */
 static void gauges_of(const struct green__sched *s, struct green__gauges *g, bool running)
 {
-    size_t reserved = 0;
-    for (size_t i = 0; i < s->stacks.nclasses; i++)
-        reserved += s->stacks.classes[i].total * (s->stacks.classes[i].size + s->stacks.guard);
     green__gauge(&g->running, running);
     green__gauge(&g->runnable, s->nrunq);
     green__gauge(&g->parked, s->nlive - s->nrunq - running);
     green__gauge(&g->done, s->nthreads - s->nlive);
     green__gauge(&g->timers, s->timers.n);
     green__gauge(&g->fds, s->poller.nowned);
-    green__gauge(&g->stack_reserved, reserved);
+}
+
+/* Adds s's stack memory to m's: s's own thread, or another holding the
+ * lock that keeps s's slabs where they are. */
+static void stacks_add(green_metrics_t *m, struct green__sched *s, bool own)
+{
+    size_t reserved, resident;
+    if (!own)
+        pthread_mutex_lock(&s->stacks.slabs_lock);
+    green__stack_usage(&s->stacks, &reserved, &resident);
+    if (!own)
+        pthread_mutex_unlock(&s->stacks.slabs_lock);
+    m->stack_reserved += reserved;
+    m->stack_resident += resident;
 }
 
 void green__stats_publish(struct green__sched *s)
@@ -233,6 +245,7 @@ int green_metrics(green_metrics_t *m)
     struct green__gauges g;
     gauges_of(s, &g, true);
     fill_gauges(&full, &g);
+    stacks_add(&full, s, true);
     fill_offload(&full);
     full.schedulers = 1;
     int err = hand_over(m, &full);
@@ -269,6 +282,8 @@ int green_metrics_process(green_metrics_t *m)
         struct green__stats *st = green__container_of(n, struct green__stats, node);
         counts_sum(&c, st);
         gauges_add(&g, st);
+        struct green__sched *s = green__container_of(st, struct green__sched, stats);
+        stacks_add(&full, s, s == green__cur);
     }
     full.schedulers = registry.nlive;
     pthread_mutex_unlock(&registry.lock);

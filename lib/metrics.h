@@ -39,13 +39,14 @@ struct green__hist {
 /* States, as the owner last published them. */
 struct green__gauges {
     _Atomic uint64_t running, runnable, parked, done;
-    _Atomic uint64_t timers, fds, stack_reserved;
+    _Atomic uint64_t timers, fds;
 };
 
 struct green__stats {
     _Atomic uint64_t spawned, switches, wakeups, yields;
     _Atomic uint64_t parks[GREEN__WAIT_KINDS];
     _Atomic uint64_t poller_waits, poller_events, timers_armed;
+    _Atomic uint64_t stack_deepest;  /* bytes: the deepest a stack was seen */
     struct green__hist wake_delay;
     struct green__gauges now;
     struct green__node node;        /* in the process's list */
@@ -67,6 +68,13 @@ static inline void green__count_by(_Atomic uint64_t *c, uint64_t n)
 static inline void green__gauge(_Atomic uint64_t *g, uint64_t v)
 {
     atomic_store_explicit(g, v, memory_order_relaxed);
+}
+
+/* A thread's stack was seen depth bytes deep (lib/stackuse.c). */
+static inline void green__stats_stack_depth(struct green__stats *st, uint64_t depth)
+{
+    if (depth > atomic_load_explicit(&st->stack_deepest, memory_order_relaxed))
+        atomic_store_explicit(&st->stack_deepest, depth, memory_order_relaxed);
 }
 
 /* Adds one value to h, whose writers hold a lock or are one thread. */

@@ -213,6 +213,7 @@ static void after_fork_in_child(void)
     s->cores = NULL;
     s->index = 0;
     pthread_mutex_init(&s->handles, NULL);
+    pthread_mutex_init(&s->stacks.slabs_lock, NULL);  /* maybe held by another OS thread */
     s->timers.n = 0;  /* only the dropped threads had timers */
     s->runq_head = s->runq_tail = s->zombies = NULL;
     s->nrunq = 0;
@@ -280,13 +281,13 @@ static int sched_init(struct green__sched *s, bool hosted)
 static void sched_fini(struct green__sched *s)
 {
     green__reap(s);
+    green__stats_end(&s->stats);  /* before the stacks it may measure go */
     pthread_mutex_destroy(&s->handles);
     green__stack_cache_fini(&s->stacks);
     green__timers_fini(&s->timers);
     green__poller_fini(&s->poller);
     green__inbox_fini(&s->inbox);
     green__overflow_leave(&s->overflow);
-    green__stats_end(&s->stats);
 }
 
 /* SIGPIPE is blocked while green_run runs, so that writing to a closed

@@ -91,6 +91,7 @@ void green__stack_cache_init(struct green__stack_cache *c)
         .guard = (GREEN__GUARD_BYTES + page - 1) & ~(page - 1),
         .mprotect_guards = green__stack_force_mprotect || !have_guard_install(page),
     };
+    pthread_mutex_init(&c->slabs_lock, NULL);
 }
 
 static __attribute__((noinline)) struct green__stack_class *
@@ -266,9 +267,11 @@ static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
         }
     }
     *slab = (struct green__slab){.next = c->slabs, .base = base, .bytes = n * stride, .n = n};
+    pthread_mutex_lock(&c->slabs_lock);
     if (c->slabs)
         c->slabs->prev = slab;
     c->slabs = slab;
+    pthread_mutex_unlock(&c->slabs_lock);
     c->maps++;
     cl->total += n;
     for (size_t i = 0; i < n; i++) {
@@ -291,12 +294,14 @@ static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
 
 static void slab_unmap(struct green__stack_cache *c, struct green__slab *slab)
 {
+    pthread_mutex_lock(&c->slabs_lock);
     if (slab->prev)
         slab->prev->next = slab->next;
     else
         c->slabs = slab->next;
     if (slab->next)
         slab->next->prev = slab->prev;
+    pthread_mutex_unlock(&c->slabs_lock);
     for (size_t i = 0; i < slab->n; i++)
         green__vg_stack_deregister(slab->vg[i]);
     munmap(slab->base, slab->bytes);
@@ -478,4 +483,5 @@ void green__stack_cache_fini(struct green__stack_cache *c)
     free(c->classes);
     c->classes = NULL;
     c->nclasses = 0;
+    pthread_mutex_destroy(&c->slabs_lock);
 }

@@ -15,6 +15,7 @@
 #ifndef GREEN_STACK_H
 #define GREEN_STACK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,9 @@ struct green__stack_cache {
     struct green__stack_class *classes;
     size_t nclasses;
     struct green__slab *slabs;
+    /* Held while slabs changes, and by green_metrics_process while it
+     * measures another OS thread's slabs. */
+    pthread_mutex_t slabs_lock;
     /* Counters, for tests and benchmarks. */
     unsigned long maps, unmaps, releases;
 };

@@ -82,6 +82,7 @@ void green__stack_deeper(green_t *t)
 {
     uintptr_t sp = green__sp();
     t->sp_low_not = ~sp;
+    green__stats_stack_depth(&t->sched->stats, (uintptr_t)t - sp);
     name_once(t, (uintptr_t)t - sp);
 }
 
@@ -113,10 +114,13 @@ static bool measure(const green_t *t, size_t *own, size_t *touched)
 
 size_t green__stack_used(const green_t *t)
 {
-    size_t own, touched;
+    size_t own, touched, used;
     if (measure(t, &own, &touched) && !t->stack.reused && touched > own)
-        return touched;
-    return own;
+        used = touched;
+    else
+        used = own;
+    green__stats_stack_depth(&t->sched->stats, used);
+    return used;
 }
 
 void green__stack_describe(const green_t *t, char *buf, size_t n)

@@ -214,6 +214,49 @@ GREEN_TEST(metrics_fds)
     return NULL;
 }
 
+/* Stack memory: each thread's stack is mapped; a thread that went deep
+ * and parked is seen that deep. */
+static __attribute__((noinline)) void go_deep(int kib, green_chan_t *ch)
+{
+    volatile char frame[1024];
+    frame[0] = (char)kib;
+    if (kib > 1) {
+        go_deep(kib - 1, ch);
+    } else {
+        int v;
+        green_chan_recv(ch, &v);  /* parks here, deep */
+    }
+    frame[1] = frame[0];
+}
+
+static void *deep(void *arg)
+{
+    go_deep(64, arg);
+    return NULL;
+}
+
+GREEN_TEST(metrics_stacks)
+{
+    (void)arg;
+    green_chan_t *ch = green_chan_new(sizeof(int), 0);
+    green_t *t = green_spawn(deep, ch);
+    green_yield();
+    green_metrics_t m = now();
+    ck_assert_uint_ge(m.stack_reserved, 2 * GREEN_STACK_DEFAULT);
+    ck_assert_uint_le(m.stack_resident, m.stack_reserved);
+    ck_assert_uint_ge(m.stack_used_max, 64 * 1024);
+    ck_assert_uint_lt(m.stack_used_max, GREEN_STACK_DEFAULT);
+    green_metrics_t p = {.size = sizeof p};
+    ck_assert_int_eq(green_metrics_process(&p), 0);
+    ck_assert_uint_eq(p.stack_reserved, m.stack_reserved);
+    ck_assert_uint_ge(p.stack_used_max, 64 * 1024);
+    int v = 0;
+    green_chan_send(ch, &v);
+    green_join(t, NULL);
+    green_chan_free(ch);
+    return NULL;
+}
+
 /* A caller's struct of another size: an older program's, smaller, gets
  * what it has room for; a newer one's, larger, is told what was filled. */
 GREEN_TEST(metrics_sizes)
@@ -323,6 +366,7 @@ Suite *metrics_suite(void)
     tcase_add_test(tc, metrics_states);
     tcase_add_test(tc, metrics_wake_delay);
     tcase_add_test(tc, metrics_fds);
+    tcase_add_test(tc, metrics_stacks);
     tcase_add_test(tc, metrics_sizes);
     tcase_add_test(tc, metrics_errors);
     tcase_add_test(tc, metrics_outside);
