@@ -320,9 +320,52 @@ GREEN_API int green_sem_acquire(green_sem_t *s);
 GREEN_API int green_sem_tryacquire(green_sem_t *s);
 GREEN_API int green_sem_release(green_sem_t *s);
 
+/* What green_metrics and green_metrics_process fill.  Set size to
+ * sizeof(green_metrics_t) first: fields are only ever appended, each call
+ * fills as many as the caller's size holds and sets size to the bytes it
+ * filled, so a program built against an older header keeps working.
+ * Counts run from the scheduler's start (for the process: every
+ * scheduler's, ended ones too); the rest is the state now. */
+typedef struct green_metrics {
+    size_t size;
+    /* Green threads now, by state; done: returned, not yet joined. */
+    uint64_t running, runnable, parked, done;
+    uint64_t spawned;           /* green_run's main included */
+    uint64_t switches;          /* from one green thread to another */
+    uint64_t yields;            /* green_yield, and the fairness budget's */
+    uint64_t wakeups;           /* parked threads made runnable */
+    /* Parks by what they waited for. */
+    uint64_t parks_io;          /* an fd, a stream, a call on the ring */
+    uint64_t parks_sleep;
+    uint64_t parks_join;        /* a thread or a group */
+    uint64_t parks_chan;        /* a channel, a select, a queue */
+    uint64_t parks_sync;        /* a mutex, condition or semaphore */
+    uint64_t parks_offload;
+    uint64_t parks_other;       /* signals, subprocesses, libgreen's own */
+    /* From a wake-up to running, in ns: one wake-up in 16 is timed. */
+    uint64_t wake_delay_samples;
+    uint64_t wake_delay_p50_ns, wake_delay_p99_ns, wake_delay_max_ns;
+    uint64_t poller_waits;      /* calls into the poller's backend */
+    uint64_t poller_events;     /* ready fds and completions they brought */
+    uint64_t timers;            /* armed now */
+    uint64_t timers_armed;
+    uint64_t fds;               /* fds libgreen watches between waits now */
+    uint64_t stack_reserved;    /* bytes of stacks mapped, guards left out */
+    uint64_t stack_resident;    /* bytes of them in memory */
+    uint64_t stack_used_max;    /* the deepest a thread's stack was seen */
+    /* The offload pool, one per process: the same in both calls. */
+    uint64_t offload_queued;    /* jobs waiting for a worker now */
+    uint64_t offload_jobs;      /* jobs a worker took */
+    uint64_t offload_wait_p50_ns, offload_wait_p99_ns, offload_wait_max_ns;
+    uint64_t schedulers;        /* counted in: 1, or the process's now */
+} green_metrics_t;
+
 /* Diagnostics. */
 GREEN_API const char *green_version(void);
 GREEN_API void green_dump(FILE *out);
+GREEN_API int green_metrics(green_metrics_t *m);
+GREEN_API int green_metrics_process(green_metrics_t *m);
+GREEN_API ssize_t green_stack_used(const green_t *t);
 GREEN_API const char *green_poller_name(void);
 
 #ifdef __cplusplus

@@ -118,7 +118,11 @@ static void xjoin_describe(const struct green__wait *w, char *buf, size_t n)
              t->sched->index);
 }
 
-static const struct green__waitop xjoin_op = {.unlink = NULL, .describe = xjoin_describe};
+static const struct green__waitop xjoin_op = {
+    .unlink = NULL,
+    .describe = xjoin_describe,
+    .kind = GREEN__WAIT_JOIN,
+};
 
 /* Under the owner's lock: claims t for self, or -EINVAL or -ENOMEM. */
 static int claim(green_t *t, green_t *self)

@@ -468,6 +468,7 @@ static const struct green__waitop select_op = {
     .unlink = select_unlink,
     .describe = select_describe,
     .ends_at_join = true,
+    .kind = GREEN__WAIT_CHAN,
 };
 
 /* In a run, the woken thread takes its cases off the channels itself. */
@@ -475,6 +476,7 @@ static const struct green__waitop select_shared_op = {
     .unlink = select_shared_unlink,
     .describe = select_describe,
     .ends_at_join = true,
+    .kind = GREEN__WAIT_CHAN,
 };
 
 /* A select leaves ch: whether ch was freed meanwhile and it was the last

@@ -32,6 +32,9 @@ static void dump_one(const green_t *t, FILE *out)
         fputs(t->shield ? " [cancelled, shielded]" : " [cancelled]", out);
     else if (t->shield)
         fputs(" [shielded]", out);
+    char stack[96];
+    green__stack_describe(t, stack, sizeof stack);
+    fputs(stack, out);
     fputc('\n', out);
 }
 
@@ -41,6 +44,13 @@ void green__dump(struct green__sched *s, FILE *out)
             s->nthreads, green__switch_name, s->poller.ops->name);
     for (const struct green__node *n = s->all.first; n; n = n->next)
         dump_one(green__container_of(n, green_t, all), out);
+    size_t reserved, resident;
+    green__stack_usage(&s->stacks, &reserved, &resident);
+    fprintf(out, "  stacks: %zu KiB reserved, ", reserved / 1024);
+    if (resident || !reserved)
+        fprintf(out, "%zu KiB resident\n", resident / 1024);
+    else
+        fputs("resident unknown\n", out);
     fflush(out);
 }
 

@@ -175,7 +175,7 @@ static int path_of(struct green__sched *s, const struct green__call *c)
 {
     struct green__fd *r = green__poller_fd(&s->poller, c->fd);
     if (r)
-        r->owned = true;
+        green__fd_own(&s->poller, r);
     if (c->kind < GREEN__ACCEPT && !(r && r->file.notsock))
         return SOCKET;
     return plain_path(s, c->fd);

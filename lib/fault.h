@@ -25,10 +25,11 @@
 
 /* The points that are no call of the C library libgreen makes by name,
  * asked with green__fault_errno where the code makes them: pidfd_open and
- * process_madvise, made through syscall(2), and the ring's setup, its
- * entering and the operations in it. */
+ * process_madvise, made through syscall(2), the ring's setup, its
+ * entering and the operations in it; and mincore, which is made by name
+ * but only to measure stacks (lib/stack.c), so no hook routes it. */
 #define GREEN__FAULT_BARE(X) \
-    X(pidfd_open) X(process_madvise) X(io_uring_setup) X(io_uring_enter) X(io_uring_op)
+    X(pidfd_open) X(process_madvise) X(mincore) X(io_uring_setup) X(io_uring_enter) X(io_uring_op)
 
 /* Every point, named for the call it stands for: the calls routed.h marks
  * as points, then the bare ones. */

@@ -74,6 +74,7 @@ static size_t add_running(green_group_t *g, int delta)
 static const struct green__waitop group_op = {
     .unlink = green__queue_unlink,
     .describe = group_describe,
+    .kind = GREEN__WAIT_JOIN,
 };
 
 static bool in_run(const green_group_t *g)

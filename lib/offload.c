@@ -36,6 +36,7 @@ struct job {
     struct green__inbox *inbox;   /* the waiter's scheduler's */
     struct green__remote remote;
     bool started, done, abandoned; /* under the pool's lock */
+    int64_t queued_ns;            /* when it was queued */
 };
 
 static struct {
@@ -44,7 +45,8 @@ static struct {
     struct green__list queue;     /* of job, oldest first */
     size_t size;                  /* at most this many workers; 0: default */
     size_t workers, idle, queued;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, 0, 0, 0};
+    struct green__hist wait;      /* jobs' waits for a worker, in ns */
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 /* asyncio's default: enough for blocking calls beside the cores. */
 static size_t default_size(void)
@@ -78,6 +80,7 @@ static struct job *next_job(void)
     struct job *j = green__container_of(pool.queue.first, struct job, node);
     green__list_remove(&pool.queue, &j->node);
     j->started = true;
+    green__hist_add(&pool.wait, (uint64_t)(green__now_ns() - j->queued_ns));
     return j;
 }
 
@@ -116,6 +119,7 @@ static int submit(struct job *j)
         else if (pool.workers == 0)
             return -EAGAIN;
     }
+    j->queued_ns = green__now_ns();
     green__list_push(&pool.queue, &j->node);
     pool.queued++;
     pthread_cond_signal(&pool.work);
@@ -188,6 +192,7 @@ static const struct green__waitop job_op = {
     .unlink = job_unlink,
     .describe = job_describe,
     .forgotten_after_fork = true,
+    .kind = GREEN__WAIT_OFFLOAD,
 };
 
 /* Queues fn(arg) for a worker, for the running thread to wait for: the
@@ -254,6 +259,14 @@ int green_offload(void *(*fn)(void *), void *arg, void **result)
 {
     int err = green__offload(fn, arg, result, NULL);
     return err < 0 ? green__fail(-err) : 0;
+}
+
+void green__offload_stats(uint64_t *queued, struct green__hist *wait)
+{
+    pthread_mutex_lock(&pool.lock);
+    *queued = pool.queued;
+    green__hist_merge(wait, &pool.wait);
+    pthread_mutex_unlock(&pool.lock);
 }
 
 int green_offload_threads(size_t n)

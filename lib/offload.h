@@ -12,4 +12,12 @@
 int green__offload(void *(*fn)(void *), void *arg, void **result,
                    void (*drop)(void *arg));
 
+#include <stdint.h>
+
+struct green__hist;
+
+/* The pool's jobs waiting for a worker now, and the histogram of their
+ * waits for one (added to *wait), for green_metrics. */
+void green__offload_stats(uint64_t *queued, struct green__hist *wait);
+
 #endif

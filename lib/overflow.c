@@ -31,14 +31,14 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned users;
 static struct sigaction previous;
 
-static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
+size_t green__put_str(char *buf, size_t at, size_t cap, const char *s)
 {
     while (*s && at < cap)
         buf[at++] = *s++;
     return at;
 }
 
-static size_t put_num(char *buf, size_t at, size_t cap, unsigned long long v)
+size_t green__put_num(char *buf, size_t at, size_t cap, unsigned long long v)
 {
     char digits[24];
     size_t n = 0;
@@ -54,13 +54,13 @@ static void report(const green_t *t)
 {
     char msg[160];
     size_t n = 0, cap = sizeof msg - 1;
-    n = put_str(msg, n, cap, "libgreen: stack overflow in green thread #");
-    n = put_num(msg, n, cap, t->id);
-    n = put_str(msg, n, cap, " '");
-    n = put_str(msg, n, cap, t->name);
-    n = put_str(msg, n, cap, "' (stack ");
-    n = put_num(msg, n, cap, (unsigned long long)((const char *)t - (const char *)t->stack.lo));
-    n = put_str(msg, n, cap, " bytes)\n");
+    n = green__put_str(msg, n, cap, "libgreen: stack overflow in green thread #");
+    n = green__put_num(msg, n, cap, t->id);
+    n = green__put_str(msg, n, cap, " '");
+    n = green__put_str(msg, n, cap, t->name);
+    n = green__put_str(msg, n, cap, "' (stack ");
+    n = green__put_num(msg, n, cap, (unsigned long long)((const char *)t - (const char *)t->stack.lo));
+    n = green__put_str(msg, n, cap, " bytes)\n");
     (void)!write(STDERR_FILENO, msg, n);
 }
 

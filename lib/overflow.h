@@ -24,4 +24,10 @@ int green__overflow_enter(struct green__overflow *o);
  * in the process returns. */
 void green__overflow_leave(struct green__overflow *o);
 
+/* Appends s (the decimal digits of v) to buf at at, as far as cap, and
+ * returns the new end: formatting that is async-signal-safe and takes
+ * almost no stack, for messages from a stack near its end. */
+size_t green__put_str(char *buf, size_t at, size_t cap, const char *s);
+size_t green__put_num(char *buf, size_t at, size_t cap, unsigned long long v);
+
 #endif

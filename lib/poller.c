@@ -291,12 +291,12 @@ static void wait_without_backend(struct green__poller *p, int timeout_ms)
         p->woken = true;
 }
 
-static void poller_wait(struct green__poller *p, int timeout_ms)
+static int poller_wait(struct green__poller *p, int timeout_ms)
 {
     timeout_ms = check_stale(p, timeout_ms);
     if (p->broken) {
         wait_without_backend(p, timeout_ms);
-        return;
+        return -1;
     }
     int n = p->ops->wait(p, timeout_ms);
     if (n >= 0) {
@@ -304,15 +304,17 @@ static void poller_wait(struct green__poller *p, int timeout_ms)
     } else if (++p->failures >= BROKEN_AFTER) {
         broken(p, -n);
     }
+    return n;
 }
 
-void green__poller_wait(struct green__poller *p, int timeout_ms)
+int green__poller_wait(struct green__poller *p, int timeout_ms)
 {
     /* The wait runs on the stack of a thread that parked, and may resume
      * it with no switch: its errno is left as it was. */
     int saved_errno = errno;
-    poller_wait(p, timeout_ms);
+    int n = poller_wait(p, timeout_ms);
     errno = saved_errno;
+    return n;
 }
 
 /* Watching one fd. */
@@ -341,6 +343,7 @@ static const struct green__waitop fd_op = {
     .unlink = fd_unlink,
     .describe = fd_describe,
     .forgotten_after_fork = true,
+    .kind = GREEN__WAIT_IO,
 };
 
 /* Adds w to its fd's waiters and widens the interest.  Returns 0, 1 when
@@ -537,6 +540,7 @@ static const struct green__waitop fd_call_op = {
     .unlink = call_unlink,
     .describe = call_describe,
     .forgotten_after_fork = true,
+    .kind = GREEN__WAIT_IO,
 };
 
 /* After the wait ended early: the call is stopping, and its record and
@@ -545,6 +549,7 @@ static const struct green__waitop fd_ending_op = {
     .unlink = NULL,
     .describe = call_describe,
     .forgotten_after_fork = true,
+    .kind = GREEN__WAIT_IO,
 };
 
 ssize_t green__fd_call(struct green__sched *s, struct green__call *c)
@@ -555,7 +560,7 @@ ssize_t green__fd_call(struct green__sched *s, struct green__call *c)
     struct green__fd *r = green__poller_fd(p, c->fd);
     if (!r)
         return -ENOMEM;
-    r->owned = true;
+    green__fd_own(p, r);
     struct green__fdwait w = {.wait = {&fd_call_op, s->current}, .fd = c->fd, .call = c};
     int err = p->ops->start(p, c, &w);
     if (err < 0)
@@ -606,6 +611,7 @@ static const struct green__waitop turn_op = {
     .unlink = turn_unlink,
     .describe = turn_describe,
     .forgotten_after_fork = true,
+    .kind = GREEN__WAIT_IO,
 };
 
 int green__fd_take_turn(struct green__sched *s, int fd)
@@ -667,6 +673,7 @@ static void reset(struct green__poller *p, int fd, struct green__fd *r)
     clear_unchecked(p, r);
     unsigned gen = r->gen + 1;
     bool taken = r->turn_taken;  /* its call may still be in flight */
+    p->nowned -= r->owned;
     *r = (struct green__fd){.gen = gen, .turn_taken = taken};
 }
 
@@ -684,7 +691,7 @@ struct green__fd *green__poller_fresh(struct green__poller *p, int fd)
     struct green__fd *r = green__poller_fd(p, fd);
     if (r) {
         reset(p, fd, r);
-        r->owned = true;
+        green__fd_own(p, r);
     }
     return r;
 }
@@ -712,7 +719,7 @@ int green__poller_after_fork(struct green__poller *p)
     p->ops->fini(p);
     for (size_t fd = 0; fd < p->nfds; fd++)
         p->fds[fd] = (struct green__fd){.gen = p->fds[fd].gen + 1};
-    p->nwatched = p->nunchecked = p->ncalls = 0;
+    p->nwatched = p->nunchecked = p->ncalls = p->nowned = 0;
     p->calls = (struct green__list){0};  /* their threads are gone */
     p->wakefd = -1;
     p->woken = false;

@@ -128,6 +128,7 @@ struct green__poller {
     struct green__fd *fds;     /* indexed by fd */
     size_t nfds;
     size_t nwatched;           /* fds with nonzero interest */
+    size_t nowned;             /* records with owned set */
     size_t ncalls;             /* calls started and not yet completed */
     struct green__list calls;  /* their waits, in case the backend breaks */
     const char *fell_back;     /* the name of the backend asked for, when
@@ -202,8 +203,17 @@ static inline unsigned green__fd_gen(const struct green__poller *p, int fd)
 /* Waits up to timeout_ms (-1: no limit) for ready fds and wakes their
  * waiters; sweeps stale registrations when one is due.  A backend that
  * keeps failing is reported once on stderr, its error given to every fd
- * waiter, and from then on only the timers and the inbox are waited for. */
-void green__poller_wait(struct green__poller *p, int timeout_ms);
+ * waiter, and from then on only the timers and the inbox are waited for.
+ * Returns the number of ready fds and completions the backend reported,
+ * or -1 when it was not asked (broken) or failed. */
+int green__poller_wait(struct green__poller *p, int timeout_ms);
+
+/* libgreen owns fd, whose record is r: kept registered between waits. */
+static inline void green__fd_own(struct green__poller *p, struct green__fd *r)
+{
+    p->nowned += !r->owned;
+    r->owned = true;
+}
 
 /* Whether anything waits on the poller: an fd's waiters or a call. */
 static inline bool green__poller_busy(const struct green__poller *p)

@@ -163,6 +163,7 @@ static const struct green__waitop qwait_op = {
     .unlink = qwait_unlink,
     .describe = qwait_describe,
     .forgotten_after_fork = true,
+    .kind = GREEN__WAIT_CHAN,
 };
 
 /* Called with the lock held, which it drops and retakes.  0 or -errno. */

@@ -203,6 +203,7 @@ static void drop_others_after_fork(struct green__sched *s, green_t *self)
 static void after_fork_in_child(void)
 {
     struct green__sched *s = green__cur;
+    green__stats_after_fork(s ? &s->stats : NULL);
     if (!s)
         return;  /* the forking OS thread runs no scheduler */
     green_t *self = s->current;
@@ -212,6 +213,7 @@ static void after_fork_in_child(void)
     s->cores = NULL;
     s->index = 0;
     pthread_mutex_init(&s->handles, NULL);
+    pthread_mutex_init(&s->stacks.slabs_lock, NULL);  /* maybe held by another OS thread */
     s->timers.n = 0;  /* only the dropped threads had timers */
     s->runq_head = s->runq_tail = s->zombies = NULL;
     s->nrunq = 0;
@@ -270,13 +272,16 @@ static int sched_init(struct green__sched *s, bool hosted)
     if (err < 0) {
         green__poller_fini(&s->poller);
         green__inbox_fini(&s->inbox);
+        return err;
     }
-    return err;
+    green__stats_start(&s->stats);
+    return 0;
 }
 
 static void sched_fini(struct green__sched *s)
 {
     green__reap(s);
+    green__stats_end(&s->stats);  /* before the stacks it may measure go */
     pthread_mutex_destroy(&s->handles);
     green__stack_cache_fini(&s->stacks);
     green__timers_fini(&s->timers);

@@ -134,6 +134,7 @@ static void fire_timers(struct green__sched *s)
  * one is ready), then fires due timers. */
 static void poll_once(struct green__sched *s, int timeout_ms)
 {
+    green__stats_publish(s);
     if (s->watch.on)
         green__watch_idle(&s->watch, true);
     /* Asleep, a post to the inbox writes its fd, which the poller
@@ -141,13 +142,17 @@ static void poll_once(struct green__sched *s, int timeout_ms)
     bool asleep = timeout_ms != 0 && green__inbox_sleep(&s->inbox);
     if (!asleep && green__inbox_pending(&s->inbox))
         timeout_ms = 0;
-    /* A loop's host watches the poller's fd, which stays readable until
-     * the wait takes what made it so, waiters or not. */
     if (green__tracing(s))
         green__trace_poll_begin(s, timeout_ms);
+    /* A loop's host watches the poller's fd, which stays readable until
+     * the wait takes what made it so, waiters or not. */
     if (green__poller_busy(&s->poller) || s->inbox.waiting > 0 || timeout_ms != 0 ||
-        s->hosted)
-        green__poller_wait(&s->poller, timeout_ms);
+        s->hosted) {
+        int n = green__poller_wait(&s->poller, timeout_ms);
+        green__count(&s->stats.poller_waits);
+        if (n > 0)
+            green__count_by(&s->stats.poller_events, (uint64_t)n);
+    }
     if (asleep)
         green__inbox_awake(&s->inbox);
     if (s->watch.on)
@@ -315,6 +320,7 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
     int saved_errno = *s->errno_at;
     s->current = to;
     to->state = GREEN__RUNNING;
+    green__count(&s->stats.switches);
     if (green__tracing(s))
         green__trace_run(s, to);
     if (s->watch.on)
@@ -331,6 +337,8 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
 static inline __attribute__((always_inline)) void suspend(struct green__sched *s)
 {
     green_t *self = s->current;
+    if (__builtin_expect(~green__sp() > self->sp_low_not, 0))
+        green__stack_deeper(self);  /* lib/stackuse.c */
     if (green__tracing(s))
         green__trace_stop(s, self);
     green_t *next = next_thread(s);
@@ -395,6 +403,7 @@ bool green__resume(struct green__sched *s, struct green__ctx *from, void **fake)
 
 void green__budget_spent(struct green__sched *s)
 {
+    green__count(&s->stats.yields);
     runq_push(s, s->current);
     suspend(s);
     s->budget = s->budget_max;  /* the others have had their turn */
@@ -409,6 +418,15 @@ int green__cancelled(struct green__sched *s)
     if (s->watch.on)
         green__watch_idle(&s->watch, false);  /* a yield is no stall */
     return -ECANCELED;
+}
+
+/* The running thread, made runnable by a timed wake-up, runs again
+ * (lib/metrics.h).  Timed here, on the parker's way back, and not at
+ * every switch. */
+static __attribute__((noinline)) void woke(struct green__sched *s, green_t *self)
+{
+    green__hist_add(&s->stats.wake_delay, (uint64_t)(green__now_ns() - self->woken_ns));
+    self->woken_ns = 0;
 }
 
 static int park(struct green__sched *s, struct green__wait *w, int64_t until,
@@ -430,13 +448,17 @@ static int park(struct green__sched *s, struct green__wait *w, int64_t until,
         }
         self->timer.at = until;
         green__timers_add(&s->timers, &self->timer);
+        green__count(&s->stats.timers_armed);
     }
+    green__count(&s->stats.parks[w->op->kind]);
     self->wait = w;
     self->shielded = shielded;
     self->timer_err = timer_err;
     self->state = GREEN__PARKED;
     suspend(s);
     self->wait = NULL;
+    if (__builtin_expect(self->woken_ns != 0, 0))
+        woke(s, self);
     return -self->wake_err;
 }
 
@@ -460,12 +482,15 @@ void green__wake(green_t *t, int err)
 {
     if (t->state != GREEN__PARKED)
         return;
-    if (green__tracing(t->sched))
-        green__trace_wake(t->sched, t, err);
+    struct green__sched *s = t->sched;
+    if (green__tracing(s))
+        green__trace_wake(s, t, err);
     t->wake_err = err;  /* before unlink, which may look at why */
     green__wait_unlink(t->wait);
-    green__timers_remove(&t->sched->timers, &t->timer);
-    runq_push(t->sched, t);
+    green__timers_remove(&s->timers, &t->timer);
+    runq_push(s, t);
+    if (green__stats_woken(&s->stats))
+        t->woken_ns = green__now_ns();
 }
 
 void green__cancel(green_t *t)
@@ -663,6 +688,7 @@ static green_t *spawn(struct green__sched *s, const green_t *parent, const green
     green__list_push(&s->all, &t->all);
     s->nthreads++;
     s->nlive++;
+    green__count(&s->stats.spawned);
     if (s->cores)
         atomic_store_explicit(&s->load, s->nlive, memory_order_relaxed);
     return t;
@@ -775,7 +801,11 @@ static void join_describe(const struct green__wait *w, char *buf, size_t n)
 
 /* Nothing to unlink: the claim (t->joiner) outlives the wait, until the
  * joiner frees t or gives the claim up. */
-static const struct green__waitop join_op = {.unlink = NULL, .describe = join_describe};
+static const struct green__waitop join_op = {
+    .unlink = NULL,
+    .describe = join_describe,
+    .kind = GREEN__WAIT_JOIN,
+};
 
 /* t finished: its joiner wakes, if it is parked joining t (a gather has
  * claimed several threads and joins them one at a time). */
@@ -924,6 +954,7 @@ int green_yield(void)
         sched_yield();
         return 0;
     }
+    green__count(&s->stats.yields);
     runq_push(s, s->current);
     suspend(s);
     if (s->watch.on)

@@ -22,6 +22,7 @@
 #include "green.h"
 #include "fail.h"
 #include "list.h"
+#include "metrics.h"
 #include "inbox.h"
 #include "overflow.h"
 #include "watch.h"
@@ -58,6 +59,7 @@ struct green {
     bool detached;                  /* reaped when it finishes */
     bool cancelled;                 /* every blocking call fails with ECANCELED */
     bool shield;                    /* green_shield: cancellation held back */
+    bool stack_named;               /* named for coming near its stack's end */
     /* Seen by other schedulers of the run (lib/across.c), under the
      * owner's handles lock: */
     bool ended;                     /* fn returned: result is set */
@@ -82,6 +84,12 @@ struct green {
     struct green__node all;         /* in the scheduler's list of threads */
     void *asan_fake;                /* ASan's fake stack while switched out */
     void *tsan_fiber;               /* TSan's fiber for it; NULL without TSan */
+    int64_t woken_ns;               /* when a timed wake-up made it runnable
+                                       (lib/metrics.h), or 0 */
+    /* The lowest its stack pointer was when it parked or yielded, as
+     * ~sp, so that 0 (spawn zeroes it) is above any (lib/stackuse.c): its
+     * own depth, whoever had the stack before it. */
+    uintptr_t sp_low_not;
 
     /* Not zeroed at spawn, which sets each: a ucontext is a kilobyte. */
     struct green__ctx ctx;          /* the saved context while not running */
@@ -130,6 +138,7 @@ struct green__sched {
     struct green__stack_cache stacks;
     struct green__overflow overflow;
     struct green__watch watch;      /* the stall detector's view of it */
+    struct green__stats stats;      /* what green_metrics reports */
 
     struct green__main main;        /* green_run's context (lib/run.c's) */
     struct green__ctx ctx_template; /* what every new thread's context starts as */

@@ -29,7 +29,11 @@ static void shared_describe(const struct green__wait *w, char *buf, size_t n)
 }
 
 /* Waking does not unlink: the woken thread leaves the queue itself. */
-static const struct green__waitop shared_op = {.unlink = NULL, .describe = shared_describe};
+static const struct green__waitop shared_op = {
+    .unlink = NULL,
+    .describe = shared_describe,
+    .kind = GREEN__WAIT_SYNC,
+};
 
 int green__shared_park(struct green__sched *s, int *lock, struct green__list *queue,
                        const struct green__waitop *op, const void *obj, bool shielded)

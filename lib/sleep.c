@@ -17,7 +17,11 @@ static void sleep_describe(const struct green__wait *w, char *buf, size_t n)
 }
 
 /* A sleep waits on the timer alone, which waking disarms. */
-static const struct green__waitop sleep_op = {.unlink = NULL, .describe = sleep_describe};
+static const struct green__waitop sleep_op = {
+    .unlink = NULL,
+    .describe = sleep_describe,
+    .kind = GREEN__WAIT_SLEEP,
+};
 
 /* Outside green_run: block the OS thread, resuming after signals. */
 static int sleep_os_thread(int64_t ms)

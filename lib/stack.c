@@ -91,6 +91,7 @@ void green__stack_cache_init(struct green__stack_cache *c)
         .guard = (GREEN__GUARD_BYTES + page - 1) & ~(page - 1),
         .mprotect_guards = green__stack_force_mprotect || !have_guard_install(page),
     };
+    pthread_mutex_init(&c->slabs_lock, NULL);
 }
 
 static __attribute__((noinline)) struct green__stack_class *
@@ -266,9 +267,11 @@ static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
         }
     }
     *slab = (struct green__slab){.next = c->slabs, .base = base, .bytes = n * stride, .n = n};
+    pthread_mutex_lock(&c->slabs_lock);
     if (c->slabs)
         c->slabs->prev = slab;
     c->slabs = slab;
+    pthread_mutex_unlock(&c->slabs_lock);
     c->maps++;
     cl->total += n;
     for (size_t i = 0; i < n; i++) {
@@ -282,20 +285,23 @@ static int slab_new(struct green__stack_cache *c, struct green__stack_class *cl,
     }
     /* Hand out the lowest; the rest wait, the next lowest first out. */
     for (size_t i = n; i-- > 1;)
-        cl->free[cl->n++] = (struct green__stack){base + i * stride + c->guard, cl->size, slab};
+        cl->free[cl->n++] =
+            (struct green__stack){base + i * stride + c->guard, cl->size, slab, false};
     cl->clean = cl->n;  /* never touched: nothing to release */
-    *out = (struct green__stack){base + c->guard, cl->size, slab};
+    *out = (struct green__stack){base + c->guard, cl->size, slab, false};
     return 0;
 }
 
 static void slab_unmap(struct green__stack_cache *c, struct green__slab *slab)
 {
+    pthread_mutex_lock(&c->slabs_lock);
     if (slab->prev)
         slab->prev->next = slab->next;
     else
         c->slabs = slab->next;
     if (slab->next)
         slab->next->prev = slab->prev;
+    pthread_mutex_unlock(&c->slabs_lock);
     for (size_t i = 0; i < slab->n; i++)
         green__vg_stack_deregister(slab->vg[i]);
     munmap(slab->base, slab->bytes);
@@ -327,6 +333,7 @@ static void release_oldest(struct green__stack_cache *c, struct green__stack_cla
     if (oldest->slab->n > 1) {
         /* It shares its slab: give back the pages, keep the guard. */
         madvise(oldest->lo, cl->size, MADV_DONTNEED);
+        oldest->reused = false;
         cl->clean++;
         return;
     }
@@ -342,9 +349,129 @@ void green__stack_put(struct green__stack_cache *c, const struct green__stack *s
     struct green__stack_class *cl = class_of(c, s->size);
     /* Room for every stack of the class was reserved when its slab was
      * made, so neither lookup nor push can fail here. */
-    cl->free[cl->n++] = *s;
+    struct green__stack *f = &cl->free[cl->n++];
+    *f = *s;
+    f->reused = true;
     if (cl->n - cl->clean > GREEN__STACK_WARM)
         release_oldest(c, cl);
+}
+
+/* High-water marks. */
+
+/* How many pages mincore is asked about at once: a slice of 2 MiB with
+ * 4 KiB pages, its vector small enough for the smallest green stack. */
+#define SLICE_PAGES 512
+
+/* Fills vec[i] for the n pages from the page-aligned from: bit 0 set for
+ * a resident page.  Returns 0 or -1.  mincore(2) is Linux's and the BSDs',
+ * not POSIX's: the POSIX build never knows. */
+#ifndef GREEN_POSIX_ONLY
+/* Whether mincore gives one byte for each of our pages, asked once for
+ * the process on the page at from.  Under qemu-user with a guest page
+ * larger than the host's (QEMU_PAGESIZE=65536, as make test-ppc64le runs)
+ * the call reaches the host's mincore, which writes a byte for each host
+ * page: sixteen for one of ours, past the end of the vector.  So no slice
+ * is asked about before this says yes, into a vector with room for it. */
+static bool one_byte_a_page(const char *from, size_t page)
+{
+    static _Atomic int known;  /* 0: not yet; 1: yes; -1: no */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k)
+        return k > 0;
+    unsigned char v[256];
+    memset(v, 0xfe, sizeof v);
+    if (mincore((void *)from, page, v) < 0)
+        return false;  /* asked again next time */
+    k = v[1] == 0xfe ? 1 : -1;
+    atomic_store_explicit(&known, k, memory_order_relaxed);
+    return k > 0;
+}
+
+static int resident(const char *from, size_t n, size_t page, unsigned char *vec)
+{
+    if (green__fault_errno(GREEN__FAULT_mincore) || !one_byte_a_page(from, page))
+        return -1;
+    return mincore((void *)from, n * page, vec);
+}
+#else
+static int resident(const char *from, size_t n, size_t page, unsigned char *vec)
+{
+    (void)from, (void)n, (void)page, (void)vec;
+    return -1;
+}
+#endif
+
+bool green__stack_touched(const struct green__stack_cache *c, const void *lo,
+                          const void *top, size_t *depth)
+{
+    unsigned char vec[SLICE_PAGES];
+    const char *p = lo, *end = (const char *)((uintptr_t)top & ~(uintptr_t)(c->page - 1));
+    while (p < end) {
+        size_t n = (size_t)(end - p) / c->page;
+        n = n < SLICE_PAGES ? n : SLICE_PAGES;
+        if (resident(p, n, c->page, vec) < 0)
+            return false;
+        for (size_t i = 0; i < n; i++) {
+            if (vec[i] & 1) {
+                *depth = (size_t)((const char *)top - (p + i * c->page));
+                return true;
+            }
+        }
+        p += n * c->page;
+    }
+    /* Nothing resident below the page the top is in. */
+    *depth = (size_t)((const char *)top - end);
+    return true;
+}
+
+/* The resident pages of [base, base + bytes), or -1 if mincore failed. */
+static long count_resident(const struct green__stack_cache *c, const char *base, size_t bytes)
+{
+    unsigned char vec[SLICE_PAGES];
+    long count = 0;
+    for (size_t pages = bytes / c->page, at = 0; at < pages;) {
+        size_t n = pages - at < SLICE_PAGES ? pages - at : SLICE_PAGES;
+        if (resident(base + at * c->page, n, c->page, vec) < 0)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            count += vec[i] & 1;
+        at += n;
+    }
+    return count;
+}
+
+/* The resident pages of a slab: asked at once, guards and all; where
+ * that is refused (qemu-user will not look at a PROT_NONE guard), stack
+ * by stack.  -1 if mincore fails even so. */
+static long slab_resident(const struct green__stack_cache *c, const struct green__slab *sl)
+{
+    long count = count_resident(c, sl->base, sl->bytes);
+    if (count >= 0)
+        return count;
+    size_t stride = sl->bytes / sl->n;
+    count = 0;
+    for (size_t i = 0; i < sl->n; i++) {
+        long one = count_resident(c, sl->base + i * stride + c->guard, stride - c->guard);
+        if (one < 0)
+            return -1;
+        count += one;
+    }
+    return count;
+}
+
+void green__stack_usage(const struct green__stack_cache *c, size_t *reserved,
+                        size_t *resident_)
+{
+    size_t r = 0, in = 0;
+    bool known = true;
+    for (const struct green__slab *sl = c->slabs; sl; sl = sl->next) {
+        r += sl->bytes - sl->n * c->guard;
+        long pages = known ? slab_resident(c, sl) : -1;
+        known = pages >= 0;
+        in += known ? (size_t)pages * c->page : 0;
+    }
+    *reserved = r;
+    *resident_ = known ? in : 0;
 }
 
 void green__stack_cache_fini(struct green__stack_cache *c)
@@ -356,4 +483,5 @@ void green__stack_cache_fini(struct green__stack_cache *c)
     free(c->classes);
     c->classes = NULL;
     c->nclasses = 0;
+    pthread_mutex_destroy(&c->slabs_lock);
 }

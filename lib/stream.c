@@ -190,6 +190,7 @@ static void drain_describe(const struct green__wait *w, char *buf, size_t n)
 static const struct green__waitop drain_op = {
     .unlink = green__queue_unlink,
     .describe = drain_describe,
+    .kind = GREEN__WAIT_IO,
 };
 
 /* The writer's drain: first waits, under the caller's deadline and

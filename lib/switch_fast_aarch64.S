@@ -45,14 +45,19 @@ green__ctx_switch:
     .size green__ctx_switch, .-green__ctx_switch
 
 /* The first return into a new context lands here with the entry function
- * in x19 and sp 16-byte aligned.  The entry never returns. */
+ * in x19 and sp 16-byte aligned.  The entry never returns.  The return
+ * address undefined ends an unwinder's walk here, as on x86-64: a stall's
+ * stack (lib/watch_stack.c) stops at the thread's first frame. */
     .globl green__ctx_start
     .hidden green__ctx_start
     .type green__ctx_start, %function
 green__ctx_start:
+    .cfi_startproc
+    .cfi_undefined x30
     mov x29, #0
     blr x19
     brk #0
+    .cfi_endproc
     .size green__ctx_start, .-green__ctx_start
 
     .section .note.GNU-stack,"",%progbits

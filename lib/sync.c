@@ -88,6 +88,7 @@ static void set_owner(green_mutex_t *m, green_t *t)
 static const struct green__waitop mutex_op = {
     .unlink = green__queue_unlink,
     .describe = mutex_describe,
+    .kind = GREEN__WAIT_SYNC,
 };
 
 int green_mutex_init(green_mutex_t *m)
@@ -212,6 +213,7 @@ static void cond_describe(const struct green__wait *w, char *buf, size_t n)
 static const struct green__waitop cond_op = {
     .unlink = green__queue_unlink,
     .describe = cond_describe,
+    .kind = GREEN__WAIT_SYNC,
 };
 
 int green_cond_init(green_cond_t *c)
@@ -305,6 +307,7 @@ static void sem_describe(const struct green__wait *w, char *buf, size_t n)
 static const struct green__waitop sem_op = {
     .unlink = green__queue_unlink,
     .describe = sem_describe,
+    .kind = GREEN__WAIT_SYNC,
 };
 
 int green_sem_init(green_sem_t *sem, size_t value)

@@ -16,6 +16,18 @@
 
 struct green__sched;
 
+/* The kind of a wait, which green_metrics counts parks by (lib/metrics.h). */
+enum green__wait_kind {
+    GREEN__WAIT_OTHER,      /* 0, so that an op that names none is other */
+    GREEN__WAIT_IO,         /* an fd, a call the poller makes, a stream */
+    GREEN__WAIT_SLEEP,
+    GREEN__WAIT_JOIN,       /* a thread or a group */
+    GREEN__WAIT_CHAN,       /* a channel, a select, a queue */
+    GREEN__WAIT_SYNC,       /* a mutex, condition or semaphore */
+    GREEN__WAIT_OFFLOAD,
+    GREEN__WAIT_KINDS
+};
+
 /*
  * A wait is a record on the parking thread's stack.  Each kind of wait
  * embeds this header first in a struct of its own (an fd wait, a join, a
@@ -38,6 +50,7 @@ struct green__waitop {
     /* Also ended by the end of a thread the waiter claimed to join (a
      * select with a GREEN_DONE case), beside the join's own wait. */
     bool ends_at_join;
+    enum green__wait_kind kind;
 };
 
 struct green__wait {

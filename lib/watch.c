@@ -36,7 +36,8 @@ static int64_t slow_ms_wanted(void)
     return *end || errno || ms <= 0 ? 0 : (int64_t)ms;
 }
 
-static void report(struct green__watch *w, int64_t ms)
+/* The report's first line; the seq of the stall it describes. */
+static uint_fast64_t report(struct green__watch *w, int64_t ms)
 {
     uint64_t words[GREEN__WATCH_NAME_WORDS];
     uint_fast64_t seq, id;
@@ -55,6 +56,7 @@ static void report(struct green__watch *w, int64_t ms)
     fprintf(stderr, "libgreen: green thread #%llu '%s' has run %lld ms without parking "
                     "(GREEN_SLOW_MS=%lld): every other green thread of its OS thread waits\n",
             (unsigned long long)id, name, (long long)ms, (long long)w->slow_ms);
+    return seq;
 }
 
 /* Under the lock: one look at w. */
@@ -68,7 +70,7 @@ static void sample(struct green__watch *w, int64_t now)
         return;
     }
     if (!w->reported && now - w->since >= w->slow_ms) {
-        report(w, now - w->since);
+        green__watch_stack_write(w, report(w, now - w->since));
         w->reported = true;
     }
 }
@@ -131,6 +133,7 @@ void green__watch_start(struct green__watch *w, const green_t *first)
         w->seen = atomic_load_explicit(&w->seq, memory_order_relaxed);
         w->since = green_now();
         w->reported = false;
+        green__watch_stack_start(w);
         green__list_push(&dog.watched, &w->node);
         w->on = true;
         pthread_cond_signal(&dog.changed);

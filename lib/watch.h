@@ -13,10 +13,15 @@
  * scheduler copied for it, never a green thread's memory, which may be
  * freed under it.  When the detector is off, the switch path pays one
  * test of a flag.
+ *
+ * After the report's first line, the watchdog asks the stalled OS thread
+ * for its stack with SIGURG (watch_stack.c): the handler, on that thread,
+ * writes the stack if the thread it interrupted is still the stalled one.
  */
 #ifndef GREEN_WATCH_H
 #define GREEN_WATCH_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +40,13 @@ struct green__watch {
     atomic_uint_fast64_t id;
     atomic_uint_fast64_t name[GREEN__WATCH_NAME_WORDS];
     atomic_bool idle;               /* waiting in the poller: no stall */
+    pthread_t thread;               /* the scheduler's OS thread */
+    bool sigurg_blocked;            /* in that thread when watching began */
+    /* The seq of the stall whose stack the watchdog asked for, 0 for
+     * none: set by the watchdog before it sends SIGURG, set back to 0 by
+     * the handler when it is done.  Never 0 otherwise: seq is 2 or more
+     * once watching has begun. */
+    atomic_uint_fast64_t shot;
     /* The watchdog's own, under its lock. */
     struct green__node node;
     uint_fast64_t seen;             /* seq when last sampled */
@@ -54,5 +66,16 @@ void green__watch_switch(struct green__watch *w, const green_t *t);
 
 /* The scheduler is about to wait in the poller (idle) or is back. */
 void green__watch_idle(struct green__watch *w, bool idle);
+
+/* The stalled thread's stack (watch_stack.c). */
+
+/* On the scheduler's thread, under the watchdog's lock, as watching
+ * begins: the handler is installed if it can be. */
+void green__watch_stack_start(struct green__watch *w);
+
+/* The watchdog, under its lock, after the first line of the report of the
+ * stall at seq: has the stack written on stderr by the stalled thread, or
+ * writes why it cannot be. */
+void green__watch_stack_write(struct green__watch *w, uint_fast64_t seq);
 
 #endif

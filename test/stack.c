@@ -13,15 +13,34 @@
 #include "stack.h"
 #include "util.h"
 
-/* Touches about n bytes of stack, in a frame the compiler cannot drop. */
-static __attribute__((noinline)) int use_stack(size_t n)
+/* Touches about n bytes of stack, in frames the compiler cannot drop nor
+ * fold into one: each frame's buffer is used after the call below it
+ * (clang turned the plain recursion into a loop, one frame deep); with
+ * yield, yields twice at the deepest. */
+static __attribute__((noinline)) int dig(size_t n, bool yield)
 {
     volatile char buf[4096];
     buf[0] = (char)n;
     buf[sizeof buf - 1] = 1;
-    if (n <= sizeof buf)
-        return buf[0];
-    return use_stack(n - sizeof buf) + buf[sizeof buf - 1];
+    int r = 0;
+    if (n > sizeof buf) {
+        r = dig(n - sizeof buf, yield);
+    } else if (yield) {
+        green_yield();
+        green_yield();
+    }
+    __asm__ volatile("" : : "r"(buf) : "memory");
+    return r + buf[sizeof buf - 1];
+}
+
+static int use_stack(size_t n)
+{
+    return dig(n, false);
+}
+
+static int use_stack_then_yield(size_t n)
+{
+    return dig(n, true);
 }
 
 static void *use(void *arg)
@@ -455,6 +474,321 @@ GREEN_TEST(stack_many_guarded)
     return NULL;
 }
 
+/* High-water marks: what green_dump and green_stack_used say of how much
+ * of its stack a thread used, and the warning near a stack's end.  Each
+ * test runs in a process of its own, with a scheduler of its own: a stack
+ * of a size no thread had before comes from a new slab, clean, and a
+ * thread spawned right after another of its size joined gets that one's
+ * stack, reused. */
+
+enum { KIB = 1024 };
+
+/* What ASan's redzones and Valgrind's frames may add to a depth, and the
+ * page measure's rounding to a page (64 KiB on some ppc64le and aarch64
+ * kernels). */
+static unsigned slack_kib(void)
+{
+    return 64 + (unsigned)(green__cur->stacks.page / KIB);
+}
+
+/* The size green_dump gives a stack of stack_size kib: the usable bytes,
+ * which are more where a page is larger than the record's share of one. */
+static void check_total(unsigned total, unsigned kib)
+{
+    ck_assert_uint_ge(total, kib);
+    ck_assert_uint_lt(total, kib + green__cur->stacks.page / KIB);
+}
+
+/* Whether the page measure works here: mincore(2) is Linux's; the POSIX
+ * build has the stack pointer's measure alone. */
+static bool pages_measured(void)
+{
+    size_t depth;
+    const green_t *self = green_self();
+    return green__stack_touched(&green__cur->stacks, self->stack.lo, self, &depth);
+}
+
+/* green_dump's line for the thread named name, without its newline. */
+static char *dump_line(const char *name)
+{
+    char *text = dump_text(), want[48];
+    snprintf(want, sizeof want, "'%s' ", name);
+    char *line = strstr(text, want);
+    ck_assert_msg(line != NULL, "no %s in: %s", want, text);
+    char *end = strchr(line, '\n');
+    if (end)
+        *end = '\0';
+    char *copy = strdup(line);
+    free(text);
+    return copy;
+}
+
+/* The used and total KiB of a line's "stack U/T KiB"; whether it is a
+ * lower bound (">="). */
+static bool stack_figures(const char *line, unsigned *used, unsigned *total)
+{
+    const char *at = strstr(line, " stack ");
+    ck_assert_msg(at != NULL, "no stack in: %s", line);
+    at += strlen(" stack ");
+    bool bound = strncmp(at, ">=", 2) == 0;
+    ck_assert_msg(sscanf(at + (bound ? 2 : 0), "%u/%u KiB", used, total) == 2, "line: %s", line);
+    return bound;
+}
+
+/* Uses n bytes of stack, returns, and parks near the top of its stack
+ * until cancelled: only the page measure can see how deep it went. */
+static void *deep_then_park(void *arg)
+{
+    use_stack(*(size_t *)arg);
+    green_sleep(INT64_MAX);
+    return NULL;
+}
+
+GREEN_TEST(stack_high_water_shown)
+{
+    (void)arg;
+    size_t deep = 100 * KIB;
+    green_attr_t attr = {.stack_size = 200 * KIB, .name = "deep"};  /* a new size */
+    stderr_begin();
+    green_t *t = green_spawn_attr(&attr, deep_then_park, &deep);
+    green_yield();  /* parked */
+    char *line = dump_line("deep");
+    char *said = stderr_end();
+    unsigned used, total;
+    bool bound = stack_figures(line, &used, &total);
+    check_total(total, 200);
+    ssize_t bytes = green_stack_used(t);
+    ck_assert_int_gt(bytes, 0);
+    if (pages_measured()) {
+        ck_assert_msg(!bound, "line: %s", line);
+        ck_assert_uint_ge(used, 100);
+        ck_assert_uint_le(used, 100 + slack_kib());
+        ck_assert_int_ge(bytes, (ssize_t)deep);
+        ck_assert_int_le(bytes, (ssize_t)(used * KIB));
+    } else {
+        ck_assert_msg(bound, "line: %s", line);  /* its stack pointer's, at the park */
+        ck_assert_uint_le(used, slack_kib());
+    }
+    ck_assert_msg(strstr(said, "came within") == NULL, "stderr: %s", said);  /* half its stack */
+    free(said);
+    free(line);
+    /* The running thread's own figure counts where it is now. */
+    ck_assert_int_gt(green_stack_used(green_self()), 0);
+    green_cancel(t);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+static void *park_shallow(void *arg)
+{
+    (void)arg;
+    green_sleep(INT64_MAX);
+    return NULL;
+}
+
+/* A thread that uses little shows little on a clean stack; on the stack a
+ * deep thread left, its own figure is a lower bound, and the line says
+ * how deep the stack was touched before it. */
+GREEN_TEST(stack_high_water_fresh_and_reused)
+{
+    (void)arg;
+    green_attr_t little = {.stack_size = 96 * KIB, .name = "little"};  /* a new size */
+    green_t *t = green_spawn_attr(&little, park_shallow, NULL);
+    green_yield();
+    char *line = dump_line("little");
+    unsigned used, total;
+    bool bound = stack_figures(line, &used, &total);
+    check_total(total, 96);
+    ck_assert_msg(!bound || !pages_measured(), "line: %s", line);
+    size_t little_most = 24 * KIB + green__cur->stacks.page;  /* a page's rounding */
+    ck_assert_uint_le(used * KIB, little_most);
+    ck_assert_int_le(green_stack_used(t), (ssize_t)little_most);
+    free(line);
+    green_cancel(t);
+    green_join(t, NULL);
+
+    size_t deep = 100 * KIB;
+    green_attr_t attr = {.stack_size = 200 * KIB, .name = "deep"};
+    t = green_spawn_attr(&attr, deep_then_park, &deep);
+    green_yield();
+    green_cancel(t);
+    green_join(t, NULL);
+    attr.name = "after";
+    t = green_spawn_attr(&attr, park_shallow, NULL);  /* on deep's stack */
+    green_yield();
+    line = dump_line("after");
+    bound = stack_figures(line, &used, &total);
+    ck_assert_msg(bound, "line: %s", line);
+    ck_assert_uint_le(used, 24);
+    ck_assert_int_le(green_stack_used(t), 24 * KIB);
+    unsigned touched = 0;
+    if (pages_measured()) {
+        const char *paren = strstr(line, " KiB (");
+        ck_assert_msg(paren && sscanf(paren, " KiB (%u touched on its reused stack)", &touched) == 1,
+                      "line: %s", line);
+        ck_assert_uint_ge(touched, 100);
+    }
+    free(line);
+    green_cancel(t);
+    green_join(t, NULL);
+    return NULL;
+}
+
+/* Near the end of a stack: the margin is an eighth of it, at least 4 KiB,
+ * 16 KiB of a 128 KiB stack.  Frames that leave 12 KiB of it, less what
+ * the thread's first frames and the yield take, are well within, and far
+ * enough from the end for the yield under ASan. */
+static size_t near_depth(void)
+{
+    const green_t *self = green_self();
+    return (size_t)((const char *)self - (const char *)self->stack.lo) - 12 * KIB;
+}
+
+static void *near_end_at_park(void *arg)
+{
+    (void)arg;
+    use_stack_then_yield(near_depth());
+    return NULL;
+}
+
+static int count_of(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* The thread is named on stderr once, whatever measures see it again. */
+static void expect_named_once(green_t *t, const char *said)
+{
+    char want[96];
+    snprintf(want, sizeof want, "libgreen: green thread #%llu 'near' came within ",
+             (unsigned long long)green_id(t));
+    ck_assert_msg(count_of(said, want) == 1, "stderr: %s", said);
+    ck_assert_msg(strstr(said, " KiB of the end of its 1") != NULL, "%s", said);  /* 128 or more */
+    ck_assert_msg(strstr(said, " KiB stack (used ") != NULL, "%s", said);
+    ck_assert_msg(strstr(said, " KiB): give it a larger stack_size\n") != NULL, "%s", said);
+}
+
+GREEN_TEST(stack_near_end_named_once)
+{
+    (void)arg;
+    green_attr_t attr = {.stack_size = 128 * KIB, .name = "near"};
+    stderr_begin();
+    green_t *t = green_spawn_attr(&attr, near_end_at_park, NULL);
+    for (int i = 0; i < 3; i++)  /* it yields twice at its deepest */
+        green_yield();
+    char *text = dump_text();  /* the page measure sees it too */
+    free(text);
+    ck_assert_int_ge(green_stack_used(t), 116 * KIB);  /* 128 less 12 */
+    char *said = stderr_end();
+    expect_named_once(t, said);
+    free(said);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+/* Deep between two parks: the stack pointer never shows it, the page
+ * measure does, when green_dump asks. */
+static void *near_end_between_parks(void *arg)
+{
+    (void)arg;
+    use_stack(near_depth());
+    green_sleep(INT64_MAX);
+    return NULL;
+}
+
+GREEN_TEST(stack_near_end_seen_by_dump)
+{
+    (void)arg;
+    if (!pages_measured())
+        return NULL;  /* nothing can see it */
+    green_attr_t attr = {.stack_size = 128 * KIB, .name = "near"};
+    stderr_begin();
+    green_t *t = green_spawn_attr(&attr, near_end_between_parks, NULL);
+    green_yield();
+    char *first = stderr_end();
+    ck_assert_msg(strstr(first, "came within") == NULL, "stderr: %s", first);
+    free(first);
+    stderr_begin();
+    free(dump_text());
+    free(dump_text());
+    ck_assert_int_ge(green_stack_used(t), 116 * KIB);  /* 128 less 12 */
+    char *said = stderr_end();
+    expect_named_once(t, said);
+    free(said);
+    green_cancel(t);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+/* The stacks' line: what the slabs reserve and what of it is resident. */
+GREEN_TEST(stack_usage_line)
+{
+    (void)arg;
+    size_t deep = 100 * KIB;
+    green_attr_t attr = {.stack_size = 200 * KIB, .name = "deep"};
+    green_t *t = green_spawn_attr(&attr, deep_then_park, &deep);
+    green_yield();
+    size_t reserved, resident;
+    green__stack_usage(&green__cur->stacks, &reserved, &resident);
+    ck_assert_uint_ge(reserved, 200 * KIB + GREEN_STACK_DEFAULT);
+    if (pages_measured()) {
+        ck_assert_uint_ge(resident, deep);
+        ck_assert_uint_le(resident, reserved);
+    } else {
+        ck_assert_uint_eq(resident, 0);
+    }
+    char *text = dump_text(), want[64];
+    snprintf(want, sizeof want, "  stacks: %zu KiB reserved, ", reserved / 1024);
+    ck_assert_msg(strstr(text, want) != NULL, "dump: %s", text);
+    ck_assert_msg(strstr(text, pages_measured() ? " KiB resident\n" : "resident unknown\n"),
+                  "dump: %s", text);
+    free(text);
+    green_cancel(t);
+    green_join(t, NULL);
+    return NULL;
+}
+
+/* green_stack_used's errors. */
+START_TEST(stack_used_outside_run)
+{
+    errno = 0;
+    ck_assert_int_eq(green_stack_used(NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
+GREEN_TEST(stack_used_null)
+{
+    (void)arg;
+    errno = 0;
+    ck_assert_int_eq(green_stack_used(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    return NULL;
+}
+
+static green_t *elsewhere;
+
+static void *look_across(void *arg)
+{
+    (void)arg;
+    errno = 0;
+    ck_assert_int_eq(green_stack_used(elsewhere), -1);
+    ck_assert_int_eq(errno, EXDEV);
+    return NULL;
+}
+
+CORES_TEST(stack_used_other_scheduler, 2)
+{
+    (void)arg;
+    elsewhere = green_self();  /* on scheduler 0 */
+    green_t *t = spawn_on(1, look_across, NULL);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
 #ifdef GREEN_FAULTS
 /* Failure paths that only the test build with fault points reaches (make
  * test-faults), in the suite's case "faults".  fault.h gives the points'
@@ -594,6 +928,63 @@ GREEN_TEST(guards_at_once)
 }
 #endif
 
+#ifdef GREEN_FAULTS
+/* mincore fails: the page measure is not known, and what is said falls
+ * back to the stack pointer's, marked as a lower bound; nothing fails. */
+GREEN_TEST(stack_used_without_mincore)
+{
+    (void)arg;
+    if (!pages_measured())
+        return NULL;  /* the POSIX build never asks */
+    size_t deep = 100 * KIB;
+    green_attr_t attr = {.stack_size = 200 * KIB, .name = "deep"};
+    green_t *t = green_spawn_attr(&attr, deep_then_park, &deep);
+    green_yield();
+    green__fault_set(GREEN__FAULT_mincore, 1, true, ENOMEM);
+    char *line = dump_line("deep");
+    unsigned used, total;
+    ck_assert_msg(stack_figures(line, &used, &total), "line: %s", line);
+    ck_assert_uint_le(used, slack_kib());
+    free(line);
+    char *text = dump_text();
+    ck_assert_msg(strstr(text, " KiB reserved, resident unknown\n") != NULL, "dump: %s", text);
+    free(text);
+    ssize_t bytes = green_stack_used(t);
+    ck_assert_int_ge(bytes, 0);
+    ck_assert_int_lt(bytes, (ssize_t)deep);
+    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_mincore), 0);
+    green__fault_clear();
+    ck_assert_int_ge(green_stack_used(t), (ssize_t)deep);  /* known again */
+    green_cancel(t);
+    green_join(t, NULL);
+    return NULL;
+}
+
+/* A slab's mincore at once is refused (as qemu-user refuses to look at
+ * guards): it is asked stack by stack, and says the same. */
+GREEN_TEST(stack_usage_stack_by_stack)
+{
+    (void)arg;
+    if (!pages_measured())
+        return NULL;
+    size_t deep = 100 * KIB;
+    green_attr_t attr = {.stack_size = 200 * KIB, .name = "deep"};
+    green_t *t = green_spawn_attr(&attr, deep_then_park, &deep);
+    green_yield();
+    size_t reserved, resident, again;
+    green__stack_usage(&green__cur->stacks, &reserved, &resident);
+    green__fault_set(GREEN__FAULT_mincore, 1, false, EFAULT);  /* the first slab's */
+    green__stack_usage(&green__cur->stacks, &reserved, &again);
+    ck_assert_uint_gt(green__fault_calls(GREEN__FAULT_mincore), 2);
+    green__fault_clear();
+    ck_assert_uint_ge(again, deep);
+    ck_assert_uint_eq(again, resident);
+    green_cancel(t);
+    green_join(t, NULL);
+    return NULL;
+}
+#endif
+
 Suite *stack_suite(void)
 {
     Suite *s = suite_create("stack");
@@ -608,6 +999,14 @@ Suite *stack_suite(void)
     tcase_add_test(tc, stack_address_space_exhausted);
     tcase_add_test(tc, stack_many_guarded);
     tcase_add_test(tc, stack_many_overflow_named);
+    tcase_add_test(tc, stack_high_water_shown);
+    tcase_add_test(tc, stack_high_water_fresh_and_reused);
+    tcase_add_test(tc, stack_near_end_named_once);
+    tcase_add_test(tc, stack_near_end_seen_by_dump);
+    tcase_add_test(tc, stack_usage_line);
+    tcase_add_test(tc, stack_used_outside_run);
+    tcase_add_test(tc, stack_used_null);
+    tcase_add_test(tc, stack_used_other_scheduler);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     /* Failure paths, in the fault build only (util.h). */
@@ -618,6 +1017,8 @@ Suite *stack_suite(void)
     add_fault_loop_test(faults, guards_one_by_one, 0,
                         (int)(sizeof batch_steps / sizeof batch_steps[0]));
     add_fault_test(faults, guards_at_once);
+    add_fault_test(faults, stack_used_without_mincore);
+    add_fault_test(faults, stack_usage_stack_by_stack);
     suite_add_tcase(s, faults);
     return s;
 }

@@ -25,6 +25,7 @@ GREEN_SUITE(queue, threads)
 GREEN_SUITE(watch, threads)
 GREEN_SUITE(loop, threads)
 GREEN_SUITE(local, threads)
+GREEN_SUITE(metrics, threads)
 GREEN_SUITE(trace, threads)
 #ifndef GREEN_POSIX_ONLY  /* io_uring: Linux's */
 GREEN_SUITE(ring)

@@ -22,12 +22,14 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
         test-riscv64 test-musl
 
 # Tests link the static library, so they can reach internal counters.
+# -rdynamic: a stall's stack names the suites' own functions (test/watch.c
+# looks for one), as backtrace_symbols_fd finds only exported names.
 $(BUILD)/test/%.o: test/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -iquote lib $(CHECK_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/test/run: $(TEST_OBJ) $(STATIC)
-	$(CC) -o $@ $^ $(CHECK_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
+	$(CC) -rdynamic -o $@ $^ $(CHECK_LIBS) $(LIBS_PRIVATE) $(LDFLAGS)
 
 # The hook's suite links the shared libraries, as a program that opts in.
 $(BUILD)/test/hook: test/hook.c test/public.h $(HOOK_SO)

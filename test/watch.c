@@ -1,4 +1,6 @@
 /* The stall detector: GREEN_SLOW_MS. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,23 +16,21 @@ static off_t stderr_size(void)
     return st.st_size;
 }
 
-/* Runs without parking until something more is written to stderr (the
- * report, while the stall goes on), at most 10 s. */
-static bool spin_until_reported(void)
-{
-    off_t before = stderr_size();
-    int64_t give_up = green_now() + 10000;
-    while (stderr_size() == before)
-        if (green_now() > give_up)
-            return false;
-    return true;
-}
+/* The stalled thread's stack: taken where the C library has backtrace
+ * (lib/watch_stack.c), as there. */
+#if !defined(GREEN_POSIX_ONLY) && defined(__has_include)
+#if __has_include(<execinfo.h>)
+#define STACKS_TAKEN 1
+#endif
+#endif
 
-static void spin_for(int64_t ms)
+static bool stacks_taken(void)
 {
-    int64_t until = green_now() + ms;
-    while (green_now() < until)
-        ;
+#ifdef STACKS_TAKEN
+    return true;
+#else
+    return false;
+#endif
 }
 
 static size_t count(const char *text, const char *what)
@@ -39,6 +39,68 @@ static size_t count(const char *text, const char *what)
     for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
         n++;
     return n;
+}
+
+/* What this test has written to stderr so far (the first 64 KiB). */
+static const char *stderr_text(void)
+{
+    static char text[1 << 16];
+    ssize_t n = pread(STDERR_FILENO, text, sizeof text - 1, 0);
+    text[n > 0 ? n : 0] = '\0';
+    return text;
+}
+
+/* Reports of the green thread name written in full: each ends with its
+ * stack, or with the line that says why it has none; where no stack is
+ * taken, its first line is all of it. */
+static size_t reports_done(const char *name)
+{
+    const char *text = stderr_text();
+    char whose[GREEN_NAME_MAX + 16];
+    snprintf(whose, sizeof whose, "'%s' has run ", name);
+    size_t n = 0;
+    const char *next;
+    for (const char *p = strstr(text, "libgreen: green thread #"); p; p = next) {
+        next = strstr(p + 1, "libgreen: green thread #");
+        size_t len = next ? (size_t)(next - p) : strlen(p);
+        char *report = strndup(p, len);
+        ck_assert_ptr_nonnull(report);
+        if (strstr(report, whose) &&
+            (!stacks_taken() || strstr(report, "libgreen: its stack:\n") ||
+             strstr(report, "libgreen: no stack: ")))
+            n++;
+        free(report);
+    }
+    return n;
+}
+
+/* Runs without parking until the green thread name has been reported n
+ * times in full (while its stall goes on), at most 10 s.  In full: a
+ * stack that comes late says that the stall is over, which must not be
+ * taken for the next stall's report.  And counted from the start of the
+ * capture, not from the call: on a loaded machine (or under qemu) the
+ * stall may be reported before the thread's first instruction. */
+static bool spin_until_reported(const char *name, size_t n)
+{
+    off_t seen = -1;
+    int64_t give_up = green_now() + 10000;
+    for (;;) {
+        off_t size = stderr_size();
+        if (size != seen) {
+            seen = size;
+            if (reports_done(name) >= n)
+                return true;
+        }
+        if (green_now() > give_up)
+            return false;
+    }
+}
+
+static void spin_for(int64_t ms)
+{
+    int64_t until = green_now() + ms;
+    while (green_now() < until)
+        ;
 }
 
 /* Runs fn under green_run with GREEN_SLOW_MS=ms (unset for NULL); what
@@ -58,10 +120,10 @@ static char *run_watched(const char *ms, void *(*fn)(void *))
 static void *busy(void *arg)
 {
     (void)arg;
-    ck_assert(spin_until_reported());
+    ck_assert(spin_until_reported("busy", 1));
     spin_for(150);  /* the same stall: no second report */
     green_sleep(1);
-    ck_assert(spin_until_reported());
+    ck_assert(spin_until_reported("busy", 2));
     return NULL;
 }
 
@@ -163,7 +225,7 @@ END_TEST
 static void *one_stall(void *arg)
 {
     (void)arg;
-    ck_assert(spin_until_reported());
+    ck_assert(spin_until_reported("main", 1));
     return NULL;
 }
 
@@ -218,6 +280,208 @@ START_TEST(forked_child_is_not_watched)
 }
 END_TEST
 
+/* The spinner's report begins so: what the tests wait for comes after
+ * it (on a loaded machine, another thread may be reported before). */
+#define SPINNER "'spinner' has run "
+
+/* Whether what this test has written to stderr so far holds the
+ * spinner's report and, after its start, what. */
+static bool spinner_wrote(const char *what)
+{
+    const char *text = stderr_text();
+    const char *from = strstr(text, SPINNER);
+    return from && strstr(from, what);
+}
+
+/* Runs without parking until the spinner's report holds what, at most
+ * 10 s.  It looks at stderr only when it has grown, and in between
+ * computes, so that most of the time it is this function that runs. */
+static bool spin_until_written(const char *what)
+{
+    off_t seen = -1;
+    int64_t give_up = green_now() + 10000;
+    for (;;) {
+        off_t size = stderr_size();
+        if (size != seen) {
+            seen = size;
+            if (spinner_wrote(what))
+                return true;
+        }
+        if (green_now() > give_up)
+            return false;
+        for (volatile int i = 0; i < 10000; i++)
+            ;
+    }
+}
+
+/* The function the stack must name: not static, so that the test binary
+ * (linked -rdynamic) exports its name, and not inlined, so that it has a
+ * frame of its own. */
+__attribute__((noinline)) bool watch_test_planted_stall(void);
+
+__attribute__((noinline)) bool watch_test_planted_stall(void)
+{
+    bool written = spin_until_written("libgreen: its stack:\n");
+    __asm__ volatile("" ::: "memory");  /* no tail call: keep the frame */
+    return written;
+}
+
+static void *planted(void *arg)
+{
+    (void)arg;
+    ck_assert(watch_test_planted_stall());
+    spin_for(100);  /* the same stall: no second report, no second stack */
+    return NULL;
+}
+
+static void *(*spinner_fn)(void *);
+
+static void *spawn_spinner(void *arg)
+{
+    (void)arg;
+    green_t *t = green_spawn_attr(&(green_attr_t){.name = "spinner"}, spinner_fn, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+/* Runs fn as the green thread 'spinner' under GREEN_SLOW_MS=20; what was
+ * written to stderr (malloc'd). */
+static char *run_spinner(void *(*fn)(void *))
+{
+    setenv("GREEN_SLOW_MS", "20", 1);
+    spinner_fn = fn;
+    stderr_begin();
+    run_green(spawn_spinner, NULL);
+    return stderr_end();
+}
+
+/* The part of text that reports the spinner's stall: from its first line
+ * to the next report's (malloc'd). */
+static char *spinner_report(const char *text)
+{
+    const char *from = strstr(text, SPINNER);
+    ck_assert_msg(from, "%s", text);
+    const char *to = strstr(from, "libgreen: green thread #");
+    size_t n = to ? (size_t)(to - from) : strlen(from);
+    char *part = strndup(from, n);
+    ck_assert_ptr_nonnull(part);
+    return part;
+}
+
+START_TEST(stall_shows_its_stack)
+{
+    if (!stacks_taken())
+        return;
+    char *text = run_spinner(planted);
+    ck_assert_msg(count(text, SPINNER) == 1, "%s", text);
+    char *part = spinner_report(text);
+    /* Once: one stack, which names the planted function once. */
+    ck_assert_msg(count(part, "libgreen: its stack:\n") == 1, "%s", text);
+    ck_assert_msg(count(part, "(watch_test_planted_stall+0x") == 1, "%s", text);
+    ck_assert_msg(!strstr(part, "no stack"), "%s", text);
+    free(part);
+    free(text);
+}
+END_TEST
+
+/* A SIGURG action of the program's own, a handler or an ignore, is left
+ * alone: the report says why it has no stack, and the program's handler
+ * is never called. */
+static volatile sig_atomic_t programs_sigurgs;
+
+static void programs_handler(int sig)
+{
+    (void)sig;
+    programs_sigurgs++;
+}
+
+static void *until_no_stack(void *arg)
+{
+    (void)arg;
+    ck_assert(spin_until_written("libgreen: no stack: "));
+    return NULL;
+}
+
+START_TEST(program_keeps_its_sigurg)
+{
+    if (!stacks_taken())
+        return;
+    void (*const actions[])(int) = {programs_handler, SIG_IGN};
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        struct sigaction sa = {.sa_handler = actions[i]}, old;
+        sigemptyset(&sa.sa_mask);
+        ck_assert_int_eq(sigaction(SIGURG, &sa, &old), 0);
+        programs_sigurgs = 0;
+        char *text = run_spinner(until_no_stack);
+        struct sigaction now;
+        ck_assert_int_eq(sigaction(SIGURG, &old, &now), 0);
+        ck_assert(now.sa_handler == actions[i]);  /* still the program's */
+        ck_assert_int_eq(programs_sigurgs, 0);
+        char *part = spinner_report(text);
+        ck_assert_msg(strstr(part, "libgreen: no stack: the program has set SIGURG's action "
+                                   "itself"), "%s", text);
+        ck_assert_msg(!strstr(part, "its stack:"), "%s", text);
+        free(part);
+        free(text);
+    }
+}
+END_TEST
+
+/* SIGURG blocked in the OS thread when green_run begins: no stack, and
+ * the report says so. */
+START_TEST(sigurg_blocked_no_stack)
+{
+    if (!stacks_taken())
+        return;
+    sigset_t urg, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &urg, &old), 0);
+    char *text = run_spinner(until_no_stack);
+    ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+    char *part = spinner_report(text);
+    ck_assert_msg(strstr(part, "libgreen: no stack: SIGURG, which takes it, is blocked in its "
+                               "OS thread\n"), "%s", text);
+    ck_assert_msg(!strstr(part, "its stack:"), "%s", text);
+    free(part);
+    free(text);
+}
+END_TEST
+
+/* A stall that ends before SIGURG lands shows no stack (it would be
+ * another's): the spinner holds SIGURG blocked until it has yielded. */
+static void *ends_first(void *arg)
+{
+    (void)arg;
+    sigset_t urg;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &urg, NULL), 0);
+    ck_assert(spin_until_written(SPINNER));
+    ck_assert_int_eq(green_yield(), 0);  /* the stall ends */
+    ck_assert_int_eq(pthread_sigmask(SIG_UNBLOCK, &urg, NULL), 0);
+    /* Yields, which are no stall, until the handler has written. */
+    int64_t give_up = green_now() + 10000;
+    while (!spinner_wrote("libgreen: no stack: ") && green_now() < give_up)
+        ck_assert_int_eq(green_yield(), 0);
+    return NULL;
+}
+
+START_TEST(stall_ended_shows_no_stack)
+{
+    if (!stacks_taken())
+        return;
+    char *text = run_spinner(ends_first);
+    char *part = spinner_report(text);
+    ck_assert_msg(strstr(part, "libgreen: no stack: the stall ended before SIGURG arrived\n"),
+                  "%s", text);
+    ck_assert_msg(!strstr(part, "its stack:"), "%s", text);
+    free(part);
+    free(text);
+}
+END_TEST
+
 Suite *watch_suite(void)
 {
     Suite *s = suite_create("watch");
@@ -227,6 +491,10 @@ Suite *watch_suite(void)
     tcase_add_test(tc, off_unless_asked);
     tcase_add_test(tc, watched_again);
     tcase_add_test(tc, forked_child_is_not_watched);
+    tcase_add_test(tc, stall_shows_its_stack);
+    tcase_add_test(tc, program_keeps_its_sigurg);
+    tcase_add_test(tc, sigurg_blocked_no_stack);
+    tcase_add_test(tc, stall_ended_shows_no_stack);
     suite_add_tcase(s, tc);
     return s;
 }
