@@ -332,7 +332,6 @@ typedef struct green_metrics {
     uint64_t running, runnable, parked, done;
     uint64_t spawned;           /* green_run's main included */
     uint64_t switches;          /* from one green thread to another */
-    uint64_t yields;            /* green_yield, and the fairness budget's */
     uint64_t wakeups;           /* parked threads made runnable */
     /* Parks by what they waited for. */
     uint64_t parks_io;          /* an fd, a stream, a call on the ring */
@@ -342,7 +341,7 @@ typedef struct green_metrics {
     uint64_t parks_sync;        /* a mutex, condition or semaphore */
     uint64_t parks_offload;
     uint64_t parks_other;       /* signals, subprocesses, libgreen's own */
-    /* From a wake-up to running, in ns: one wake-up in 16 is timed. */
+    /* From a wake-up to running, in ns: one wake-up in 256 is timed. */
     uint64_t wake_delay_samples;
     uint64_t wake_delay_p50_ns, wake_delay_p99_ns, wake_delay_max_ns;
     uint64_t poller_waits;      /* calls into the poller's backend */

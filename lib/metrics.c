@@ -88,7 +88,6 @@ static void counts_sum(struct green__stats *to, const struct green__stats *st)
     to->spawned += load(&st->spawned);
     to->switches += load(&st->switches);
     to->wakeups += load(&st->wakeups);
-    to->yields += load(&st->yields);
     for (int k = 0; k < GREEN__WAIT_KINDS; k++)
         to->parks[k] += load(&st->parks[k]);
     to->poller_waits += load(&st->poller_waits);
@@ -146,7 +145,6 @@ static void fill_counts(green_metrics_t *m, const struct green__stats *c)
 {
     m->spawned = c->spawned;
     m->switches = c->switches;
-    m->yields = c->yields;
     m->wakeups = c->wakeups;
     m->parks_io = c->parks[GREEN__WAIT_IO];
     m->parks_sleep = c->parks[GREEN__WAIT_SLEEP];

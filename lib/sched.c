@@ -334,20 +334,36 @@ switch_to(struct green__sched *s, green_t *from, green_t *to)
 /* Runs other threads until the running one is runnable again and its
  * turn comes.  Inline in its two callers, the park and the yield: it is
  * the switch path. */
+static inline __attribute__((always_inline)) bool suspend_to(struct green__sched *s,
+                                                             green_t *self)
+{
+    green_t *next = next_thread(s);
+    if (next != self) {
+        switch_to(s, self, next);
+        return true;
+    }
+    self->state = GREEN__RUNNING;
+    return false;
+}
+
+/* The same, traced: the thread's slice ends here, and when nobody else
+ * ran, a new one begins (switch_to begins it otherwise). */
+static __attribute__((noinline)) void suspend_traced(struct green__sched *s, green_t *self)
+{
+    green__trace_stop(s, self);
+    if (!suspend_to(s, self))
+        green__trace_run(s, self);
+}
+
 static inline __attribute__((always_inline)) void suspend(struct green__sched *s)
 {
     green_t *self = s->current;
     if (__builtin_expect(~green__sp() > self->sp_low_not, 0))
         green__stack_deeper(self);  /* lib/stackuse.c */
     if (green__tracing(s))
-        green__trace_stop(s, self);
-    green_t *next = next_thread(s);
-    if (next != self)
-        switch_to(s, self, next);
+        suspend_traced(s, self);
     else
-        self->state = GREEN__RUNNING;
-    if (next == self && green__tracing(s))
-        green__trace_run(s, self);
+        suspend_to(s, self);
 }
 
 void green__enter(struct green__sched *s, struct green__ctx *from, void **fake)
@@ -403,7 +419,6 @@ bool green__resume(struct green__sched *s, struct green__ctx *from, void **fake)
 
 void green__budget_spent(struct green__sched *s)
 {
-    green__count(&s->stats.yields);
     runq_push(s, s->current);
     suspend(s);
     s->budget = s->budget_max;  /* the others have had their turn */
@@ -954,7 +969,6 @@ int green_yield(void)
         sched_yield();
         return 0;
     }
-    green__count(&s->stats.yields);
     runq_push(s, s->current);
     suspend(s);
     if (s->watch.on)

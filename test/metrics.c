@@ -102,7 +102,6 @@ GREEN_TEST(metrics_parks_by_kind)
     ck_assert_uint_ge(m.parks_io, 1);
     ck_assert_uint_ge(m.parks_sync, 1);
     ck_assert_uint_ge(m.parks_offload, 1);
-    ck_assert_uint_ge(m.yields, 3);
     ck_assert_uint_gt(m.switches, before.switches);
     ck_assert_uint_ge(m.timers_armed, 1);
     ck_assert_uint_ge(m.poller_waits, 1);
@@ -171,7 +170,7 @@ static void *ping(void *arg)
 {
     green_chan_t **ch = arg;
     int v;
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 2000; i++) {
         green_chan_recv(ch[0], &v);
         green_chan_send(ch[1], &v);
     }
@@ -184,15 +183,14 @@ GREEN_TEST(metrics_wake_delay)
     green_chan_t *ch[2] = {green_chan_new(sizeof(int), 0), green_chan_new(sizeof(int), 0)};
     green_t *t = green_spawn(ping, ch);
     int v = 0;
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 2000; i++) {
         green_chan_send(ch[0], &v);
         green_chan_recv(ch[1], &v);
     }
     green_join(t, NULL);
     green_metrics_t m = now();
-    ck_assert_uint_ge(m.wakeups, 400);
-    ck_assert_uint_ge(m.wake_delay_samples, m.wakeups / 16 - 1);
-    ck_assert_uint_le(m.wake_delay_samples, m.wakeups / 16 + 1);
+    ck_assert_uint_ge(m.wakeups, 4000);
+    ck_assert_uint_eq(m.wake_delay_samples, m.wakeups / 256);  /* the 256th, 512th, ... */
     ck_assert_uint_gt(m.wake_delay_max_ns, 0);
     ck_assert_uint_le(m.wake_delay_p50_ns, m.wake_delay_p99_ns);
     ck_assert_uint_le(m.wake_delay_p99_ns, m.wake_delay_max_ns);
