@@ -227,6 +227,18 @@ void green__stats_publish(struct green__sched *s)
     gauges_of(s, &s->stats.now, false);
 }
 
+/* Fills full from the counts and states summed, and gives the caller
+ * what its struct has room for: 0, or -1 and errno. */
+static int report(green_metrics_t *m, green_metrics_t *full, const struct green__stats *c,
+                  const struct green__gauges *g)
+{
+    fill_counts(full, c);
+    fill_gauges(full, g);
+    fill_offload(full);
+    int err = hand_over(m, full);
+    return err ? green__fail(-err) : 0;
+}
+
 int green_metrics(green_metrics_t *m)
 {
     struct green__sched *s = green__cur;
@@ -239,15 +251,11 @@ int green_metrics(green_metrics_t *m)
     struct green__stats c;
     memset(&c, 0, sizeof c);
     counts_sum(&c, &s->stats);
-    fill_counts(&full, &c);
     struct green__gauges g;
     gauges_of(s, &g, true);
-    fill_gauges(&full, &g);
     stacks_add(&full, s, true);
-    fill_offload(&full);
     full.schedulers = 1;
-    int err = hand_over(m, &full);
-    return err ? green__fail(-err) : 0;
+    return report(m, &full, &c, &g);
 }
 
 /* A scheduler's states: the caller's own now, another's as it last
@@ -285,9 +293,5 @@ int green_metrics_process(green_metrics_t *m)
     }
     full.schedulers = registry.nlive;
     pthread_mutex_unlock(&registry.lock);
-    fill_counts(&full, &c);
-    fill_gauges(&full, &g);
-    fill_offload(&full);
-    int err = hand_over(m, &full);
-    return err ? green__fail(-err) : 0;
+    return report(m, &full, &c, &g);
 }

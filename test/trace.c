@@ -727,10 +727,11 @@ static size_t lines_with(const char *text, const char *what)
     return n;
 }
 
-START_TEST(unopenable_file_says_so)
+/* Runs program (which returns 0 for a pass) in a child whose stderr goes
+ * to a file, with GREEN_TRACE=path; what it wrote to stderr. */
+static char *child_stderr(const char *path, int (*program)(void))
 {
     char *err = temp_path();
-    const char *bad = "/nonexistent-green-dir/trace.json";
     fflush(NULL);
     pid_t pid = fork_counted();
     ck_assert_int_ge(pid, 0);
@@ -740,22 +741,34 @@ START_TEST(unopenable_file_says_so)
             _exit(5);
         close(fd);
         free(err);  /* exit() below: LeakSanitizer looks */
-        setenv("GREEN_TRACE", bad, 1);
-        /* Twice: said once. */
-        int rc = green_run(yielders, NULL);
-        int rc2 = green_run(yielders, NULL);
-        exit(rc == 0 && rc2 == 0 ? 0 : 4);
+        setenv("GREEN_TRACE", path, 1);
+        exit(program());
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     char *text = whole_file(err);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
+    unlink(err);
+    free(err);
+    return text;
+}
+
+/* Runs green_run(yielders) twice: both return 0. */
+static int yielders_twice(void)
+{
+    int rc = green_run(yielders, NULL);
+    int rc2 = green_run(yielders, NULL);
+    return rc == 0 && rc2 == 0 ? 0 : 4;
+}
+
+START_TEST(unopenable_file_says_so)
+{
+    /* Twice: said once. */
+    char *text = child_stderr("/nonexistent-green-dir/trace.json", yielders_twice);
     ck_assert_msg(lines_with(text, "libgreen: GREEN_TRACE=/nonexistent-green-dir/trace.json: "
                                    "cannot open it: ") == 1, "%s", text);
     ck_assert_uint_eq(lines_with(text, "libgreen: "), 1);  /* a sanitizer may add its own */
     free(text);
-    unlink(err);
-    free(err);
 }
 END_TEST
 
@@ -765,31 +778,11 @@ START_TEST(full_disk_says_so)
 {
     if (access("/dev/full", W_OK) != 0)
         return;
-    char *err = temp_path();
-    fflush(NULL);
-    pid_t pid = fork_counted();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fd = open(err, O_WRONLY | O_TRUNC);
-        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
-            _exit(5);
-        close(fd);
-        free(err);  /* exit() below: LeakSanitizer looks */
-        setenv("GREEN_TRACE", "/dev/full", 1);
-        int rc = green_run(yielders, NULL);
-        int rc2 = green_run(yielders, NULL);
-        exit(rc == 0 && rc2 == 0 ? 0 : 4);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    char *text = whole_file(err);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
+    char *text = child_stderr("/dev/full", yielders_twice);
     ck_assert_msg(lines_with(text, "libgreen: GREEN_TRACE: cannot write the trace: ") == 1,
                   "%s", text);
     ck_assert_uint_eq(lines_with(text, "libgreen: "), 1);  /* a sanitizer may add its own */
     free(text);
-    unlink(err);
-    free(err);
 }
 END_TEST
 
@@ -838,32 +831,6 @@ END_TEST
 /* Failure paths that only the test build with fault points reaches. */
 #define GREEN_FAULT_IMPL
 #include "fault.h"
-
-/* Runs program (which returns 0 for a pass) in a child whose stderr goes
- * to a file, with GREEN_TRACE=path; what it wrote to stderr. */
-static char *child_stderr(const char *path, int (*program)(void))
-{
-    char *err = temp_path();
-    fflush(NULL);
-    pid_t pid = fork_counted();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fd = open(err, O_WRONLY | O_TRUNC);
-        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
-            _exit(5);
-        close(fd);
-        free(err);  /* exit() below: LeakSanitizer looks */
-        setenv("GREEN_TRACE", path, 1);
-        exit(program());
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    char *text = whole_file(err);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
-    unlink(err);
-    free(err);
-    return text;
-}
 
 /* The first run is traced; the second scheduler's ring cannot be had:
  * it runs untraced, said once, and the file holds the first whole. */
