@@ -214,17 +214,21 @@ GREEN_TEST(metrics_fds)
 
 /* Stack memory: each thread's stack is mapped; a thread that went deep
  * and parked is seen that deep. */
-static __attribute__((noinline)) void go_deep(int kib, green_chan_t *ch)
+/* Each frame a KiB that the compiler must keep (the asm says the buffer
+ * is used), so that neither gcc nor clang folds the recursion. */
+static __attribute__((noinline)) int go_deep(int kib, green_chan_t *ch)
 {
-    volatile char frame[1024];
+    char frame[1024];
     frame[0] = (char)kib;
+    int r = 0;
     if (kib > 1) {
-        go_deep(kib - 1, ch);
+        r = go_deep(kib - 1, ch);
     } else {
         int v;
         green_chan_recv(ch, &v);  /* parks here, deep */
     }
-    frame[1] = frame[0];
+    __asm__ volatile("" : : "r"(frame) : "memory");
+    return r + frame[0];
 }
 
 static void *deep(void *arg)
