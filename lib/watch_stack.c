@@ -67,8 +67,9 @@
 
 /* Where the interrupted thread was: the handler's own frames and the
  * signal trampoline come before it in what backtrace() finds, and are
- * left out.  Where the architecture is not known here, nothing is, and
- * they are written too. */
+ * left out.  Where the unwinder does not find it (it stops at the signal
+ * frame), it is written first, alone: the function that was running.
+ * Where the architecture is not known here, nothing is left out. */
 #if defined(__x86_64__)
 static void *interrupted_at(const ucontext_t *uc)
 {
@@ -83,6 +84,26 @@ static void *interrupted_at(const ucontext_t *uc)
 static void *interrupted_at(const ucontext_t *uc)
 {
     return (void *)uc->uc_mcontext.pc;
+}
+#elif defined(__arm__)
+static void *interrupted_at(const ucontext_t *uc)
+{
+    return (void *)uc->uc_mcontext.arm_pc;
+}
+#elif defined(__riscv)
+static void *interrupted_at(const ucontext_t *uc)
+{
+    return (void *)uc->uc_mcontext.__gregs[REG_PC];
+}
+#elif defined(__s390x__)
+static void *interrupted_at(const ucontext_t *uc)
+{
+    return (void *)uc->uc_mcontext.psw.addr;
+}
+#elif defined(__powerpc64__)
+static void *interrupted_at(const ucontext_t *uc)
+{
+    return (void *)uc->uc_mcontext.gp_regs[32];  /* the NIP */
 }
 #else
 static void *interrupted_at(const ucontext_t *uc)
@@ -118,13 +139,19 @@ static void write_stack(const ucontext_t *uc)
     void *frames[FRAMES];
     int n = backtrace(frames, FRAMES);
     void *at = interrupted_at(uc);
-    int first = 0;
+    int first = -1;
     for (int i = 0; at && i < n; i++)
         if (frames[i] == at) {
             first = i;
             break;
         }
     say("libgreen: its stack:\n");
+    /* Where the unwinder does not go through the signal frame (armhf,
+     * riscv64 under qemu-user), the interrupted function at least. */
+    if (first < 0 && at)
+        backtrace_symbols_fd(&at, 1, STDERR_FILENO);
+    if (first < 0)
+        first = 0;
     backtrace_symbols_fd(frames + first, n - first, STDERR_FILENO);
 }
 
