@@ -184,11 +184,12 @@ static void fill_offload(green_metrics_t *m)
     m->offload_wait_max_ns = wait.max;
 }
 
-/* Copies what the caller's struct has room for: 0 or -EINVAL. */
+/* Copies what the caller's struct (not NULL) has room for: 0 or
+ * -EINVAL. */
 static int hand_over(green_metrics_t *m, const green_metrics_t *full)
 {
     size_t first = offsetof(green_metrics_t, running) + sizeof m->running;
-    if (!m || m->size < first)
+    if (m->size < first)
         return -EINVAL;
     size_t n = m->size < sizeof *full ? m->size : sizeof *full;
     memcpy((char *)m + sizeof m->size, (const char *)full + sizeof m->size,

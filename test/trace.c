@@ -553,6 +553,57 @@ END_TEST
 
 /* Every thread parked for ever: green_run fails with EDEADLK, and the
  * file is whole, the scheduler's wakes of the cancelled threads in it. */
+/* Names at each edge of well-formed UTF-8 (Unicode's table 3-7): the
+ * first and last of each lead byte's range, and one past them. */
+static const char *const odd_names[] = {
+    "\xc2\x80", "\xc1\xbf",                  /* 2 bytes; an overlong lead */
+    "\xe0\xa0\x80", "\xe0\x9f\xbf",          /* E0: A0..BF, and below */
+    "\xed\x9f\xbf", "\xed\xa0\x80",          /* ED: 80..9F, and a surrogate */
+    "\xef\xbf\xbf", "\xe1\xc0\x80",          /* E1..EF; a byte past BF */
+    "\xf0\x90\x80\x80", "\xf0\x8f\xbf\xbf",  /* F0: 90..BF, and below */
+    "\xf4\x8f\xbf\xbf", "\xf4\x90\x80\x80",  /* F4: 80..8F, and past U+10FFFF */
+    "\xf5\x80\x80\x80", "\x80", "\x7f\x1f",  /* no lead; a lone tail; controls */
+    "\xf1\x80\x80",                           /* cut short */
+};
+
+static void *yield_often(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++)
+        green_yield();
+    return NULL;
+}
+
+static void *odd_namer(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < sizeof odd_names / sizeof odd_names[0]; i++) {
+        green_t *t = green_spawn_attr(&(green_attr_t){.name = odd_names[i]}, named_nothing, NULL);
+        ck_assert_int_eq(green_join(t, NULL), 0);
+    }
+    /* And enough events that the writer's buffer fills and is written
+     * out in the middle of a drain. */
+    green_t *t = green_spawn(yield_often, NULL);
+    for (int i = 0; i < 2000; i++)
+        green_yield();
+    ck_assert_int_eq(green_join(t, NULL), 0);
+    return NULL;
+}
+
+/* Every such name is written as JSON that both readers take, one thread
+ * name each. */
+
+START_TEST(odd_names_stay_json)
+{
+    char *path = temp_path();
+    ck_assert_int_eq(run_traced(path, odd_namer, NULL), 0);
+    struct trace t = read_checked(path);
+    /* the poller, main, each odd name, the yielder */
+    ck_assert_uint_eq(count_named(&t, "thread_name"), 3 + sizeof odd_names / sizeof odd_names[0]);
+    free_trace(&t, path);
+}
+END_TEST
+
 static void *wait_for_nothing(void *arg)
 {
     green_chan_t *ch = arg;
@@ -589,13 +640,6 @@ END_TEST
 
 /* A ring too small, never drained while the run lasts: records are
  * dropped, the scheduler does not wait, and the file says how many. */
-static void *yield_often(void *arg)
-{
-    (void)arg;
-    for (int i = 0; i < 200; i++)
-        green_yield();
-    return NULL;
-}
 
 static void *yielders(void *arg)
 {
@@ -606,11 +650,34 @@ static void *yielders(void *arg)
     return NULL;
 }
 
+/* GREEN_TRACE set but empty: nothing is traced, and nothing said. */
+START_TEST(empty_path_traces_nothing)
+{
+    setenv("GREEN_TRACE", "", 1);
+    stderr_begin();
+    run_green(yielders, NULL);
+    char *text = stderr_end();
+    ck_assert_str_eq(text, "");
+    free(text);
+}
+END_TEST
+
+/* yielders, then, with the ring full, a spawn, a park and a poller
+ * wait: each record dropped too. */
+static void *yielders_then_more(void *arg)
+{
+    yielders(arg);
+    green_t *t = green_spawn(named_nothing, NULL);
+    green_join(t, NULL);
+    green_sleep(1);
+    return NULL;
+}
+
 START_TEST(full_ring_drops_and_says_so)
 {
     char *path = temp_path();
     struct knobs k = {.ring = 8, .interval_ms = 3600 * 1000};
-    ck_assert_int_eq(run_traced(path, yielders, &k), 0);
+    ck_assert_int_eq(run_traced(path, yielders_then_more, &k), 0);
     struct trace t = read_trace(path);
     python_reads(path);
     slices_apart(&t);
@@ -899,6 +966,8 @@ Suite *trace_suite(void)
     Suite *s = suite_create("trace");
     TCase *tc = tcase_create("trace");
     tcase_add_test(tc, known_program);
+    tcase_add_test(tc, odd_names_stay_json);
+    tcase_add_test(tc, empty_path_traces_nothing);
     tcase_add_test(tc, deadlock_leaves_a_whole_file);
     tcase_add_test(tc, full_ring_drops_and_says_so);
     tcase_add_test(tc, one_track_group_per_scheduler);

@@ -402,6 +402,13 @@ static void programs_handler(int sig)
     programs_sigurgs++;
 }
 
+static void programs_siginfo_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)si;
+    (void)uc;
+    programs_handler(sig);
+}
+
 static void *until_no_stack(void *arg)
 {
     (void)arg;
@@ -413,16 +420,21 @@ START_TEST(program_keeps_its_sigurg)
 {
     if (!stacks_taken())
         return;
-    void (*const actions[])(int) = {programs_handler, SIG_IGN};
+    void (*const actions[])(int) = {programs_handler, SIG_IGN, programs_handler};
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
         struct sigaction sa = {.sa_handler = actions[i]}, old;
+        if (i == 2) {  /* a handler that takes siginfo */
+            sa.sa_sigaction = programs_siginfo_handler;
+            sa.sa_flags = SA_SIGINFO;
+        }
         sigemptyset(&sa.sa_mask);
         ck_assert_int_eq(sigaction(SIGURG, &sa, &old), 0);
         programs_sigurgs = 0;
         char *text = run_spinner(until_no_stack);
         struct sigaction now;
         ck_assert_int_eq(sigaction(SIGURG, &old, &now), 0);
-        ck_assert(now.sa_handler == actions[i]);  /* still the program's */
+        ck_assert(i == 2 ? now.sa_sigaction == programs_siginfo_handler
+                         : now.sa_handler == actions[i]);  /* still the program's */
         ck_assert_int_eq(programs_sigurgs, 0);
         char *part = spinner_report(text);
         ck_assert_msg(strstr(part, "libgreen: no stack: the program has set SIGURG's action "
@@ -431,6 +443,27 @@ START_TEST(program_keeps_its_sigurg)
         free(part);
         free(text);
     }
+}
+END_TEST
+
+/* A SIGURG that is not the watchdog's (the program's, or one that comes
+ * late) finds libgreen's handler, which does nothing: inside a watched
+ * green_run with no stall, and after green_run has returned. */
+static void *raise_sigurg(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(raise(SIGURG), 0);
+    return NULL;
+}
+
+START_TEST(stray_sigurg_does_nothing)
+{
+    if (!stacks_taken())
+        return;
+    char *text = run_watched("10000", raise_sigurg);
+    ck_assert_int_eq(raise(SIGURG), 0);  /* outside green_run */
+    ck_assert_msg(!strstr(text, "libgreen"), "%s", text);
+    free(text);
 }
 END_TEST
 
@@ -499,6 +532,7 @@ Suite *watch_suite(void)
     tcase_add_test(tc, forked_child_is_not_watched);
     tcase_add_test(tc, stall_shows_its_stack);
     tcase_add_test(tc, program_keeps_its_sigurg);
+    tcase_add_test(tc, stray_sigurg_does_nothing);
     tcase_add_test(tc, sigurg_blocked_no_stack);
     tcase_add_test(tc, stall_ended_shows_no_stack);
     suite_add_tcase(s, tc);
