@@ -100,11 +100,6 @@ static void *interrupted_at(const ucontext_t *uc)
 {
     return (void *)uc->uc_mcontext.psw.addr;
 }
-#elif defined(__powerpc64__)
-static void *interrupted_at(const ucontext_t *uc)
-{
-    return (void *)uc->uc_mcontext.gp_regs[32];  /* the NIP */
-}
 #else
 static void *interrupted_at(const ucontext_t *uc)
 {
