@@ -662,6 +662,18 @@ static green_t *thread_place(const struct green__stack *st)
     return (green_t *)((top - sizeof(green_t)) & ~(uintptr_t)63);
 }
 
+/* Zeroes what spawn must, the fields before ctx, in blocks of 64 bytes:
+ * whole, x86-64's gcc makes it a rep stos, whose start-up cost some 30
+ * cycles of every spawn; a block that small it stores inline. */
+static inline void zero_fields(green_t *t)
+{
+    char *p = (char *)t;
+    size_t n = offsetof(green_t, ctx);
+    for (; n >= 64; n -= 64, p += 64)
+        memset(p, 0, 64);
+    memset(p, 0, n);
+}
+
 static green_t *spawn(struct green__sched *s, const green_t *parent, const green_attr_t *attr,
                       void *(*fn)(void *), void *arg, int *err)
 {
@@ -679,7 +691,7 @@ static green_t *spawn(struct green__sched *s, const green_t *parent, const green
         return NULL;
 
     green_t *t = thread_place(&st);
-    memset(t, 0, offsetof(green_t, ctx));
+    zero_fields(t);
     t->locals = NULL;
     if (parent && parent->locals && (*err = green__locals_inherit(t, parent)) < 0) {
         green__stack_put(&s->stacks, &st);
