@@ -135,6 +135,8 @@ PEERS = {
                              pkg="libboost-context-dev"),
     # A page fault on each of N fresh stacks' first page.
     "fresh pages":      dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
+    # The machine's own costs, printed in the header (machine_costs).
+    "machine":          dict(cmd=[f"{BUILD}/bench/floor"], kind="floor"),
     # Its io exchange makes the calls a green_wait pair makes too.
     "epoll by hand":    dict(cmd=[f"{BUILD}/bench/floor"], kind="floor", arg={"wait": "io"}),
     # The same exchange read as soon as each byte is there: it never waits.
@@ -430,12 +432,25 @@ def libgreen_version():
     return m.group(1) if m else "unknown"
 
 
+def machine_costs():
+    """What a system call and a first-touch page fault cost here, medians of
+    three pinned runs: the regime every row below was measured in."""
+    def median_of(what, n):
+        runs = sorted(float(run_once("machine", [what, str(n)], cpu=1)) for _ in range(3))
+        return runs[1]
+    if available("machine"):
+        return {"system call": "not measured (bench/floor not built)", "page fault": ""}
+    return {"system call": f"{median_of('syscall', 1_000_000):.0f} ns (getppid, the cheapest)",
+            "page fault": f"{median_of('fault', 100_000):.0f} ns (first touch of a fresh 4 KiB page)"}
+
+
 def versions():
     def deb(pkg):
         return sh(f"dpkg-query -W -f '${{Version}}' {pkg} 2>/dev/null") or "not installed"
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
     return {
         "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
+        **machine_costs(),
         "compiler": sh("${CC:-cc} --version | head -1"),
         "libgreen": libgreen_version() + " (switch backends ucontext, fast; pollers epoll, poll, uring)",
         "State Threads": deb("libst-dev") + " (event system: "

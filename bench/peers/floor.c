@@ -12,6 +12,11 @@
  *                       thread making the system calls a green pair makes
  *   floor io-nowait N   the same, reading each byte once it is there
  *   floor http PORT     a hand-written single-threaded epoll server
+ *   floor syscall N     ns per getppid(2), the cheapest system call: what
+ *                       entering and leaving the kernel costs on this
+ *                       machine (page-table isolation makes it dear)
+ *   floor fault N       ns per first touch of N fresh contiguous pages:
+ *                       a page fault alone, its page tables shared
  *   floor across N      ns per message of a ping-pong between two OS
  *                       threads, each spinning on one shared word: what
  *                       moving a cache line between two CPUs costs, under
@@ -27,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -89,6 +95,28 @@ static double floor_pages(void)
     double t0 = bench_now_ns();
     for (long i = 0; i < N; i++)
         base[(size_t)(i + 1) * STRIDE - 64] = 1;  /* the top, where a thread starts */
+    return (bench_now_ns() - t0) / N;
+}
+
+static double floor_syscall(void)
+{
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        (void)syscall(SYS_getppid);  /* not glibc's getppid: never cached */
+    return (bench_now_ns() - t0) / N;
+}
+
+static double floor_fault(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *base = mmap(NULL, (size_t)N * page, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        exit(1);
+    madvise(base, (size_t)N * page, MADV_NOHUGEPAGE);  /* a fault per page */
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        base[(size_t)i * page] = 1;
     return (bench_now_ns() - t0) / N;
 }
 
@@ -254,6 +282,10 @@ int main(int argc, char **argv)
         printf("%.3f\n", floor_switch());
     else if (strcmp(argv[1], "pages") == 0)
         printf("%.1f\n", floor_pages());
+    else if (strcmp(argv[1], "syscall") == 0)
+        printf("%.1f\n", floor_syscall());
+    else if (strcmp(argv[1], "fault") == 0)
+        printf("%.1f\n", floor_fault());
     else if (strcmp(argv[1], "spawn") == 0)
         printf("%.3f\n", floor_spawn());
     else if (strcmp(argv[1], "io") == 0)
