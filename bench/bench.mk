@@ -34,6 +34,12 @@ bench-peers: $(BENCH_GREEN) $(BUILD)/examples/http_server
 # installs the peers and tools (test/deps.sh bench); otherwise it says the
 # one command to run and measures what is there, every missing peer or
 # tool a row that says "skipped: install PACKAGE".
+# GREEN_BENCH_PEERS=DIR adds peers that are not packaged (libdill, neco,
+# libaco, ...), which one builds oneself from their sources: each
+# executable DIR/NAME is a row NAME in switch, spawn and io-pingpong, run
+# as DIR/NAME WORKLOAD N like bench/green (exit 2: "not offered"), and
+# DIR/NAME.version its line among the versions.  Nothing here builds them,
+# and none of their code is kept here (docs/performance.md).
 bench:
 	@sh test/deps.sh bench
 	@$(MAKE) --no-print-directory bench-peers

@@ -10,6 +10,12 @@ configuration.  Writes bench/results/latest.json and a chart per workload.
 
 A peer that is missing is skipped with a line naming the package to
 install; one that fails is reported as failed, and the rest go on.
+
+GREEN_BENCH_PEERS=DIR adds peers the project neither ships nor builds:
+each executable DIR/NAME is a peer row NAME in the switch, spawn and
+io-pingpong tables, run as `DIR/NAME WORKLOAD N` like bench/green.c (the
+last line of its output the figure; exit 2: a workload it does not offer).
+DIR/NAME.version, if there, is its line among the versions.
 """
 import json
 import math
@@ -245,6 +251,37 @@ IDLE_PEERS = [p for p in HTTP_PEERS if p not in ("GNU Pth", "State Threads", "li
                                                   "libgreen fast (2 schedulers, one acceptor)")]
 SELECT_LIMIT = "not run: it waits with select(2), which stops at 1024 fds"
 
+# Outside peers (GREEN_BENCH_PEERS=DIR), built from their own sources by
+# whoever runs the bench: no recipe for them is kept here, so that none of
+# their code, nor a way to fetch or build it, is ever part of libgreen.
+# A name already in PEERS is left alone, so that no outside program can
+# stand in for libgreen or for one of the packaged peers.
+OUTSIDE = os.environ.get("GREEN_BENCH_PEERS", "")
+OUTSIDE_WORKLOADS = ("switch", "spawn", "io-pingpong")
+
+
+def add_outside_peers():
+    """Adds each executable in OUTSIDE to PEERS and to OUTSIDE_WORKLOADS'
+    rows; returns their names."""
+    names = sorted(os.listdir(OUTSIDE)) if os.path.isdir(OUTSIDE) else []
+    names = [n for n in names if n not in PEERS and not n.endswith(".version")
+             and os.path.isfile(os.path.join(OUTSIDE, n))
+             and os.access(os.path.join(OUTSIDE, n), os.X_OK)]
+    for n in names:
+        PEERS[n] = dict(cmd=[os.path.join(OUTSIDE, n)], kind="peer", outside=True)
+    for w in WORKLOADS:
+        if w["name"] in OUTSIDE_WORKLOADS:
+            w["peers"] = w["peers"] + names
+    return names
+
+
+OUTSIDE_PEERS = add_outside_peers()
+
+
+class NotOffered(Exception):
+    """An outside peer's exit 2: it has no such workload (libaco has no
+    I/O), which is no failure."""
+
 
 def sh(cmd):
     try:
@@ -288,6 +325,9 @@ def run_once(name, args, cpu=None):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env_of(name),
                        preexec_fn=raise_nofile)
     lines = r.stdout.strip().splitlines()
+    # Only an outside peer's exit 2 means that: green.c exits 2 on failures too.
+    if r.returncode == 2 and PEERS[name].get("outside"):
+        raise NotOffered()
     if r.returncode != 0 or not lines:
         raise RuntimeError(f"exit {r.returncode}: {r.stderr.strip()[-200:]}")
     return float(lines[-1])
@@ -461,7 +501,21 @@ def versions():
         "gevent": deb("python3-gevent"), "libuv": deb("libuv1-dev"),
         "Boost.Context": deb("libboost-context-dev"), "Boost.Fiber": deb("libboost-fiber-dev"),
         "wrk": deb("wrk"),
+        **{name: outside_version(name) for name in OUTSIDE_PEERS},
+        # A mistyped GREEN_BENCH_PEERS would otherwise only drop its rows.
+        **({"outside peers": f"none: GREEN_BENCH_PEERS={OUTSIDE} is no directory"}
+           if OUTSIDE and not os.path.isdir(OUTSIDE) else {}),
     }
+
+
+def outside_version(name):
+    """What DIR/NAME.version says of an outside peer: its commit and flags,
+    as whoever built it wrote them."""
+    try:
+        with open(os.path.join(OUTSIDE, name + ".version")) as f:
+            return f"{f.read().strip()} (GREEN_BENCH_PEERS)"
+    except OSError:
+        return f"{os.path.join(OUTSIDE, name)} (GREEN_BENCH_PEERS; no {name}.version)"
 
 
 def wanted(name):
@@ -499,6 +553,8 @@ def measure_all(w, names, fn, tool=None):
             if isinstance(got[name], list):
                 try:
                     got[name].append(fn(name))
+                except NotOffered:
+                    got[name] = dict(peer=name, kind=PEERS[name]["kind"], note="not offered")
                 except Exception as e:  # a failed peer never stops the rest
                     got[name] = dict(peer=name, kind=PEERS[name]["kind"],
                                      note=f"failed: {e}"[:100])
