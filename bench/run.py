@@ -125,6 +125,12 @@ PEERS = {
     "libgreen poll adopted": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
                                   env={"GREEN_POLLER": "poll"},
                                   arg={"wait": "wait-adopted", "waitctl": "waitctl-adopted"}),
+    "libgreen uring adopted": dict(cmd=[f"{BUILD}/bench/green"], kind="libgreen",
+                                   env={"GREEN_POLLER": "uring"},
+                                   arg={"wait": "wait-adopted", "waitctl": "waitctl-adopted"}),
+    "libgreen fast uring adopted": dict(cmd=[f"{BUILD}/fast/bench/green"], kind="libgreen",
+                                        env={"GREEN_POLLER": "uring"},
+                                        arg={"wait": "wait-adopted"}),
     # The fairness budget turned off (GREEN_BUDGET=0), for the flood row.
     "libgreen, no budget": dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
                                 env={"GREEN_BUDGET": "0"}),
@@ -157,12 +163,13 @@ PEERS = {
 WORKLOADS = [
     dict(name="switch", title="switch: two green threads hand control back and forth",
          arg="switch", n=1_000_000, unit="ns/switch", better="lower",
-         peers=["libgreen", "libgreen fast", "libgreen traced", "libgreen fast traced",
-                "State Threads", "GNU Pth", "Go", "asyncio",
+         peers=["libgreen", "libgreen fast", "libgreen uring", "libgreen fast uring",
+                "libgreen traced", "libgreen fast traced", "State Threads", "GNU Pth", "Go", "asyncio",
                 "uvloop", "gevent", "setjmp/longjmp", "swapcontext", "fcontext"]),
     dict(name="spawn", title="spawn: create, run to completion and join",
          arg="spawn", n=100_000, unit="ns/spawn", better="lower",
-         peers=["libgreen", "libgreen fast", "libgreen traced", "State Threads", "GNU Pth", "Go",
+         peers=["libgreen", "libgreen fast", "libgreen uring", "libgreen fast uring",
+                "libgreen traced", "State Threads", "GNU Pth", "Go",
                 "asyncio",
                 "uvloop", "gevent", "swapcontext", "fcontext"]),
     # Spawned on the second scheduler and joined from the first; Go's
@@ -172,7 +179,7 @@ WORKLOADS = [
          peers=["libgreen (2 schedulers)", "libgreen fast (2 schedulers)", "Go (2 cores)"]),
     dict(name="channel-unbuffered", title="channel, unbuffered ping-pong",
          arg="chan0", n=1_000_000, unit="ns/message", better="lower",
-         peers=["libgreen", "libgreen fast", "Go", "State Threads", "asyncio", "uvloop",
+         peers=["libgreen", "libgreen fast", "libgreen uring", "libgreen fast uring", "Go", "State Threads", "asyncio", "uvloop",
                 "gevent"]),
     # The ponger on the second scheduler; Go's goroutines on whichever P
     # takes them.
@@ -196,13 +203,14 @@ WORKLOADS = [
          title="wait-pingpong: io-pingpong with one side's own I/O and green_wait, as a library",
          arg="wait", n=100_000, unit="us/round trip", better="lower",
          peers=["libgreen", "libgreen adopted", "libgreen select", "libgreen select adopted",
-                "libgreen poll", "libgreen poll adopted", "epoll by hand"]),
+                "libgreen poll", "libgreen poll adopted", "libgreen uring", "libgreen uring adopted",
+                "libgreen fast uring", "libgreen fast uring adopted", "epoll by hand"]),
     dict(name="wait-epoll-ctl", title="wait-epoll-ctl: epoll_ctl calls per green_wait in it",
          arg="waitctl", n=100_000, unit="epoll_ctl/wait", better="lower",
          peers=["libgreen", "libgreen adopted"]),
     dict(name="offload", title="offload: a call that returns at once, run on a worker thread",
          arg="offload", n=100_000, unit="us/call", better="lower",
-         peers=["libgreen", "libgreen fast", "asyncio", "uvloop"]),
+         peers=["libgreen", "libgreen fast", "libgreen uring", "asyncio", "uvloop"]),
     # GREEN_BENCH_FILE, made once (bench_file); "libgreen" is epoll's
     # green_read, whose reads of a file block the OS thread.
     dict(name="file", title="file: worst lateness of a 10 ms ticker while 100 threads read "
