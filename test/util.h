@@ -113,7 +113,7 @@ int park_forever(void);
 char *file_text(FILE *f);
 
 /* Redirects stderr into a temporary file until stderr_end, which returns
- * what was written (malloc'd). */
+ * what was written (malloc'd), less ASan's warning about switching. */
 void stderr_begin(void);
 char *stderr_end(void);
 
