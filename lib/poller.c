@@ -19,12 +19,16 @@
 #include "sched.h"
 #include "fault.h"  /* last: in a test build it turns calls into fault points */
 
-/* The backends this build has, the default first.  epoll exists on
- * Linux only; the build defines GREEN_HAVE_EPOLL there. */
+/* The backends this build has, the default first.  epoll and uring exist
+ * on Linux only; the build defines GREEN_HAVE_EPOLL there.  The ring is
+ * the default: in make bench it is at least as fast as epoll on every row
+ * and the only backend under which a regular file's read does not stall
+ * the OS thread (docs/performance.md, issue 32).  Where the kernel refuses
+ * it, green__poller_init falls back to epoll. */
 static const struct green__poller_ops *const backends[] = {
 #ifdef GREEN_HAVE_EPOLL
+    &green__poller_uring,
     &green__poller_epoll,
-    &green__poller_uring,  /* falls back to epoll where it cannot be had */
 #endif
     &green__poller_poll,
 };

@@ -1390,8 +1390,7 @@ static void *budget_main(void *arg)
  * the others anyway. */
 static bool reads_park(void)
 {
-    const char *p = getenv("GREEN_POLLER");
-    return p && strcmp(p, "uring") == 0;
+    return strcmp(green_poller_name(), "uring") == 0;  /* GREEN_POLLER's, or the default */
 }
 
 START_TEST(budget_default)

@@ -252,7 +252,7 @@ START_TEST(poller_selection)
     const char *def = green_poller_name();
     ck_assert_ptr_nonnull(def);
 #ifndef GREEN_POSIX_ONLY
-    ck_assert_str_eq(def, "epoll");
+    ck_assert_str_eq(def, "uring");
 #else
     ck_assert_str_eq(def, "poll");
 #endif
