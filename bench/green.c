@@ -18,6 +18,7 @@
  *   green waitctl N, green waitctl-adopted N
  *                       epoll_ctl calls per green_wait in those
  *   green offload N     us per green_offload of a function that returns
+ *   green start N       us per green_run of a function that returns at once
  *   green idle N        bytes per green thread parked in a sleep
  *   green spawnscale N  ns per spawn while building up to N threads
  *   green skynet N      ms for a tree of N green threads (a power of 10),
@@ -561,6 +562,19 @@ static void *run_flood(void *arg)
     return NULL;
 }
 
+/* start: us per green_run of a function that returns at once, set-up
+ * and tear-down of the scheduler and its poller (a ring's is dearer). */
+static double start_and_end(const green_run_attr_t *run)
+{
+    double t0 = bench_now_ns();
+    for (long i = 0; i < N; i++)
+        if (green_run_attr(run, nothing, NULL) < 0) {
+            perror("green_run");
+            exit(1);
+        }
+    return (bench_now_ns() - t0) / N / 1000;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -591,6 +605,10 @@ int main(int argc, char **argv)
     const char *scheds = getenv("GREEN_BENCH_SCHEDULERS");
     green_run_attr_t run = {.schedulers = scheds ? (unsigned)atoi(scheds) : 1,
                             .pin = getenv("GREEN_BENCH_PIN") != NULL};
+    if (strcmp(argv[1], "start") == 0) {
+        printf("%.3f\n", start_and_end(&run));
+        return 0;
+    }
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
         if (strcmp(argv[1], workloads[i].name) != 0)
             continue;

@@ -236,6 +236,10 @@ WORKLOADS = [
          peers=["libgreen", "libgreen fast", "libgreen (2 schedulers)",
                 "libgreen fast (2 schedulers)", "Go", "Go (2 cores)", "Boost.Fiber",
                 "Boost.Fiber (2 threads)"]),
+    # What a green_run costs to set up and tear down: the ring's more.
+    dict(name="start", title="start: a green_run whose function returns at once",
+         arg="start", n=2_000, unit="us/run", better="lower",
+         peers=["libgreen", "libgreen epoll", "libgreen poll", "libgreen fast"]),
     dict(name="idle-memory-10k", title="idle-memory: 10,000 parked",
          arg="idle", n=10_000, unit="bytes/thread", better="lower", unscaled=True,
          peers=["libgreen", "State Threads", "GNU Pth", "Go", "asyncio", "uvloop", "gevent"]),
