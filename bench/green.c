@@ -3,6 +3,7 @@
  * figure; bench/run.py runs it several times beside the peers.
  *
  *   green switch N      ns per switch: two threads yield to each other
+ *   green spawn-eager N the same, each thread eager (run at once, as a call)
  *   green spawn N       ns per spawn, run and join, warm stack cache; on
  *                       several schedulers, spawned on the second
  *   green chan0 N       ns per message, unbuffered channel ping-pong
@@ -97,8 +98,8 @@ static void *nothing(void *arg)
  * from the first: the round trips across OS threads. */
 static void *run_spawn(void *arg)
 {
-    (void)arg;
-    green_attr_t at = {.place = green_sched_count() > 1 ? GREEN_PLACE_ON(1) : GREEN_PLACE_HERE};
+    green_attr_t at = {.place = green_sched_count() > 1 ? GREEN_PLACE_ON(1) : GREEN_PLACE_HERE,
+                       .eager = arg != NULL};
     green_join(green_spawn_attr(&at, nothing, NULL), NULL);
     double t0 = bench_now_ns();
     for (long i = 0; i < N; i++)
@@ -583,6 +584,7 @@ int main(int argc, char **argv)
         void *arg;
     } workloads[] = {
         {"switch", run_switch, NULL}, {"spawn", run_spawn, NULL},
+        {"spawn-eager", run_spawn, (void *)1},
         {"chan0", run_chan0, NULL},   {"chan64", run_chan64, NULL},
         {"mutex", run_mutex, NULL},   {"io", run_io, NULL},
         {"idle", run_idle, NULL},     {"spawnscale", run_idle, (void *)1},

@@ -138,6 +138,10 @@ PEERS = {
                                       env={"GREEN_BUDGET": "0", "GREEN_POLLER": "epoll"}),
     "libgreen poll, no budget": dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
                                      env={"GREEN_BUDGET": "0", "GREEN_POLLER": "poll"}),
+    # Each spawn eager (green_attr_t.eager): the child runs at once, as a
+    # call, as libdill's go() and neco_start run theirs.
+    "libgreen fast eager": dict(cmd=[f"{BUILD}/fast/bench/green"], kind="evaluated",
+                                arg={"spawn": "spawn-eager"}),
     # wait-pingpong's wait as a green_select on the fd and a channel.
     "libgreen select":  dict(cmd=[f"{BUILD}/bench/green"], kind="evaluated",
                              arg={"wait": "select"}),
@@ -171,7 +175,7 @@ WORKLOADS = [
     dict(name="spawn", title="spawn: create, run to completion and join",
          arg="spawn", n=100_000, unit="ns/spawn", better="lower",
          peers=["libgreen", "libgreen fast", "libgreen epoll", "libgreen fast epoll",
-                "libgreen traced", "State Threads", "GNU Pth", "Go",
+                "libgreen fast eager", "libgreen traced", "State Threads", "GNU Pth", "Go",
                 "asyncio",
                 "uvloop", "gevent", "swapcontext", "fcontext"]),
     # Spawned on the second scheduler and joined from the first; Go's
