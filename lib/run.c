@@ -244,8 +244,14 @@ static unsigned budget_setting(void)
     char *end;
     if (!v || !*v)
         return BUDGET_DEFAULT;
+    int saved = errno;  /* green_run's caller's */
+    errno = 0;
     unsigned long n = strtoul(v, &end, 10);
-    if (*end || v[0] == '-' || n > UINT_MAX)
+    /* ERANGE: past a 32-bit long, the number reads as ULONG_MAX, which is
+     * UINT_MAX there, not past it. */
+    bool range = errno == ERANGE;
+    errno = saved;
+    if (*end || v[0] == '-' || range || n > UINT_MAX)
         return BUDGET_DEFAULT;
     return n == 0 ? UINT_MAX : (unsigned)n;
 }

@@ -1415,9 +1415,16 @@ START_TEST(budget_set_and_off)
     run_green(budget_main, NULL);
     if (!reads_park())
         ck_assert_int_eq(seen_at, FLOOD);
-    setenv("GREEN_BUDGET", "ten", 1);  /* not a number: the default */
-    run_green(budget_main, NULL);
-    ck_assert_int_lt(seen_at, 128);
+    /* Not a number, empty, negative or past unsigned: the default. */
+    static const char *const unusable[] = {"ten", "", "-5", "4294967296",
+                                           "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof unusable / sizeof unusable[0]; i++) {
+        setenv("GREEN_BUDGET", unusable[i], 1);
+        run_green(budget_main, NULL);
+        ck_assert_int_lt(seen_at, 128);
+        if (!reads_park())
+            ck_assert_int_eq(seen_at, 127);
+    }
 }
 END_TEST
 

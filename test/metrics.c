@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "sched.h"  /* the histogram, fed below values no clock gives */
 
 static green_metrics_t now(void)
 {
@@ -199,6 +200,23 @@ GREEN_TEST(metrics_wake_delay)
     return NULL;
 }
 
+/* Delays below 4 ns have a bucket each, exact: fed straight into the
+ * scheduler's histogram, since no real wake-up is that quick. */
+GREEN_TEST(metrics_tiny_delays)
+{
+    (void)arg;
+    struct green__hist *h = &green__cur->stats.wake_delay;
+    ck_assert_uint_eq(now().wake_delay_samples, 0);  /* no wake-up timed yet */
+    for (uint64_t v = 0; v < 100; v++)
+        green__hist_add(h, v % 4 == 3 ? 3 : 1);  /* a quarter 3 ns, the rest 1 */
+    green_metrics_t m = now();
+    ck_assert_uint_eq(m.wake_delay_samples, 100);
+    ck_assert_uint_eq(m.wake_delay_p50_ns, 1);
+    ck_assert_uint_eq(m.wake_delay_p99_ns, 3);
+    ck_assert_uint_eq(m.wake_delay_max_ns, 3);
+    return NULL;
+}
+
 /* An fd libgreen made is counted while it is open. */
 GREEN_TEST(metrics_fds)
 {
@@ -367,6 +385,7 @@ Suite *metrics_suite(void)
     tcase_add_test(tc, metrics_parks_by_kind);
     tcase_add_test(tc, metrics_states);
     tcase_add_test(tc, metrics_wake_delay);
+    tcase_add_test(tc, metrics_tiny_delays);
     tcase_add_test(tc, metrics_fds);
     tcase_add_test(tc, metrics_stacks);
     tcase_add_test(tc, metrics_sizes);

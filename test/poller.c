@@ -256,6 +256,8 @@ START_TEST(poller_selection)
 #else
     ck_assert_str_eq(def, "poll");
 #endif
+    setenv("GREEN_POLLER", "", 1);  /* set but empty: the default */
+    ck_assert_str_eq(green_poller_name(), def);
     setenv("GREEN_POLLER", "poll", 1);
     ck_assert_str_eq(green_poller_name(), "poll");
     setenv("GREEN_POLLER", "kqueue", 1);
