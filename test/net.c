@@ -43,6 +43,13 @@ GREEN_TEST(getaddrinfo_resolves)
     ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
     ck_assert_int_eq(ntohs(sin->sin_port), 80);
     freeaddrinfo(res);
+    /* No node, a service: the wildcard address, for a listener. */
+    hints.ai_flags = AI_PASSIVE;
+    ck_assert_int_eq(green_getaddrinfo(NULL, "80", &hints, &res), 0);
+    sin = (struct sockaddr_in *)res->ai_addr;
+    ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), INADDR_ANY);
+    ck_assert_int_eq(ntohs(sin->sin_port), 80);
+    freeaddrinfo(res);
     return NULL;
 }
 END_TEST

@@ -874,6 +874,29 @@ END_TEST
 
 /* green_dump */
 
+static void *wait_both(void *arg)
+{
+    green_wait(*(int *)arg, GREEN_IN | GREEN_OUT);  /* a pipe's read end: never writable */
+    return NULL;
+}
+
+/* A wait for either direction says both. */
+GREEN_TEST(dump_says_read_and_write)
+{
+    (void)arg;
+    int fds[2];
+    make_pipe(fds);
+    green_t *t = green_spawn(wait_both, &fds[0]);
+    char line[64];
+    snprintf(line, sizeof line, "parked: fd %d read+write", fds[0]);
+    free(dump_until(line, 1));
+    green_cancel(t);
+    green_join(t, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+}
+
 static void *read_pipe(void *arg)
 {
     char c;
@@ -1211,6 +1234,7 @@ Suite *sched_suite(void)
     tcase_add_test(tc, yield_outside);
     tcase_add_test(tc, self_and_names);
     tcase_add_test(tc, self_outside);
+    tcase_add_test(tc, dump_says_read_and_write);
     tcase_add_test(tc, dump_lists_threads);
     tcase_add_test(tc, dump_states);
     tcase_add_test(tc, dump_outside);

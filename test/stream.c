@@ -904,6 +904,46 @@ GREEN_TEST(reader_cut_short_leaves_flush_to_writer)
     return NULL;
 }
 
+/* The other way round: the writer is in its flush when the reader comes.
+ * The reader leaves the sending to it (it would send the same bytes) and
+ * goes straight to its read; the peer gets the request once, and the
+ * reader its answer. */
+struct peer_answer {
+    int fd;
+    size_t filler;
+};
+
+static void *take_request_and_answer(void *arg)
+{
+    struct peer_answer *p = arg;
+    peer_takes(p->fd, p->filler, "req\n");
+    ck_assert_int_eq(green_write(p->fd, "x", 1), 1);
+    return NULL;
+}
+
+GREEN_TEST(reader_leaves_flush_to_writer)
+{
+    (void)arg;
+    int sv[2];
+    struct peer_answer p = {.filler = full_socketpair(sv)};
+    p.fd = sv[1];
+    green_stream_t *s = green_stream_open(sv[0], 0);
+    ck_assert_int_eq(green_stream_write(s, "req\n", 4), 4);
+    struct writer w = {.s = s};
+    green_t *t = green_spawn(write_and_flush, &w);
+    green_yield();  /* the writer parks sending "req\n" */
+    ck_assert(!w.done);
+    green_t *peer = green_spawn(take_request_and_answer, &p);  /* runs once the read parks */
+    char c = 0;
+    ck_assert_int_eq(green_stream_read(s, &c, 1), 1);
+    ck_assert_int_eq(c, 'x');
+    green_join(peer, NULL);
+    green_join(t, NULL);
+    ck_assert_int_eq(w.r, 0);
+    close_and_expect(s, sv[1], "");  /* "req\n" went once */
+    return NULL;
+}
+
 /* Two writers: while the first is in a flush, the second's small write is
  * refused with EBUSY, not taken into the buffer the first is sending; the
  * first's flush, whose bytes all went out, succeeds. */
@@ -1213,6 +1253,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, large_write_waits_for_readers_flush);
     tcase_add_test(tc, flush_waiting_for_reader_cut_short);
     tcase_add_test(tc, reader_cut_short_leaves_flush_to_writer);
+    tcase_add_test(tc, reader_leaves_flush_to_writer);
     tcase_add_test(tc, second_writer_refused_during_flush);
     tcase_add_test(tc, close_after_write_error);
     tcase_add_test(tc, random_chunkings);
