@@ -109,6 +109,29 @@ GREEN_TEST(waitpid_signal)
 }
 END_TEST
 
+/* A green_waitpid parked on the child is woken by a cancel. */
+static void *wait_for_child(void *arg)
+{
+    int status;
+    return (void *)(intptr_t)(green_waitpid(*(pid_t *)arg, &status, 0) < 0 ? errno : 0);
+}
+
+GREEN_TEST(waitpid_cancelled_while_parked)
+{
+    (void)arg;
+    pid_t pid = child_pausing();
+    green_t *t = green_spawn(wait_for_child, &pid);
+    green_yield();  /* it parks on the child */
+    green_cancel(t);
+    void *err;
+    ck_assert_int_eq(green_join(t, &err), 0);
+    ck_assert_int_eq((int)(intptr_t)err, ECANCELED);
+    kill(pid, SIGKILL);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return NULL;
+}
+
 GREEN_TEST(waitpid_deadline_and_cancel)
 {
     (void)arg;
@@ -319,6 +342,7 @@ Suite *proc_suite(void)
     TCase *tc = tcase_create("proc");
     tcase_add_test(tc, waitpid_exit);
     tcase_add_test(tc, waitpid_signal);
+    tcase_add_test(tc, waitpid_cancelled_while_parked);
     tcase_add_test(tc, waitpid_deadline_and_cancel);
     tcase_add_test(tc, waitpid_outside);
     tcase_add_test(tc, fork_in_green_thread);

@@ -91,6 +91,9 @@ GREEN_TEST(signal_wait_errors)
     set = set_of(SIGSEGV, 0);
     ck_assert_int_eq(green_signal_wait(&set), -1);
     ck_assert_int_eq(errno, EINVAL);
+    set = set_of(SIGSTOP, SIGUSR1);
+    ck_assert_int_eq(green_signal_wait(&set), -1);
+    ck_assert_int_eq(errno, EINVAL);
     set = set_of(SIGUSR1, 0);
     green_deadline(green_now() + 20);
     ck_assert_int_eq(green_signal_wait(&set), -1);
