@@ -544,6 +544,66 @@ START_TEST(uring_falls_back_to_epoll)
 }
 END_TEST
 
+/* A run of two schedulers where the kernel gives only the first its
+ * ring (a lock on memory that the second's exhausts, on a kernel before
+ * 5.12): the second falls back to epoll alone, and the two still talk,
+ * through a socket whose ends each of them owns and through a channel. */
+struct mixed {
+    const char *name[2];
+    int sv[2];
+    green_chan_t *ch;
+};
+
+enum { MIXED_ROUNDS = 200 };
+
+static void *mixed_side(void *arg)
+{
+    struct mixed *m = arg;
+    int me = green_sched_index(), fd = m->sv[me];
+    m->name[me] = green_poller_name();
+    char c = 'a';
+    for (int i = 0; i < MIXED_ROUNDS; i++) {
+        if (me == 0) {
+            ck_assert_int_eq(green_write(fd, &c, 1), 1);
+            ck_assert_int_eq(green_read(fd, &c, 1), 1);
+            ck_assert_int_eq(green_chan_send(m->ch, &i), 0);
+        } else {
+            ck_assert_int_eq(green_read(fd, &c, 1), 1);
+            ck_assert_int_eq(green_write(fd, &c, 1), 1);
+            int got;
+            ck_assert_int_eq(green_chan_recv(m->ch, &got), 0);
+            ck_assert_int_eq(got, i);
+        }
+    }
+    return NULL;
+}
+
+static void *mixed_main(void *arg)
+{
+    struct mixed *m = arg;
+    green_t *a = spawn_on(0, mixed_side, m), *b = spawn_on(1, mixed_side, m);
+    ck_assert_int_eq(green_join(a, NULL), 0);
+    ck_assert_int_eq(green_join(b, NULL), 0);
+    return NULL;
+}
+
+START_TEST(uring_on_one_scheduler_only)
+{
+    setenv("GREEN_POLLER", "uring", 1);
+    struct mixed m = {.ch = green_chan_new(sizeof(int), 0)};
+    make_socketpair(m.sv);
+    green__fault_set(GREEN__FAULT_io_uring_setup, 2, false, ENOMEM);  /* the second's */
+    ck_assert_int_eq(green_run_attr(&(green_run_attr_t){.schedulers = 2}, mixed_main, &m), 0);
+    green__fault_clear();
+    bool first_ring = strcmp(m.name[0], "uring") == 0;
+    ck_assert_str_eq(m.name[first_ring ? 0 : 1], "uring");
+    ck_assert_str_eq(m.name[first_ring ? 1 : 0], "epoll (uring unavailable)");
+    green_chan_free(m.ch);
+    close(m.sv[0]);
+    close(m.sv[1]);
+}
+END_TEST
+
 /* Under uring, a call the ring gives back with EINTR is made again, and
  * one given back with EAGAIN (a file another program made non-blocking,
  * on a kernel that does not wait for it) is waited out, for reads and for
@@ -689,6 +749,7 @@ Suite *uring_suite(void)
     /* Failure paths, in the fault build only (util.h). */
     TCase *faults = tcase_create("faults");
     add_fault_test(faults, uring_falls_back_to_epoll);
+    add_fault_test(faults, uring_on_one_scheduler_only);
     add_fault_test(faults, uring_call_again);
     add_fault_test(faults, uring_stopped_call_not_retried);
     add_fault_test(faults, uring_queue_full);
