@@ -494,10 +494,10 @@ def machine_costs():
     """What a system call and a first-touch page fault cost here, medians of
     three pinned runs: the regime every row below was measured in."""
     def median_of(what, n):
-        runs = sorted(float(run_once("machine", [what, str(n)], cpu=1)) for _ in range(3))
-        return runs[1]
-    if available("machine"):
-        return {"system call": "not measured (bench/floor not built)", "page fault": ""}
+        return sorted(run_once("machine", [what, str(n)], cpu=1) for _ in range(3))[1]
+    missing = available("machine")
+    if missing:
+        return {"system call": f"not measured: {missing}", "page fault": ""}
     return {"system call": f"{median_of('syscall', 1_000_000):.0f} ns (getppid, the cheapest)",
             "page fault": f"{median_of('fault', 100_000):.0f} ns (first touch of a fresh 4 KiB page)"}
 
