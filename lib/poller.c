@@ -556,6 +556,13 @@ static const struct green__waitop fd_ending_op = {
     .kind = GREEN__WAIT_IO,
 };
 
+/* A call in flight: its wait, whose address is the backend's token, and
+ * the room its message may be built in (green__poller_room). */
+struct fdcall {
+    struct green__fdwait w;
+    struct green__call_room room;
+};
+
 ssize_t green__fd_call(struct green__sched *s, struct green__call *c)
 {
     struct green__poller *p = &s->poller;
@@ -565,26 +572,28 @@ ssize_t green__fd_call(struct green__sched *s, struct green__call *c)
     if (!r)
         return -ENOMEM;
     green__fd_own(p, r);
-    struct green__fdwait w = {.wait = {&fd_call_op, s->current}, .fd = c->fd, .call = c};
-    int err = p->ops->start(p, c, &w);
+    struct fdcall fc;  /* the room is left for the backend to fill */
+    struct green__fdwait *w = &fc.w;
+    *w = (struct green__fdwait){.wait = {&fd_call_op, s->current}, .fd = c->fd, .call = c};
+    int err = p->ops->start(p, c, w);
     if (err < 0)
         return err;
     p->ncalls++;
-    green__list_push(&p->calls, &w.in_calls);
+    green__list_push(&p->calls, &w->in_calls);
     mark_unchecked(p, r);
-    green__list_push(&r->waiters, &w.node);
-    err = green__park(s, &w.wait, s->current->deadline, ETIMEDOUT);
-    w.wait.op = &fd_ending_op;
-    while (!w.done)
-        (void)green__park_shielded(s, &w.wait);
+    green__list_push(&r->waiters, &w->node);
+    err = green__park(s, &w->wait, s->current->deadline, ETIMEDOUT);
+    w->wait.op = &fd_ending_op;
+    while (!w->done)
+        (void)green__park_shielded(s, &w->wait);
     /* Done; or cut short by the deadline, cancellation or a close, but
      * completed before the stop took: the result counts, so nothing read
      * is lost and nothing written goes uncounted.  A failure then is the
      * call's own, unless it is the stop's doing (ECANCELED; EINTR for a
      * call the kernel had started blocking) or the fd was closed. */
-    if (err == 0 || w.res >= 0)
-        return w.res;
-    return err != -EBADF && w.res != -ECANCELED && w.res != -EINTR ? w.res : err;
+    if (err == 0 || w->res >= 0)
+        return w->res;
+    return err != -EBADF && w->res != -ECANCELED && w->res != -EINTR ? w->res : err;
 }
 
 /* Turns: one call at a time at a file position (engine_ring.c says when
@@ -651,6 +660,11 @@ void green__fd_give_turn(struct green__poller *p, int fd)
 struct green__call *green__poller_call(void *token)
 {
     return ((struct green__fdwait *)token)->call;
+}
+
+struct green__call_room *green__poller_room(void *token)
+{
+    return &green__container_of(token, struct fdcall, w)->room;
 }
 
 void green__poller_done(struct green__poller *p, void *token, int res)

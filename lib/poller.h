@@ -339,6 +339,10 @@ void green__poller_ready(struct green__poller *p, int fd, int revents);
 /* The call started with token, for a backend to read at its end. */
 struct green__call *green__poller_call(void *token);
 
+/* The room that call's message may be built in, for as long as it is in
+ * flight. */
+struct green__call_room *green__poller_room(void *token);
+
 /* The call started with token ended with res. */
 void green__poller_done(struct green__poller *p, void *token, int res);
 

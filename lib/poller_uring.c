@@ -244,13 +244,13 @@ static uint8_t opcode_of(const struct green__call *c)
     return IORING_OP_CONNECT;
 }
 
-/* The message c's call is made with: its own, or one built in its room
- * for recvfrom, sendto and a socket's writev. */
-static struct msghdr *message(struct green__call *c)
+/* The message c's call is made with: its own, or one built in room for
+ * recvfrom, sendto and a socket's writev. */
+static struct msghdr *message(struct green__call *c, struct green__call_room *room)
 {
     if (c->kind == GREEN__RECVMSG || c->kind == GREEN__SENDMSG)
         return c->msg;
-    struct msghdr *m = &c->room;
+    struct msghdr *m = &room->msg;
     *m = (struct msghdr){.msg_iov = (struct iovec *)c->iov, .msg_iovlen = (size_t)c->iovcnt};
     if (c->kind == GREEN__WRITEV)
         return m;
@@ -258,8 +258,8 @@ static struct msghdr *message(struct green__call *c)
         m->msg_name = (void *)c->to, m->msg_namelen = c->tolen;
     else if (c->addr && c->addrlen)
         m->msg_name = c->addr, m->msg_namelen = *c->addrlen;
-    c->one = (struct iovec){c->buf, c->n};
-    m->msg_iov = &c->one;
+    room->one = (struct iovec){c->buf, c->n};
+    m->msg_iov = &room->one;
     m->msg_iovlen = 1;
     return m;
 }
@@ -279,13 +279,14 @@ static void prep_bytes(struct io_uring_sqe *e, struct green__call *c, uint8_t op
         e->msg_flags = MSG_NOSIGNAL;
 }
 
-static void prep_call(struct io_uring_sqe *e, struct green__call *c, uint64_t tag)
+static void prep_call(struct io_uring_sqe *e, struct green__call *c, void *token)
 {
+    uint64_t tag = (uint64_t)(uintptr_t)token;
     uint8_t op = opcode_of(c);
     switch (op) {
     case IORING_OP_RECVMSG: case IORING_OP_SENDMSG:
         /* MSG_WAITALL is the caller's to keep; writes never raise SIGPIPE. */
-        green__ring_prep_rw(e, op, c->fd, message(c), 1, 0, tag);
+        green__ring_prep_rw(e, op, c->fd, message(c, green__poller_room(token)), 1, 0, tag);
         e->msg_flags = (uint32_t)((c->flags & ~MSG_WAITALL) |
                                   (op == IORING_OP_SENDMSG ? MSG_NOSIGNAL : 0));
         break;
@@ -313,7 +314,7 @@ static int ur_start(struct green__poller *p, struct green__call *c, void *token)
     if (err)
         green__ring_prep_nop_result(e, -err, tag);  /* a test's failure, in place of the call */
     else
-        prep_call(e, c, tag);
+        prep_call(e, c, token);
     return 0;
 }
 
@@ -353,7 +354,7 @@ static void msg_defined(const struct msghdr *m, size_t bytes)
         green__vg_defined(m->msg_control, m->msg_controllen);
 }
 
-static void call_wrote(const struct green__call *c, int res)
+static void call_wrote(const struct green__call *c, const struct green__call_room *room, int res)
 {
     switch (c->kind) {
     case GREEN__READ:
@@ -363,7 +364,7 @@ static void call_wrote(const struct green__call *c, int res)
         iov_defined(c->iov, (size_t)c->iovcnt, (size_t)res);
         break;
     case GREEN__RECVFROM:
-        msg_defined(&c->room, (size_t)res);
+        msg_defined(&room->msg, (size_t)res);
         break;
     case GREEN__RECVMSG:
         msg_defined(c->msg, (size_t)res);
@@ -386,9 +387,9 @@ static void completed(struct green__poller *p, void *token, int res)
 {
     struct green__call *c = green__poller_call(token);
     if (res >= 0 && green__vg_running())
-        call_wrote(c, res);  /* GCOVR_EXCL_LINE: under Valgrind */
+        call_wrote(c, green__poller_room(token), res);  /* GCOVR_EXCL_LINE: under Valgrind */
     if (res >= 0 && c->kind == GREEN__RECVFROM && c->addr && c->addrlen)
-        *c->addrlen = c->room.msg_namelen;
+        *c->addrlen = green__poller_room(token)->msg.msg_namelen;
     green__poller_done(p, token, res);
 }
 
