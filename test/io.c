@@ -431,6 +431,51 @@ GREEN_TEST(sendto_recvfrom_udp)
     return NULL;
 }
 
+/* Two readers parked in recvfrom on one datagram socket: each call's
+ * sender address is its own (under the ring both are in flight at once,
+ * each with the message it was made with). */
+struct dgram_reader {
+    int fd;
+    char payload[8];
+    in_port_t from;
+};
+
+static void *read_one_dgram(void *arg)
+{
+    struct dgram_reader *r = arg;
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    ssize_t n = green_recvfrom(r->fd, r->payload, sizeof r->payload - 1, 0,
+                               (struct sockaddr *)&from, &len);
+    ck_assert_int_eq(n, 1);
+    ck_assert_uint_eq(len, sizeof from);
+    r->from = from.sin_port;
+    return NULL;
+}
+
+GREEN_TEST(two_readers_of_one_datagram_socket)
+{
+    (void)arg;
+    struct sockaddr_in srv, a, b;
+    int fs = udp_socket(&srv), fa = udp_socket(&a), fb = udp_socket(&b);
+    struct dgram_reader r[2] = {{.fd = fs}, {.fd = fs}};
+    green_t *t[2] = {green_spawn(read_one_dgram, &r[0]), green_spawn(read_one_dgram, &r[1])};
+    green_yield();  /* both are parked in their recvfrom */
+    ck_assert_int_eq(green_sendto(fa, "a", 1, 0, (struct sockaddr *)&srv, sizeof srv), 1);
+    ck_assert_int_eq(green_sendto(fb, "b", 1, 0, (struct sockaddr *)&srv, sizeof srv), 1);
+    green_join(t[0], NULL);
+    green_join(t[1], NULL);
+    /* One datagram each, and each with the address of the socket that
+     * sent it. */
+    ck_assert_int_ne(r[0].payload[0], r[1].payload[0]);
+    for (int i = 0; i < 2; i++)
+        ck_assert_uint_eq(r[i].from, r[i].payload[0] == 'a' ? a.sin_port : b.sin_port);
+    green_close(fs);
+    green_close(fa);
+    green_close(fb);
+    return NULL;
+}
+
 /* accept and connect */
 
 static void *echo_once(void *arg)
@@ -1457,6 +1502,7 @@ Suite *io_suite(void)
     tcase_add_test(tc, send_recv);
     tcase_add_test(tc, recv_waitall);
     tcase_add_test(tc, sendto_recvfrom_udp);
+    tcase_add_test(tc, two_readers_of_one_datagram_socket);
     tcase_add_test(tc, accept_connect_tcp);
     tcase_add_test(tc, accept_gives_nonblocking_socket);
     tcase_add_test(tc, accept_deadline_and_cancel);
