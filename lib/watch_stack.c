@@ -192,9 +192,11 @@ static bool handler_ours(void)
     if ((now.sa_flags & SA_SIGINFO) || now.sa_handler != SIG_DFL)
         return false;
     /* Loads the unwinder, which backtrace() does on its first call, not
-     * in a handler. */
+     * in a handler; and binds backtrace_symbols_fd (writing nothing), so
+     * that the handler makes no first call the dynamic linker resolves. */
     void *frame[1];
     backtrace(frame, 1);
+    backtrace_symbols_fd(frame, 0, STDERR_FILENO);
     /* SA_ONSTACK: a thread whose stack is nearly full still has room for
      * the handler (green_run gives each OS thread an alternate stack). */
     struct sigaction sa = {.sa_sigaction = on_sigurg,
